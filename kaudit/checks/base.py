@@ -1,0 +1,57 @@
+"""The contract between the engine and templates.
+
+A template is parameterised check logic registered by key (kube-linter's split): `bind(params)`
+returns a check, and a check maps one target (an object, a pod, or a container) to hits. Rules
+are YAML that bind a template to params and metadata. Checks never do I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
+
+from kaudit.model import FieldPath, Resource
+from kaudit.workloads import Container, PodSpec
+
+TARGETS = ("object", "pod", "container")
+
+
+class Lookup(Protocol):
+    """What checks may ask of the whole inventory (cross-object joins, e.g. a pod's ServiceAccount)."""
+
+    def get(self, kind: str, namespace: Optional[str], name: str) -> Optional[Resource]: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    resource: Resource
+    pod: Optional[PodSpec] = None
+    container: Optional[Container] = None
+    lookup: Optional[Lookup] = None
+
+    @property
+    def body(self) -> Mapping[str, Any]:
+        return self.resource.body
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A violation at `path` (in the object); `values` fill the rule's message placeholders."""
+
+    path: FieldPath
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+Check = Callable[[Target], Iterable[Hit]]
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    description: str
+    targets: frozenset[str]
+    params_schema: Mapping[str, Any]
+    bind: Callable[[Mapping[str, Any], str], Check]  # (params, target) -> check
+
+
+class TemplateError(ValueError):
+    """Params that validate against the schema but cannot be used (bad regex, view for target)."""

@@ -1,0 +1,66 @@
+"""`host-path`: hostPath volumes, optionally only those that expose given host paths."""
+from __future__ import annotations
+
+import posixpath
+from typing import Any, Iterable, Mapping
+
+from kaudit.checks.base import Check, Hit, Target, Template
+from kaudit.workloads import mapping, sequence
+
+PARAMS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "paths": {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^/"},
+            "description": "host paths to look for; a volume of any of their parent directories exposes them too",
+        },
+    },
+}
+
+
+def normalize(path: str) -> str:
+    return posixpath.normpath("/" + path.strip()) if path.strip() else "/"
+
+
+def exposes(volume_path: str, sensitive: str) -> bool:
+    """Mounting a path exposes everything below it: `/var/run` exposes `/var/run/docker.sock`."""
+    return sensitive == volume_path or volume_path == "/" or sensitive.startswith(volume_path + "/")
+
+
+def _bind(params: Mapping[str, Any], target: str) -> Check:
+    sensitive = [normalize(p) for p in params.get("paths", ())]
+
+    def check(subject: Target) -> Iterable[Hit]:
+        pod = subject.pod
+        assert pod is not None
+        hits = []
+        for index, volume in enumerate(sequence(pod.spec.get("volumes"))):
+            host_path = mapping(mapping(volume).get("hostPath"))
+            if "hostPath" not in mapping(volume):
+                continue
+            raw = host_path.get("path")
+            path = normalize(raw) if isinstance(raw, str) else "?"
+            matched = [s for s in sensitive if exposes(path, s)]
+            if sensitive and not matched:
+                continue
+            where = pod.path + ("volumes", index, "hostPath", "path")
+            values = {"volume": str(mapping(volume).get("name", index)), "path": path}
+            if matched:
+                values["exposes"] = ", ".join(matched)
+            hits.append(Hit(where, values))
+        return hits
+
+    return check
+
+
+TEMPLATES = [
+    Template(
+        key="host-path",
+        description="hostPath volumes (all of them, or those exposing the listed host paths).",
+        targets=frozenset({"pod"}),
+        params_schema=PARAMS_SCHEMA,
+        bind=_bind,
+    )
+]

@@ -1,0 +1,180 @@
+"""Command line: parse options, call one function, map the result to an exit code.
+
+Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 kaudit could not do what
+was asked (bad usage or config, unreadable or malformed input, a rule that could not run).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import ExitStack
+from typing import Any, Optional, Sequence, TextIO
+
+import click
+
+from kaudit import __version__
+from kaudit.errors import KauditError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+FAIL_ON_CHOICES = ["critical", "high", "medium", "low", "info", "never"]
+
+
+class _OutputPairing(click.Command):
+    """Remember the order of -f/-o so that each -o belongs to the -f before it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["kaudit.outputs"] = _pair_outputs(args)
+        return super().parse_args(ctx, args)
+
+
+def _pair_outputs(args: Sequence[str]) -> list[tuple[str, Optional[str]]]:
+    pairs: list[list[Any]] = []
+    pending_output: list[str] = []
+    iterator = iter(args)
+    for arg in iterator:
+        if arg == "--":
+            break
+        for flag, long in (("-f", "--format"), ("-o", "--output")):
+            value = None
+            if arg in (flag, long):
+                value = next(iterator, None)
+            elif arg.startswith(long + "="):
+                value = arg[len(long) + 1:]
+            elif arg.startswith(flag) and len(arg) > 2 and not arg.startswith("--"):
+                value = arg[2:]
+            if value is None:
+                continue
+            if flag == "-f":
+                pairs.append([value, None])
+            elif pairs and pairs[-1][1] is None:
+                pairs[-1][1] = value
+            else:
+                pending_output.append(value)
+    if pending_output:
+        raise click.UsageError("-o/--output must follow the -f/--format it is for: -f json -o report.json")
+    return [(fmt, out) for fmt, out in pairs]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="kaudit")
+def cli() -> None:
+    """Audit the security posture of Kubernetes manifests and clusters."""
+
+
+@cli.command(cls=_OutputPairing)
+@click.argument("paths", nargs=-1)
+@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES, case_sensitive=False), default=None,
+              help="Exit 1 when a finding is at or above this severity (default: high, or the config's).")
+@click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Load custom rules from DIR (repeatable).")
+@click.option("--rule", "select", multiple=True, metavar="ID", help="Run only this rule (repeatable).")
+@click.option("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
+@click.option("-f", "--format", "formats", multiple=True, metavar="FORMAT",
+              help="Output format: text or json (repeatable, each optionally followed by -o FILE).")
+@click.option("-o", "--output", "outputs", multiple=True, metavar="FILE", help="Write the preceding -f to FILE.")
+@click.option("--max-file-size", type=click.FloatRange(min=0.001), default=None, metavar="MIB",
+              help="Refuse manifest files larger than this (default: 32 MiB).")
+@click.pass_context
+def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rule_dirs: tuple[str, ...],
+         select: tuple[str, ...], config: Optional[str], formats: tuple[str, ...], outputs: tuple[str, ...],
+         max_file_size: Optional[float]) -> None:
+    """Scan manifests: files, directories (recursive), globs, or '-' for stdin."""
+    from kaudit.scan import ScanRequest, scan_manifests
+    from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB
+
+    destinations = ctx.meta["kaudit.outputs"] or [("text", None)]
+    request = ScanRequest(
+        targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
+        select=select, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
+    )
+    writers = _writers(destinations)  # unknown formats fail before the scan runs
+    report = scan_manifests(request)
+    _write_all(report, writers)
+    if not report.complete:
+        ctx.exit(EXIT_ERROR)
+    ctx.exit(EXIT_FINDINGS if report.failing_findings() else EXIT_OK)
+
+
+def _writers(destinations: list[tuple[str, Optional[str]]]) -> list[tuple[Any, Optional[str]]]:
+    from kaudit.writers import get_writer
+
+    if sum(1 for _, out in destinations if out is None or out == "-") > 1:
+        raise click.UsageError("only one format can go to standard output; give the others -o FILE")
+    return [(get_writer(fmt.lower()), out) for fmt, out in destinations]
+
+
+def _write_all(report: Any, writers: list[tuple[Any, Optional[str]]]) -> None:
+    with ExitStack() as stack:
+        for write, out in writers:
+            if out is None or out == "-":
+                write(report, sys.stdout)
+                continue
+            try:
+                stream: TextIO = stack.enter_context(open(out, "w", encoding="utf-8"))
+            except OSError as error:
+                raise KauditError(f"{out}: cannot write report: {error.strerror or error}") from None
+            write(report, stream)
+
+
+@cli.group()
+def rules() -> None:
+    """List, show and validate rules."""
+
+
+@rules.command("list")
+@click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Include custom rules from DIR.")
+def rules_list(rule_dirs: tuple[str, ...]) -> None:
+    """List the rules: id, severity, category, title."""
+    from kaudit.commands import list_rules
+
+    list_rules(rule_dirs, sys.stdout)
+
+
+@rules.command("show")
+@click.argument("rule_id")
+@click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Include custom rules from DIR.")
+def rules_show(rule_id: str, rule_dirs: tuple[str, ...]) -> None:
+    """Show a rule's documentation, frameworks and references."""
+    from kaudit.commands import show_rule
+
+    show_rule(rule_id, rule_dirs, sys.stdout)
+
+
+@rules.command("validate")
+@click.argument("directory")
+@click.pass_context
+def rules_validate(ctx: click.Context, directory: str) -> None:
+    """Validate custom rule files in DIRECTORY: schema, params, and their own test fixtures."""
+    from kaudit.commands import validate_rules
+
+    ctx.exit(validate_rules(directory, sys.stdout))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="kaudit", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.Abort:
+        click.echo("kaudit: aborted", err=True)
+        return EXIT_ERROR
+    except click.ClickException as error:
+        error.show()
+        return EXIT_ERROR
+    except KauditError as error:
+        click.echo(f"kaudit: {error}", err=True)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # `kaudit scan … | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except Exception as error:  # a bug: one line, and the traceback only on request
+        if os.environ.get("KAUDIT_DEBUG"):
+            raise
+        click.echo(f"kaudit: internal error: {type(error).__name__}: {error} "
+                   "(set KAUDIT_DEBUG=1 for a traceback, and please report it)", err=True)
+        return EXIT_ERROR
+    return code if isinstance(code, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

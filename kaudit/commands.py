@@ -1,0 +1,73 @@
+"""`kaudit rules list|show|validate`: typed functions the CLI dispatches to."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from kaudit.errors import KauditError
+from kaudit.fixtures import fixture_problems
+from kaudit.ruleset import Rule, RuleFileError, combine, load_builtin_rules, load_rule_dirs, load_rule_file, rule_files
+
+
+def _all_rules(rule_dirs: Sequence[str]) -> list[Rule]:
+    return combine(load_builtin_rules(), load_rule_dirs(rule_dirs))
+
+
+def list_rules(rule_dirs: Sequence[str], out: TextIO) -> None:
+    rules = sorted(_all_rules(rule_dirs), key=lambda r: (r.category, -r.severity, r.id))
+    width = max(len(r.id) for r in rules)
+    for rule in rules:
+        out.write(f"{rule.id:<{width}}  {rule.severity.label:<8}  {rule.category:<20}  {rule.title}\n")
+    out.write(f"{len(rules)} rules\n")
+
+
+def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
+    rules = {r.id: r for r in _all_rules(rule_dirs)}
+    rule = rules.get(rule_id)
+    if rule is None:
+        raise KauditError(f"no rule {rule_id!r} (see `kaudit rules list`)")
+    out.write(f"{rule.id}: {rule.title}\n")
+    out.write(f"severity: {rule.severity.label}   category: {rule.category}   target: {rule.target}\n")
+    out.write(f"applies to: {', '.join(sorted(rule.kinds))}\n")
+    if rule.frameworks:
+        out.write("frameworks: " + ", ".join(f"{k} {v}" for k, v in sorted(rule.frameworks.items())) + "\n")
+    for heading, key in (("What it does", "what"), ("Why is this bad?", "why"), ("Example", "example"),
+                         ("Use instead", "fix")):
+        out.write(f"\n{heading}\n{textwrap.indent(rule.docs[key].rstrip(), '  ')}\n")
+    if rule.params:
+        out.write("\nParameters\n")
+        out.writelines(f"  {key}: {value}\n" for key, value in rule.params.items())
+    if rule.references:
+        out.write("\nReferences\n")
+        out.writelines(f"  {ref}\n" for ref in rule.references)
+
+
+def validate_rules(directory: str, out: TextIO) -> int:
+    """Check every rule file in `directory`; 0 when all are valid, 1 otherwise."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise KauditError(f"{directory}: not a directory")
+    files = rule_files(root)
+    if not files:
+        raise KauditError(f"{directory}: no rule files (.yaml, .yml)")
+    builtin_ids = {r.id: r.source for r in load_builtin_rules()}
+    seen: dict[str, str] = {}
+    failures = 0
+    for path in files:
+        try:
+            rule = load_rule_file(path, validate=True)
+            problems = fixture_problems(rule)
+            clash = builtin_ids.get(rule.id) or seen.get(rule.id)
+            if clash and Path(clash).resolve() != path.resolve():
+                problems.append(f"{path}: rule id {rule.id!r} is already defined in {clash}")
+            seen[rule.id] = str(path)
+        except RuleFileError as error:
+            problems = error.problems
+        if problems:
+            failures += 1
+            out.writelines(f"{p}\n" for p in problems)
+        else:
+            out.write(f"{path}: ok\n")
+    out.write(f"{len(files)} rule files, {failures} invalid\n")
+    return 1 if failures else 0

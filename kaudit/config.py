@@ -1,0 +1,116 @@
+"""`.kaudit.yaml`: found upward from the working directory (or given with --config), validated."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from kaudit.errors import KauditError
+from kaudit.model import Severity
+from kaudit.paths import schema_path
+from kaudit.ruleset import Rule, RuleFileError, read_rule_document
+
+CONFIG_NAMES = (".kaudit.yaml", ".kaudit.yml")
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    enabled: bool = True
+    severity: Optional[Severity] = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Optional[str] = None
+    fail_on: Optional[str] = None
+    rule_dirs: tuple[str, ...] = ()
+    rules: Mapping[str, RuleSettings] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+def discover(start: Path) -> Optional[Path]:
+    for directory in (start, *start.parents):
+        for name in CONFIG_NAMES:
+            candidate = directory / name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def load_config(explicit: Optional[str], cwd: Optional[Path] = None) -> Config:
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise KauditError(f"{explicit}: config file not found")
+    else:
+        found = discover((cwd or Path.cwd()).resolve())
+        if found is None:
+            return Config()
+        path = found
+    try:
+        document = read_rule_document(path)  # one YAML mapping, with positions for error lines
+    except RuleFileError as error:
+        raise KauditError(error.problems[0].replace("a rule", "a config")) from None
+    data = document.data
+    from kaudit.jsonschema_errors import schema_problems  # only when there is a config to check
+
+    schema = json.loads(schema_path("config.schema.json").read_text(encoding="utf-8"))
+    problems = schema_problems(schema, data, str(path))
+    if problems:
+        raise KauditError("invalid config: " + "; ".join(problems))
+    base = path.parent
+    rules = {
+        rule_id: RuleSettings(
+            enabled=settings.get("enabled", True),
+            severity=Severity.parse(settings["severity"]) if "severity" in settings else None,
+            params=settings.get("params") or {},
+        )
+        for rule_id, settings in (data.get("rules") or {}).items()
+    }
+    return Config(
+        source=str(path),
+        fail_on=data.get("fail-on"),
+        rule_dirs=tuple(str(base / d) for d in data.get("rule-dirs") or ()),
+        rules=rules,
+        raw=data,
+    )
+
+
+def apply_rule_settings(rules: Sequence[Rule], config: Config) -> list[Rule]:
+    """Disable, re-grade and re-parameterise rules as the config says; unknown ids are errors."""
+    known = {rule.id for rule in rules}
+    unknown = sorted(set(config.rules) - known)
+    if unknown:
+        raise KauditError(f"{config.source}: rules.{unknown[0]}: no rule with this id")
+    result = []
+    for rule in rules:
+        settings = config.rules.get(rule.id)
+        if settings is None:
+            result.append(rule)
+            continue
+        if not settings.enabled:
+            continue
+        if settings.severity is not None:
+            rule = replace(rule, severity=settings.severity)
+        if settings.params:
+            rule = _with_checked_params(rule, settings.params, config)
+        result.append(rule)
+    return result
+
+
+def _with_checked_params(rule: Rule, params: Mapping[str, Any], config: Config) -> Rule:
+    from kaudit.checks import TEMPLATES
+    from kaudit.jsonschema_errors import schema_problems
+
+    merged = {**rule.params, **params}
+    source = config.source or "config"
+    problems = schema_problems(TEMPLATES[rule.template].params_schema, merged, source, config.raw,
+                               ("rules", rule.id, "params"))
+    if problems:
+        raise KauditError("invalid config: " + "; ".join(problems))
+    try:
+        return rule.with_params(params)
+    except RuleFileError as error:
+        raise KauditError(f"{source}: rules.{rule.id}.params: {error}") from None

@@ -1,0 +1,101 @@
+"""run(rules, inventory) -> findings. Pure: no I/O, no knowledge of where objects came from."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from kaudit.checks.base import Hit, Target
+from kaudit.inventory import Inventory
+from kaudit.model import FieldPath, Finding, Location, Resource, format_path
+from kaudit.ruleset import Rule
+from kaudit.sources.yamldoc import deepest_position
+from kaudit.workloads import containers, pod_spec
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_-]*)\}")
+CONTAINER_KIND_WORDS = {"container": "container", "initContainer": "init container",
+                        "ephemeralContainer": "ephemeral container"}
+
+
+@dataclass
+class EngineResult:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # a rule that could not evaluate an object
+
+
+def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
+    result = EngineResult()
+    applicable: dict[tuple[str, bool], list[Rule]] = {}
+    for resource in inventory:
+        pod = pod_spec(resource.body)
+        key = (resource.kind, pod is not None)
+        if key not in applicable:
+            applicable[key] = [r for r in rules if r.applies_to(resource.kind, pod is not None)]
+        targets = {"object": [Target(resource, lookup=inventory)]}
+        if pod is not None:
+            targets["pod"] = [Target(resource, pod, lookup=inventory)]
+            targets["container"] = [Target(resource, pod, c, lookup=inventory) for c in containers(pod)]
+        for rule in applicable[key]:
+            for target in targets.get(rule.target, ()):
+                try:
+                    hits = list(rule.check(target))
+                except Exception as error:  # a rule bug must not hide the rest of the scan
+                    result.errors.append(
+                        f"rule {rule.id} could not evaluate {resource.ref.describe()}: {type(error).__name__}: {error}"
+                    )
+                    continue
+                result.findings.extend(make_finding(rule, target, hit) for hit in hits)
+    result.findings.sort(key=sort_key)
+    return result
+
+
+def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
+    resource = target.resource
+    container = target.container
+    values: dict[str, str] = {
+        "kind": resource.kind,
+        "name": resource.name,
+        "namespace": resource.namespace or "-",
+        "path": format_path(hit.path),
+    }
+    if container is not None:
+        values["container"] = container.name
+        values["containerKind"] = CONTAINER_KIND_WORDS[container.kind]
+    values.update(hit.values)
+    return Finding(
+        rule=rule.id,
+        severity=rule.severity,
+        title=rule.title,
+        message=render(rule.message, values),
+        resource=resource.ref,
+        path=hit.path,
+        location=locate(resource, hit.path),
+        container=container.name if container is not None else None,
+        category=rule.category,
+        frameworks=rule.frameworks,
+        remediation=rule.docs.get("fix", ""),
+        references=rule.references,
+    )
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Fill `{name}` placeholders; no attribute access, no format specs, unknown names left as they are."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def locate(resource: Resource, path: FieldPath) -> Location:
+    origin = resource.origin
+    if origin.file is None:
+        return Location(context=origin.context, server=origin.server)
+    position = deepest_position(resource.body, path)
+    line, column = position if position else (origin.line, origin.column)
+    return Location(file=origin.file, line=line, column=column)
+
+
+def sort_key(finding: Finding) -> tuple[str, int, int, int, str, str]:
+    location = finding.location
+    return (location.file or "", location.line or 0, location.column or 0, -finding.severity, finding.rule,
+            finding.fingerprint)
+
+
+

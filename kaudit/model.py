@@ -1,0 +1,207 @@
+"""The values that flow between stages: resources in, findings and a report out."""
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Union
+
+from kaudit.errors import KauditError
+
+PathPart = Union[str, int]
+FieldPath = tuple[PathPart, ...]
+
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> "Severity":
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in reversed(cls))
+            raise KauditError(f"unknown severity {text!r} (use one of: {names})") from None
+
+
+def format_path(path: FieldPath) -> str:
+    """`('spec', 'containers', 0, 'image')` -> `spec.containers[0].image`."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif text:
+            text += "." + part
+        else:
+            text = part
+    return text
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a resource came from: a manifest file (and line), or a cluster."""
+
+    file: Optional[str] = None
+    line: Optional[int] = None
+    column: Optional[int] = None
+    document: Optional[int] = None  # 1-based index of the document in its file
+    context: Optional[str] = None  # cluster scans
+    server: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Location:
+    file: Optional[str] = None
+    line: Optional[int] = None
+    column: Optional[int] = None
+    context: Optional[str] = None
+    server: Optional[str] = None
+
+    def describe(self) -> str:
+        if self.file is None:
+            return self.context or self.server or "-"
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    api_version: str
+    kind: str
+    name: str
+    namespace: Optional[str] = None
+
+    def describe(self) -> str:
+        if self.namespace:
+            return f"{self.kind}/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True, eq=False)
+class Resource:
+    """One Kubernetes object. `body` is the object as parsed (positions attached for manifests)."""
+
+    ref: ResourceRef
+    body: Mapping[str, Any]
+    origin: Origin
+
+    @property
+    def kind(self) -> str:
+        return self.ref.kind
+
+    @property
+    def namespace(self) -> Optional[str]:
+        return self.ref.namespace
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+
+@dataclass(frozen=True)
+class Suppression:
+    by: str  # "annotation", "config" or "baseline"
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    title: str
+    message: str
+    resource: ResourceRef
+    path: FieldPath
+    location: Location
+    container: Optional[str] = None
+    category: str = ""
+    frameworks: Mapping[str, str] = field(default_factory=dict)
+    remediation: str = ""
+    references: tuple[str, ...] = ()
+    suppressed: Optional[Suppression] = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable across line moves and file reordering: rule + resource identity + container + path."""
+        ref = self.resource
+        group = ref.api_version.rpartition("/")[0]  # the API group, not its version, identifies a kind
+        identity = "|".join(
+            [self.rule, group, ref.kind, ref.namespace or "", ref.name, self.container or "", format_path(self.path)]
+        )
+        return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    file: str
+    line: Optional[int]
+    reason: str
+
+
+@dataclass(frozen=True)
+class InputError:
+    file: str
+    line: Optional[int]
+    message: str
+
+    def describe(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Inputs:
+    """Every input accounted for: what was scanned, what was skipped and why, what failed."""
+
+    files: int = 0
+    documents: int = 0
+    resources: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+    warnings: list[InputError] = field(default_factory=list)
+
+    def merge(self, other: "Inputs") -> None:
+        self.files += other.files
+        self.documents += other.documents
+        self.resources += other.resources
+        self.skipped.extend(other.skipped)
+        self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
+
+
+@dataclass(frozen=True)
+class Report:
+    tool_version: str
+    generated_at: str
+    targets: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    inputs: Inputs
+    rules_run: tuple[str, ...]
+    fail_on: Optional[Severity]
+    rule_errors: tuple[str, ...] = ()
+
+    @property
+    def active_findings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.suppressed is None)
+
+    def failing_findings(self) -> tuple[Finding, ...]:
+        if self.fail_on is None:
+            return ()
+        return tuple(f for f in self.active_findings if f.severity >= self.fail_on)
+
+    @property
+    def complete(self) -> bool:
+        """False when some input could not be scanned or some rule could not be evaluated."""
+        return not self.inputs.errors and not self.rule_errors

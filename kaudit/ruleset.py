@@ -1,0 +1,184 @@
+"""Load rule files, validate them, bind their templates, and select the rules to run."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from kaudit.checks import TEMPLATES
+from kaudit.checks.base import Check, TemplateError
+from kaudit.errors import KauditError
+from kaudit.model import Severity
+from kaudit.paths import builtin_rules_dir, schema_path
+from kaudit.sources.yamldoc import Document, deepest_position, parse_documents
+
+RULE_SUFFIXES = (".yaml", ".yml")
+KIND_GROUPS = ("workloads", "all")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: Severity
+    category: str
+    target: str
+    kinds: frozenset[str]
+    template: str
+    params: Mapping[str, Any]
+    message: str
+    frameworks: Mapping[str, str]
+    references: tuple[str, ...]
+    docs: Mapping[str, str]
+    fixtures: Mapping[str, Sequence[Mapping[str, Any]]]
+    source: str
+    builtin: bool
+    check: Check
+
+    def applies_to(self, kind: str, has_pod: bool) -> bool:
+        kinds = self.kinds
+        return "all" in kinds or kind in kinds or (has_pod and "workloads" in kinds)
+
+    def with_params(self, params: Mapping[str, Any]) -> "Rule":
+        """A copy with params merged over the rule's own and the template bound again."""
+        merged = {**self.params, **params}
+        return replace(self, params=merged, check=_bind(self.template, merged, self.target, self.source))
+
+
+class RuleFileError(KauditError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems[0] if len(problems) == 1 else f"{len(problems)} problems:\n" + "\n".join(problems))
+        self.problems = problems
+
+
+def rule_files(directory: Path) -> list[Path]:
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / f for f in sorted(files) if f.endswith(RULE_SUFFIXES))
+    return found
+
+
+def load_builtin_rules() -> list[Rule]:
+    # Built-in rules are validated by the test suite, so the hot path skips jsonschema entirely.
+    return [load_rule_file(path, validate=False, builtin=True) for path in rule_files(builtin_rules_dir())]
+
+
+def load_rule_dirs(directories: Iterable[str]) -> list[Rule]:
+    rules = []
+    for directory in directories:
+        path = Path(directory)
+        if not path.is_dir():
+            raise KauditError(f"{directory}: rules directory not found")
+        files = rule_files(path)
+        if not files:
+            raise KauditError(f"{directory}: no rule files (.yaml, .yml) in this directory")
+        problems: list[str] = []
+        for file in files:
+            try:
+                rules.append(load_rule_file(file, validate=True))
+            except RuleFileError as error:
+                problems.extend(error.problems)
+        if problems:
+            raise RuleFileError(problems)
+    return rules
+
+
+def combine(*groups: Iterable[Rule]) -> list[Rule]:
+    """All rules, refusing two with one id: a custom rule cannot silently replace a built-in one."""
+    seen: dict[str, Rule] = {}
+    for rule in (r for group in groups for r in group):
+        if rule.id in seen:
+            raise KauditError(f"{rule.source}: rule id {rule.id!r} is already defined in {seen[rule.id].source}")
+        seen[rule.id] = rule
+    return list(seen.values())
+
+
+def read_rule_document(path: Path) -> Document:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RuleFileError([f"{path}: cannot read: {error}"]) from None
+    documents = list(parse_documents(text))
+    if len(documents) != 1:
+        raise RuleFileError([f"{path}: a rule file holds exactly one YAML document, found {len(documents)}"])
+    document = documents[0]
+    if not isinstance(document, Document):
+        raise RuleFileError([f"{path}:{document.line}: {document.message}"])
+    if not isinstance(document.data, dict):
+        raise RuleFileError([f"{path}:{document.line}: a rule is a mapping"])
+    return document
+
+
+def load_rule_file(path: Path, *, validate: bool, builtin: bool = False) -> Rule:
+    document = read_rule_document(path)
+    data = document.data
+    if validate:
+        problems = validate_rule(data, str(path))
+        if problems:
+            raise RuleFileError(problems)
+    target = data["target"]
+    default_kinds = ["all"] if target == "object" else ["workloads"]
+    return Rule(
+        id=data["id"],
+        title=data["title"],
+        severity=Severity.parse(data["severity"]),
+        category=data["category"],
+        target=target,
+        kinds=frozenset(data.get("kinds") or default_kinds),
+        template=data["template"],
+        params=data.get("params") or {},
+        message=data["message"],
+        frameworks=dict(data.get("frameworks") or {}),
+        references=tuple(data.get("references") or ()),
+        docs=dict(data["docs"]),
+        fixtures={"fail": list(data["tests"]["fail"]), "pass": list(data["tests"]["pass"])},
+        source=str(path),
+        builtin=builtin,
+        check=_bind(data["template"], data.get("params") or {}, target, str(path)),
+    )
+
+
+def _bind(template_key: str, params: Mapping[str, Any], target: str, source: str) -> Check:
+    template = TEMPLATES.get(template_key)
+    if template is None:
+        raise RuleFileError([f"{source}: unknown template {template_key!r} (known: {', '.join(sorted(TEMPLATES))})"])
+    if target not in template.targets:
+        raise RuleFileError([f"{source}: template {template_key!r} does not support target {target!r}"])
+    try:
+        return template.bind(params, target)
+    except TemplateError as error:
+        raise RuleFileError([f"{source}: {error}"]) from None
+
+
+def validate_rule(data: Mapping[str, Any], source: str) -> list[str]:
+    """Every problem with a rule document, each as `file:line: message`."""
+    from kaudit.jsonschema_errors import schema_problems  # imports jsonschema: only off the hot path
+
+    problems = schema_problems(_rule_schema(), data, source)
+    if problems:
+        return problems
+    template = TEMPLATES.get(data["template"])
+    if template is None:
+        line = (deepest_position(data, ("template",)) or (None,))[0]
+        return [f"{source}:{line}: unknown template {data['template']!r} (known: {', '.join(sorted(TEMPLATES))})"]
+    problems = schema_problems(template.params_schema, data.get("params") or {}, source, data, ("params",))
+    if problems:
+        return problems
+    try:
+        _bind(data["template"], data.get("params") or {}, data["target"], source)
+    except RuleFileError as error:
+        problems.extend(error.problems)
+    return problems
+
+
+_RULE_SCHEMA: Optional[Mapping[str, Any]] = None
+
+
+def _rule_schema() -> Mapping[str, Any]:
+    global _RULE_SCHEMA
+    if _RULE_SCHEMA is None:
+        _RULE_SCHEMA = json.loads(schema_path("rule.schema.json").read_text(encoding="utf-8"))
+    return _RULE_SCHEMA

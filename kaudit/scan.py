@@ -1,0 +1,63 @@
+"""One scan: sources -> inventory -> engine -> report. The CLI calls this and maps the result."""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import BinaryIO, Optional, Sequence
+
+from kaudit import __version__
+from kaudit.config import Config, apply_rule_settings, load_config
+from kaudit.engine import run
+from kaudit.errors import KauditError
+from kaudit.inventory import Inventory
+from kaudit.model import Report, Severity
+from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
+from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_manifests
+
+DEFAULT_FAIL_ON = "high"
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    targets: tuple[str, ...]
+    rule_dirs: tuple[str, ...] = ()
+    fail_on: Optional[str] = None  # None: from config, else DEFAULT_FAIL_ON; "never" disables the gate
+    config: Optional[str] = None
+    select: tuple[str, ...] = ()
+    max_file_mb: float = DEFAULT_MAX_FILE_MB
+
+
+def resolve_rules(rule_dirs: Sequence[str], config: Config, select: Sequence[str] = ()) -> list[Rule]:
+    rules = combine(load_builtin_rules(), load_rule_dirs([*config.rule_dirs, *rule_dirs]))
+    rules = apply_rule_settings(rules, config)
+    if select:
+        known = {rule.id for rule in rules}
+        missing = [rule_id for rule_id in select if rule_id not in known]
+        if missing:
+            raise KauditError(f"--rule {missing[0]}: no such rule (see `kaudit rules list`)")
+        rules = [rule for rule in rules if rule.id in select]
+    return rules
+
+
+def parse_fail_on(text: str) -> Optional[Severity]:
+    return None if text == "never" else Severity.parse(text)
+
+
+def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Report:
+    if not request.targets:
+        raise KauditError("nothing to scan: give files, directories, globs or '-' for stdin")
+    config = load_config(request.config)
+    fail_on = parse_fail_on(request.fail_on or config.fail_on or DEFAULT_FAIL_ON)
+    rules = resolve_rules(request.rule_dirs, config, request.select)
+    loaded = load_manifests(request.targets, max_file_mb=request.max_file_mb, stdin=stdin)
+    result = run(rules, Inventory(loaded.resources))
+    return Report(
+        tool_version=__version__,
+        generated_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        targets=request.targets,
+        findings=tuple(result.findings),
+        inputs=loaded.inputs,
+        rules_run=tuple(sorted(rule.id for rule in rules)),
+        fail_on=fail_on,
+        rule_errors=tuple(result.errors),
+    )

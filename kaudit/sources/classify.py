@@ -1,0 +1,115 @@
+"""Is a parsed YAML document a Kubernetes object, something to skip (and why), or broken?"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Union
+
+from kaudit.model import InputError, Skipped
+
+# Configuration of tools that produce or deploy manifests: valid YAML with apiVersion and kind,
+# but never sent to a cluster. Keyed by API group (the part of apiVersion before '/').
+TOOLING_GROUPS = {
+    "kustomize.config.k8s.io": "kustomize configuration; scan `kustomize build` output instead",
+    "kind.x-k8s.io": "kind cluster configuration, not a cluster object",
+    "kubeadm.k8s.io": "kubeadm configuration, not a cluster object",
+    "kubelet.config.k8s.io": "kubelet configuration, not a cluster object",
+    "kubeproxy.config.k8s.io": "kube-proxy configuration, not a cluster object",
+    "apiserver.config.k8s.io": "API server configuration, not a cluster object",
+    "audit.k8s.io": "API server audit policy, not a cluster object",
+    "config.kubernetes.io": "KRM function configuration, not a cluster object",
+}
+TOOLING_PREFIXES = {"skaffold/": "skaffold configuration, not a cluster object"}
+
+
+@dataclass(frozen=True)
+class ObjectDoc:
+    api_version: str
+    kind: str
+    name: str
+    namespace: Optional[str]
+    body: Mapping[str, Any]
+    items: Optional[list[Any]] = None  # set for List kinds, whose items are the objects
+
+
+Outcome = Union[ObjectDoc, Skipped, InputError]
+
+
+def classify_document(data: Any, file: str) -> Outcome:
+    if data is None:
+        return Skipped(file, None, "empty document")
+    if not isinstance(data, dict):
+        return Skipped(file, None, f"not a Kubernetes object (a YAML {_yaml_type(data)}, not a mapping)")
+    api_version, kind = data.get("apiVersion"), data.get("kind")
+    if api_version is None or kind is None:
+        return _not_an_object(data, file, api_version, kind)
+    if not isinstance(api_version, str) or not api_version or not isinstance(kind, str) or not kind:
+        return InputError(file, None, "apiVersion and kind must be non-empty strings")
+    tooling = _tooling_reason(api_version)
+    if tooling:
+        return Skipped(file, None, tooling)
+    if kind.endswith("List") and "items" in data:
+        items = data.get("items")
+        if not isinstance(items, list):
+            return InputError(file, None, f"{kind}: items must be a list")
+        return ObjectDoc(api_version, kind, "", None, data, items)
+    metadata = data.get("metadata")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        return InputError(file, None, f"{kind}: metadata must be a mapping")
+    name = metadata.get("name") or metadata.get("generateName") or "<unnamed>"
+    namespace = metadata.get("namespace")
+    if not isinstance(name, str) or not (namespace is None or isinstance(namespace, str)):
+        return InputError(file, None, f"{kind}: metadata.name and metadata.namespace must be strings")
+    return ObjectDoc(api_version, kind, name, namespace or None, data)
+
+
+def _not_an_object(data: Mapping[str, Any], file: str, api_version: Any, kind: Any) -> Outcome:
+    # A document that is clearly meant as an object but lacks apiVersion or kind is broken, not foreign.
+    if kind is not None and ("metadata" in data or "spec" in data):
+        return InputError(file, None, f"{kind} without apiVersion")
+    if api_version is not None and "metadata" in data:
+        return InputError(file, None, "object without kind")
+    base = os.path.basename(file).lower()
+    if base == "chart.yaml":
+        return Skipped(file, None, "Helm chart metadata, not a Kubernetes object")
+    if base.startswith("values") and base.endswith((".yaml", ".yml")):
+        return Skipped(file, None, "Helm values, not a Kubernetes object")
+    return Skipped(file, None, "not a Kubernetes object (no apiVersion and kind)")
+
+
+def _tooling_reason(api_version: str) -> Optional[str]:
+    for prefix, reason in TOOLING_PREFIXES.items():
+        if api_version.startswith(prefix):
+            return reason
+    group = api_version.rpartition("/")[0]
+    return TOOLING_GROUPS.get(group)
+
+
+def helm_chart_template(path: str) -> bool:
+    """True for files under a Helm chart's templates/ directory (their text is not YAML yet)."""
+    return _in_chart_templates(os.path.dirname(os.path.abspath(path)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_chart_templates(directory: str) -> bool:
+    parent = os.path.dirname(directory)
+    if os.path.basename(directory) == "templates" and os.path.isfile(os.path.join(parent, "Chart.yaml")):
+        return True
+    if parent == directory:
+        return False
+    return _in_chart_templates(parent)
+
+
+def _yaml_type(data: Any) -> str:
+    if isinstance(data, list):
+        return "list"
+    if isinstance(data, str):
+        return "string"
+    if isinstance(data, bool):
+        return "boolean"
+    if isinstance(data, (int, float)):
+        return "number"
+    return type(data).__name__

@@ -1,0 +1,73 @@
+"""The JSON report: the published contract, validated by reports/report.schema.json."""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional, TextIO
+
+from kaudit.model import Finding, Inputs, Report, format_path
+from kaudit.writers.summary import by_rule, by_severity, gate_verdict
+
+SCHEMA_VERSION = "1.0"
+
+
+def write(report: Report, stream: TextIO) -> None:
+    json.dump(to_dict(report), stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    active = report.active_findings
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "tool": {"name": "kaudit", "version": report.tool_version},
+        "generatedAt": report.generated_at,
+        "scanned": {"source": "manifests", "targets": list(report.targets)},
+        "summary": {
+            "findings": len(active),
+            "suppressed": len(report.findings) - len(active),
+            "bySeverity": by_severity(active),
+            "byRule": by_rule(active),
+            "failOn": report.fail_on.label if report.fail_on is not None else "never",
+            "failing": len(report.failing_findings()),
+            "verdict": gate_verdict(report),
+        },
+        "inputs": _inputs(report.inputs),
+        "rules": list(report.rules_run),
+        "ruleErrors": list(report.rule_errors),
+        "findings": [_finding(f) for f in report.findings],
+    }
+
+
+def _line_entry(file: str, line: Optional[int], **extra: Any) -> dict[str, Any]:
+    return {"file": file, "line": line, **extra}
+
+
+def _inputs(inputs: Inputs) -> dict[str, Any]:
+    return {
+        "files": inputs.files,
+        "documents": inputs.documents,
+        "resources": inputs.resources,
+        "skipped": [_line_entry(s.file, s.line, reason=s.reason) for s in inputs.skipped],
+        "errors": [_line_entry(e.file, e.line, message=e.message) for e in inputs.errors],
+        "warnings": [_line_entry(w.file, w.line, message=w.message) for w in inputs.warnings],
+    }
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    ref, location = finding.resource, finding.location
+    return {
+        "rule": finding.rule,
+        "severity": finding.severity.label,
+        "title": finding.title,
+        "message": finding.message,
+        "category": finding.category,
+        "resource": {"apiVersion": ref.api_version, "kind": ref.kind, "namespace": ref.namespace, "name": ref.name},
+        "container": finding.container,
+        "path": format_path(finding.path),
+        "location": {k: v for k, v in vars(location).items() if v is not None},
+        "fingerprint": finding.fingerprint,
+        "suppressed": None if finding.suppressed is None else vars(finding.suppressed),
+        "frameworks": dict(finding.frameworks),
+        "remediation": finding.remediation,
+        "references": list(finding.references),
+    }

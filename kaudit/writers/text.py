@@ -1,0 +1,75 @@
+"""Terminal and pre-commit output: `file:line:col  severity  rule  message`, grouped by file."""
+from __future__ import annotations
+
+import os
+from itertools import groupby
+from typing import TextIO
+
+from kaudit.model import Report, Severity
+from kaudit.writers.summary import by_severity, gate_verdict
+
+MAX_SKIPPED_SHOWN = 20
+_COLOURS = {
+    Severity.CRITICAL: "\033[1;35m", Severity.HIGH: "\033[1;31m", Severity.MEDIUM: "\033[33m",
+    Severity.LOW: "\033[36m", Severity.INFO: "\033[2m",
+}
+_RESET, _DIM, _BOLD = "\033[0m", "\033[2m", "\033[1m"
+
+
+def _use_colour(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def write(report: Report, stream: TextIO) -> None:
+    colour = _use_colour(stream)
+
+    def paint(text: str, code: str) -> str:
+        return f"{code}{text}{_RESET}" if colour else text
+
+    findings = report.active_findings
+    for file, group in groupby(findings, key=lambda f: f.location.file or f.location.describe()):
+        stream.write(paint(file, _BOLD) + "\n")
+        for finding in group:
+            where = finding.location.describe()
+            severity = paint(f"{finding.severity.label:<8}", _COLOURS[finding.severity])
+            stream.write(f"  {where}  {severity} {finding.rule}  {finding.resource.describe()}: {finding.message}\n")
+        stream.write("\n")
+    inputs = report.inputs
+    for error in inputs.errors:
+        stream.write(f"{paint('error', _COLOURS[Severity.HIGH])}: {error.describe()}\n")
+    for message in report.rule_errors:
+        stream.write(f"{paint('error', _COLOURS[Severity.HIGH])}: {message}\n")
+    for warning in inputs.warnings:
+        stream.write(f"{paint('warning', _COLOURS[Severity.MEDIUM])}: {warning.describe()}\n")
+    for skipped in inputs.skipped[:MAX_SKIPPED_SHOWN]:
+        where = skipped.file if skipped.line is None else f"{skipped.file}:{skipped.line}"
+        stream.write(paint(f"skipped: {where}: {skipped.reason}", _DIM) + "\n")
+    if len(inputs.skipped) > MAX_SKIPPED_SHOWN:
+        stream.write(paint(f"skipped: … and {len(inputs.skipped) - MAX_SKIPPED_SHOWN} more (see -f json)", _DIM) + "\n")
+    stream.write(summary_line(report) + "\n")
+
+
+def summary_line(report: Report) -> str:
+    findings = report.active_findings
+    counts = ", ".join(f"{n} {label}" for label, n in by_severity(findings).items() if n)
+    suppressed = len(report.findings) - len(findings)
+    inputs = report.inputs
+    parts = [
+        f"{len(findings)} finding{'s' if len(findings) != 1 else ''}" + (f" ({counts})" if counts else ""),
+        f"{inputs.resources} resources from {inputs.files} file{'s' if inputs.files != 1 else ''}",
+        f"{inputs.documents} documents, {len(inputs.skipped)} skipped, {len(inputs.errors)} errors",
+    ]
+    if suppressed:
+        parts.append(f"{suppressed} suppressed")
+    verdict = gate_verdict(report)
+    if verdict == "incomplete":
+        parts.append("scan incomplete")
+    elif report.fail_on is None:
+        parts.append("gate off")
+    else:
+        failing = len(report.failing_findings())
+        parts.append(f"gate {verdict}: {failing} at or above {report.fail_on.label}")
+    return " · ".join(parts)
