@@ -1,6 +1,7 @@
 """run(rules, inventory) -> findings. Pure: no I/O, no knowledge of where objects came from."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -12,7 +13,7 @@ from kaudit.ruleset import Rule
 from kaudit.sources.yamldoc import deepest_position
 from kaudit.workloads import containers, pod_spec
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_-]*)\}")
+_PLACEHOLDER_SPLIT = re.compile(r"(\{[A-Za-z_][A-Za-z0-9_-]*\})")
 CONTAINER_KIND_WORDS = {"container": "container", "initContainer": "init container",
                         "ephemeralContainer": "ephemeral container"}
 
@@ -37,6 +38,8 @@ def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
             targets["container"] = [Target(resource, pod, c, lookup=inventory) for c in containers(pod)]
         for rule in applicable[key]:
             for target in targets.get(rule.target, ()):
+                if target.container is not None and target.container.kind not in rule.container_kinds:
+                    continue
                 try:
                     hits = list(rule.check(target))
                 except Exception as error:  # a rule bug must not hide the rest of the scan
@@ -80,7 +83,14 @@ def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
 
 def render(template: str, values: Mapping[str, str]) -> str:
     """Fill `{name}` placeholders; no attribute access, no format specs, unknown names left as they are."""
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+    parts = _compiled(template)
+    return "".join(values.get(part[1:-1], part) if i % 2 else part for i, part in enumerate(parts))
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(template: str) -> list[str]:
+    """Literal text and `{placeholder}`s alternating: each rule's message is split once per run."""
+    return _PLACEHOLDER_SPLIT.split(template)
 
 
 def locate(resource: Resource, path: FieldPath) -> Location:

@@ -16,6 +16,8 @@ def evaluate_fixture(rule: Rule, expectation: str, index: int) -> tuple[Manifest
     line, column = position_of(rule.fixtures[expectation], index) or (1, 1)
     scan = ManifestScan()
     add_document(rule.source, Document(fixture, line, column), scan)
+    if rule.fixture_params:
+        rule = rule.with_params(rule.fixture_params)
     return scan, run([rule], Inventory(scan.resources))
 
 

@@ -26,7 +26,7 @@ def schema_problems(
         position = deepest_position(document, path)
         line = position[0] if position else None
         where = f"{source}:{line}" if line else source
-        at = f" at {format_path(path)}" if path else ""
+        at = f" {format_path(path)}:" if path else ""
         problems.append(f"{where}:{at} {_message(error)}")
     return problems
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
@@ -132,7 +133,7 @@ class Finding:
     references: tuple[str, ...] = ()
     suppressed: Optional[Suppression] = None
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """Stable across line moves and file reordering: rule + resource identity + container + path."""
         ref = self.resource

@@ -16,6 +16,7 @@ from kaudit.sources.yamldoc import Document, deepest_position, parse_documents
 
 RULE_SUFFIXES = (".yaml", ".yml")
 KIND_GROUPS = ("workloads", "all")
+ALL_CONTAINER_KINDS = ("container", "initContainer", "ephemeralContainer")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Rule:
     references: tuple[str, ...]
     docs: Mapping[str, str]
     fixtures: Mapping[str, Sequence[Mapping[str, Any]]]
+    fixture_params: Mapping[str, Any]
+    container_kinds: frozenset[str]
     source: str
     builtin: bool
     check: Check
@@ -134,7 +137,9 @@ def load_rule_file(path: Path, *, validate: bool, builtin: bool = False) -> Rule
         frameworks=dict(data.get("frameworks") or {}),
         references=tuple(data.get("references") or ()),
         docs=dict(data["docs"]),
-        fixtures={"fail": list(data["tests"]["fail"]), "pass": list(data["tests"]["pass"])},
+        fixtures={"fail": data["tests"]["fail"], "pass": data["tests"]["pass"]},
+        fixture_params=data["tests"].get("params") or {},
+        container_kinds=frozenset(data.get("container-kinds") or ALL_CONTAINER_KINDS),
         source=str(path),
         builtin=builtin,
         check=_bind(data["template"], data.get("params") or {}, target, str(path)),

@@ -18,9 +18,12 @@ PARAMS_SCHEMA = {
 
 
 def normalize(capability: Any) -> str:
-    """`cap_sys_admin`, `CAP_SYS_ADMIN` and `SYS_ADMIN` are the same capability to the runtime."""
+    """`cap_sys_admin`, `CAP_SYS_ADMIN` and `SYS_ADMIN` are the same capability to the runtime.
+
+    `ALL` is a keyword the runtimes match case-insensitively; `CAP_ALL` is not that keyword.
+    """
     text = str(capability).strip().upper()
-    return text[4:] if text.startswith("CAP_") else text
+    return text[4:] if text.startswith("CAP_") and text != "CAP_ALL" else text
 
 
 def _bind(params: Mapping[str, Any], target: str) -> Check:

@@ -21,7 +21,12 @@ PARAMS_SCHEMA = {
 
 
 def normalize(path: str) -> str:
-    return posixpath.normpath("/" + path.strip()) if path.strip() else "/"
+    """Absolute, without `..`, `.` or doubled slashes; `/var/run` is a symlink to `/run` on every
+    mainstream distribution, so both spellings compare as `/run`."""
+    clean = posixpath.normpath("/" + path.strip().lstrip("/"))
+    if clean == "/var/run" or clean.startswith("/var/run/"):
+        clean = clean[len("/var"):]
+    return clean
 
 
 def exposes(volume_path: str, sensitive: str) -> bool:
@@ -30,7 +35,7 @@ def exposes(volume_path: str, sensitive: str) -> bool:
 
 
 def _bind(params: Mapping[str, Any], target: str) -> Check:
-    sensitive = [normalize(p) for p in params.get("paths", ())]
+    sensitive = list(dict.fromkeys(normalize(p) for p in params.get("paths", ())))
 
     def check(subject: Target) -> Iterable[Hit]:
         pod = subject.pod
@@ -43,12 +48,13 @@ def _bind(params: Mapping[str, Any], target: str) -> Check:
             raw = host_path.get("path")
             path = normalize(raw) if isinstance(raw, str) else "?"
             matched = [s for s in sensitive if exposes(path, s)]
+            shown = raw if isinstance(raw, str) else "?"
             if sensitive and not matched:
                 continue
             where = pod.path + ("volumes", index, "hostPath", "path")
-            values = {"volume": str(mapping(volume).get("name", index)), "path": path}
+            values = {"volume": str(mapping(volume).get("name", index)), "path": shown}
             if matched:
-                values["exposes"] = ", ".join(matched)
+                values["exposes"] = ", ".join(dict.fromkeys(matched))
             hits.append(Hit(where, values))
         return hits
 

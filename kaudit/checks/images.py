@@ -84,7 +84,7 @@ def _registry(params: Mapping[str, Any], target: str) -> Check:
             return None  # not configured: there is nothing to compare against
         if ref is not None and any(matches_prefix(ref, prefix) for prefix in allowed):
             return None
-        registry = ref.registry if ref is not None else "an unparseable reference"
+        registry = ref.registry if ref is not None else "unknown: not a valid image reference"
         return Hit(container.path + ("image",), {"image": image, "registry": registry})
 
     return _image_check(decide)

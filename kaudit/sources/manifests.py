@@ -6,6 +6,7 @@ Kubernetes object), or is an error with file and line. Nothing is dropped silent
 from __future__ import annotations
 
 import codecs
+import gc
 import glob
 import os
 import stat
@@ -40,11 +41,22 @@ def load_manifests(
 ) -> ManifestScan:
     scan = ManifestScan()
     max_bytes = int(max_file_mb * 1024 * 1024)
-    for item in _expand(targets, scan.inputs):
-        scan.inputs.files += 1
-        data = _read(item, max_bytes, scan.inputs, stdin)
-        if data is not None:
-            _scan_text(item, data, scan)
+    # Parsing allocates millions of small acyclic objects that live as long as the scan: the cyclic
+    # garbage collector would rescan the growing heap again and again (a third of the load time on
+    # a 10 MB tree). Refcounting still frees everything; the parsed heap is frozen afterwards so
+    # later collections skip it.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for item in _expand(targets, scan.inputs):
+            scan.inputs.files += 1
+            data = _read(item, max_bytes, scan.inputs, stdin)
+            if data is not None:
+                _scan_text(item, data, scan)
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
     return scan
 
 

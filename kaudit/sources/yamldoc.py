@@ -39,6 +39,29 @@ _ANCHOR = re.compile(r"(?:^|[\s\[\]{},])&[^\s\[\]{},]", re.M)
 _DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)", re.M)
 
 
+class _Loader(yaml.CSafeLoader):  # type: ignore[misc]
+    """The C loader with a memoised implicit-tag resolver.
+
+    The C composer calls the pure-Python `resolve` for every scalar; for plain scalars the tag
+    depends on the text alone, and manifests repeat the same short texts (keys, `true`, ports)
+    endlessly, so a bounded cache turns most of those calls into one dict lookup.
+    """
+
+    _tags: dict[str, str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode:
+            if not implicit[0]:
+                return _STR
+            tag = self._tags.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(value) <= 64 and len(self._tags) < 50_000:
+                    self._tags[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
 class YamlMap(dict):  # type: ignore[type-arg]
     """A mapping that knows the position of each of its keys."""
 
@@ -104,7 +127,7 @@ def _parse_chunk(text: str, line_offset: int) -> Iterator[Parsed]:
         yield _problem(refused, line_offset)
         return _resume_point(text, 0)
     aliases_possible = _ANCHOR.search(text) is not None
-    loader = yaml.CSafeLoader(text)
+    loader = _Loader(text)
     good_end = 0  # index just past the last document that parsed
     try:
         while True:

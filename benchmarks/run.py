@@ -1,0 +1,75 @@
+"""Time kaudit against its budgets (the numbers quoted in the README's performance section).
+
+    python benchmarks/run.py            # generates benchmarks/corpus on first use
+
+(a) one small file, scanned as a whole process (what a pre-commit hook pays), median of N runs;
+(b) the ~10 MB corpus, scanned as a whole process, beside the same files parsed with PyYAML's
+    CSafeLoader alone (also a whole process: interpreter start, read, parse) - the floor.
+Budgets: (a) median < 0.25 s; (b) < 2x the bare parse.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SMALL = REPO / "examples" / "manifests" / "insecure" / "web-deployment.yaml"
+BARE_PARSE = """
+import sys, yaml
+from pathlib import Path
+n = 0
+for path in sorted(Path(sys.argv[1]).rglob("*.yaml")):
+    for document in yaml.load_all(path.read_bytes(), Loader=yaml.CSafeLoader):
+        n += 1
+print(n)
+"""
+
+
+def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True)
+    return time.perf_counter() - start, done
+
+
+def kaudit(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kaudit.cli", *args]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--corpus", type=Path, default=HERE / "corpus")
+    args = parser.parse_args()
+    if not args.corpus.exists():
+        from generate_corpus import generate
+
+        generate(args.corpus, 10)
+    files = list(args.corpus.rglob("*.yaml"))
+    size = sum(f.stat().st_size for f in files) / 1024 / 1024
+
+    small = [timed(kaudit("scan", str(SMALL), "--fail-on", "never"))[0] for _ in range(args.runs)]
+    bare = [timed([sys.executable, "-c", BARE_PARSE, str(args.corpus)])[0] for _ in range(3)]
+    full = []
+    for _ in range(3):
+        seconds, done = timed(kaudit("scan", str(args.corpus), "-f", "json", "-o", "/dev/null", "--fail-on", "never"))
+        if done.returncode != 0:
+            sys.exit(f"corpus scan failed ({done.returncode}): {done.stderr.decode()[-500:]}")
+        full.append(seconds)
+    one_file, parse, scan = statistics.median(small), min(bare), min(full)
+    print(f"| measurement | result | budget |")
+    print(f"|---|---|---|")
+    print(f"| one-file scan, whole process (median of {args.runs}) | {one_file:.3f} s | < 0.25 s |")
+    print(f"| corpus: {len(files)} files, {size:.1f} MiB — bare CSafeLoader parse (best of 3) | {parse:.2f} s | floor |")
+    print(f"| corpus: kaudit scan, all rules, JSON report (best of 3) | {scan:.2f} s ({scan / parse:.2f}x parse) "
+          f"| < 2x parse |")
+    ok = one_file < 0.25 and scan < 2 * parse
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

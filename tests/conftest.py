@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from kaudit.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def kaudit(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """Run the CLI in-process: `kaudit("scan", path, stdin=b"...")`."""
+
+    def run(*args: str, stdin: bytes | None = None) -> CliResult:
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def run_process(*args: str, cwd: Path | None = None, stdin: bytes | None = None,
+                env: dict[str, str] | None = None, obey_permissions: bool = False) -> CliResult:
+    """Run kaudit as a whole process, as users and pre-commit do.
+
+    `obey_permissions`: root reads any file, so when we are root, drop the capabilities that let it
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) and file permissions apply as for any user.
+    """
+    command = [sys.executable, "-m", "kaudit.cli", *map(str, args)]
+    if obey_permissions and os.geteuid() == 0:
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    done = subprocess.run(command, cwd=cwd, input=stdin, capture_output=True, env=environment, timeout=120)
+    return CliResult(done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
+    """Write a file under tmp_path (text is dedented) and return its path."""
+
+    def create(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return create
+
+
+ROOT_POD = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: root-pod
+  namespace: team
+spec:
+  containers:
+    - name: app
+      image: registry.example.com/app:1.0
+"""

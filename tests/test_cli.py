@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import jsonschema
+import pytest
+
+from kaudit import __version__
+from kaudit.cli import _pair_outputs
+from kaudit.paths import reports_dir
+
+from .conftest import ROOT_POD, CliResult
+
+Kaudit = Callable[..., CliResult]
+Write = Callable[[str, "str | bytes"], Path]
+
+HARDENED_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: ok, namespace: team}
+spec:
+  automountServiceAccountToken: false
+  securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
+  containers:
+    - name: app
+      image: registry.example.com/app@sha256:0000000000000000000000000000000000000000000000000000000000000000
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities: {drop: [ALL]}
+      resources: {limits: {cpu: 100m, memory: 64Mi}}
+"""
+
+
+def report_schema() -> dict:  # type: ignore[type-arg]
+    return json.loads((reports_dir() / "report.schema.json").read_text())
+
+
+def test_version(kaudit: Kaudit) -> None:
+    result = kaudit("--version")
+    assert result.code == 0 and __version__ in result.out
+
+
+def test_exit_1_on_findings_at_or_above_fail_on(kaudit: Kaudit, write: Write) -> None:
+    path = write("pod.yaml", ROOT_POD)
+    result = kaudit("scan", path)
+    assert result.code == 1
+    assert f"{path}:8:7" in result.out and "run-as-root" in result.out
+    assert kaudit("scan", path, "--fail-on", "critical").code == 0
+    assert kaudit("scan", path, "--fail-on", "never").code == 0
+    assert kaudit("scan", path, "--fail-on", "LOW").code == 1
+
+
+def test_exit_0_on_a_clean_manifest(kaudit: Kaudit, write: Write) -> None:
+    result = kaudit("scan", write("ok.yaml", HARDENED_POD), "--fail-on", "info")
+    assert result.code == 0, result.out
+    assert result.out.strip().endswith("gate pass: 0 at or above info")
+    assert "0 findings" in result.out
+
+
+def test_exit_2_on_usage_errors(kaudit: Kaudit, write: Write) -> None:
+    path = write("pod.yaml", ROOT_POD)
+    assert kaudit("scan").code == 2
+    bad_format = kaudit("scan", path, "-f", "xml")
+    assert bad_format.code == 2 and "unknown format 'xml'" in bad_format.err
+    assert kaudit("scan", path, "--fail-on", "severe").code == 2
+    assert kaudit("scan", path, "-o", "x.json").code == 2
+    assert kaudit("scan", path, "-f", "json", "-f", "text").code == 2
+    unknown_rule = kaudit("scan", path, "--rule", "nope")
+    assert unknown_rule.code == 2 and "--rule nope: no such rule" in unknown_rule.err
+
+
+def test_json_report_validates_and_accounts_for_inputs(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    write("m/pod.yaml", ROOT_POD + "---\n{}\n---\n" + HARDENED_POD)
+    write("m/Chart.yaml", "apiVersion: v2\nname: c\n")
+    write("m/broken.yaml", "a: [\n")
+    result = kaudit("scan", tmp_path / "m", "-f", "json")
+    assert result.code == 2  # an input failed, findings or not
+    report = result.json()
+    jsonschema.validate(report, report_schema())
+    inputs = report["inputs"]
+    assert (inputs["files"], inputs["documents"], inputs["resources"]) == (3, 4, 2)
+    assert [s["reason"] for s in inputs["skipped"]] == ["Helm chart metadata, not a Kubernetes object",
+                                                        "not a Kubernetes object (no apiVersion and kind)"]
+    assert [(Path(e["file"]).name, e["line"]) for e in inputs["errors"]] == [("broken.yaml", 2)]
+    assert report["summary"]["verdict"] == "incomplete"
+    finding = next(f for f in report["findings"] if f["rule"] == "run-as-root")
+    assert finding["resource"] == {"apiVersion": "v1", "kind": "Pod", "namespace": "team", "name": "root-pod"}
+    assert finding["location"]["line"] == 8 and finding["path"] == "spec.containers[0].securityContext.runAsNonRoot"
+
+
+def test_several_formats_in_one_run(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    path = write("pod.yaml", ROOT_POD)
+    out_json, out_text = tmp_path / "r.json", tmp_path / "r.txt"
+    result = kaudit("scan", path, "-f", "json", "-o", out_json, "-f", "text", "-o", out_text, "-f", "text")
+    assert result.code == 1
+    assert json.loads(out_json.read_text())["summary"]["findings"] >= 1
+    assert "run-as-root" in out_text.read_text() and "run-as-root" in result.out
+
+
+def test_output_pairing_follows_the_command_line_order() -> None:
+    assert _pair_outputs(["-f", "text", "-f", "json", "-o", "a.json", "x.yaml"]) == [("text", None), ("json", "a.json")]
+    assert _pair_outputs(["--format=json", "--output=a", "-fjson", "-ob"]) == [("json", "a"), ("json", "b")]
+
+
+def test_unwritable_output_is_a_clear_error(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    result = kaudit("scan", write("pod.yaml", ROOT_POD), "-f", "json", "-o", tmp_path / "no" / "dir" / "r.json")
+    assert result.code == 2 and "cannot write report" in result.err
+
+
+def test_text_has_no_colour_when_not_a_tty(kaudit: Kaudit, write: Write) -> None:
+    assert "\033[" not in kaudit("scan", write("pod.yaml", ROOT_POD)).out
+
+
+def test_custom_rules_directory(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    write("policies/team-label.yaml", """
+        id: missing-team-label
+        title: Object has no team label
+        severity: high
+        category: ownership
+        target: object
+        kinds: [Deployment, Pod]
+        template: schema
+        params:
+          path: metadata.labels.team
+          schema: {properties: {metadata: {required: [labels], properties: {labels: {required: [team]}}}}}
+        message: '{kind} {name} has no team label'
+        docs: {what: Team label, why: Ownership, example: 'labels: {}', fix: 'labels: {team: x}'}
+        tests:
+          fail: [{apiVersion: v1, kind: Pod, metadata: {name: a}}]
+          pass: [{apiVersion: v1, kind: Pod, metadata: {name: a, labels: {team: t}}}]
+        """)
+    pod = write("pod.yaml", ROOT_POD)
+    result = kaudit("scan", pod, "--rules", tmp_path / "policies", "--rule", "missing-team-label")
+    assert result.code == 1 and "Pod root-pod has no team label" in result.out
+    assert f"{pod}:3:1" in result.out  # labels are missing: the nearest existing parent is the metadata key
+    listed = kaudit("rules", "list", "--rules", tmp_path / "policies")
+    assert "missing-team-label" in listed.out
+    assert kaudit("rules", "validate", tmp_path / "policies").code == 0
+
+
+def test_invalid_custom_rules_are_exit_2_with_file_and_line(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    write("policies/bad.yaml", "id: Bad_Id\ntitle: t\n")
+    result = kaudit("scan", write("pod.yaml", ROOT_POD), "--rules", tmp_path / "policies")
+    assert result.code == 2
+    assert f"{tmp_path / 'policies' / 'bad.yaml'}:1: id:" in result.err
+    validated = kaudit("rules", "validate", tmp_path / "policies")
+    assert validated.code == 1 and "1 rule files, 1 invalid" in validated.out
+
+
+def test_rules_validate_runs_the_rules_own_fixtures(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    write("policies/never-fires.yaml", """
+        id: never-fires
+        title: t
+        severity: low
+        category: test
+        target: object
+        template: schema
+        params: {schema: true}
+        message: m
+        docs: {what: a, why: b, example: c, fix: d}
+        tests:
+          fail: [{apiVersion: v1, kind: Pod, metadata: {name: a}}]
+          pass: [{apiVersion: v1, kind: Pod, metadata: {name: b}}]
+        """)
+    result = kaudit("rules", "validate", tmp_path / "policies")
+    assert result.code == 1 and "tests.fail[0]: expected rule never-fires to fire, it did not" in result.out
+
+
+def test_a_custom_rule_cannot_replace_a_built_in_one(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    source = Path(__file__).parents[1] / "rules" / "workload-hardening" / "run-as-root.yaml"
+    write("policies/run-as-root.yaml", source.read_text())
+    result = kaudit("scan", write("pod.yaml", ROOT_POD), "--rules", tmp_path / "policies")
+    assert result.code == 2 and "rule id 'run-as-root' is already defined" in result.err
+
+
+def test_rules_list_and_show(kaudit: Kaudit) -> None:
+    listed = kaudit("rules", "list")
+    assert listed.code == 0 and "run-as-root" in listed.out
+    shown = kaudit("rules", "show", "run-as-root")
+    assert shown.code == 0
+    for heading in ("What it does", "Why is this bad?", "Example", "Use instead", "References", "cis 5.2.7"):
+        assert heading in shown.out
+    missing = kaudit("rules", "show", "nope")
+    assert missing.code == 2 and "no rule 'nope'" in missing.err
+
+
+def test_stdin(kaudit: Kaudit) -> None:
+    result = kaudit("scan", "-", stdin=ROOT_POD.lstrip().encode())
+    assert result.code == 1 and "<stdin>:8:7" in result.out
+
+
+def test_config_params_enable_the_registry_allowlist(kaudit: Kaudit, write: Write, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    pod = write("pod.yaml", ROOT_POD.replace("registry.example.com/app:1.0", "docker.io/evil/app:1.0"))
+    assert "untrusted-registry" not in kaudit("scan", pod, "--fail-on", "never").out  # unconfigured: silent
+    write(".kaudit.yaml", """
+        fail-on: critical
+        rules:
+          untrusted-registry:
+            params: {allowed-registries: [registry.example.com]}
+          run-as-root: {severity: critical}
+          missing-cpu-limit: {enabled: false}
+        """)
+    monkeypatch.chdir(tmp_path)
+    result = kaudit("scan", pod)
+    assert "untrusted-registry" in result.out and "missing-cpu-limit" not in result.out
+    assert result.code == 1  # run-as-root re-graded critical meets the config's fail-on
+
+
+def test_invalid_config_names_the_key_and_file(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    config = write("conf.yaml", "rules:\n  run-as-root:\n    severity: severe\n")
+    result = kaudit("scan", write("pod.yaml", ROOT_POD), "--config", config)
+    assert result.code == 2 and f"{config}:3: rules.run-as-root.severity:" in result.err
+    unknown = write("conf2.yaml", "rules:\n  no-such-rule: {enabled: false}\n")
+    result = kaudit("scan", write("pod.yaml", ROOT_POD), "--config", unknown)
+    assert result.code == 2 and "rules.no-such-rule: no rule with this id" in result.err
+    bad_param = write("conf3.yaml", "rules:\n  untrusted-registry:\n    params: {allowed-registries: oops}\n")
+    result = kaudit("scan", write("pod.yaml", ROOT_POD), "--config", bad_param)
+    assert result.code == 2 and "rules.untrusted-registry.params.allowed-registries" in result.err

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Callable
+
+from kaudit.sources.manifests import load_manifests
+
+Write = Callable[[str, "str | bytes"], Path]
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    spec:
+      containers: [{name: app, image: "app:1"}]
+"""
+
+
+def names(scan) -> list[str]:  # type: ignore[no-untyped-def]
+    return [r.ref.describe() for r in scan.resources]
+
+
+def test_multi_document_yaml_json_and_lists_are_flattened(write: Write, tmp_path: Path) -> None:
+    write("a.yaml", DEPLOYMENT + "---\n" + """
+apiVersion: v1
+kind: List
+items:
+  - {apiVersion: v1, kind: Service, metadata: {name: s1}}
+  - {apiVersion: v1, kind: ConfigMap, metadata: {name: c1}}
+""")
+    write("b.json", '{"apiVersion": "v1", "kind": "ServiceList", "items": [{"apiVersion": "v1", "kind": "Service", '
+                    '"metadata": {"name": "s2", "namespace": "x"}}]}')
+    scan = load_manifests([str(tmp_path)])
+    assert names(scan) == ["Deployment/shop/web", "Service/s1", "ConfigMap/c1", "Service/x/s2"]
+    assert scan.inputs.files == 2 and scan.inputs.documents == 3 and scan.inputs.resources == 4
+    assert [r.origin.line for r in scan.resources[:3]] == [1, 13, 14]
+
+
+def test_directories_recurse_skip_hidden_and_non_manifest_files(write: Write, tmp_path: Path) -> None:
+    write("deep/nested/x.yml", DEPLOYMENT)
+    write(".git/config.yaml", DEPLOYMENT)
+    write("notes.txt", "kind: nope")
+    scan = load_manifests([str(tmp_path)])
+    assert scan.inputs.files == 1 and names(scan) == ["Deployment/shop/web"]
+
+
+def test_globs_and_the_same_file_twice(write: Write, tmp_path: Path) -> None:
+    path = write("one.yaml", DEPLOYMENT)
+    scan = load_manifests([str(tmp_path / "*.yaml"), str(path)])
+    assert scan.inputs.files == 1
+    missing = load_manifests([str(tmp_path / "*.nothing")])
+    assert [e.message for e in missing.inputs.errors] == ["no files match this pattern"]
+
+
+def test_stdin(tmp_path: Path) -> None:
+    scan = load_manifests(["-"], stdin=io.BytesIO(DEPLOYMENT.encode()))
+    assert names(scan) == ["Deployment/shop/web"] and scan.resources[0].origin.file == "<stdin>"
+
+
+def test_non_kubernetes_yaml_is_skipped_with_a_reason(write: Write, tmp_path: Path) -> None:
+    write("chart/Chart.yaml", "apiVersion: v2\nname: shop\nversion: 1.0.0\n")
+    write("chart/values.yaml", "image: {repository: nginx}\n")
+    write("chart/templates/deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n")
+    write("kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n")
+    write(".github/workflows/ci.yml", "on: push\njobs: {}\n")
+    write("ci.yml", "on: push\njobs: {build: {runs-on: ubuntu}}\n")
+    write("empty-doc.yaml", "---\n---\n" + DEPLOYMENT)
+    scan = load_manifests([str(tmp_path)])
+    reasons = {os.path.relpath(s.file, tmp_path): s.reason for s in scan.inputs.skipped}
+    assert reasons == {
+        "chart/Chart.yaml": "Helm chart metadata, not a Kubernetes object",
+        "chart/values.yaml": "Helm values, not a Kubernetes object",
+        "chart/templates/deploy.yaml": "Helm chart template: render it (helm template … | kaudit scan -) to scan it",
+        "kustomization.yaml": "kustomize configuration; scan `kustomize build` output instead",
+        "ci.yml": "not a Kubernetes object (no apiVersion and kind)",
+        "empty-doc.yaml": "empty document",
+    }
+    assert not scan.inputs.errors and names(scan) == ["Deployment/shop/web"]
+
+
+def test_broken_objects_are_errors_not_skips(write: Write, tmp_path: Path) -> None:
+    write("x.yaml", "kind: Deployment\nmetadata: {name: a}\n---\napiVersion: v1\nkind: 5\n---\n"
+                    "apiVersion: v1\nkind: Pod\nmetadata: [1]\n")
+    scan = load_manifests([str(tmp_path)])
+    assert [(e.line, e.message) for e in scan.inputs.errors] == [
+        (1, "Deployment without apiVersion"),
+        (4, "apiVersion and kind must be non-empty strings"),
+        (7, "Pod: metadata must be a mapping"),
+    ]
+
+
+def test_encodings_bom_crlf_and_utf16(write: Write, tmp_path: Path) -> None:
+    write("bom.yaml", b"\xef\xbb\xbf" + DEPLOYMENT.encode())
+    write("crlf.yaml", DEPLOYMENT.replace("web", "crlf").replace("\n", "\r\n").encode())
+    write("utf16.yaml", DEPLOYMENT.replace("web", "wide").encode("utf-16"))
+    scan = load_manifests([str(tmp_path)])
+    assert sorted(names(scan)) == ["Deployment/shop/crlf", "Deployment/shop/web", "Deployment/shop/wide"]
+    assert not scan.inputs.errors
+
+
+def test_binary_and_invalid_utf8_are_errors_with_lines(write: Write, tmp_path: Path) -> None:
+    write("bin.yaml", b"a: 1\nb: \x00\x01\x02")
+    write("latin1.yaml", "a: 1\nname: caf\xe9\n".encode("latin-1"))
+    scan = load_manifests([str(tmp_path)])
+    assert [(os.path.basename(e.file), e.line, e.message) for e in scan.inputs.errors] == [
+        ("bin.yaml", 2, "binary content (NUL byte); not scanned"),
+        ("latin1.yaml", 2, "not valid UTF-8 text (binary file?); not scanned"),
+    ]
+
+
+def test_size_limit(write: Write, tmp_path: Path) -> None:
+    big = write("big.yaml", DEPLOYMENT + "#" * 2_000_000)
+    scan = load_manifests([str(big)], max_file_mb=1)
+    assert scan.inputs.errors[0].message == "larger than 1 MiB; not scanned (raise --max-file-size to scan it)"
+    assert names(load_manifests([str(big)], max_file_mb=3)) == ["Deployment/shop/web"]
+
+
+def test_missing_paths_empty_dirs_and_special_files(write: Write, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    os.mkfifo(tmp_path / "fifo.yaml")
+    os.symlink(tmp_path / "gone.yaml", tmp_path / "dangling.yaml")
+    scan = load_manifests([str(tmp_path / "nope.yaml"), str(tmp_path / "empty"), str(tmp_path)])
+    messages = [(os.path.basename(e.file), e.message) for e in scan.inputs.errors]
+    assert ("nope.yaml", "no such file or directory") in messages
+    assert ("empty", "no .yaml, .yml or .json files in this directory") in messages
+    assert ("dangling.yaml", "cannot read: No such file or directory") in messages
+    assert [(os.path.basename(s.file), s.reason) for s in scan.inputs.skipped] == [("fifo.yaml", "not a regular file")]
+
+
+def test_symlink_loops_are_not_followed(write: Write, tmp_path: Path) -> None:
+    write("a/x.yaml", DEPLOYMENT)
+    os.symlink(tmp_path / "a", tmp_path / "a" / "loop")
+    scan = load_manifests([str(tmp_path)])
+    assert names(scan) == ["Deployment/shop/web"]
