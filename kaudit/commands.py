@@ -7,7 +7,9 @@ from typing import Sequence, TextIO
 
 from kaudit.errors import KauditError
 from kaudit.fixtures import fixture_problems
-from kaudit.ruleset import Rule, RuleFileError, combine, load_builtin_rules, load_rule_dirs, load_rule_file, rule_files
+from kaudit.ruleset import (
+    Rule, RuleFileError, combine, custom_rule_files, load_builtin_rules, load_rule_dirs, load_rule_file,
+)
 
 
 def _all_rules(rule_dirs: Sequence[str]) -> list[Rule]:
@@ -45,12 +47,7 @@ def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
 
 def validate_rules(directory: str, out: TextIO) -> int:
     """Check every rule file in `directory`; 0 when all are valid, 1 otherwise."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise KauditError(f"{directory}: not a directory")
-    files = rule_files(root)
-    if not files:
-        raise KauditError(f"{directory}: no rule files (.yaml, .yml)")
+    files = custom_rule_files(directory)
     builtin_ids = {r.id: r.source for r in load_builtin_rules()}
     seen: dict[str, str] = {}
     failures = 0

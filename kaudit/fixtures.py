@@ -22,7 +22,7 @@ def evaluate_fixture(rule: Rule, expectation: str, index: int) -> tuple[Manifest
 
 
 def fixture_problems(rule: Rule) -> list[str]:
-    problems = []
+    problems: list[str] = []
     for expectation in ("fail", "pass"):
         for index in range(len(rule.fixtures[expectation])):
             scan, result = evaluate_fixture(rule, expectation, index)

@@ -33,5 +33,6 @@ def schema_problems(
 
 def _message(error: Any) -> str:
     if error.validator == "additionalProperties" and error.validator_value is False:
-        return error.message.replace("Additional properties are not allowed", "unknown key(s)")
-    return str(error.message)
+        return str(error.message).replace("Additional properties are not allowed", "unknown key(s)")
+    message: str = error.message
+    return message

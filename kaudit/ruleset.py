@@ -57,7 +57,7 @@ class RuleFileError(KauditError):
 
 
 def rule_files(directory: Path) -> list[Path]:
-    found = []
+    found: list[Path] = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(root) / f for f in sorted(files) if f.endswith(RULE_SUFFIXES))
@@ -69,17 +69,22 @@ def load_builtin_rules() -> list[Rule]:
     return [load_rule_file(path, validate=False, builtin=True) for path in rule_files(builtin_rules_dir())]
 
 
+def custom_rule_files(directory: str) -> list[Path]:
+    """The rule files of a user's rules directory; a missing or empty one is an error, not a no-op."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise KauditError(f"{directory}: rules directory not found")
+    files = rule_files(path)
+    if not files:
+        raise KauditError(f"{directory}: no rule files (.yaml, .yml) in this directory")
+    return files
+
+
 def load_rule_dirs(directories: Iterable[str]) -> list[Rule]:
     rules = []
     for directory in directories:
-        path = Path(directory)
-        if not path.is_dir():
-            raise KauditError(f"{directory}: rules directory not found")
-        files = rule_files(path)
-        if not files:
-            raise KauditError(f"{directory}: no rule files (.yaml, .yml) in this directory")
         problems: list[str] = []
-        for file in files:
+        for file in custom_rule_files(directory):
             try:
                 rules.append(load_rule_file(file, validate=True))
             except RuleFileError as error:
@@ -169,7 +174,12 @@ def validate_rule(data: Mapping[str, Any], source: str) -> list[str]:
     if template is None:
         line = (deepest_position(data, ("template",)) or (None,))[0]
         return [f"{source}:{line}: unknown template {data['template']!r} (known: {', '.join(sorted(TEMPLATES))})"]
-    problems = schema_problems(template.params_schema, data.get("params") or {}, source, data, ("params",))
+    params = data.get("params") or {}
+    problems = schema_problems(template.params_schema, params, source, data, ("params",))
+    test_params = data["tests"].get("params")
+    if test_params and not problems:
+        problems = schema_problems(template.params_schema, {**params, **test_params}, source, data,
+                                   ("tests", "params"))
     if problems:
         return problems
     try:

@@ -220,3 +220,35 @@ def test_invalid_config_names_the_key_and_file(kaudit: Kaudit, write: Write, tmp
     bad_param = write("conf3.yaml", "rules:\n  untrusted-registry:\n    params: {allowed-registries: oops}\n")
     result = kaudit("scan", write("pod.yaml", ROOT_POD), "--config", bad_param)
     assert result.code == 2 and "rules.untrusted-registry.params.allowed-registries" in result.err
+
+
+def test_text_is_coloured_on_a_terminal_unless_no_color(write: Write) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    path = write("pod.yaml", ROOT_POD)
+
+    def run_on_tty(extra_env: dict[str, str]) -> str:
+        leader, follower = pty.openpty()
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        env.update({"PYTHONPATH": str(Path(__file__).parents[1]), **extra_env})
+        process = subprocess.Popen([sys.executable, "-m", "kaudit.cli", "scan", str(path)], stdout=follower,
+                                   stderr=subprocess.PIPE, env=env)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        process.wait(timeout=60)
+        os.close(leader)
+        return b"".join(chunks).decode()
+
+    assert "\033[1;31mhigh" in run_on_tty({})
+    assert "\033[" not in run_on_tty({"NO_COLOR": "1"})

@@ -24,3 +24,12 @@ def test_readme_install_command_scans_the_examples() -> None:
     command = readme_command("install-command")
     assert "pip install ." in command and command.endswith("kaudit scan examples/manifests/")
     assert (REPO / "examples" / "manifests").is_dir()
+
+
+def test_package_type_checks_strictly() -> None:
+    # STYLE.md: mypy strict on the package (configured in pyproject.toml)
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr

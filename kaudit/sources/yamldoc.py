@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator, Union
+from typing import Any, Generator, Iterator, Optional, Union, cast
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -39,7 +39,7 @@ _ANCHOR = re.compile(r"(?:^|[\s\[\]{},])&[^\s\[\]{},]", re.M)
 _DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)", re.M)
 
 
-class _Loader(yaml.CSafeLoader):  # type: ignore[misc]
+class _Loader(yaml.CSafeLoader):
     """The C loader with a memoised implicit-tag resolver.
 
     The C composer calls the pure-Python `resolve` for every scalar; for plain scalars the tag
@@ -55,11 +55,11 @@ class _Loader(yaml.CSafeLoader):  # type: ignore[misc]
                 return _STR
             tag = self._tags.get(value)
             if tag is None:
-                tag = super().resolve(kind, value, implicit)
+                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
                 if len(value) <= 64 and len(self._tags) < 50_000:
                     self._tags[value] = tag
             return tag
-        return super().resolve(kind, value, implicit)
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
 
 class YamlMap(dict):  # type: ignore[type-arg]
@@ -119,7 +119,10 @@ def parse_documents(text: str) -> Iterator[Parsed]:
     yield Problem(offset + 1, f"more than {MAX_PROBLEMS_PER_FILE} unparseable stretches; the rest is not scanned")
 
 
-def _parse_chunk(text: str, line_offset: int) -> Iterator[Parsed]:
+ResumePoint = Optional[tuple[int, int]]
+
+
+def _parse_chunk(text: str, line_offset: int) -> Generator[Parsed, None, ResumePoint]:
     """Parse `text`; return None when done, or (char index, lines skipped) to resume after an error."""
     try:
         _refuse_deep_nesting(text)
@@ -135,6 +138,7 @@ def _parse_chunk(text: str, line_offset: int) -> Iterator[Parsed]:
                 if not loader.check_node():
                     return None
                 node = loader.get_node()
+                assert node is not None  # check_node() said there is one
             except yaml.MarkedYAMLError as error:
                 mark = error.problem_mark or error.context_mark
                 line = None if mark is None else mark.line + 1 + line_offset
@@ -165,7 +169,7 @@ def _problem(refused: DocumentRefused, line_offset: int) -> Problem:
     return Problem(None if refused.line is None else refused.line + 1 + line_offset, refused.message)
 
 
-def _resume_point(text: str, good_end: int) -> tuple[int, int] | None:
+def _resume_point(text: str, good_end: int) -> ResumePoint:
     """Where the document after the broken one starts: (char index, lines before it), or None.
 
     The broken document begins at the first `---` at or after the end of the last good one (or at
@@ -197,9 +201,8 @@ def _refuse_deep_nesting(text: str) -> None:
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise DocumentRefused(
-                        event.start_mark.line, f"nested more than {MAX_DEPTH} levels deep; not scanned"
-                    )
+                    line = event.start_mark.line if event.start_mark is not None else None
+                    raise DocumentRefused(line, f"nested more than {MAX_DEPTH} levels deep; not scanned")
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
     except yaml.YAMLError:
@@ -258,7 +261,7 @@ class _Builder:
     def build(self, node: Node, depth: int) -> Any:
         kind = type(node)
         if kind is ScalarNode:
-            return _scalar(node)
+            return _scalar(cast(ScalarNode, node))
         if depth >= MAX_DEPTH:
             raise DocumentRefused(node.start_mark.line, f"nested more than {MAX_DEPTH} levels deep; not scanned")
         if kind is MappingNode:
@@ -300,7 +303,7 @@ class _Builder:
         return built
 
 
-def _scalar(node: Node) -> Any:
+def _scalar(node: ScalarNode) -> Any:
     tag = node.tag
     if tag == _STR:
         return node.value
