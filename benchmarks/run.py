@@ -41,6 +41,9 @@ def kaudit(*args: str) -> list[str]:
 
 
 def main() -> None:
+    # An installed wheel has its bytecode compiled by pip; compile the checkout the same way so the
+    # start-up figure is not inflated where PYTHONDONTWRITEBYTECODE is set.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "kaudit")], check=True)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--corpus", type=Path, default=HERE / "corpus")
@@ -53,9 +56,9 @@ def main() -> None:
     size = sum(f.stat().st_size for f in files) / 1024 / 1024
 
     small = [timed(kaudit("scan", str(SMALL), "--fail-on", "never"))[0] for _ in range(args.runs)]
-    bare = [timed([sys.executable, "-c", BARE_PARSE, str(args.corpus)])[0] for _ in range(3)]
+    bare = [timed([sys.executable, "-c", BARE_PARSE, str(args.corpus)])[0] for _ in range(5)]
     full = []
-    for _ in range(3):
+    for _ in range(5):
         seconds, done = timed(kaudit("scan", str(args.corpus), "-f", "json", "-o", "/dev/null", "--fail-on", "never"))
         if done.returncode != 0:
             sys.exit(f"corpus scan failed ({done.returncode}): {done.stderr.decode()[-500:]}")
@@ -64,8 +67,8 @@ def main() -> None:
     print(f"| measurement | result | budget |")
     print(f"|---|---|---|")
     print(f"| one-file scan, whole process (median of {args.runs}) | {one_file:.3f} s | < 0.25 s |")
-    print(f"| corpus: {len(files)} files, {size:.1f} MiB — bare CSafeLoader parse (best of 3) | {parse:.2f} s | floor |")
-    print(f"| corpus: kaudit scan, all rules, JSON report (best of 3) | {scan:.2f} s ({scan / parse:.2f}x parse) "
+    print(f"| corpus: {len(files)} files, {size:.1f} MiB — bare CSafeLoader parse (best of 5) | {parse:.2f} s | floor |")
+    print(f"| corpus: kaudit scan, all rules, JSON report (best of 5) | {scan:.2f} s ({scan / parse:.2f}x parse) "
           f"| < 2x parse |")
     ok = one_file < 0.25 and scan < 2 * parse
     sys.exit(0 if ok else 1)

@@ -55,12 +55,9 @@ def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
 def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
     resource = target.resource
     container = target.container
-    values: dict[str, str] = {
-        "kind": resource.kind,
-        "name": resource.name,
-        "namespace": resource.namespace or "-",
-        "path": format_path(hit.path),
-    }
+    values: dict[str, str] = {"kind": resource.kind, "name": resource.name, "namespace": resource.namespace or "-"}
+    if "{path}" in rule.message:
+        values["path"] = format_path(hit.path)
     if container is not None:
         values["container"] = container.name
         values["containerKind"] = CONTAINER_KIND_WORDS[container.kind]

@@ -5,6 +5,7 @@ registry only when it contains `.` or `:` or is `localhost` (distribution/refere
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -43,8 +44,11 @@ class ImageRef:
         return self.tag
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_image(reference: str) -> Optional[ImageRef]:
-    """Parse an image reference; None when it is not one (empty, templated, malformed)."""
+    """Parse an image reference; None when it is not one (empty, templated, malformed).
+
+    Cached: every image rule asks about the same few hundred references in a large tree."""
     if not isinstance(reference, str) or not reference or reference != reference.strip():
         return None
     remainder, digest = reference, None

@@ -35,15 +35,10 @@ class Severity(enum.IntEnum):
 
 def format_path(path: FieldPath) -> str:
     """`('spec', 'containers', 0, 'image')` -> `spec.containers[0].image`."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif text:
-            text += "." + part
-        else:
-            text = part
-    return text
+    parts = [f"[{part}]" if isinstance(part, int) else "." + part for part in path]
+    if parts and parts[0].startswith("."):
+        parts[0] = parts[0][1:]
+    return "".join(parts)
 
 
 @dataclass(frozen=True)
@@ -134,12 +129,16 @@ class Finding:
     suppressed: Optional[Suppression] = None
 
     @functools.cached_property
+    def path_text(self) -> str:
+        return format_path(self.path)
+
+    @functools.cached_property
     def fingerprint(self) -> str:
         """Stable across line moves and file reordering: rule + resource identity + container + path."""
         ref = self.resource
         group = ref.api_version.rpartition("/")[0]  # the API group, not its version, identifies a kind
         identity = "|".join(
-            [self.rule, group, ref.kind, ref.namespace or "", ref.name, self.container or "", format_path(self.path)]
+            [self.rule, group, ref.kind, ref.namespace or "", ref.name, self.container or "", self.path_text]
         )
         return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
@@ -183,13 +182,26 @@ class Inputs:
 
 
 @dataclass(frozen=True)
+class RuleInfo:
+    """What a report says once about each rule that ran (findings refer to it by id)."""
+
+    id: str
+    title: str
+    severity: Severity
+    category: str
+    frameworks: Mapping[str, str]
+    remediation: str
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Report:
     tool_version: str
     generated_at: str
     targets: tuple[str, ...]
     findings: tuple[Finding, ...]
     inputs: Inputs
-    rules_run: tuple[str, ...]
+    rules: tuple[RuleInfo, ...]
     fail_on: Optional[Severity]
     rule_errors: tuple[str, ...] = ()
 

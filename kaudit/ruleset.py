@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from kaudit.checks import TEMPLATES
 from kaudit.checks.base import Check, TemplateError
 from kaudit.errors import KauditError
-from kaudit.model import Severity
+from kaudit.model import RuleInfo, Severity
 from kaudit.paths import builtin_rules_dir, schema_path
 from kaudit.sources.yamldoc import Document, deepest_position, parse_documents
 
@@ -43,6 +43,10 @@ class Rule:
     def applies_to(self, kind: str, has_pod: bool) -> bool:
         kinds = self.kinds
         return "all" in kinds or kind in kinds or (has_pod and "workloads" in kinds)
+
+    def info(self) -> RuleInfo:
+        return RuleInfo(self.id, self.title, self.severity, self.category, self.frameworks,
+                        self.docs.get("fix", ""), self.references)
 
     def with_params(self, params: Mapping[str, Any]) -> "Rule":
         """A copy with params merged over the rule's own and the template bound again."""

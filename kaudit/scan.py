@@ -57,7 +57,7 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
         targets=request.targets,
         findings=tuple(result.findings),
         inputs=loaded.inputs,
-        rules_run=tuple(sorted(rule.id for rule in rules)),
+        rules=tuple(sorted((rule.info() for rule in rules), key=lambda info: info.id)),
         fail_on=fail_on,
         rule_errors=tuple(result.errors),
     )

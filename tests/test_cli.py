@@ -252,3 +252,11 @@ def test_text_is_coloured_on_a_terminal_unless_no_color(write: Write) -> None:
 
     assert "\033[1;31mhigh" in run_on_tty({})
     assert "\033[" not in run_on_tty({"NO_COLOR": "1"})
+
+
+def test_json_report_says_each_rules_metadata_once(kaudit: Kaudit, write: Write) -> None:
+    report = kaudit("scan", write("pod.yaml", ROOT_POD), "-f", "json").json()
+    rules = {rule["id"]: rule for rule in report["rules"]}
+    assert {f["rule"] for f in report["findings"]} <= set(rules)
+    assert rules["run-as-root"]["frameworks"]["cis"] == "5.2.7"
+    assert "runAsNonRoot: true" in rules["run-as-root"]["remediation"] and rules["run-as-root"]["references"]

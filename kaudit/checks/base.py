@@ -27,6 +27,7 @@ class Target:
     pod: Optional[PodSpec] = None
     container: Optional[Container] = None
     lookup: Optional[Lookup] = None
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # views shared by rules
 
     @property
     def body(self) -> Mapping[str, Any]:

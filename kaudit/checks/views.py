@@ -37,5 +37,7 @@ def build_view(name: str, target: Target) -> View:
     assert container is not None, f"view {name} needs a container target"
     if name == "container":
         return container.body, lambda path: container.path + path
-    effective = effective_security_context(pod, container)
+    effective = target.memo.get(name)
+    if effective is None:
+        effective = target.memo[name] = effective_security_context(pod, container)
     return effective.values, effective.object_path

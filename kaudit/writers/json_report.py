@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional, TextIO
 
-from kaudit.model import Finding, Inputs, Report, format_path
+from kaudit.model import Finding, Inputs, Report, RuleInfo
 from kaudit.writers.summary import by_rule, by_severity, gate_verdict
 
 SCHEMA_VERSION = "1.0"
@@ -36,7 +36,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "verdict": gate_verdict(report),
         },
         "inputs": _inputs(report.inputs),
-        "rules": list(report.rules_run),
+        "rules": [_rule(info) for info in report.rules],
         "ruleErrors": list(report.rule_errors),
         "findings": [_finding(f) for f in report.findings],
     }
@@ -67,11 +67,21 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "category": finding.category,
         "resource": {"apiVersion": ref.api_version, "kind": ref.kind, "namespace": ref.namespace, "name": ref.name},
         "container": finding.container,
-        "path": format_path(finding.path),
+        "path": finding.path_text,
         "location": {k: v for k, v in vars(location).items() if v is not None},
         "fingerprint": finding.fingerprint,
         "suppressed": None if finding.suppressed is None else vars(finding.suppressed),
         "frameworks": dict(finding.frameworks),
-        "remediation": finding.remediation,
-        "references": list(finding.references),
+    }
+
+
+def _rule(info: RuleInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "title": info.title,
+        "severity": info.severity.label,
+        "category": info.category,
+        "frameworks": dict(info.frameworks),
+        "remediation": info.remediation,
+        "references": list(info.references),
     }
