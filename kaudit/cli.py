@@ -67,6 +67,8 @@ def cli() -> None:
               help="Exit 1 when a finding is at or above this severity (default: high, or the config's).")
 @click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Load custom rules from DIR (repeatable).")
 @click.option("--rule", "select", multiple=True, metavar="ID", help="Run only this rule (repeatable).")
+@click.option("--framework", "frameworks", multiple=True, metavar="NAME",
+              help="Run only the rules that check this framework's controls: pss-baseline, pss-restricted, cis, nsa.")
 @click.option("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
 @click.option("-f", "--format", "formats", multiple=True, metavar="FORMAT",
               help="Output format: text or json (repeatable, each optionally followed by -o FILE).")
@@ -75,7 +77,8 @@ def cli() -> None:
               help="Refuse manifest files larger than this (default: 32 MiB).")
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rule_dirs: tuple[str, ...],
-         select: tuple[str, ...], config: Optional[str], formats: tuple[str, ...], outputs: tuple[str, ...],
+         select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str], formats: tuple[str, ...],
+         outputs: tuple[str, ...],
          max_file_size: Optional[float]) -> None:
     """Scan manifests: files, directories (recursive), globs, or '-' for stdin."""
     from kaudit.scan import ScanRequest, scan_manifests
@@ -84,7 +87,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
     destinations = ctx.meta["kaudit.outputs"] or [("text", None)]
     request = ScanRequest(
         targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
-        select=select, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
+        select=select, frameworks=frameworks, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
     )
     writers = _writers(destinations)  # unknown formats fail before the scan runs
     report = scan_manifests(request)
@@ -122,11 +125,15 @@ def rules() -> None:
 
 @rules.command("list")
 @click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Include custom rules from DIR.")
-def rules_list(rule_dirs: tuple[str, ...]) -> None:
-    """List the rules: id, severity, category, title."""
-    from kaudit.commands import list_rules
+@click.option("--framework", metavar="NAME", help="List this framework's controls and the rules that check them.")
+def rules_list(rule_dirs: tuple[str, ...], framework: Optional[str]) -> None:
+    """List the rules (id, severity, category, title), or a framework's controls."""
+    from kaudit.commands import list_framework, list_rules
 
-    list_rules(rule_dirs, sys.stdout)
+    if framework:
+        list_framework(framework, rule_dirs, sys.stdout)
+    else:
+        list_rules(rule_dirs, sys.stdout)
 
 
 @rules.command("show")

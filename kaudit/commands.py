@@ -5,6 +5,7 @@ import textwrap
 from pathlib import Path
 from typing import Sequence, TextIO
 
+from kaudit import frameworks
 from kaudit.errors import KauditError
 from kaudit.fixtures import fixture_problems
 from kaudit.ruleset import (
@@ -24,6 +25,21 @@ def list_rules(rule_dirs: Sequence[str], out: TextIO) -> None:
     out.write(f"{len(rules)} rules\n")
 
 
+def list_framework(framework_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
+    framework = frameworks.get(framework_id)
+    rules = _all_rules(rule_dirs)
+    out.write(f"{framework.title}\n")
+    covered = 0
+    for tag, control in frameworks.effective_controls(framework_id):
+        checking = sorted(r.id for r in rules if control.id in r.frameworks.get(tag, ()))
+        covered += bool(checking)
+        level = f" [{tag}]" if tag != framework_id else ""
+        out.write(f"  {control.id:<26} {control.title}{level}\n")
+        out.write(f"  {'':<26}   -> {', '.join(checking) if checking else 'not covered: ' + (control.gap or 'no rule')}\n")
+    total = len(frameworks.effective_controls(framework_id))
+    out.write(f"{covered} of {total} controls checked by kaudit rules\n")
+
+
 def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
     rules = {r.id: r for r in _all_rules(rule_dirs)}
     rule = rules.get(rule_id)
@@ -33,7 +49,11 @@ def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
     out.write(f"severity: {rule.severity.label}   category: {rule.category}   target: {rule.target}\n")
     out.write(f"applies to: {', '.join(sorted(rule.kinds))}\n")
     if rule.frameworks:
-        out.write("frameworks: " + ", ".join(f"{k} {v}" for k, v in sorted(rule.frameworks.items())) + "\n")
+        out.write("framework controls:\n")
+        for framework_id in frameworks.FRAMEWORKS:
+            for control in frameworks.rule_controls(rule, framework_id):
+                if control.id in rule.frameworks.get(framework_id, ()):
+                    out.write(f"  {framework_id} {control.id}: {control.title}\n")
     for heading, key in (("What it does", "what"), ("Why is this bad?", "why"), ("Example", "example"),
                          ("Use instead", "fix")):
         out.write(f"\n{heading}\n{textwrap.indent(rule.docs[key].rstrip(), '  ')}\n")

@@ -36,7 +36,10 @@ def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
         if pod is not None:
             targets["pod"] = [Target(resource, pod, lookup=inventory)]
             targets["container"] = [Target(resource, pod, c, lookup=inventory) for c in containers(pod)]
+        windows = pod is not None and pod.is_windows
         for rule in applicable[key]:
+            if windows and rule.linux_only:
+                continue
             for target in targets.get(rule.target, ()):
                 if target.container is not None and target.container.kind not in rule.container_kinds:
                     continue

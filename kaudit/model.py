@@ -123,7 +123,7 @@ class Finding:
     location: Location
     container: Optional[str] = None
     category: str = ""
-    frameworks: Mapping[str, str] = field(default_factory=dict)
+    frameworks: "Frameworks" = field(default_factory=dict)
     remediation: str = ""
     references: tuple[str, ...] = ()
     suppressed: Optional[Suppression] = None
@@ -182,6 +182,29 @@ class Inputs:
 
 
 @dataclass(frozen=True)
+class ControlResult:
+    id: str
+    title: str
+    status: str  # pass | fail | not-covered
+    rules: tuple[str, ...]
+    findings: int
+    gap: str = ""
+
+
+@dataclass(frozen=True)
+class FrameworkResult:
+    id: str
+    title: str
+    controls: tuple[ControlResult, ...]
+
+    def count(self, status: str) -> int:
+        return sum(1 for control in self.controls if control.status == status)
+
+
+Frameworks = Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
 class RuleInfo:
     """What a report says once about each rule that ran (findings refer to it by id)."""
 
@@ -189,7 +212,7 @@ class RuleInfo:
     title: str
     severity: Severity
     category: str
-    frameworks: Mapping[str, str]
+    frameworks: Frameworks
     remediation: str
     references: tuple[str, ...]
 
@@ -204,6 +227,7 @@ class Report:
     rules: tuple[RuleInfo, ...]
     fail_on: Optional[Severity]
     rule_errors: tuple[str, ...] = ()
+    frameworks: tuple[FrameworkResult, ...] = ()
 
     @property
     def active_findings(self) -> tuple[Finding, ...]:

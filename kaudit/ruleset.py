@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from kaudit.checks import TEMPLATES
 from kaudit.checks.base import Check, TemplateError
 from kaudit.errors import KauditError
-from kaudit.model import RuleInfo, Severity
+from kaudit.model import Frameworks, RuleInfo, Severity
 from kaudit.paths import builtin_rules_dir, schema_path
 from kaudit.sources.yamldoc import Document, deepest_position, parse_documents
 
@@ -30,12 +30,13 @@ class Rule:
     template: str
     params: Mapping[str, Any]
     message: str
-    frameworks: Mapping[str, str]
+    frameworks: Frameworks
     references: tuple[str, ...]
     docs: Mapping[str, str]
     fixtures: Mapping[str, Sequence[Mapping[str, Any]]]
     fixture_params: Mapping[str, Any]
     container_kinds: frozenset[str]
+    linux_only: bool
     source: str
     builtin: bool
     check: Check
@@ -143,16 +144,22 @@ def load_rule_file(path: Path, *, validate: bool, builtin: bool = False) -> Rule
         template=data["template"],
         params=data.get("params") or {},
         message=data["message"],
-        frameworks=dict(data.get("frameworks") or {}),
+        frameworks=normalize_frameworks(data.get("frameworks") or {}),
         references=tuple(data.get("references") or ()),
         docs=dict(data["docs"]),
         fixtures={"fail": data["tests"]["fail"], "pass": data["tests"]["pass"]},
         fixture_params=data["tests"].get("params") or {},
         container_kinds=frozenset(data.get("container-kinds") or ALL_CONTAINER_KINDS),
+        linux_only=bool(data.get("linux-only", False)),
         source=str(path),
         builtin=builtin,
         check=_bind(data["template"], data.get("params") or {}, target, str(path)),
     )
+
+
+def normalize_frameworks(tags: Mapping[str, Any]) -> Frameworks:
+    """`{cis: "5.2.8", nsa: [a, b]}` -> `{cis: ("5.2.8",), nsa: ("a", "b")}`."""
+    return {name: (value,) if isinstance(value, str) else tuple(value) for name, value in tags.items()}
 
 
 def _bind(template_key: str, params: Mapping[str, Any], target: str, source: str) -> Check:
@@ -190,6 +197,10 @@ def validate_rule(data: Mapping[str, Any], source: str) -> list[str]:
         _bind(data["template"], data.get("params") or {}, data["target"], source)
     except RuleFileError as error:
         problems.extend(error.problems)
+    from kaudit.frameworks import tag_problems
+
+    line = (deepest_position(data, ("frameworks",)) or (None,))[0]
+    problems.extend(f"{source}:{line}: {p}" for p in tag_problems(normalize_frameworks(data.get("frameworks") or {})))
     return problems
 
 

@@ -5,7 +5,7 @@ import datetime
 from dataclasses import dataclass
 from typing import BinaryIO, Optional, Sequence
 
-from kaudit import __version__
+from kaudit import __version__, frameworks
 from kaudit.config import Config, apply_rule_settings, load_config
 from kaudit.engine import run
 from kaudit.errors import KauditError
@@ -24,12 +24,16 @@ class ScanRequest:
     fail_on: Optional[str] = None  # None: from config, else DEFAULT_FAIL_ON; "never" disables the gate
     config: Optional[str] = None
     select: tuple[str, ...] = ()
+    frameworks: tuple[str, ...] = ()  # run only rules that check these frameworks' controls
     max_file_mb: float = DEFAULT_MAX_FILE_MB
 
 
-def resolve_rules(rule_dirs: Sequence[str], config: Config, select: Sequence[str] = ()) -> list[Rule]:
+def resolve_rules(rule_dirs: Sequence[str], config: Config, select: Sequence[str] = (),
+                  framework_ids: Sequence[str] = ()) -> list[Rule]:
     rules = combine(load_builtin_rules(), load_rule_dirs([*config.rule_dirs, *rule_dirs]))
     rules = apply_rule_settings(rules, config)
+    if framework_ids:
+        rules = frameworks.select(rules, framework_ids)
     if select:
         known = {rule.id for rule in rules}
         missing = [rule_id for rule_id in select if rule_id not in known]
@@ -48,9 +52,10 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
         raise KauditError("nothing to scan: give files, directories, globs or '-' for stdin")
     config = load_config(request.config)
     fail_on = parse_fail_on(request.fail_on or config.fail_on or DEFAULT_FAIL_ON)
-    rules = resolve_rules(request.rule_dirs, config, request.select)
+    rules = resolve_rules(request.rule_dirs, config, request.select, request.frameworks)
     loaded = load_manifests(request.targets, max_file_mb=request.max_file_mb, stdin=stdin)
     result = run(rules, Inventory(loaded.resources))
+    reported = request.frameworks or tuple(frameworks.FRAMEWORKS)
     return Report(
         tool_version=__version__,
         generated_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -60,4 +65,5 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
         rules=tuple(sorted((rule.info() for rule in rules), key=lambda info: info.id)),
         fail_on=fail_on,
         rule_errors=tuple(result.errors),
+        frameworks=tuple(frameworks.evaluate(f, rules, result.findings) for f in reported),
     )

@@ -42,9 +42,9 @@ def _bind(params: Mapping[str, Any], target: str) -> Check:
         assert pod is not None
         hits = []
         for index, volume in enumerate(sequence(pod.spec.get("volumes"))):
-            host_path = mapping(mapping(volume).get("hostPath"))
-            if "hostPath" not in mapping(volume):
+            if mapping(volume).get("hostPath") is None:  # `hostPath: null` is no hostPath (as for the API)
                 continue
+            host_path = mapping(mapping(volume).get("hostPath"))
             raw = host_path.get("path")
             path = normalize(raw) if isinstance(raw, str) else "?"
             matched = [s for s in sensitive if exposes(path, s)]

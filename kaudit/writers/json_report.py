@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional, TextIO
 
-from kaudit.model import Finding, Inputs, Report, RuleInfo
+from kaudit.model import Finding, FrameworkResult, Inputs, Report, RuleInfo
 from kaudit.writers.summary import by_rule, by_severity, gate_verdict
 
 SCHEMA_VERSION = "1.0"
@@ -37,6 +37,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         },
         "inputs": _inputs(report.inputs),
         "rules": [_rule(info) for info in report.rules],
+        "frameworks": [_framework(result) for result in report.frameworks],
         "ruleErrors": list(report.rule_errors),
         "findings": [_finding(f) for f in report.findings],
     }
@@ -71,7 +72,22 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "location": {k: v for k, v in vars(location).items() if v is not None},
         "fingerprint": finding.fingerprint,
         "suppressed": None if finding.suppressed is None else vars(finding.suppressed),
-        "frameworks": dict(finding.frameworks),
+        "frameworks": {name: list(controls) for name, controls in finding.frameworks.items()},
+    }
+
+
+def _framework(result: FrameworkResult) -> dict[str, Any]:
+    return {
+        "id": result.id,
+        "title": result.title,
+        "pass": result.count("pass"),
+        "fail": result.count("fail"),
+        "notCovered": result.count("not-covered"),
+        "controls": [
+            {"id": c.id, "title": c.title, "status": c.status, "rules": list(c.rules), "findings": c.findings,
+             **({"gap": c.gap} if c.gap else {})}
+            for c in result.controls
+        ],
     }
 
 
@@ -81,7 +97,7 @@ def _rule(info: RuleInfo) -> dict[str, Any]:
         "title": info.title,
         "severity": info.severity.label,
         "category": info.category,
-        "frameworks": dict(info.frameworks),
+        "frameworks": {name: list(controls) for name, controls in info.frameworks.items()},
         "remediation": info.remediation,
         "references": list(info.references),
     }

@@ -5,7 +5,7 @@ import os
 from itertools import groupby
 from typing import TextIO
 
-from kaudit.model import Report, Severity
+from kaudit.model import FrameworkResult, Report, Severity
 from kaudit.writers.summary import by_severity, gate_verdict
 
 MAX_SKIPPED_SHOWN = 20
@@ -49,7 +49,16 @@ def write(report: Report, stream: TextIO) -> None:
         stream.write(paint(f"skipped: {where}: {skipped.reason}", _DIM) + "\n")
     if len(inputs.skipped) > MAX_SKIPPED_SHOWN:
         stream.write(paint(f"skipped: … and {len(inputs.skipped) - MAX_SKIPPED_SHOWN} more (see -f json)", _DIM) + "\n")
+    for result in report.frameworks:
+        stream.write(paint(framework_line(result), _DIM) + "\n")
     stream.write(summary_line(report) + "\n")
+
+
+def framework_line(result: FrameworkResult) -> str:
+    failing = [c.id for c in result.controls if c.status == "fail"]
+    line = (f"{result.id}: {result.count('pass')} controls pass, {result.count('fail')} fail, "
+            f"{result.count('not-covered')} not covered")
+    return line + (f" (failing: {', '.join(failing)})" if failing else "")
 
 
 def summary_line(report: Report) -> str:

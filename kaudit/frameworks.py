@@ -1,0 +1,211 @@
+"""Compliance frameworks: their controls, which rules check them, and per-control verdicts.
+
+Rules tag the controls they check (`frameworks: {cis: "5.2.5", pss-baseline: host-namespaces}`);
+this module knows every control of each framework, including the ones kaudit cannot check from
+what it reads, so a report says "not covered" instead of passing them silently.
+
+`pss-restricted` extends `pss-baseline`: a restricted control with the same id replaces the
+baseline one (the Pod Security admission controller's OverrideCheckIDs), so selecting the
+restricted level never runs the looser baseline variant of seccomp, capabilities or procMount.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
+
+from kaudit.errors import KauditError
+from kaudit.model import ControlResult, Finding, FrameworkResult
+
+if TYPE_CHECKING:
+    from kaudit.ruleset import Rule
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    title: str
+    gap: str = ""  # why kaudit cannot check it (yet), when no rule does
+
+
+@dataclass(frozen=True)
+class Framework:
+    id: str
+    title: str
+    controls: tuple[Control, ...]
+    extends: Optional[str] = None
+    reference: str = ""
+
+
+def _controls(*items: tuple[str, ...]) -> tuple[Control, ...]:
+    return tuple(Control(*item) for item in items)
+
+
+RBAC_GAP = "needs the RBAC analyzer (not built yet)"
+NETPOL_GAP = "needs the NetworkPolicy analyzer (not built yet)"
+CLUSTER_GAP = "needs a live cluster scan (not built yet)"
+ORG_GAP = "organisational control: not visible in manifests"
+
+FRAMEWORKS: dict[str, Framework] = {
+    framework.id: framework
+    for framework in (
+        Framework(
+            "pss-baseline",
+            "Pod Security Standards: baseline (Kubernetes v1.34)",
+            _controls(
+                ("host-process", "HostProcess"),
+                ("host-namespaces", "Host Namespaces"),
+                ("privileged-containers", "Privileged Containers"),
+                ("capabilities", "Capabilities"),
+                ("host-path-volumes", "HostPath Volumes"),
+                ("host-ports", "Host Ports"),
+                ("host-probes", "Host Probes / Lifecycle Hooks"),
+                ("apparmor", "AppArmor"),
+                ("selinux", "SELinux"),
+                ("proc-mount-type", "/proc Mount Type"),
+                ("seccomp", "Seccomp"),
+                ("sysctls", "Sysctls"),
+            ),
+            reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/#baseline",
+        ),
+        Framework(
+            "pss-restricted",
+            "Pod Security Standards: restricted (Kubernetes v1.34)",
+            _controls(
+                ("volume-types", "Volume Types"),
+                ("privilege-escalation", "Privilege Escalation"),
+                ("running-as-non-root", "Running as Non-root"),
+                ("running-as-non-root-user", "Running as Non-root user"),
+                ("seccomp", "Seccomp"),
+                ("capabilities", "Capabilities"),
+            ),
+            extends="pss-baseline",
+            reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted",
+        ),
+        Framework(
+            "cis",
+            "CIS Kubernetes Benchmark v1.9, section 5 (policies)",
+            _controls(
+                ("5.1.1", "Ensure that the cluster-admin role is only used where required", RBAC_GAP),
+                ("5.1.2", "Minimize access to secrets", RBAC_GAP),
+                ("5.1.3", "Minimize wildcard use in Roles and ClusterRoles", RBAC_GAP),
+                ("5.1.4", "Minimize access to create pods", RBAC_GAP),
+                ("5.1.5", "Ensure that default service accounts are not actively used", RBAC_GAP),
+                ("5.1.6", "Ensure that Service Account Tokens are only mounted where necessary"),
+                ("5.1.7", "Avoid use of system:masters group", RBAC_GAP),
+                ("5.1.8", "Limit use of the Bind, Impersonate and Escalate permissions", RBAC_GAP),
+                ("5.1.9", "Minimize access to create persistent volumes", RBAC_GAP),
+                ("5.1.10", "Minimize access to the proxy sub-resource of nodes", RBAC_GAP),
+                ("5.1.11", "Minimize access to the approval sub-resource of certificatesigningrequests", RBAC_GAP),
+                ("5.1.12", "Minimize access to webhook configuration objects", RBAC_GAP),
+                ("5.1.13", "Minimize access to the service account token creation", RBAC_GAP),
+                ("5.2.1", "Ensure that the cluster has at least one active policy control mechanism", CLUSTER_GAP),
+                ("5.2.2", "Minimize the admission of privileged containers"),
+                ("5.2.3", "Minimize the admission of containers wishing to share the host process ID namespace"),
+                ("5.2.4", "Minimize the admission of containers wishing to share the host IPC namespace"),
+                ("5.2.5", "Minimize the admission of containers wishing to share the host network namespace"),
+                ("5.2.6", "Minimize the admission of containers with allowPrivilegeEscalation"),
+                ("5.2.7", "Minimize the admission of root containers"),
+                ("5.2.8", "Minimize the admission of containers with the NET_RAW capability"),
+                ("5.2.9", "Minimize the admission of containers with added capabilities"),
+                ("5.2.10", "Minimize the admission of containers with capabilities assigned"),
+                ("5.2.11", "Minimize the admission of Windows HostProcess containers"),
+                ("5.2.12", "Minimize the admission of HostPath volumes"),
+                ("5.2.13", "Minimize the admission of containers which use HostPorts"),
+                ("5.3.1", "Ensure that the CNI in use supports NetworkPolicies", CLUSTER_GAP),
+                ("5.3.2", "Ensure that all Namespaces have NetworkPolicies defined", NETPOL_GAP),
+                ("5.4.1", "Prefer using Secrets as files over Secrets as environment variables"),
+                ("5.4.2", "Consider external secret storage", ORG_GAP),
+                ("5.5.1", "Configure Image Provenance using ImagePolicyWebhook admission controller"),
+                ("5.7.1", "Create administrative boundaries between resources using namespaces", ORG_GAP),
+                ("5.7.2", "Ensure that the seccomp profile is set to docker/default in your Pod definitions"),
+                ("5.7.3", "Apply SecurityContext to your Pods and Containers"),
+                ("5.7.4", "The default namespace should not be used"),
+            ),
+            reference="https://www.cisecurity.org/benchmark/kubernetes",
+        ),
+        Framework(
+            "nsa",
+            "NSA/CISA Kubernetes Hardening Guide v1.2 (pod security and workload items)",
+            _controls(
+                ("non-root", "Non-root containers and rootless container engines"),
+                ("immutable-filesystem", "Immutable container file systems"),
+                ("secure-images", "Building secure container images"),
+                ("pod-security", "Pod security enforcement"),
+                ("service-account-tokens", "Protecting Pod service account tokens"),
+                ("sandboxed-runtimes", "Hardening container environments (sandboxed runtimes)"),
+                ("namespaces", "Network separation: namespaces"),
+                ("network-policies", "Network separation: network policies", NETPOL_GAP),
+                ("resource-policies", "Resource policies"),
+                ("secrets", "Secrets"),
+                ("exposure", "Network separation: limiting exposure of services"),
+                ("rbac", "Authentication and authorization (RBAC)", RBAC_GAP),
+                ("audit-logging", "Audit logging", CLUSTER_GAP),
+            ),
+            reference="https://media.defense.gov/2022/Aug/29/2003066362/-1/-1/0/CTR_KUBERNETES_HARDENING_GUIDANCE_1.2_20220829.PDF",
+        ),
+    )
+}
+
+
+def get(framework_id: str) -> Framework:
+    framework = FRAMEWORKS.get(framework_id)
+    if framework is None:
+        raise KauditError(f"unknown framework {framework_id!r} (use one of: {', '.join(FRAMEWORKS)})")
+    return framework
+
+
+def effective_controls(framework_id: str) -> list[tuple[str, Control]]:
+    """The controls of a framework with its parents: (tagging framework id, control), in order.
+
+    A control of the extending framework replaces the parent's control with the same id.
+    """
+    framework = get(framework_id)
+    own = [(framework.id, control) for control in framework.controls]
+    if framework.extends is None:
+        return own
+    replaced = {control.id for control in framework.controls}
+    inherited = [(tag, c) for tag, c in effective_controls(framework.extends) if c.id not in replaced]
+    return inherited + own
+
+
+def rule_controls(rule: "Rule", framework_id: str) -> list[Control]:
+    """The controls of `framework_id` (with its parents) that `rule` checks."""
+    return [control for tag, control in effective_controls(framework_id) if control.id in rule.frameworks.get(tag, ())]
+
+
+def select(rules: Sequence["Rule"], framework_ids: Iterable[str]) -> list["Rule"]:
+    wanted = list(framework_ids)
+    for framework_id in wanted:
+        get(framework_id)
+    return [rule for rule in rules if any(rule_controls(rule, f) for f in wanted)]
+
+
+def tag_problems(frameworks: Mapping[str, Sequence[str]]) -> list[str]:
+    """Unknown frameworks or control ids in a rule's `frameworks` tags."""
+    problems = []
+    for framework_id, control_ids in frameworks.items():
+        framework = FRAMEWORKS.get(framework_id)
+        if framework is None:
+            problems.append(f"frameworks.{framework_id}: unknown framework (known: {', '.join(FRAMEWORKS)})")
+            continue
+        known = {control.id for control in framework.controls}
+        problems.extend(f"frameworks.{framework_id}: unknown control {c!r}" for c in control_ids if c not in known)
+    return problems
+
+
+def evaluate(framework_id: str, rules_run: Sequence["Rule"], findings: Sequence[Finding]) -> FrameworkResult:
+    """Per control: fail when a rule that checks it has an unsuppressed finding; pass when such rules
+    ran without one; not-covered when no rule that ran checks it (with the reason when known)."""
+    failing_rules: dict[str, int] = {}
+    for finding in findings:
+        if finding.suppressed is None:
+            failing_rules[finding.rule] = failing_rules.get(finding.rule, 0) + 1
+    results = []
+    for tag, control in effective_controls(framework_id):
+        rules = sorted(rule.id for rule in rules_run if control.id in rule.frameworks.get(tag, ()))
+        count = sum(failing_rules.get(rule_id, 0) for rule_id in rules)
+        status = "not-covered" if not rules else ("fail" if count else "pass")
+        results.append(ControlResult(control.id, control.title, status, tuple(rules), count,
+                                     control.gap if not rules else ""))
+    framework = get(framework_id)
+    return FrameworkResult(framework.id, framework.title, tuple(results))
