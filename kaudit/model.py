@@ -228,6 +228,7 @@ class Report:
     fail_on: Optional[Severity]
     rule_errors: tuple[str, ...] = ()
     frameworks: tuple[FrameworkResult, ...] = ()
+    framework_selected: bool = False  # the user asked for these frameworks (--framework)
 
     @property
     def active_findings(self) -> tuple[Finding, ...]:

@@ -66,4 +66,5 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
         fail_on=fail_on,
         rule_errors=tuple(result.errors),
         frameworks=tuple(frameworks.evaluate(f, rules, result.findings) for f in reported),
+        framework_selected=bool(request.frameworks),
     )

@@ -258,5 +258,5 @@ def test_json_report_says_each_rules_metadata_once(kaudit: Kaudit, write: Write)
     report = kaudit("scan", write("pod.yaml", ROOT_POD), "-f", "json").json()
     rules = {rule["id"]: rule for rule in report["rules"]}
     assert {f["rule"] for f in report["findings"]} <= set(rules)
-    assert rules["run-as-root"]["frameworks"]["cis"] == "5.2.7"
+    assert rules["run-as-root"]["frameworks"]["cis"] == ["5.2.7"]
     assert "runAsNonRoot: true" in rules["run-as-root"]["remediation"] and rules["run-as-root"]["references"]

@@ -49,8 +49,13 @@ def write(report: Report, stream: TextIO) -> None:
         stream.write(paint(f"skipped: {where}: {skipped.reason}", _DIM) + "\n")
     if len(inputs.skipped) > MAX_SKIPPED_SHOWN:
         stream.write(paint(f"skipped: … and {len(inputs.skipped) - MAX_SKIPPED_SHOWN} more (see -f json)", _DIM) + "\n")
-    for result in report.frameworks:
-        stream.write(paint(framework_line(result), _DIM) + "\n")
+    if report.framework_selected:
+        for result in report.frameworks:
+            stream.write(framework_line(result) + "\n")
+    elif report.frameworks:
+        compact = " · ".join(f"{r.id} {r.count('pass')} pass / {r.count('fail')} fail / "
+                             f"{r.count('not-covered')} not covered" for r in report.frameworks)
+        stream.write(paint(f"controls: {compact}", _DIM) + "\n")
     stream.write(summary_line(report) + "\n")
 
 
