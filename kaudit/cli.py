@@ -146,6 +146,21 @@ def rules_show(rule_id: str, rule_dirs: tuple[str, ...]) -> None:
     show_rule(rule_id, rule_dirs, sys.stdout)
 
 
+@rules.command("docs")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+def rules_docs(output: Optional[str]) -> None:
+    """Generate the Markdown reference of all built-in rules (docs/rules.md)."""
+    from kaudit.docs import render
+    from kaudit.ruleset import load_builtin_rules
+
+    text = render(load_builtin_rules())
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+
+
 @rules.command("validate")
 @click.argument("directory")
 @click.pass_context

@@ -1,6 +1,7 @@
 """`kaudit rules list|show|validate`: typed functions the CLI dispatches to."""
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Sequence, TextIO
@@ -59,9 +60,10 @@ def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
         out.write(f"\n{heading}\n{textwrap.indent(rule.docs[key].rstrip(), '  ')}\n")
     if rule.params:
         out.write("\nParameters\n")
-        out.writelines(f"  {key}: {value}\n" for key, value in rule.params.items())
-    if rule.references:
+        out.writelines(f"  {key}: {json.dumps(value)}\n" for key, value in rule.params.items())
+    if rule.references or rule.talks:
         out.write("\nReferences\n")
+        out.writelines(f"  talk: {t['title']} {t['url']}\n" for t in rule.talks)
         out.writelines(f"  {ref}\n" for ref in rule.references)
 
 

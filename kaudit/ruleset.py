@@ -32,6 +32,7 @@ class Rule:
     message: str
     frameworks: Frameworks
     references: tuple[str, ...]
+    talks: tuple[Mapping[str, str], ...]
     docs: Mapping[str, str]
     fixtures: Mapping[str, Sequence[Mapping[str, Any]]]
     fixture_params: Mapping[str, Any]
@@ -146,6 +147,7 @@ def load_rule_file(path: Path, *, validate: bool, builtin: bool = False) -> Rule
         message=data["message"],
         frameworks=normalize_frameworks(data.get("frameworks") or {}),
         references=tuple(data.get("references") or ()),
+        talks=tuple(data.get("talks") or ()),
         docs=dict(data["docs"]),
         fixtures={"fail": data["tests"]["fail"], "pass": data["tests"]["pass"]},
         fixture_params=data["tests"].get("params") or {},

@@ -91,7 +91,8 @@ def _expand(targets: Iterable[str], inputs: Inputs) -> Iterator[_Input]:
 
 
 def _walk(root: str, inputs: Inputs) -> Iterator[str]:
-    """Manifest files under `root`, sorted; hidden directories are not entered, links not followed."""
+    """Manifest files under `root`, sorted; hidden files and directories (.kaudit.yaml, .github/) are
+    left out, directory links are not followed."""
 
     def unreadable(error: OSError) -> None:
         inputs.errors.append(InputError(error.filename or root, None, f"cannot read directory: {error.strerror}"))
@@ -99,7 +100,7 @@ def _walk(root: str, inputs: Inputs) -> Iterator[str]:
     for directory, subdirs, files in os.walk(root, onerror=unreadable):
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.lower().endswith(MANIFEST_SUFFIXES):
+            if name.startswith(".") or not name.lower().endswith(MANIFEST_SUFFIXES):
                 continue
             path = os.path.join(directory, name)
             try:

@@ -1,0 +1,311 @@
+"""`pss`: the Pod Security Standards checks with the exact semantics of the Pod Security admission
+controller (k8s.io/pod-security-admission/policy, newest version), one function per check ID.
+
+Each check looks at the pod spec and every container (init and ephemeral ones included), and
+returns one hit per offending field. A pod passes a level when no check of that level hits.
+Where kaudit's own rules are stricter or differently shaped (run-as-root, seccomp-unconfined,
+capabilities-not-dropped), these checks stay separate so `--framework pss-*` answers exactly
+what admission would decide.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping
+
+from kaudit.checks.base import Check, Hit, Target, Template
+from kaudit.model import FieldPath
+from kaudit.workloads import Container, PodSpec, containers, mapping, sequence
+
+BASELINE_CAPABILITIES = frozenset({
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+})
+SAFE_SYSCTLS = frozenset({
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+})
+SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+RESTRICTED_VOLUME_SOURCES = frozenset({
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
+})
+# Every other volume source the API knows; a volume that sets none of them is defaulted to emptyDir.
+OTHER_VOLUME_SOURCES = (
+    "hostPath", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "nfs", "iscsi", "glusterfs", "rbd",
+    "flexVolume", "cinder", "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte", "azureDisk",
+    "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos", "image",
+)
+SECCOMP_ALLOWED = frozenset({"RuntimeDefault", "Localhost"})
+APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+
+PodCheck = Callable[[PodSpec, list[Container]], list[Hit]]
+
+
+def _set(value: Any) -> bool:
+    """A pointer field the API server would see as set (not omitted, not null)."""
+    return value is not None
+
+
+def _sc(container: Container) -> Mapping[str, Any]:
+    return container.security_context
+
+
+def _sc_path(container: Container, *rest: str | int) -> FieldPath:
+    return container.path + ("securityContext",) + tuple(rest)
+
+
+def _pod_sc_path(pod: PodSpec, *rest: str | int) -> FieldPath:
+    return pod.path + ("securityContext",) + tuple(rest)
+
+
+def host_process(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+    if mapping(pod.security_context.get("windowsOptions")).get("hostProcess") is True:
+        hits.append(Hit(_pod_sc_path(pod, "windowsOptions", "hostProcess"), {"detail": "hostProcess: true"}))
+    for c in all_containers:
+        if mapping(_sc(c).get("windowsOptions")).get("hostProcess") is True:
+            hits.append(Hit(_sc_path(c, "windowsOptions", "hostProcess"), {"detail": f'container "{c.name}" hostProcess: true'}))
+    return hits
+
+
+def host_namespaces(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    return [Hit(pod.path + (field,), {"detail": f"{field}: true"})
+            for field in ("hostNetwork", "hostPID", "hostIPC") if pod.spec.get(field) is True]
+
+
+def privileged(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    return [Hit(_sc_path(c, "privileged"), {"detail": f'container "{c.name}" privileged: true'})
+            for c in all_containers if _sc(c).get("privileged") is True]
+
+
+def capabilities_baseline(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+    for c in all_containers:
+        for index, capability in enumerate(sequence(mapping(_sc(c).get("capabilities")).get("add"))):
+            if capability not in BASELINE_CAPABILITIES:
+                hits.append(Hit(_sc_path(c, "capabilities", "add", index),
+                                {"detail": f'container "{c.name}" adds {capability}'}))
+    return hits
+
+
+def host_path_volumes(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    return [Hit(pod.path + ("volumes", i, "hostPath"), {"detail": f'volume "{mapping(v).get("name")}" is a hostPath'})
+            for i, v in enumerate(sequence(pod.spec.get("volumes"))) if _set(mapping(v).get("hostPath"))]
+
+
+def host_ports(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+    for c in all_containers:
+        for index, port in enumerate(sequence(c.body.get("ports"))):
+            host_port = mapping(port).get("hostPort")
+            if _set(host_port) and host_port != 0:
+                hits.append(Hit(c.path + ("ports", index, "hostPort"),
+                                {"detail": f'container "{c.name}" hostPort {host_port}'}))
+    return hits
+
+
+def apparmor(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+
+    def bad_profile(profile: Any) -> bool:
+        kind = mapping(profile).get("type")
+        return _set(profile) and kind not in ("RuntimeDefault", "Localhost")
+
+    if bad_profile(pod.security_context.get("appArmorProfile")):
+        hits.append(Hit(_pod_sc_path(pod, "appArmorProfile", "type"), {"detail": "pod appArmorProfile is not RuntimeDefault or Localhost"}))
+    for c in all_containers:
+        if bad_profile(_sc(c).get("appArmorProfile")):
+            hits.append(Hit(_sc_path(c, "appArmorProfile", "type"),
+                            {"detail": f'container "{c.name}" appArmorProfile is not RuntimeDefault or Localhost'}))
+    for key, value in mapping(pod.metadata.get("annotations")).items():
+        if isinstance(key, str) and key.startswith(APPARMOR_ANNOTATION_PREFIX):
+            if not (value == "runtime/default" or (isinstance(value, str) and value.startswith("localhost/")) or value == ""):
+                hits.append(Hit(pod.metadata_path + ("annotations", key), {"detail": f"annotation {key}={value}"}))
+    return hits
+
+
+def selinux(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+
+    def check(options: Any, path: FieldPath, who: str) -> None:
+        options = mapping(options)
+        if options.get("type", "") not in SELINUX_TYPES and _set(options.get("type")):
+            hits.append(Hit(path + ("type",), {"detail": f"{who} seLinuxOptions.type {options.get('type')}"}))
+        for field in ("user", "role"):
+            if options.get(field) not in (None, ""):
+                hits.append(Hit(path + (field,), {"detail": f"{who} seLinuxOptions.{field} {options.get(field)}"}))
+
+    check(pod.security_context.get("seLinuxOptions"), _pod_sc_path(pod, "seLinuxOptions"), "pod")
+    for c in all_containers:
+        check(_sc(c).get("seLinuxOptions"), _sc_path(c, "seLinuxOptions"), f'container "{c.name}"')
+    return hits
+
+
+def _proc_mount(allow_unmasked_in_user_namespace: bool) -> PodCheck:
+    def check(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+        user_namespaced = pod.spec.get("hostUsers") is False
+        if allow_unmasked_in_user_namespace and user_namespaced:
+            return []
+        return [Hit(_sc_path(c, "procMount"), {"detail": f'container "{c.name}" procMount {_sc(c)["procMount"]}'})
+                for c in all_containers if _set(_sc(c).get("procMount")) and _sc(c).get("procMount") != "Default"]
+
+    return check
+
+
+def seccomp_baseline(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+    if mapping(pod.security_context.get("seccompProfile")).get("type") == "Unconfined":
+        hits.append(Hit(_pod_sc_path(pod, "seccompProfile", "type"), {"detail": "pod seccompProfile Unconfined"}))
+    for c in all_containers:
+        if mapping(_sc(c).get("seccompProfile")).get("type") == "Unconfined":
+            hits.append(Hit(_sc_path(c, "seccompProfile", "type"), {"detail": f'container "{c.name}" seccompProfile Unconfined'}))
+    return hits
+
+
+def sysctls(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    return [Hit(_pod_sc_path(pod, "sysctls", i, "name"), {"detail": f"sysctl {mapping(s).get('name')}"})
+            for i, s in enumerate(sequence(pod.security_context.get("sysctls")))
+            if mapping(s).get("name") not in SAFE_SYSCTLS]
+
+
+def host_probes(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+    for c in all_containers:
+        handlers: list[tuple[FieldPath, Any]] = [
+            ((probe,), c.body.get(probe)) for probe in ("livenessProbe", "readinessProbe", "startupProbe")]
+        lifecycle = mapping(c.body.get("lifecycle"))
+        handlers += [(("lifecycle", hook), lifecycle.get(hook)) for hook in ("postStart", "preStop")]
+        for where, handler in handlers:
+            for action in ("httpGet", "tcpSocket"):
+                host = mapping(mapping(handler).get(action)).get("host")
+                if host not in (None, ""):
+                    hits.append(Hit(c.path + where + (action, "host"),
+                                    {"detail": f'container "{c.name}" {".".join(map(str, where))} {action}.host {host}'}))
+    return hits
+
+
+def restricted_volumes(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+    for index, volume in enumerate(sequence(pod.spec.get("volumes"))):
+        volume = mapping(volume)
+        for source in OTHER_VOLUME_SOURCES:
+            if _set(volume.get(source)):
+                hits.append(Hit(pod.path + ("volumes", index, source),
+                                {"detail": f'volume "{volume.get("name")}" uses {source}'}))
+    return hits
+
+
+def allow_privilege_escalation(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    return [Hit(_sc_path(c, "allowPrivilegeEscalation"),
+                {"detail": f'container "{c.name}" allowPrivilegeEscalation is not false'})
+            for c in all_containers if _sc(c).get("allowPrivilegeEscalation") is not False]
+
+
+def run_as_non_root(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+    pod_value = pod.security_context.get("runAsNonRoot")
+    if pod_value is False:
+        hits.append(Hit(_pod_sc_path(pod, "runAsNonRoot"), {"detail": "pod runAsNonRoot: false"}))
+    for c in all_containers:
+        value = _sc(c).get("runAsNonRoot")
+        if value is False:
+            hits.append(Hit(_sc_path(c, "runAsNonRoot"), {"detail": f'container "{c.name}" runAsNonRoot: false'}))
+        elif value is None and pod_value is not True:
+            hits.append(Hit(_sc_path(c, "runAsNonRoot"),
+                            {"detail": f'container "{c.name}" does not set runAsNonRoot: true, nor does the pod'}))
+    return hits
+
+
+def run_as_user(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+    if pod.security_context.get("runAsUser") == 0:
+        hits.append(Hit(_pod_sc_path(pod, "runAsUser"), {"detail": "pod runAsUser: 0"}))
+    for c in all_containers:
+        if _sc(c).get("runAsUser") == 0:
+            hits.append(Hit(_sc_path(c, "runAsUser"), {"detail": f'container "{c.name}" runAsUser: 0'}))
+    return hits
+
+
+def seccomp_restricted(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+    pod_profile = pod.security_context.get("seccompProfile")
+    pod_type = mapping(pod_profile).get("type")
+    if _set(pod_profile) and pod_type not in SECCOMP_ALLOWED:
+        hits.append(Hit(_pod_sc_path(pod, "seccompProfile", "type"), {"detail": f"pod seccompProfile {pod_type}"}))
+    for c in all_containers:
+        profile = _sc(c).get("seccompProfile")
+        kind = mapping(profile).get("type")
+        if _set(profile) and kind not in SECCOMP_ALLOWED:
+            hits.append(Hit(_sc_path(c, "seccompProfile", "type"), {"detail": f'container "{c.name}" seccompProfile {kind}'}))
+        elif not _set(profile) and not _set(pod_profile):
+            hits.append(Hit(_sc_path(c, "seccompProfile", "type"),
+                            {"detail": f'container "{c.name}" sets no seccompProfile, nor does the pod'}))
+    return hits
+
+
+def capabilities_restricted(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    hits = []
+    for c in all_containers:
+        caps = mapping(_sc(c).get("capabilities"))
+        if "ALL" not in sequence(caps.get("drop")):
+            hits.append(Hit(_sc_path(c, "capabilities", "drop"), {"detail": f'container "{c.name}" does not drop ALL'}))
+        for index, capability in enumerate(sequence(caps.get("add"))):
+            if capability != "NET_BIND_SERVICE":
+                hits.append(Hit(_sc_path(c, "capabilities", "add", index),
+                                {"detail": f'container "{c.name}" adds {capability}'}))
+    return hits
+
+
+# check id (the admission controller's) -> (check, skipped for Windows pods)
+CHECKS: dict[str, tuple[PodCheck, bool]] = {
+    "hostProcess": (host_process, False),
+    "hostNamespaces": (host_namespaces, False),
+    "privileged": (privileged, False),
+    "capabilities_baseline": (capabilities_baseline, False),
+    "hostPathVolumes": (host_path_volumes, False),
+    "hostPorts": (host_ports, False),
+    "hostProbesAndHostLifecycle": (host_probes, False),
+    "appArmorProfile": (apparmor, False),
+    "seLinuxOptions": (selinux, False),
+    "procMount_baseline": (_proc_mount(allow_unmasked_in_user_namespace=True), False),
+    "seccompProfile_baseline": (seccomp_baseline, False),
+    "sysctls": (sysctls, False),
+    "restrictedVolumes": (restricted_volumes, False),
+    "allowPrivilegeEscalation": (allow_privilege_escalation, True),
+    "runAsNonRoot": (run_as_non_root, False),
+    "runAsUser": (run_as_user, False),
+    "seccompProfile_restricted": (seccomp_restricted, True),
+    "capabilities_restricted": (capabilities_restricted, True),
+    "procMount_restricted": (_proc_mount(allow_unmasked_in_user_namespace=False), False),
+}
+
+PARAMS_SCHEMA = {
+    "type": "object",
+    "required": ["check"],
+    "additionalProperties": False,
+    "properties": {"check": {"enum": sorted(CHECKS)}},
+}
+
+
+def evaluate(check_id: str, pod: PodSpec) -> list[Hit]:
+    """What the admission controller's check `check_id` objects to in this pod spec."""
+    function, skip_windows = CHECKS[check_id]
+    if skip_windows and pod.is_windows:
+        return []
+    return function(pod, containers(pod))
+
+
+def _bind(params: Mapping[str, Any], target: str) -> Check:
+    check_id = params["check"]
+
+    def check(subject: Target) -> Iterable[Hit]:
+        assert subject.pod is not None
+        return evaluate(check_id, subject.pod)
+
+    return check
+
+
+TEMPLATES = [
+    Template("pss", "One Pod Security Standards check with the admission controller's exact semantics.",
+             frozenset({"pod"}), PARAMS_SCHEMA, _bind)
+]
