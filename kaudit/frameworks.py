@@ -4,9 +4,9 @@ Rules tag the controls they check (`frameworks: {cis: "5.2.5", pss-baseline: hos
 this module knows every control of each framework, including the ones kaudit cannot check from
 what it reads, so a report says "not covered" instead of passing them silently.
 
-`pss-restricted` extends `pss-baseline`: a restricted control with the same id replaces the
-baseline one (the Pod Security admission controller's OverrideCheckIDs), so selecting the
-restricted level never runs the looser baseline variant of seccomp, capabilities or procMount.
+`pss-restricted` extends `pss-baseline`: a restricted control with the same id (or one it names
+in `replaces`) supersedes the baseline one - the admission controller's OverrideCheckIDs - so the
+restricted level never runs the baseline variants of seccomp, capabilities, procMount or hostPath.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class Control:
     id: str
     title: str
     gap: str = ""  # why kaudit cannot check it (yet), when no rule does
+    replaces: tuple[str, ...] = ()  # parent controls (besides its own id) that this one supersedes
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class Framework:
 
 
 def _controls(*items: tuple[str, ...]) -> tuple[Control, ...]:
-    return tuple(Control(*item) for item in items)
+    """(id, title) or (id, title, gap) rows."""
+    return tuple(Control(item[0], item[1], item[2] if len(item) > 2 else "") for item in items)
 
 
 RBAC_GAP = "needs the RBAC analyzer (not built yet)"
@@ -50,7 +52,7 @@ FRAMEWORKS: dict[str, Framework] = {
     for framework in (
         Framework(
             "pss-baseline",
-            "Pod Security Standards: baseline (Kubernetes v1.34)",
+            "Pod Security Standards: baseline (policy version v1.37)",
             _controls(
                 ("host-process", "HostProcess"),
                 ("host-namespaces", "Host Namespaces"),
@@ -69,14 +71,16 @@ FRAMEWORKS: dict[str, Framework] = {
         ),
         Framework(
             "pss-restricted",
-            "Pod Security Standards: restricted (Kubernetes v1.34)",
-            _controls(
-                ("volume-types", "Volume Types"),
-                ("privilege-escalation", "Privilege Escalation"),
-                ("running-as-non-root", "Running as Non-root"),
-                ("running-as-non-root-user", "Running as Non-root user"),
-                ("seccomp", "Seccomp"),
-                ("capabilities", "Capabilities"),
+            "Pod Security Standards: restricted (policy version v1.37)",
+            (
+                # restricted volume types forbid hostPath too, so they supersede the baseline control
+                Control("volume-types", "Volume Types", replaces=("host-path-volumes",)),
+                Control("privilege-escalation", "Privilege Escalation"),
+                Control("running-as-non-root", "Running as Non-root"),
+                Control("running-as-non-root-user", "Running as Non-root user"),
+                Control("seccomp", "Seccomp"),
+                Control("capabilities", "Capabilities"),
+                Control("proc-mount-type", "/proc Mount Type"),
             ),
             extends="pss-baseline",
             reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted",
@@ -164,6 +168,7 @@ def effective_controls(framework_id: str) -> list[tuple[str, Control]]:
     if framework.extends is None:
         return own
     replaced = {control.id for control in framework.controls}
+    replaced.update(parent for control in framework.controls for parent in control.replaces)
     inherited = [(tag, c) for tag, c in effective_controls(framework.extends) if c.id not in replaced]
     return inherited + own
 

@@ -31,3 +31,39 @@ def test_the_readme_scan_of_all_examples() -> None:
     assert result.code == 1  # the insecure examples have high findings: the gate fails, as intended
     assert "examples/manifests/insecure/node-agent.yaml:" in result.out
     assert "examples/manifests/hardened" not in result.out.split("\n\n")[-1]  # the summary is last
+
+
+# What the Pod Security admission controller at `restricted` objects to in each insecure example
+# (worked out by hand from the standard; see tests/data/pss_spec.md).
+PSS_RESTRICTED_BREAKS = {
+    "legacy-node-tools.yaml": {"host-ports", "host-probes", "apparmor", "selinux", "sysctls", "volume-types",
+                               "seccomp", "capabilities", "proc-mount-type"},
+    "node-agent.yaml": {"host-namespaces", "privileged-containers", "volume-types", "privilege-escalation",
+                        "running-as-non-root", "running-as-non-root-user", "seccomp", "capabilities"},
+    "report-cronjob.yaml": set(),
+    "tenant-build.yaml": set(),
+    "web-deployment.yaml": {"privilege-escalation", "running-as-non-root", "seccomp", "capabilities"},
+    # Windows pods are exempt from the escalation, seccomp and capabilities checks, not from runAsNonRoot
+    "windows-agent.yaml": {"host-process", "host-namespaces", "running-as-non-root"},
+}
+
+
+def failing_controls(path: Path, framework: str) -> set[str]:
+    report = run_process("scan", "--framework", framework, path, "-f", "json").json()
+    [result] = report["frameworks"]
+    assert result["id"] == framework and result["notCovered"] == 0
+    return {control["id"] for control in result["controls"] if control["status"] == "fail"}
+
+
+def test_pss_restricted_reports_exactly_the_controls_each_insecure_example_breaks() -> None:
+    insecure = EXAMPLES / "manifests" / "insecure"
+    assert {p.name for p in insecure.glob("*.yaml")} == set(PSS_RESTRICTED_BREAKS)
+    for name, expected in PSS_RESTRICTED_BREAKS.items():
+        assert failing_controls(insecure / name, "pss-restricted") == expected, name
+
+
+def test_pss_restricted_reports_nothing_on_the_hardened_examples() -> None:
+    result = run_process("scan", "--framework", "pss-restricted", EXAMPLES / "manifests" / "hardened",
+                         "--fail-on", "info")
+    assert result.code == 0 and "0 findings" in result.out.splitlines()[-1]
+    assert failing_controls(EXAMPLES / "manifests" / "hardened", "pss-restricted") == set()

@@ -1,5 +1,6 @@
 """`pss`: the Pod Security Standards checks with the exact semantics of the Pod Security admission
-controller (k8s.io/pod-security-admission/policy, newest version), one function per check ID.
+controller (k8s.io/pod-security-admission/policy at policy version v1.37), one function per check ID.
+tests/data/pss_spec.md records the semantics and where each was read; pss_cases.yaml the cases.
 
 Each check looks at the pod spec and every container (init and ephemeral ones included), and
 returns one hit per offending field. A pod passes a level when no check of that level hits.
@@ -23,17 +24,20 @@ SAFE_SYSCTLS = frozenset({
     "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
     "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
     "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
+    "net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat",
 })
 SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
 RESTRICTED_VOLUME_SOURCES = frozenset({
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image", "persistentVolumeClaim", "projected",
+    "secret",
 })
-# Every other volume source the API knows; a volume that sets none of them is defaulted to emptyDir.
+# Every other volume source the API knows. A volume that sets no source at all is not one of them: the API
+# server defaults it to emptyDir before admission sees it, so admission of such a manifest allows it.
 OTHER_VOLUME_SOURCES = (
     "hostPath", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "nfs", "iscsi", "glusterfs", "rbd",
     "flexVolume", "cinder", "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte", "azureDisk",
-    "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos", "image",
+    "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos",
 )
 SECCOMP_ALLOWED = frozenset({"RuntimeDefault", "Localhost"})
 APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
@@ -143,8 +147,7 @@ def selinux(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
 
 def _proc_mount(allow_unmasked_in_user_namespace: bool) -> PodCheck:
     def check(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
-        user_namespaced = pod.spec.get("hostUsers") is False
-        if allow_unmasked_in_user_namespace and user_namespaced:
+        if allow_unmasked_in_user_namespace and _user_namespaced(pod):
             return []
         return [Hit(_sc_path(c, "procMount"), {"detail": f'container "{c.name}" procMount {_sc(c)["procMount"]}'})
                 for c in all_containers if _set(_sc(c).get("procMount")) and _sc(c).get("procMount") != "Default"]
@@ -153,12 +156,17 @@ def _proc_mount(allow_unmasked_in_user_namespace: bool) -> PodCheck:
 
 
 def seccomp_baseline(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    """A profile that is set must be RuntimeDefault or Localhost; unset passes (unlike restricted)."""
     hits = []
-    if mapping(pod.security_context.get("seccompProfile")).get("type") == "Unconfined":
-        hits.append(Hit(_pod_sc_path(pod, "seccompProfile", "type"), {"detail": "pod seccompProfile Unconfined"}))
+    profile = pod.security_context.get("seccompProfile")
+    if _set(profile) and mapping(profile).get("type") not in SECCOMP_ALLOWED:
+        hits.append(Hit(_pod_sc_path(pod, "seccompProfile", "type"),
+                        {"detail": f"pod seccompProfile {mapping(profile).get('type')}"}))
     for c in all_containers:
-        if mapping(_sc(c).get("seccompProfile")).get("type") == "Unconfined":
-            hits.append(Hit(_sc_path(c, "seccompProfile", "type"), {"detail": f'container "{c.name}" seccompProfile Unconfined'}))
+        profile = _sc(c).get("seccompProfile")
+        if _set(profile) and mapping(profile).get("type") not in SECCOMP_ALLOWED:
+            hits.append(Hit(_sc_path(c, "seccompProfile", "type"),
+                            {"detail": f'container "{c.name}" seccompProfile {mapping(profile).get("type")}'}))
     return hits
 
 
@@ -201,7 +209,14 @@ def allow_privilege_escalation(pod: PodSpec, all_containers: list[Container]) ->
             for c in all_containers if _sc(c).get("allowPrivilegeEscalation") is not False]
 
 
+def _user_namespaced(pod: PodSpec) -> bool:
+    """`hostUsers: false`: UID 0 in the pod is not UID 0 on the node (relaxed since policy v1.35)."""
+    return pod.spec.get("hostUsers") is False
+
+
 def run_as_non_root(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    if _user_namespaced(pod):
+        return []
     hits = []
     pod_value = pod.security_context.get("runAsNonRoot")
     if pod_value is False:
@@ -217,6 +232,8 @@ def run_as_non_root(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
 
 
 def run_as_user(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    if _user_namespaced(pod):
+        return []
     hits = []
     if pod.security_context.get("runAsUser") == 0:
         hits.append(Hit(_pod_sc_path(pod, "runAsUser"), {"detail": "pod runAsUser: 0"}))
@@ -230,14 +247,15 @@ def seccomp_restricted(pod: PodSpec, all_containers: list[Container]) -> list[Hi
     hits = []
     pod_profile = pod.security_context.get("seccompProfile")
     pod_type = mapping(pod_profile).get("type")
-    if _set(pod_profile) and pod_type not in SECCOMP_ALLOWED:
+    pod_valid = _set(pod_profile) and pod_type in SECCOMP_ALLOWED
+    if _set(pod_profile) and not pod_valid:
         hits.append(Hit(_pod_sc_path(pod, "seccompProfile", "type"), {"detail": f"pod seccompProfile {pod_type}"}))
     for c in all_containers:
         profile = _sc(c).get("seccompProfile")
         kind = mapping(profile).get("type")
         if _set(profile) and kind not in SECCOMP_ALLOWED:
             hits.append(Hit(_sc_path(c, "seccompProfile", "type"), {"detail": f'container "{c.name}" seccompProfile {kind}'}))
-        elif not _set(profile) and not _set(pod_profile):
+        elif not _set(profile) and not pod_valid:
             hits.append(Hit(_sc_path(c, "seccompProfile", "type"),
                             {"detail": f'container "{c.name}" sets no seccompProfile, nor does the pod'}))
     return hits
@@ -258,7 +276,7 @@ def capabilities_restricted(pod: PodSpec, all_containers: list[Container]) -> li
 
 # check id (the admission controller's) -> (check, skipped for Windows pods)
 CHECKS: dict[str, tuple[PodCheck, bool]] = {
-    "hostProcess": (host_process, False),
+    "windowsHostProcess": (host_process, False),
     "hostNamespaces": (host_namespaces, False),
     "privileged": (privileged, False),
     "capabilities_baseline": (capabilities_baseline, False),
@@ -267,7 +285,7 @@ CHECKS: dict[str, tuple[PodCheck, bool]] = {
     "hostProbesAndHostLifecycle": (host_probes, False),
     "appArmorProfile": (apparmor, False),
     "seLinuxOptions": (selinux, False),
-    "procMount_baseline": (_proc_mount(allow_unmasked_in_user_namespace=True), False),
+    "procMount": (_proc_mount(allow_unmasked_in_user_namespace=True), False),
     "seccompProfile_baseline": (seccomp_baseline, False),
     "sysctls": (sysctls, False),
     "restrictedVolumes": (restricted_volumes, False),
