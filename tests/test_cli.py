@@ -260,3 +260,45 @@ def test_json_report_says_each_rules_metadata_once(kaudit: Kaudit, write: Write)
     assert {f["rule"] for f in report["findings"]} <= set(rules)
     assert rules["run-as-root"]["frameworks"]["cis"] == ["5.2.7"]
     assert "runAsNonRoot: true" in rules["run-as-root"]["remediation"] and rules["run-as-root"]["references"]
+
+
+def test_rules_list_framework_shows_controls_rules_and_gaps(kaudit: Kaudit) -> None:
+    baseline = kaudit("rules", "list", "--framework", "pss-baseline")
+    assert baseline.code == 0
+    assert "host-namespaces" in baseline.out and "host-ipc, host-network, host-pid" in baseline.out
+    assert "12 of 12 controls checked" in baseline.out
+    restricted = kaudit("rules", "list", "--framework", "pss-restricted").out
+    assert "[pss-baseline]" in restricted and "host-path-volumes" not in restricted  # replaced by volume-types
+    cis = kaudit("rules", "list", "--framework", "cis").out
+    assert "5.1.1" in cis and "not covered: needs the RBAC analyzer" in cis and "5.2.13" in cis
+    assert kaudit("rules", "list", "--framework", "iso27001").code == 2
+
+
+def test_rules_show_names_the_framework_controls(kaudit: Kaudit) -> None:
+    shown = kaudit("rules", "show", "host-port").out
+    assert "pss-baseline host-ports: Host Ports" in shown and "cis 5.2.13" in shown
+    talk = kaudit("rules", "show", "run-as-root").out
+    assert "talk: Level Up Your Security" in talk
+
+
+def test_framework_scan_selects_rules_and_reports_controls(kaudit: Kaudit, write: Write) -> None:
+    path = write("pod.yaml", ROOT_POD)
+    result = kaudit("scan", path, "--framework", "pss-restricted", "-f", "json")
+    report = result.json()
+    assert {f["rule"] for f in report["findings"]} == {
+        "privilege-escalation-allowed", "run-as-non-root-not-enforced", "seccomp-profile-not-enforced",
+        "capabilities-not-restricted"}
+    [framework] = report["frameworks"]
+    assert (framework["pass"], framework["fail"], framework["notCovered"]) == (11, 4, 0)
+    text = kaudit("scan", path, "--framework", "pss-restricted", "--framework", "cis").out
+    assert "pss-restricted: 11 controls pass, 4 fail, 0 not covered (failing: privilege-escalation" in text
+    assert "\ncis: " in text
+    assert kaudit("scan", path, "--framework", "nope").code == 2
+
+
+def test_rule_validation_rejects_unknown_framework_controls(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    source = Path(__file__).parents[1] / "rules" / "pod-security-standards" / "host-port.yaml"
+    write("policies/custom-port.yaml", source.read_text().replace("id: host-port", "id: custom-port")
+          .replace("pss-baseline: host-ports", "pss-baseline: host-portz"))
+    result = kaudit("rules", "validate", tmp_path / "policies")
+    assert result.code == 1 and "frameworks.pss-baseline: unknown control 'host-portz'" in result.out
