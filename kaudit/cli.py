@@ -81,6 +81,12 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
          outputs: tuple[str, ...],
          max_file_size: Optional[float]) -> None:
     """Scan manifests: files, directories (recursive), globs, or '-' for stdin."""
+    import gc
+
+    # A scan is one short pass that builds large acyclic structures (parsed objects, findings, the
+    # report) and exits: the cyclic collector would only re-traverse them, at up to half the
+    # report-building time on big trees. Reference counting still frees everything.
+    gc.disable()
     from kaudit.scan import ScanRequest, scan_manifests
     from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB
 
@@ -159,6 +165,15 @@ def rules_docs(output: Optional[str]) -> None:
             handle.write(text)
     else:
         sys.stdout.write(text)
+
+
+@rules.command("compile", hidden=True)
+def rules_compile() -> None:
+    """Write rules/index.json, the pre-parsed built-in rules (for maintainers; a test checks it)."""
+    from kaudit.paths import builtin_rules_dir
+    from kaudit.ruleset import INDEX_NAME, compile_builtin_index
+
+    (builtin_rules_dir() / INDEX_NAME).write_text(compile_builtin_index(), encoding="utf-8")
 
 
 @rules.command("validate")

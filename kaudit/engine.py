@@ -34,8 +34,10 @@ def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
             applicable[key] = [r for r in rules if r.applies_to(resource.kind, pod is not None)]
         targets = {"object": [Target(resource, lookup=inventory)]}
         if pod is not None:
-            targets["pod"] = [Target(resource, pod, lookup=inventory)]
-            targets["container"] = [Target(resource, pod, c, lookup=inventory) for c in containers(pod)]
+            pod_containers = tuple(containers(pod))
+            targets["pod"] = [Target(resource, pod, lookup=inventory, containers=pod_containers)]
+            targets["container"] = [Target(resource, pod, c, lookup=inventory, containers=pod_containers)
+                                    for c in pod_containers]
         windows = pod is not None and pod.is_windows
         for rule in applicable[key]:
             if windows and rule.linux_only:
@@ -102,10 +104,10 @@ def locate(resource: Resource, path: FieldPath) -> Location:
     return Location(file=origin.file, line=line, column=column)
 
 
-def sort_key(finding: Finding) -> tuple[str, int, int, int, str, str]:
+def sort_key(finding: Finding) -> tuple[str, int, int, int, str]:
+    # The sort is stable and the engine's order is deterministic, so ties need no fingerprint.
     location = finding.location
-    return (location.file or "", location.line or 0, location.column or 0, -finding.severity, finding.rule,
-            finding.fingerprint)
+    return (location.file or "", location.line or 0, location.column or 0, -finding.severity, finding.rule)
 
 
 

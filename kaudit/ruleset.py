@@ -1,6 +1,7 @@
 """Load rule files, validate them, bind their templates, and select the rules to run."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, replace
@@ -70,9 +71,39 @@ def rule_files(directory: Path) -> list[Path]:
     return found
 
 
-def load_builtin_rules() -> list[Rule]:
-    # Built-in rules are validated by the test suite, so the hot path skips jsonschema entirely.
-    return [load_rule_file(path, validate=False, builtin=True) for path in rule_files(builtin_rules_dir())]
+INDEX_NAME = "index.json"
+INDEX_FORMAT = 1
+
+
+def _rules_digest(directory: Path, files: Sequence[Path]) -> str:
+    digest = hashlib.sha256(f"kaudit-rules-index:{INDEX_FORMAT}".encode())
+    for path in files:
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def compile_builtin_index() -> str:
+    """The JSON text of rules/index.json: every built-in rule document, keyed by a digest of the files."""
+    directory = builtin_rules_dir()
+    files = rule_files(directory)
+    documents = [[path.relative_to(directory).as_posix(), read_rule_document(path).data] for path in files]
+    return json.dumps({"digest": _rules_digest(directory, files), "rules": documents}, indent=1, sort_keys=True) + "\n"
+
+
+def load_builtin_rules(use_index: bool = True) -> list[Rule]:
+    """The built-in rules. Parsing 40 YAML files costs ~45 ms of a 0.2 s pre-commit run, so the
+    committed rules/index.json is used when its digest matches the files (else YAML is parsed).
+    Built-in rules are validated by the test suite, so this path never imports jsonschema."""
+    directory = builtin_rules_dir()
+    files = rule_files(directory)
+    if use_index:
+        try:
+            index = json.loads((directory / INDEX_NAME).read_text(encoding="utf-8"))
+            if index.get("digest") == _rules_digest(directory, files):
+                return [rule_from_document(directory / name, data, builtin=True) for name, data in index["rules"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # missing or stale: the files themselves are the truth
+    return [load_rule_file(path, validate=False, builtin=True) for path in files]
 
 
 def custom_rule_files(directory: str) -> list[Path]:
@@ -133,6 +164,10 @@ def load_rule_file(path: Path, *, validate: bool, builtin: bool = False) -> Rule
         problems = validate_rule(data, str(path))
         if problems:
             raise RuleFileError(problems)
+    return rule_from_document(path, data, builtin=builtin)
+
+
+def rule_from_document(path: Path, data: Mapping[str, Any], *, builtin: bool) -> Rule:
     target = data["target"]
     default_kinds = ["all"] if target == "object" else ["workloads"]
     return Rule(

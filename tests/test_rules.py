@@ -12,7 +12,7 @@ from kaudit.paths import builtin_rules_dir
 from kaudit.ruleset import RuleFileError, load_builtin_rules, load_rule_file, rule_files, validate_rule
 from kaudit.sources.yamldoc import deepest_position
 
-RULES = {rule.id: rule for rule in load_builtin_rules()}
+RULES = {rule.id: rule for rule in load_builtin_rules(use_index=False)}  # YAML: fixtures keep their lines
 FIXTURES = [(rule_id, kind, index) for rule_id, rule in sorted(RULES.items())
             for kind in ("fail", "pass") for index in range(len(rule.fixtures[kind]))]
 
@@ -105,3 +105,28 @@ def test_validation_names_the_line_of_a_bad_param(write: Callable[..., Path]) ->
     problems = validate_rule(document.data, str(path))
     assert problems and all(p.startswith(f"{path}:") for p in problems)
     assert any(":9:" in p or ":8:" in p for p in problems), problems
+
+
+def test_compiled_index_is_current_and_equivalent() -> None:
+    from kaudit.ruleset import INDEX_NAME, compile_builtin_index
+
+    index = builtin_rules_dir() / INDEX_NAME
+    assert index.read_text(encoding="utf-8") == compile_builtin_index(), \
+        "rules/index.json is stale: run `kaudit rules compile`"
+    from_index = {r.id: (r.params, r.frameworks, r.message, r.severity, r.kinds) for r in load_builtin_rules()}
+    from_yaml = {r.id: (r.params, r.frameworks, r.message, r.severity, r.kinds) for r in RULES.values()}
+    assert from_index == from_yaml
+
+
+def test_a_stale_index_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from kaudit import ruleset
+
+    copy = tmp_path / "rules"
+    shutil.copytree(builtin_rules_dir(), copy)
+    edited = copy / "workload-hardening" / "run-as-root.yaml"
+    edited.write_text(edited.read_text().replace("severity: high", "severity: low", 1))
+    monkeypatch.setattr(ruleset, "builtin_rules_dir", lambda: copy)
+    rules = {r.id: r for r in ruleset.load_builtin_rules()}
+    assert rules["run-as-root"].severity.label == "low"

@@ -27,6 +27,7 @@ class Target:
     pod: Optional[PodSpec] = None
     container: Optional[Container] = None
     lookup: Optional[Lookup] = None
+    containers: tuple[Container, ...] = ()  # all containers of the pod, found once per object
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # views shared by rules
 
     @property

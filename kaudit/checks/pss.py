@@ -10,7 +10,7 @@ what admission would decide.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.model import FieldPath
@@ -305,12 +305,12 @@ PARAMS_SCHEMA = {
 }
 
 
-def evaluate(check_id: str, pod: PodSpec) -> list[Hit]:
+def evaluate(check_id: str, pod: PodSpec, pod_containers: Optional[list[Container]] = None) -> list[Hit]:
     """What the admission controller's check `check_id` objects to in this pod spec."""
     function, skip_windows = CHECKS[check_id]
     if skip_windows and pod.is_windows:
         return []
-    return function(pod, containers(pod))
+    return function(pod, containers(pod) if pod_containers is None else pod_containers)
 
 
 def _bind(params: Mapping[str, Any], target: str) -> Check:
@@ -318,7 +318,7 @@ def _bind(params: Mapping[str, Any], target: str) -> Check:
 
     def check(subject: Target) -> Iterable[Hit]:
         assert subject.pod is not None
-        return evaluate(check_id, subject.pod)
+        return evaluate(check_id, subject.pod, list(subject.containers))
 
     return check
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional, TextIO
 
-from kaudit.model import Finding, FrameworkResult, Inputs, Report, RuleInfo
+from kaudit.model import Finding, FrameworkResult, Inputs, Report, ResourceRef, RuleInfo
 from kaudit.writers.summary import by_rule, by_severity, gate_verdict
 
 SCHEMA_VERSION = "1.0"
@@ -21,6 +21,7 @@ def write(report: Report, stream: TextIO) -> None:
 
 def to_dict(report: Report) -> dict[str, Any]:
     active = report.active_findings
+    resources: dict[ResourceRef, dict[str, Any]] = {}
     return {
         "schemaVersion": SCHEMA_VERSION,
         "tool": {"name": "kaudit", "version": report.tool_version},
@@ -39,7 +40,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "rules": [_rule(info) for info in report.rules],
         "frameworks": [_framework(result) for result in report.frameworks],
         "ruleErrors": list(report.rule_errors),
-        "findings": [_finding(f) for f in report.findings],
+        "findings": [_finding(f, resources) for f in report.findings],
     }
 
 
@@ -58,21 +59,23 @@ def _inputs(inputs: Inputs) -> dict[str, Any]:
     }
 
 
-def _finding(finding: Finding) -> dict[str, Any]:
+def _finding(finding: Finding, resources: dict[ResourceRef, dict[str, Any]]) -> dict[str, Any]:
+    """One finding; its rule's title, category, frameworks and remediation are in `rules`."""
     ref, location = finding.resource, finding.location
+    resource = resources.get(ref)
+    if resource is None:
+        resource = resources[ref] = {"apiVersion": ref.api_version, "kind": ref.kind, "namespace": ref.namespace,
+                                     "name": ref.name}
     return {
         "rule": finding.rule,
         "severity": finding.severity.label,
-        "title": finding.title,
         "message": finding.message,
-        "category": finding.category,
-        "resource": {"apiVersion": ref.api_version, "kind": ref.kind, "namespace": ref.namespace, "name": ref.name},
+        "resource": resource,
         "container": finding.container,
         "path": finding.path_text,
         "location": {k: v for k, v in vars(location).items() if v is not None},
         "fingerprint": finding.fingerprint,
         "suppressed": None if finding.suppressed is None else vars(finding.suppressed),
-        "frameworks": {name: list(controls) for name, controls in finding.frameworks.items()},
     }
 
 
