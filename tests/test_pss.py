@@ -61,10 +61,17 @@ CONTROL_OF_CHECK = {
 }
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
-def test_framework_control_verdict_matches(case: dict[str, Any]) -> None:
-    """Scanning with --framework pss-<level> fails the check's control exactly when admission forbids."""
-    framework = f"pss-{case['level']}"
+# Baseline checks that a restricted check overrides: at restricted they do not run (OverrideCheckIDs).
+OVERRIDDEN_AT_RESTRICTED = {"hostPathVolumes", "capabilities_baseline", "seccompProfile_baseline", "procMount"}
+LEVEL_CASES = [(case, level) for case in CASES for level in ("baseline", "restricted")
+               if level == case["level"] or (level == "restricted" and case["check"] not in OVERRIDDEN_AT_RESTRICTED)]
+
+
+@pytest.mark.parametrize("case, level", LEVEL_CASES, ids=[f"{c['name']} @{level}" for c, level in LEVEL_CASES])
+def test_framework_control_verdict_matches(case: dict[str, Any], level: str) -> None:
+    """Scanning with --framework pss-<level> fails the check's control exactly when admission forbids;
+    baseline checks that restricted does not override decide the same at both levels."""
+    framework = f"pss-{level}"
     rules = frameworks.select(RULES, [framework])
     result = run(rules, Inventory([pod_resource(case)]))
     assert not result.errors
