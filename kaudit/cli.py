@@ -186,6 +186,36 @@ def rules_validate(ctx: click.Context, directory: str) -> None:
     ctx.exit(validate_rules(directory, sys.stdout))
 
 
+@cli.group()
+def rbac() -> None:
+    """Ask RBAC questions of manifests: who can do something, and what a subject can do."""
+
+
+@rbac.command("who-can")
+@click.argument("verb")
+@click.argument("resource")
+@click.argument("paths", nargs=-1)
+@click.option("-n", "--namespace", help="Only grants that apply in this namespace (cluster-wide ones always do).")
+@click.pass_context
+def rbac_who_can(ctx: click.Context, verb: str, resource: str, paths: tuple[str, ...],
+                 namespace: Optional[str]) -> None:
+    """Subjects that can VERB RESOURCE[.GROUP][/SUBRESOURCE], each with its binding path."""
+    from kaudit.rbac_commands import who_can
+
+    ctx.exit(who_can(verb, resource, namespace, paths, sys.stdout, sys.stderr))
+
+
+@rbac.command("explain")
+@click.argument("subject")
+@click.argument("paths", nargs=-1)
+@click.pass_context
+def rbac_explain(ctx: click.Context, subject: str, paths: tuple[str, ...]) -> None:
+    """Effective permissions of SUBJECT (User:NAME, Group:NAME, ServiceAccount:NS:NAME)."""
+    from kaudit.rbac_commands import explain
+
+    ctx.exit(explain(subject, paths, sys.stdout, sys.stderr))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="kaudit", standalone_mode=False)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from kaudit.checks.base import Hit, Target
-from kaudit.inventory import Inventory
+from kaudit.inventory import NO_NAMESPACE, Inventory
 from kaudit.model import FieldPath, Finding, Location, Resource, format_path
 from kaudit.ruleset import Rule
 from kaudit.sources.yamldoc import deepest_position
@@ -45,16 +45,26 @@ def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
             for target in targets.get(rule.target, ()):
                 if target.container is not None and target.container.kind not in rule.container_kinds:
                     continue
-                try:
-                    hits = list(rule.check(target))
-                except Exception as error:  # a rule bug must not hide the rest of the scan
-                    result.errors.append(
-                        f"rule {rule.id} could not evaluate {resource.ref.describe()}: {type(error).__name__}: {error}"
-                    )
-                    continue
-                result.findings.extend(make_finding(rule, target, hit) for hit in hits)
+                _evaluate(rule, target, result)
+    namespace_rules = [r for r in rules if r.target == "namespace"]
+    if namespace_rules:
+        for namespace in inventory.namespace_resources():
+            objects_namespace = None if namespace.name == NO_NAMESPACE else namespace.name
+            target = Target(namespace, lookup=inventory, namespace=objects_namespace)
+            for rule in namespace_rules:
+                _evaluate(rule, target, result)
     result.findings.sort(key=sort_key)
     return result
+
+
+def _evaluate(rule: Rule, target: Target, result: EngineResult) -> None:
+    try:
+        hits = list(rule.check(target))
+    except Exception as error:  # a rule bug must not hide the rest of the scan
+        result.errors.append(
+            f"rule {rule.id} could not evaluate {target.resource.ref.describe()}: {type(error).__name__}: {error}")
+        return
+    result.findings.extend(make_finding(rule, target, hit) for hit in hits)
 
 
 def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:

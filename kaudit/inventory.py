@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
-from kaudit.model import Resource
+from kaudit.model import Origin, Resource, ResourceRef
+
+NO_NAMESPACE = "(no namespace)"  # manifests without metadata.namespace: the namespace chosen at deploy time
 
 
 class Inventory:
     def __init__(self, resources: Iterable[Resource]) -> None:
         self.resources: list[Resource] = list(resources)
+        self.memo: dict[str, Any] = {}  # indexes analyzers build once per scan
         self._by_kind: dict[str, list[Resource]] = defaultdict(list)
         self._by_identity: dict[tuple[str, Optional[str], str], Resource] = {}
         for resource in self.resources:
@@ -33,3 +36,24 @@ class Inventory:
         names = {r.name for r in self.of_kind("Namespace")}
         names.update(r.namespace for r in self.resources if r.namespace)
         return names
+
+    def namespace_resources(self) -> list[Resource]:
+        """One Namespace resource per namespace: the declared object, or one implied by the first object
+        that lives in it (located there). Objects without a namespace share one implied namespace."""
+        declared = {r.name: r for r in self.of_kind("Namespace")}
+        found: dict[Optional[str], Resource] = {}
+        for resource in self.resources:
+            if resource.kind == "Namespace" or resource.namespace in found:
+                continue
+            key = resource.namespace
+            if key is not None and key in declared:
+                found[key] = declared[key]
+                continue
+            name = key if key is not None else NO_NAMESPACE
+            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            origin = Origin(file=resource.origin.file, line=resource.origin.line, column=resource.origin.column,
+                            context=resource.origin.context, server=resource.origin.server)
+            found[key] = Resource(ResourceRef("v1", "Namespace", name), body, origin)
+        for name, resource in declared.items():
+            found.setdefault(name, resource)
+        return list(found.values())

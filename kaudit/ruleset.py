@@ -44,6 +44,8 @@ class Rule:
     check: Check
 
     def applies_to(self, kind: str, has_pod: bool) -> bool:
+        if self.target == "namespace":
+            return False  # evaluated once per namespace, not per object
         kinds = self.kinds
         return "all" in kinds or kind in kinds or (has_pod and "workloads" in kinds)
 

@@ -1,11 +1,15 @@
 """The template registry: an explicit, greppable dict of key -> Template (yamllint style)."""
 from __future__ import annotations
 
-from kaudit.checks import capabilities, env_secrets, exposure, host_path, images, pss, sandbox, schema, service_account
+from kaudit.checks import (
+    capabilities, env_secrets, exposure, host_path, images, network, pss, rbac, sandbox, schema,
+    service_account,
+)
 from kaudit.checks.base import Template
 
 TEMPLATES: dict[str, Template] = {
     template.key: template
-    for module in (schema, capabilities, host_path, images, env_secrets, service_account, sandbox, exposure, pss)
+    for module in (schema, capabilities, host_path, images, env_secrets, service_account, sandbox, exposure, pss,
+                   network, rbac)
     for template in module.TEMPLATES
 }

@@ -12,22 +12,31 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
 from kaudit.model import FieldPath, Resource
 from kaudit.workloads import Container, PodSpec
 
-TARGETS = ("object", "pod", "container")
+TARGETS = ("object", "pod", "container", "namespace")
 
 
 class Lookup(Protocol):
     """What checks may ask of the whole inventory (cross-object joins, e.g. a pod's ServiceAccount)."""
 
+    memo: dict[str, Any]
+    resources: list[Resource]
+
     def get(self, kind: str, namespace: Optional[str], name: str) -> Optional[Resource]: ...
+
+    def of_kind(self, kind: str) -> list[Resource]: ...
 
 
 @dataclass(frozen=True)
 class Target:
+    """What a check looks at. For target `namespace`, `resource` is the Namespace (declared or implied)
+    and `namespace` the key objects in it carry (None for objects without metadata.namespace)."""
+
     resource: Resource
     pod: Optional[PodSpec] = None
     container: Optional[Container] = None
     lookup: Optional[Lookup] = None
     containers: tuple[Container, ...] = ()  # all containers of the pod, found once per object
+    namespace: Optional[str] = None
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # views shared by rules
 
     @property

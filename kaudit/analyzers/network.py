@@ -1,0 +1,127 @@
+"""NetworkPolicy coverage over the whole inventory: which pods are isolated, for which direction.
+
+Semantics follow the NetworkPolicy API:
+- a policy selects pods in its own namespace by `podSelector` (`{}` = every pod);
+- `policyTypes` says which directions it isolates; when omitted, Ingress always, and Egress only
+  when the policy has an `egress` section;
+- a pod is isolated for a direction once any policy selecting it isolates that direction;
+- default-deny: a policy selecting every pod that isolates a direction and allows nothing in it.
+
+Cilium and Calico policies are approximated: any namespaced CiliumNetworkPolicy or Calico
+NetworkPolicy counts as isolating every pod of its namespace in both directions, and any
+CiliumClusterwideNetworkPolicy or Calico GlobalNetworkPolicy counts for every namespace. Their
+selector languages differ from the API's; counting them as coverage keeps clusters that use them
+from drowning in false "not isolated" findings, at the price of trusting those policies' scope.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from kaudit.model import Resource
+from kaudit.selectors import Selector, labels_of, parse_selector
+from kaudit.workloads import mapping, pod_spec, sequence
+
+DIRECTIONS = ("ingress", "egress")
+NAMESPACED_THIRD_PARTY = {("cilium.io", "CiliumNetworkPolicy"), ("crd.projectcalico.org", "NetworkPolicy"),
+                          ("projectcalico.org", "NetworkPolicy")}
+CLUSTER_THIRD_PARTY = {("cilium.io", "CiliumClusterwideNetworkPolicy"), ("crd.projectcalico.org", "GlobalNetworkPolicy"),
+                       ("projectcalico.org", "GlobalNetworkPolicy")}
+OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+
+
+@dataclass(frozen=True)
+class Policy:
+    resource: Resource
+    pod_selector: Selector
+    isolates: frozenset[str]  # "ingress", "egress"
+    rules: Mapping[str, list[Any]]  # direction -> the rules (ingress / egress lists)
+
+    def default_deny(self, direction: str) -> bool:
+        return self.pod_selector.everything and direction in self.isolates and not self.rules[direction]
+
+
+@dataclass(frozen=True)
+class Workload:
+    resource: Resource
+    labels: Mapping[str, str]
+
+
+@dataclass
+class NetworkIndex:
+    policies: dict[Optional[str], list[Policy]] = field(default_factory=dict)
+    workloads: dict[Optional[str], list[Workload]] = field(default_factory=dict)
+    third_party: dict[Optional[str], list[Resource]] = field(default_factory=dict)
+    cluster_wide: list[Resource] = field(default_factory=list)
+    namespace_labels: dict[str, Mapping[str, str]] = field(default_factory=dict)  # declared Namespace objects
+
+    def isolated(self, namespace: Optional[str], labels: Mapping[str, str], direction: str) -> bool:
+        if self.cluster_wide or self.third_party.get(namespace):
+            return True
+        return any(direction in p.isolates and p.pod_selector.matches(labels) for p in self.policies.get(namespace, ()))
+
+    def namespaces_matching(self, selector: Selector) -> list[str]:
+        return [name for name, labels in self.namespace_labels.items() if selector.matches(labels)]
+
+
+def api_group(resource: Resource) -> str:
+    return resource.ref.api_version.rpartition("/")[0]
+
+
+def parse_policy(resource: Resource) -> Policy:
+    spec = mapping(resource.body.get("spec"))
+    # podSelector is a value field: absent means {} (every pod), null likewise
+    selector = parse_selector(spec.get("podSelector") if spec.get("podSelector") is not None else {})
+    types = spec.get("policyTypes")
+    if isinstance(types, list) and types:
+        isolates = frozenset(str(t).lower() for t in types if str(t).lower() in DIRECTIONS)
+    else:
+        isolates = frozenset({"ingress"} | ({"egress"} if "egress" in spec else set()))
+    rules = {direction: sequence(spec.get(direction)) for direction in DIRECTIONS}
+    return Policy(resource, selector, isolates, rules)
+
+
+def network_index(lookup: Any) -> NetworkIndex:
+    """The index for this inventory, built once per scan and kept in its memo."""
+    cached = lookup.memo.get("network")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    index = NetworkIndex()
+    for resource in lookup.resources:
+        key = (api_group(resource), resource.kind)
+        if resource.kind == "NetworkPolicy" and key[0] == "networking.k8s.io":
+            index.policies.setdefault(resource.namespace, []).append(parse_policy(resource))
+        elif key in NAMESPACED_THIRD_PARTY:
+            index.third_party.setdefault(resource.namespace, []).append(resource)
+        elif key in CLUSTER_THIRD_PARTY:
+            index.cluster_wide.append(resource)
+        elif resource.kind == "Namespace":
+            # the API server adds kubernetes.io/metadata.name to every namespace
+            index.namespace_labels[resource.name] = {**labels_of(resource.body.get("metadata")),
+                                                     "kubernetes.io/metadata.name": resource.name}
+        else:
+            pod = pod_spec(resource.body)
+            if pod is not None:
+                index.workloads.setdefault(resource.namespace, []).append(Workload(resource, labels_of(pod.metadata)))
+    lookup.memo["network"] = index
+    return index
+
+
+def allows_everything(rule: Any, direction: str) -> Optional[str]:
+    """Why one ingress/egress rule opens the pods to everyone, or None."""
+    rule = mapping(rule)
+    peers_key = "from" if direction == "ingress" else "to"
+    if not rule or (not sequence(rule.get(peers_key)) and not sequence(rule.get("ports"))):
+        return "an empty rule allows all peers on all ports"
+    for peer in sequence(rule.get(peers_key)):
+        peer = mapping(peer)
+        if peer.get("namespaceSelector") is not None and parse_selector(peer["namespaceSelector"]).everything \
+                and peer.get("podSelector") is None:
+            return "namespaceSelector: {} with no podSelector allows every pod in every namespace"
+        cidr = mapping(peer.get("ipBlock")).get("cidr")
+        if cidr in OPEN_CIDRS:
+            return f"ipBlock {cidr} allows every address"
+    return None
+
+
+

@@ -1,0 +1,140 @@
+"""NetworkPolicy templates: namespace coverage, per-workload isolation, allow-all and dangling policies."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from kaudit.analyzers.network import DIRECTIONS, allows_everything, network_index, parse_policy
+from kaudit.checks.base import Check, Hit, Target, Template
+from kaudit.selectors import parse_selector
+from kaudit.workloads import mapping, sequence
+
+SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"]
+
+COVERAGE_PARAMS = {
+    "type": "object",
+    "required": ["require"],
+    "additionalProperties": False,
+    "properties": {
+        "require": {"enum": ["any-policy", "default-deny"]},
+        "ignore-namespaces": {"type": "array", "items": {"type": "string"}, "default": SYSTEM_NAMESPACES},
+    },
+}
+
+
+def _coverage(params: Mapping[str, Any], target: str) -> Check:
+    require = params["require"]
+    ignored = set(params.get("ignore-namespaces", SYSTEM_NAMESPACES))
+
+    def check(subject: Target) -> Iterable[Hit]:
+        namespace = subject.namespace
+        if namespace in ignored or subject.lookup is None:
+            return ()
+        index = network_index(subject.lookup)
+        workloads = index.workloads.get(namespace, [])
+        if not workloads or index.cluster_wide or index.third_party.get(namespace):
+            return ()
+        policies = index.policies.get(namespace, [])
+        example = workloads[0].resource.ref.describe()
+        if require == "any-policy":
+            if policies:
+                return ()
+            return (Hit(("metadata", "name"), {"workloads": str(len(workloads)), "example": example}),)
+        missing = [d for d in DIRECTIONS if not any(p.default_deny(d) for p in policies)]
+        if "ingress" not in missing:
+            return ()
+        return (Hit(("metadata", "name"), {"workloads": str(len(workloads)), "example": example,
+                                           "missing": " and ".join(missing)}),)
+
+    return check
+
+
+ISOLATION_PARAMS = {
+    "type": "object",
+    "required": ["direction"],
+    "additionalProperties": False,
+    "properties": {
+        "direction": {"enum": list(DIRECTIONS)},
+        "ignore-namespaces": {"type": "array", "items": {"type": "string"}, "default": SYSTEM_NAMESPACES},
+    },
+}
+
+
+def _isolation(params: Mapping[str, Any], target: str) -> Check:
+    direction = params["direction"]
+    ignored = set(params.get("ignore-namespaces", SYSTEM_NAMESPACES))
+
+    def check(subject: Target) -> Iterable[Hit]:
+        pod = subject.pod
+        assert pod is not None and subject.lookup is not None
+        namespace = subject.resource.namespace
+        if namespace in ignored:
+            return ()
+        index = network_index(subject.lookup)
+        labels = {str(k): str(v) for k, v in mapping(pod.metadata.get("labels")).items()}
+        if index.isolated(namespace, labels, direction):
+            return ()
+        policies = index.policies.get(namespace, [])
+        selecting = [p.resource.name for p in policies if p.pod_selector.matches(labels)]
+        why = (f"policies {', '.join(selecting)} select it but none isolates {direction}" if selecting
+               else "no NetworkPolicy selects it")
+        return (Hit(pod.metadata_path + ("labels",), {"direction": direction, "why": why}),)
+
+    return check
+
+
+def _allows_all(params: Mapping[str, Any], target: str) -> Check:
+    def check(subject: Target) -> Iterable[Hit]:
+        policy = parse_policy(subject.resource)
+        hits = []
+        for direction in DIRECTIONS:
+            if direction not in policy.isolates:
+                continue  # rules of a direction the policy does not isolate are ignored by the API
+            for index, rule in enumerate(policy.rules[direction]):
+                why = allows_everything(rule, direction)
+                if why:
+                    hits.append(Hit(("spec", direction, index), {"direction": direction, "why": why}))
+        return hits
+
+    return check
+
+
+def _selects_nothing(params: Mapping[str, Any], target: str) -> Check:
+    def check(subject: Target) -> Iterable[Hit]:
+        assert subject.lookup is not None
+        index = network_index(subject.lookup)
+        policy = parse_policy(subject.resource)
+        hits = []
+        workloads = index.workloads.get(subject.resource.namespace, [])
+        if workloads and not policy.pod_selector.everything and \
+                not any(policy.pod_selector.matches(w.labels) for w in workloads):
+            hits.append(Hit(("spec", "podSelector"), {"what": f"its podSelector ({policy.pod_selector.describe()}) "
+                                                              f"matches none of the {len(workloads)} workloads "
+                                                              "in its namespace"}))
+        if index.namespace_labels:  # only when the scan declares namespaces can it judge namespaceSelectors
+            for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+                for i, rule in enumerate(policy.rules[direction]):
+                    for j, peer in enumerate(sequence(mapping(rule).get(peers_key))):
+                        selector_value = mapping(peer).get("namespaceSelector")
+                        if selector_value is None:
+                            continue
+                        selector = parse_selector(selector_value)
+                        if not selector.everything and not index.namespaces_matching(selector):
+                            hits.append(Hit(("spec", direction, i, peers_key, j, "namespaceSelector"), {
+                                "what": f"its {direction} peer namespaceSelector ({selector.describe()}) matches "
+                                        f"none of the {len(index.namespace_labels)} namespaces in the scan"}))
+        return hits
+
+    return check
+
+
+OBJECT = {"type": "object", "additionalProperties": False}
+TEMPLATES = [
+    Template("network-policy-coverage", "Namespaces with workloads but no NetworkPolicy, or no default-deny.",
+             frozenset({"namespace"}), COVERAGE_PARAMS, _coverage),
+    Template("network-isolation", "Workloads no NetworkPolicy isolates for ingress (or egress).",
+             frozenset({"pod"}), ISOLATION_PARAMS, _isolation),
+    Template("network-policy-allows-all", "NetworkPolicy rules that let every peer in.",
+             frozenset({"object"}), OBJECT, _allows_all),
+    Template("network-policy-selects-nothing", "NetworkPolicies (or their namespace peers) that select nothing.",
+             frozenset({"object"}), OBJECT, _selects_nothing),
+]
