@@ -48,7 +48,8 @@ def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
         raise KauditError(f"no rule {rule_id!r} (see `kaudit rules list`)")
     out.write(f"{rule.id}: {rule.title}\n")
     out.write(f"severity: {rule.severity.label}   category: {rule.category}   target: {rule.target}\n")
-    out.write(f"applies to: {', '.join(sorted(rule.kinds))}\n")
+    applies = "every namespace (declared or implied)" if rule.target == "namespace" else ", ".join(sorted(rule.kinds))
+    out.write(f"applies to: {applies}\n")
     if rule.frameworks:
         out.write("framework controls:\n")
         for framework_id in frameworks.FRAMEWORKS:

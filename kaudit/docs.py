@@ -47,8 +47,9 @@ def _frameworks_section(rules: Sequence[Rule]) -> str:
 
 
 def _rule_section(rule: Rule) -> str:
+    applies = "every namespace" if rule.target == "namespace" else ", ".join(sorted(rule.kinds))
     lines = [f"### {rule.id}\n", f"**{rule.title}** — severity `{rule.severity.label}`, target `{rule.target}`, "
-             f"applies to {', '.join(sorted(rule.kinds))}.\n"]
+             f"applies to {applies}.\n"]
     controls = [f"{fid} `{c.id}` {c.title}" for fid in frameworks.FRAMEWORKS
                 for c in frameworks.rule_controls(rule, fid) if c.id in rule.frameworks.get(fid, ())]
     if controls:

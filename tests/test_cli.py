@@ -17,6 +17,13 @@ Kaudit = Callable[..., CliResult]
 Write = Callable[[str, "str | bytes"], Path]
 
 HARDENED_POD = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: team}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+---
 apiVersion: v1
 kind: Pod
 metadata: {name: ok, namespace: team}
@@ -81,7 +88,7 @@ def test_json_report_validates_and_accounts_for_inputs(kaudit: Kaudit, write: Wr
     report = result.json()
     jsonschema.validate(report, report_schema())
     inputs = report["inputs"]
-    assert (inputs["files"], inputs["documents"], inputs["resources"]) == (3, 4, 2)
+    assert (inputs["files"], inputs["documents"], inputs["resources"]) == (3, 5, 3)
     assert [s["reason"] for s in inputs["skipped"]] == ["Helm chart metadata, not a Kubernetes object",
                                                         "not a Kubernetes object (no apiVersion and kind)"]
     assert [(Path(e["file"]).name, e["line"]) for e in inputs["errors"]] == [("broken.yaml", 2)]
@@ -270,7 +277,8 @@ def test_rules_list_framework_shows_controls_rules_and_gaps(kaudit: Kaudit) -> N
     restricted = kaudit("rules", "list", "--framework", "pss-restricted").out
     assert "[pss-baseline]" in restricted and "host-path-volumes" not in restricted  # replaced by volume-types
     cis = kaudit("rules", "list", "--framework", "cis").out
-    assert "5.1.1" in cis and "not covered: needs the RBAC analyzer" in cis and "5.2.13" in cis
+    assert "5.1.1" in cis and "cluster-admin-binding" in cis and "5.2.13" in cis
+    assert "not covered: membership of system:masters lives in client certificates" in cis
     assert kaudit("rules", "list", "--framework", "iso27001").code == 2
 
 

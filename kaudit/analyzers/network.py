@@ -68,6 +68,11 @@ def api_group(resource: Resource) -> str:
     return resource.ref.api_version.rpartition("/")[0]
 
 
+def is_network_policy(resource: Resource) -> bool:
+    """The Kubernetes NetworkPolicy, not Calico's kind of the same name."""
+    return resource.kind == "NetworkPolicy" and api_group(resource) == "networking.k8s.io"
+
+
 def parse_policy(resource: Resource) -> Policy:
     spec = mapping(resource.body.get("spec"))
     # podSelector is a value field: absent means {} (every pod), null likewise
@@ -89,7 +94,7 @@ def network_index(lookup: Any) -> NetworkIndex:
     index = NetworkIndex()
     for resource in lookup.resources:
         key = (api_group(resource), resource.kind)
-        if resource.kind == "NetworkPolicy" and key[0] == "networking.k8s.io":
+        if is_network_policy(resource):
             index.policies.setdefault(resource.namespace, []).append(parse_policy(resource))
         elif key in NAMESPACED_THIRD_PARTY:
             index.third_party.setdefault(resource.namespace, []).append(resource)
@@ -101,7 +106,7 @@ def network_index(lookup: Any) -> NetworkIndex:
                                                      "kubernetes.io/metadata.name": resource.name}
         else:
             pod = pod_spec(resource.body)
-            if pod is not None:
+            if pod is not None and pod.spec.get("hostNetwork") is not True:  # policies do not apply to those
                 index.workloads.setdefault(resource.namespace, []).append(Workload(resource, labels_of(pod.metadata)))
     lookup.memo["network"] = index
     return index
@@ -115,9 +120,11 @@ def allows_everything(rule: Any, direction: str) -> Optional[str]:
         return "an empty rule allows all peers on all ports"
     for peer in sequence(rule.get(peers_key)):
         peer = mapping(peer)
-        if peer.get("namespaceSelector") is not None and parse_selector(peer["namespaceSelector"]).everything \
-                and peer.get("podSelector") is None:
-            return "namespaceSelector: {} with no podSelector allows every pod in every namespace"
+        every_namespace = peer.get("namespaceSelector") is not None and \
+            parse_selector(peer["namespaceSelector"]).everything
+        every_pod = peer.get("podSelector") is None or parse_selector(peer["podSelector"]).everything
+        if every_namespace and every_pod:
+            return "an empty namespaceSelector (with no or an empty podSelector) allows every pod in every namespace"
         cidr = mapping(peer.get("ipBlock")).get("cidr")
         if cidr in OPEN_CIDRS:
             return f"ipBlock {cidr} allows every address"

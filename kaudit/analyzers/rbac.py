@@ -3,7 +3,12 @@
 A grant is one PolicyRule reaching one subject through one binding: subject -> binding -> role ->
 rule. Everything a finding or `kaudit rbac who-can` says is a list of grants, so each answer names
 its path. Rule matching follows the API server's authorizer (rbac/v1 helpers): `*` matches any verb,
-group or resource; `*/sub` matches that subresource of any resource; resourceNames narrow a rule.
+group or resource; `*/sub` matches that subresource of any resource. A rule narrowed by resourceNames
+still matches (its grant names the objects), so reviewers see narrowed access too. A RoleBinding
+never grants cluster-scoped resources (nodes, PVs, CSRs, webhooks, users), whatever its role says.
+
+The default user-facing ClusterRoles (cluster-admin, admin, edit, view) are known even when a scan of
+manifests does not contain them: every cluster has them, and a binding to them is the common case.
 """
 from __future__ import annotations
 
@@ -16,7 +21,39 @@ from kaudit.workloads import mapping, sequence
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 ALL = "*"
-SYSTEM_GROUPS_FOR_EVERYONE = ("system:authenticated", "system:unauthenticated", "system:anonymous")
+SYSTEM_GROUPS_FOR_EVERYONE = ("system:authenticated", "system:unauthenticated", "system:anonymous",
+                              "system:serviceaccounts")
+CLUSTER_SCOPED = frozenset({
+    "nodes", "nodes/proxy", "persistentvolumes", "certificatesigningrequests", "certificatesigningrequests/approval",
+    "validatingwebhookconfigurations", "mutatingwebhookconfigurations", "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings", "users", "groups", "uids", "userextras/*", "namespaces",
+    "clusterroles", "clusterrolebindings",
+})
+
+
+def _rules(*items: tuple[list[str], list[str], list[str]]) -> tuple[Mapping[str, Any], ...]:
+    return tuple({"apiGroups": groups, "resources": resources, "verbs": verbs} for groups, resources, verbs in items)
+
+
+_READ = ["get", "list", "watch"]
+_WRITE = ["create", "delete", "deletecollection", "patch", "update"]
+_WORKLOADS = (["apps"], ["deployments", "daemonsets", "statefulsets", "replicasets"], _READ + _WRITE)
+# The dangerous parts of the default ClusterRoles (the API server's bootstrap policy), for bindings
+# to roles a manifest scan does not contain. view reads no secrets; edit and admin do.
+BUILTIN_CLUSTER_ROLES: dict[str, tuple[Mapping[str, Any], ...]] = {
+    "cluster-admin": _rules((["*"], ["*"], ["*"])),
+    "admin": _rules(([""], ["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets",
+                            "services", "configmaps", "persistentvolumeclaims", "serviceaccounts"], _READ + _WRITE),
+                    ([""], ["serviceaccounts"], ["impersonate"]), _WORKLOADS,
+                    (["batch"], ["jobs", "cronjobs"], _READ + _WRITE),
+                    ([RBAC_GROUP], ["roles", "rolebindings"], _READ + _WRITE)),
+    "edit": _rules(([""], ["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets",
+                           "services", "configmaps", "persistentvolumeclaims", "serviceaccounts"], _READ + _WRITE),
+                   ([""], ["serviceaccounts"], ["impersonate"]), _WORKLOADS,
+                   (["batch"], ["jobs", "cronjobs"], _READ + _WRITE)),
+    "view": _rules(([""], ["pods", "services", "configmaps", "persistentvolumeclaims", "serviceaccounts"], _READ),
+                   (["apps"], ["deployments", "daemonsets", "statefulsets", "replicasets"], _READ)),
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +105,9 @@ class Role:
     def describe(self) -> str:
         where = f"{self.namespace}/" if self.kind == "Role" and self.namespace else ""
         via = f" (aggregating {', '.join(self.aggregated_from)})" if self.aggregated_from else ""
-        missing = " (not in the scan)" if self.resource is None else ""
+        missing = ""
+        if self.resource is None:
+            missing = " (built in, not in the scan)" if self.rules else " (not in the scan)"
         return f"{self.kind} {where}{self.name}{via}{missing}"
 
 
@@ -127,7 +166,8 @@ class RbacIndex:
         ref = mapping(binding.body.get("roleRef"))
         kind, name = ref.get("kind"), str(ref.get("name", ""))
         if kind == "ClusterRole":
-            return self.cluster_roles.get(name) or Role(None, "ClusterRole", name, None, ())
+            return self.cluster_roles.get(name) or Role(None, "ClusterRole", name, None,
+                                                        BUILTIN_CLUSTER_ROLES.get(name, ()))
         if kind == "Role" and binding.kind == "RoleBinding":
             return self.roles.get((binding.namespace, name)) or Role(None, "Role", name, binding.namespace, ())
         return None
@@ -160,6 +200,8 @@ def binding_subjects(binding: Resource) -> list[Subject]:
         namespace = entry.get("namespace") if kind == "ServiceAccount" else None
         if kind == "ServiceAccount" and not namespace:
             namespace = binding.namespace  # RoleBinding subjects default to the binding's namespace
+        if kind == "User" and name.startswith("system:serviceaccount:") and name.count(":") == 3:
+            kind, (_, _, namespace, name) = "ServiceAccount", name.split(":")  # a service account by its username
         subjects.append(Subject(kind, name, namespace))
     return subjects
 
@@ -233,12 +275,15 @@ class Permission:
     does: str  # "can read secrets": completes "<subject> ..."
     requests: tuple[tuple[str, str, str], ...] = ()  # (verb, group, resource) any of which reveals it
 
-    def matches(self, rule: Mapping[str, Any]) -> bool:
+    def matches(self, rule: Mapping[str, Any], namespaced: bool = False) -> bool:
+        """Does `rule` give this permission? `namespaced`: it arrives through a RoleBinding, which
+        cannot grant cluster-scoped resources."""
         if self.key == "wildcard":
             return any(ALL in sequence(rule.get(k)) for k in ("verbs", "resources", "apiGroups"))
         if self.key == "cluster-admin":
             return all(ALL in sequence(rule.get(k)) for k in ("verbs", "resources", "apiGroups"))
-        return any(rule_allows(rule, verb, group, resource) for verb, group, resource in self.requests)
+        return any(rule_allows(rule, verb, group, resource) for verb, group, resource in self.requests
+                   if not (namespaced and resource in CLUSTER_SCOPED))
 
 
 def _requests(verbs: Iterable[str], group: str, resources: Iterable[str]) -> tuple[tuple[str, str, str], ...]:
@@ -252,8 +297,9 @@ PERMISSIONS: dict[str, Permission] = {p.key: p for p in (
     Permission("wildcard", "holds a wildcard (*) rule"),
     Permission("cluster-admin", "holds every permission on every resource (cluster-admin or equivalent)"),
     Permission("secrets-read", "can read secrets", _requests(("get", "list", "watch"), "", ("secrets",))),
-    Permission("pod-exec", "can exec into, attach to or port-forward to pods",
-               _requests(("create", "get"), "", ("pods/exec", "pods/attach", "pods/portforward"))),
+    Permission("pod-exec", "can exec into, attach to or port-forward to pods (or add ephemeral containers)",
+               _requests(("create", "get"), "", ("pods/exec", "pods/attach", "pods/portforward"))
+               + _requests(("update", "patch"), "", ("pods/ephemeralcontainers",))),
     Permission("create-workloads", "can create pods or pod controllers, and so run as any service account "
                                    "in the namespace",
                tuple(r for group, resources in WORKLOAD_RESOURCES.items() for r in _requests(("create",), group,
@@ -266,9 +312,10 @@ PERMISSIONS: dict[str, Permission] = {p.key: p for p in (
                _requests(("get", "create"), "", ("nodes/proxy",))),
     Permission("csr-approval", "can approve certificate signing requests",
                _requests(("update", "patch"), "certificates.k8s.io", ("certificatesigningrequests/approval",))),
-    Permission("webhook-write", "can write admission webhook configurations",
+    Permission("webhook-write", "can write admission webhooks or admission policies",
                _requests(("create", "update", "patch", "delete"), "admissionregistration.k8s.io",
-                         ("validatingwebhookconfigurations", "mutatingwebhookconfigurations"))),
+                         ("validatingwebhookconfigurations", "mutatingwebhookconfigurations",
+                          "validatingadmissionpolicies", "validatingadmissionpolicybindings"))),
     Permission("token-create", "can create service account tokens",
                _requests(("create",), "", ("serviceaccounts/token",))),
     Permission("create-persistentvolumes", "can create persistent volumes (and so mount node paths)",
@@ -281,6 +328,6 @@ def is_system_subject(subject: Subject) -> bool:
     if subject.kind == "Group" and subject.name == "system:masters":
         return True
     if subject.kind in ("User", "Group") and subject.name.startswith("system:") and \
-            subject.name not in SYSTEM_GROUPS_FOR_EVERYONE and not subject.name.startswith("system:serviceaccounts"):
+            subject.name not in SYSTEM_GROUPS_FOR_EVERYONE and not subject.name.startswith("system:serviceaccount"):
         return True
     return False

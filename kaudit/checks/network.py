@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from kaudit.analyzers.network import DIRECTIONS, allows_everything, network_index, parse_policy
+from kaudit.analyzers.network import DIRECTIONS, allows_everything, is_network_policy, network_index, parse_policy
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.selectors import parse_selector
 from kaudit.workloads import mapping, sequence
@@ -67,16 +67,20 @@ def _isolation(params: Mapping[str, Any], target: str) -> Check:
         pod = subject.pod
         assert pod is not None and subject.lookup is not None
         namespace = subject.resource.namespace
-        if namespace in ignored:
-            return ()
+        if namespace in ignored or pod.spec.get("hostNetwork") is True:
+            return ()  # NetworkPolicy does not apply to pods in the node's network namespace
         index = network_index(subject.lookup)
         labels = {str(k): str(v) for k, v in mapping(pod.metadata.get("labels")).items()}
         if index.isolated(namespace, labels, direction):
             return ()
         policies = index.policies.get(namespace, [])
         selecting = [p.resource.name for p in policies if p.pod_selector.matches(labels)]
-        why = (f"policies {', '.join(selecting)} select it but none isolates {direction}" if selecting
-               else "no NetworkPolicy selects it")
+        if selecting:
+            which = f"policy {selecting[0]} selects" if len(selecting) == 1 else f"policies {', '.join(selecting)} select"
+            why = f"{which} it but does not isolate {direction}" if len(selecting) == 1 else \
+                f"{which} it but none isolates {direction}"
+        else:
+            why = "no NetworkPolicy selects it"
         return (Hit(pod.metadata_path + ("labels",), {"direction": direction, "why": why}),)
 
     return check
@@ -84,6 +88,8 @@ def _isolation(params: Mapping[str, Any], target: str) -> Check:
 
 def _allows_all(params: Mapping[str, Any], target: str) -> Check:
     def check(subject: Target) -> Iterable[Hit]:
+        if not is_network_policy(subject.resource):
+            return ()  # Calico's NetworkPolicy has the same kind and another language
         policy = parse_policy(subject.resource)
         hits = []
         for direction in DIRECTIONS:
@@ -101,6 +107,8 @@ def _allows_all(params: Mapping[str, Any], target: str) -> Check:
 def _selects_nothing(params: Mapping[str, Any], target: str) -> Check:
     def check(subject: Target) -> Iterable[Hit]:
         assert subject.lookup is not None
+        if not is_network_policy(subject.resource):
+            return ()
         index = network_index(subject.lookup)
         policy = parse_policy(subject.resource)
         hits = []

@@ -6,7 +6,7 @@ from typing import Any, Iterable, Mapping
 from kaudit.analyzers.rbac import PERMISSIONS, SYSTEM_GROUPS_FOR_EVERYONE, Subject, binding_subjects, \
     is_system_subject, rbac_index
 from kaudit.checks.base import Check, Hit, Target, Template
-from kaudit.workloads import mapping
+from kaudit.workloads import mapping, sequence
 
 BINDING_PARAMS = {
     "type": "object",
@@ -32,7 +32,8 @@ def _binding_grants(params: Mapping[str, Any], target: str) -> Check:
         for grant in index.grants_by_binding.get(id(subject.resource), ()):
             if not include_system and is_system_subject(grant.subject):
                 continue
-            if (grant.subject, grant.rule_index) in reported or not permission.matches(grant.rule):
+            if (grant.subject, grant.rule_index) in reported or \
+                    not permission.matches(grant.rule, namespaced=grant.scope is not None):
                 continue
             reported.add((grant.subject, grant.rule_index))
             hits.append(Hit(("roleRef",), {"does": permission.does, "grant": grant.path(),
@@ -78,8 +79,13 @@ DANGEROUS = ["cluster-admin", "wildcard", "secrets-read", "pod-exec", "create-wo
 
 
 def token_mounted(target: Target) -> bool:
+    """Is a token of the pod's service account in the pod: automounted, or projected by a volume."""
     pod = target.pod
     assert pod is not None
+    for volume in sequence(pod.spec.get("volumes")):
+        sources = sequence(mapping(mapping(volume).get("projected")).get("sources"))
+        if any(mapping(source).get("serviceAccountToken") is not None for source in sources):
+            return True
     setting = pod.spec.get("automountServiceAccountToken")
     if setting is not None:
         return setting is not False
@@ -98,11 +104,11 @@ def _workload_identity(params: Mapping[str, Any], target: str) -> Check:
             return ()
         account = str(pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default")
         identity = Subject("ServiceAccount", account, subject.resource.namespace)
-        grants = [g for g in rbac_index(subject.lookup).grants_of(identity)
-                  if g.scope in (None, subject.resource.namespace)]
+        # the token works wherever its account is bound, not only in the pod's own namespace
+        grants = rbac_index(subject.lookup).grants_of(identity)
         hits = []
         for permission in wanted:
-            grant = next((g for g in grants if permission.matches(g.rule)), None)
+            grant = next((g for g in grants if permission.matches(g.rule, namespaced=g.scope is not None)), None)
             if grant is not None:
                 where = pod.path + ("serviceAccountName",)
                 hits.append(Hit(where, {"does": permission.does, "grant": grant.path(),
