@@ -9,6 +9,7 @@ from kaudit.selectors import parse_selector
 from kaudit.workloads import mapping, sequence
 
 SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"]
+IGNORE_NAMESPACES = {"type": "array", "items": {"type": "string"}, "default": SYSTEM_NAMESPACES}
 
 COVERAGE_PARAMS = {
     "type": "object",
@@ -16,7 +17,7 @@ COVERAGE_PARAMS = {
     "additionalProperties": False,
     "properties": {
         "require": {"enum": ["any-policy", "default-deny"]},
-        "ignore-namespaces": {"type": "array", "items": {"type": "string"}, "default": SYSTEM_NAMESPACES},
+        "ignore-namespaces": IGNORE_NAMESPACES,
     },
 }
 
@@ -54,7 +55,7 @@ ISOLATION_PARAMS = {
     "additionalProperties": False,
     "properties": {
         "direction": {"enum": list(DIRECTIONS)},
-        "ignore-namespaces": {"type": "array", "items": {"type": "string"}, "default": SYSTEM_NAMESPACES},
+        "ignore-namespaces": IGNORE_NAMESPACES,
     },
 }
 
