@@ -215,6 +215,7 @@ class RuleInfo:
     frameworks: Frameworks
     remediation: str
     references: tuple[str, ...]
+    docs: Mapping[str, str] = field(default_factory=dict)  # what / why / example / fix
 
 
 @dataclass(frozen=True)

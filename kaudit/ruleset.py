@@ -51,7 +51,7 @@ class Rule:
 
     def info(self) -> RuleInfo:
         return RuleInfo(self.id, self.title, self.severity, self.category, self.frameworks,
-                        self.docs.get("fix", ""), self.references)
+                        self.docs.get("fix", ""), self.references, self.docs)
 
     def with_params(self, params: Mapping[str, Any]) -> "Rule":
         """A copy with params merged over the rule's own and the template bound again."""

@@ -12,6 +12,10 @@ Writer = Callable[[Report, TextIO], None]
 FORMATS: dict[str, str] = {
     "text": "kaudit.writers.text",
     "json": "kaudit.writers.json_report",
+    "html": "kaudit.writers.html",
+    "sarif": "kaudit.writers.sarif",
+    "junit": "kaudit.writers.junit",
+    "markdown": "kaudit.writers.markdown",
 }
 
 
