@@ -70,6 +70,8 @@ def cli() -> None:
 @click.option("--framework", "frameworks", multiple=True, metavar="NAME",
               help="Run only the rules that check this framework's controls: pss-baseline, pss-restricted, cis, nsa.")
 @click.option("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
+@click.option("--baseline", metavar="FILE",
+              help="An earlier JSON report (kaudit baseline create): only findings not in it fail the gate.")
 @click.option("-f", "--format", "formats", multiple=True, metavar="FORMAT",
               help="Output format: text or json (repeatable, each optionally followed by -o FILE).")
 @click.option("-o", "--output", "outputs", multiple=True, metavar="FILE", help="Write the preceding -f to FILE.")
@@ -77,8 +79,8 @@ def cli() -> None:
               help="Refuse manifest files larger than this (default: 32 MiB).")
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rule_dirs: tuple[str, ...],
-         select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str], formats: tuple[str, ...],
-         outputs: tuple[str, ...],
+         select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str], baseline: Optional[str],
+         formats: tuple[str, ...], outputs: tuple[str, ...],
          max_file_size: Optional[float]) -> None:
     """Scan manifests: files, directories (recursive), globs, or '-' for stdin."""
     import gc
@@ -93,7 +95,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
     destinations = ctx.meta["kaudit.outputs"] or [("text", None)]
     request = ScanRequest(
         targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
-        select=select, frameworks=frameworks, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
+        select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
     )
     writers = _writers(destinations)  # unknown formats fail before the scan runs
     report = scan_manifests(request)
@@ -184,6 +186,43 @@ def rules_validate(ctx: click.Context, directory: str) -> None:
     from kaudit.commands import validate_rules
 
     ctx.exit(validate_rules(directory, sys.stdout))
+
+
+@cli.group()
+def baseline() -> None:
+    """Record the current findings so that only new ones fail the gate."""
+
+
+@baseline.command("create")
+@click.argument("paths", nargs=-1)
+@click.option("-o", "--output", default=".kaudit-baseline.json", show_default=True, metavar="FILE")
+@click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Load custom rules from DIR.")
+@click.option("--rule", "select", multiple=True, metavar="ID", help="Only this rule (repeatable).")
+@click.option("--framework", "frameworks", multiple=True, metavar="NAME", help="Only this framework's rules.")
+@click.option("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
+@click.pass_context
+def baseline_create(ctx: click.Context, paths: tuple[str, ...], output: str, rule_dirs: tuple[str, ...],
+                    select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str]) -> None:
+    """Scan PATHS and write the report as a baseline (a JSON report; commit it beside the manifests)."""
+    import gc
+
+    gc.disable()  # as in scan: one pass over large acyclic data
+    from kaudit.scan import ScanRequest, scan_manifests
+    from kaudit.writers.json_report import write
+
+    report = scan_manifests(ScanRequest(targets=paths, rule_dirs=rule_dirs, select=select, frameworks=frameworks,
+                                        config=config, fail_on="never"))
+    if not report.complete:
+        for error in report.inputs.errors:
+            click.echo(f"error: {error.describe()}", err=True)
+        raise KauditError("the scan is incomplete; no baseline written (a baseline must cover every input)")
+    try:
+        with open(output, "w", encoding="utf-8") as stream:
+            write(report, stream)
+    except OSError as error:
+        raise KauditError(f"{output}: cannot write baseline: {error.strerror or error}") from None
+    click.echo(f"baseline written to {output}: {len(report.active_findings)} findings "
+               f"from {report.inputs.resources} resources")
 
 
 @cli.group()

@@ -10,6 +10,7 @@ from kaudit.errors import KauditError
 from kaudit.model import Severity
 from kaudit.paths import schema_path
 from kaudit.ruleset import Rule, RuleFileError, read_rule_document
+from kaudit.suppress import Exclusion
 
 CONFIG_NAMES = (".kaudit.yaml", ".kaudit.yml")
 
@@ -27,6 +28,9 @@ class Config:
     fail_on: Optional[str] = None
     rule_dirs: tuple[str, ...] = ()
     rules: Mapping[str, RuleSettings] = field(default_factory=dict)
+    exclusions: tuple[Exclusion, ...] = ()
+    annotation_exemptions: bool = True
+    baseline: Optional[str] = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -74,6 +78,9 @@ def load_config(explicit: Optional[str], cwd: Optional[Path] = None) -> Config:
         fail_on=data.get("fail-on"),
         rule_dirs=tuple(str(base / d) for d in data.get("rule-dirs") or ()),
         rules=rules,
+        exclusions=tuple(Exclusion.parse(entry) for entry in data.get("exclude") or ()),
+        annotation_exemptions=not data.get("disallow-annotation-exemptions", False),
+        baseline=str(base / data["baseline"]) if data.get("baseline") else None,
         raw=data,
     )
 

@@ -5,7 +5,8 @@ import datetime
 from dataclasses import dataclass
 from typing import BinaryIO, Optional, Sequence
 
-from kaudit import __version__, frameworks
+from kaudit import __version__, frameworks, suppress
+from kaudit.baseline import apply_baseline, load_baseline
 from kaudit.config import Config, apply_rule_settings, load_config
 from kaudit.engine import run
 from kaudit.errors import KauditError
@@ -25,13 +26,16 @@ class ScanRequest:
     config: Optional[str] = None
     select: tuple[str, ...] = ()
     frameworks: tuple[str, ...] = ()  # run only rules that check these frameworks' controls
+    baseline: Optional[str] = None  # an earlier JSON report: only findings not in it fail the gate
     max_file_mb: float = DEFAULT_MAX_FILE_MB
 
 
-def resolve_rules(rule_dirs: Sequence[str], config: Config, select: Sequence[str] = (),
-                  framework_ids: Sequence[str] = ()) -> list[Rule]:
-    rules = combine(load_builtin_rules(), load_rule_dirs([*config.rule_dirs, *rule_dirs]))
-    rules = apply_rule_settings(rules, config)
+def all_rules(rule_dirs: Sequence[str], config: Config) -> list[Rule]:
+    """Built-in and custom rules, with the config's enable / severity / params applied."""
+    return apply_rule_settings(combine(load_builtin_rules(), load_rule_dirs([*config.rule_dirs, *rule_dirs])), config)
+
+
+def select_rules(rules: list[Rule], select: Sequence[str] = (), framework_ids: Sequence[str] = ()) -> list[Rule]:
     if framework_ids:
         rules = frameworks.select(rules, framework_ids)
     if select:
@@ -52,9 +56,18 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
         raise KauditError("nothing to scan: give files, directories, globs or '-' for stdin")
     config = load_config(request.config)
     fail_on = parse_fail_on(request.fail_on or config.fail_on or DEFAULT_FAIL_ON)
-    rules = resolve_rules(request.rule_dirs, config, request.select, request.frameworks)
+    known = all_rules(request.rule_dirs, config)
+    rules = select_rules(known, request.select, request.frameworks)
+    baseline_path = request.baseline or config.baseline
+    baseline = load_baseline(baseline_path) if baseline_path else None  # a bad baseline fails before the scan
     loaded = load_manifests(request.targets, max_file_mb=request.max_file_mb, stdin=stdin)
     result = run(rules, Inventory(loaded.resources))
+    findings, warnings = suppress.apply(result.findings, loaded.resources, config.exclusions,
+                                        config.annotation_exemptions, (rule.id for rule in known))
+    loaded.inputs.warnings.extend(warnings)
+    if baseline is not None:
+        findings = apply_baseline(findings, baseline)
+    result.findings = findings
     reported = request.frameworks or tuple(frameworks.FRAMEWORKS)
     return Report(
         tool_version=__version__,

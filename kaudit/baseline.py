@@ -1,0 +1,46 @@
+"""Baselines: an earlier JSON report. Findings whose fingerprint it holds are known, not new.
+
+Fingerprints are rule + resource identity + container + field path (never the line or the file),
+so a baseline survives edits that move lines and changes that reorder or rename files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from kaudit.errors import KauditError
+from kaudit.model import Finding, Suppression
+
+
+@dataclass(frozen=True)
+class Baseline:
+    source: str
+    generated_at: str
+    fingerprints: frozenset[str]
+
+
+def load_baseline(path: str) -> Baseline:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KauditError(f"{path}: baseline not found (create one with `kaudit baseline create`)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise KauditError(f"{path}: cannot read baseline: {error}") from None
+    except json.JSONDecodeError as error:
+        raise KauditError(f"{path}:{error.lineno}: baseline is not valid JSON: {error.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("findings"), list) or "schemaVersion" not in data:
+        raise KauditError(f"{path}: not a kaudit JSON report (no schemaVersion / findings)")
+    if str(data["schemaVersion"]).split(".")[0] != "1":
+        raise KauditError(f"{path}: baseline schemaVersion {data['schemaVersion']} is not supported (need 1.x)")
+    prints = frozenset(str(f.get("fingerprint")) for f in data["findings"] if isinstance(f, dict) and f.get("fingerprint"))
+    return Baseline(path, str(data.get("generatedAt", "?")), prints)
+
+
+def apply_baseline(findings: Sequence[Finding], baseline: Baseline) -> list[Finding]:
+    """Known findings become suppressed by the baseline; new ones stay active."""
+    reason = f"in baseline {baseline.source} ({baseline.generated_at})"
+    return [dataclasses.replace(f, suppressed=Suppression("baseline", reason))
+            if f.suppressed is None and f.fingerprint in baseline.fingerprints else f for f in findings]

@@ -1,0 +1,118 @@
+"""Suppression: annotations on the object (or its pod template) and exclusions from the config.
+
+Suppressed findings are kept, marked with who suppressed them and why, in every report; they never
+fail the gate. An auditor can forbid annotation exemptions in the config, so workload owners cannot
+overrule the audit: the annotations are then ignored and each ignored one is reported as a warning.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from kaudit.model import Finding, InputError, Resource, ResourceRef, Suppression
+from kaudit.workloads import mapping, pod_spec
+
+IGNORE = "kaudit.io/ignore"
+IGNORE_REASON = "kaudit.io/ignore-reason"
+ALL_RULES = ("*", "all")
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A config `exclude` entry: every given criterion must match; within one, any pattern may."""
+
+    namespaces: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    reason: str = ""
+
+    @classmethod
+    def parse(cls, entry: Mapping[str, Any]) -> "Exclusion":
+        def patterns(key: str) -> tuple[str, ...]:
+            return tuple(str(p) for p in entry.get(key) or ())
+
+        return cls(patterns("namespaces"), patterns("kinds"), patterns("names"), patterns("paths"), patterns("rules"),
+                   str(entry.get("reason") or "excluded by the config"))
+
+    def matches(self, finding: Finding) -> bool:
+        ref = finding.resource
+        checks = (
+            (self.namespaces, ref.namespace or ""),
+            (self.kinds, ref.kind),
+            (self.names, ref.name),
+            (self.paths, (finding.location.file or "").replace("\\", "/").removeprefix("./")),
+            (self.rules, finding.rule),
+        )
+        return all(not patterns or any(fnmatch.fnmatchcase(value, p) for p in patterns) for patterns, value in checks)
+
+
+def _annotations(resource: Resource) -> list[tuple[Mapping[str, Any], tuple[str | int, ...]]]:
+    """The object's annotations and, for workloads, its pod template's (either may exempt)."""
+    found: list[tuple[Mapping[str, Any], tuple[str | int, ...]]] = [
+        (mapping(mapping(resource.body.get("metadata")).get("annotations")), ("metadata", "annotations"))]
+    pod = pod_spec(resource.body)
+    if pod is not None and pod.metadata_path != ("metadata",):
+        found.append((mapping(pod.metadata.get("annotations")), pod.metadata_path + ("annotations",)))
+    return found
+
+
+def _exemptions(resource: Resource) -> tuple[dict[str, str], list[tuple[str, tuple[str | int, ...]]]]:
+    """rule id (or '*') -> reason, and where each annotation sits (for warnings)."""
+    rules: dict[str, str] = {}
+    places = []
+    for annotations, path in _annotations(resource):
+        value = annotations.get(IGNORE)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        reason = str(annotations.get(IGNORE_REASON) or "").strip() or f"{IGNORE} annotation (no reason given)"
+        for rule_id in (part.strip() for part in value.split(",")):
+            if rule_id:
+                rules[rule_id] = reason
+        places.append((value, path))
+    return rules, places
+
+
+def apply(findings: Sequence[Finding], resources: Iterable[Resource], exclusions: Sequence[Exclusion],
+          annotations_allowed: bool, known_rules: Iterable[str]) -> tuple[list[Finding], list[InputError]]:
+    """Mark suppressed findings; return them with warnings (ignored or unknown annotations)."""
+    by_ref: dict[ResourceRef, Resource] = {}
+    for resource in resources:
+        by_ref.setdefault(resource.ref, resource)
+    known = set(known_rules)
+    warnings: list[InputError] = []
+    exemptions: dict[ResourceRef, dict[str, str]] = {}
+    for ref, resource in by_ref.items():
+        rules, places = _exemptions(resource)
+        if not places:
+            continue
+        file, line = resource.origin.file or ref.describe(), resource.origin.line
+        if not annotations_allowed:
+            warnings.append(InputError(file, line, f"{ref.describe()}: {IGNORE} is ignored: the config forbids "
+                                                   "annotation exemptions (disallow-annotation-exemptions)"))
+            continue
+        unknown = sorted(r for r in rules if r not in known and r not in ALL_RULES)
+        if unknown:
+            warnings.append(InputError(file, line, f"{ref.describe()}: {IGNORE} names unknown rule(s): "
+                                                   f"{', '.join(unknown)}"))
+        exemptions[ref] = rules
+    result = []
+    for finding in findings:
+        suppression = _suppression(finding, exemptions.get(finding.resource), exclusions)
+        result.append(finding if suppression is None else dataclasses.replace(finding, suppressed=suppression))
+    return result, warnings
+
+
+def _suppression(finding: Finding, exempt: Optional[Mapping[str, str]],
+                 exclusions: Sequence[Exclusion]) -> Optional[Suppression]:
+    if exempt:
+        reason = exempt.get(finding.rule) or next((exempt[a] for a in ALL_RULES if a in exempt), None)
+        if reason is not None:
+            return Suppression("annotation", reason)
+    for exclusion in exclusions:
+        if exclusion.matches(finding):
+            return Suppression("config", exclusion.reason)
+    return None
