@@ -77,11 +77,14 @@ def cli() -> None:
 @click.option("-o", "--output", "outputs", multiple=True, metavar="FILE", help="Write the preceding -f to FILE.")
 @click.option("--max-file-size", type=click.FloatRange(min=0.001), default=None, metavar="MIB",
               help="Refuse manifest files larger than this (default: 32 MiB).")
+@click.option("--per-file", is_flag=True,
+              help="Judge objects on their own: skip cross-object analysis (NetworkPolicy coverage, RBAC "
+                   "paths), which needs every manifest, not just the files given (pre-commit).")
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rule_dirs: tuple[str, ...],
          select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str], baseline: Optional[str],
          formats: tuple[str, ...], outputs: tuple[str, ...],
-         max_file_size: Optional[float]) -> None:
+         max_file_size: Optional[float], per_file: bool) -> None:
     """Scan manifests: files, directories (recursive), globs, or '-' for stdin."""
     import gc
 
@@ -96,6 +99,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
     request = ScanRequest(
         targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
+        per_file=per_file,
     )
     writers = _writers(destinations)  # unknown formats fail before the scan runs
     report = scan_manifests(request)

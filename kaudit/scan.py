@@ -7,6 +7,7 @@ from typing import BinaryIO, Optional, Sequence
 
 from kaudit import __version__, frameworks, suppress
 from kaudit.baseline import apply_baseline, load_baseline
+from kaudit.checks import TEMPLATES
 from kaudit.config import Config, apply_rule_settings, load_config
 from kaudit.engine import run
 from kaudit.errors import KauditError
@@ -27,6 +28,7 @@ class ScanRequest:
     select: tuple[str, ...] = ()
     frameworks: tuple[str, ...] = ()  # run only rules that check these frameworks' controls
     baseline: Optional[str] = None  # an earlier JSON report: only findings not in it fail the gate
+    per_file: bool = False  # skip rules that need the whole inventory (hooks see only changed files)
     max_file_mb: float = DEFAULT_MAX_FILE_MB
 
 
@@ -58,6 +60,8 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
     fail_on = parse_fail_on(request.fail_on or config.fail_on or DEFAULT_FAIL_ON)
     known = all_rules(request.rule_dirs, config)
     rules = select_rules(known, request.select, request.frameworks)
+    if request.per_file:
+        rules = [rule for rule in rules if not TEMPLATES[rule.template].cross_object]
     baseline_path = request.baseline or config.baseline
     baseline = load_baseline(baseline_path) if baseline_path else None  # a bad baseline fails before the scan
     loaded = load_manifests(request.targets, max_file_mb=request.max_file_mb, stdin=stdin)

@@ -62,6 +62,7 @@ class Template:
     targets: frozenset[str]
     params_schema: Mapping[str, Any]
     bind: Callable[[Mapping[str, Any], str], Check]  # (params, target) -> check
+    cross_object: bool = False  # needs the whole inventory to be right (not just the object's own file)
 
 
 class TemplateError(ValueError):

@@ -1,0 +1,95 @@
+"""The pre-commit hook, run by the real `pre-commit` from this repository on a temporary git repository."""
+from __future__ import annotations
+
+import os
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .tools import require_tool
+
+REPO = Path(__file__).resolve().parents[1]
+
+GOOD = """apiVersion: v1
+kind: Pod
+metadata: {name: good, namespace: shop}
+spec:
+  automountServiceAccountToken: false
+  securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
+  containers:
+    - name: app
+      image: registry.example.com/app@sha256:0000000000000000000000000000000000000000000000000000000000000000
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities: {drop: [ALL]}
+      resources: {limits: {cpu: 100m, memory: 64Mi}}
+"""
+BAD = """apiVersion: v1
+kind: Pod
+metadata: {name: bad, namespace: shop}
+spec:
+  containers:
+    - name: app
+      image: nginx
+      securityContext:
+        privileged: true
+"""
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")  # one hook environment for the module's tests
+
+
+def run_hook(project: Path, home: Path, hook: str, *files: str) -> subprocess.CompletedProcess[str]:
+    pre_commit = require_tool("pre-commit")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "NO_COLOR": "1"}
+    command = [pre_commit, "try-repo", str(REPO), hook, "--verbose", "--color", "never"]
+    command += ["--files", *files] if files else ["--all-files"]
+    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    require_tool("git")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "good.yaml").write_text(GOOD)
+    (tmp_path / "bad.yaml").write_text(BAD)
+    (tmp_path / "values.yaml").write_text("replicaCount: 2\n")  # not a manifest: skipped, never a failure
+    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+    return tmp_path
+
+
+def test_hook_passes_a_good_manifest(project: Path, pre_commit_home: Path) -> None:
+    done = run_hook(project, pre_commit_home, "kaudit", "good.yaml", "values.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Passed" in done.stdout
+
+
+def test_hook_fails_a_bad_manifest_with_file_and_line(project: Path, pre_commit_home: Path) -> None:
+    done = run_hook(project, pre_commit_home, "kaudit", "good.yaml", "bad.yaml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Failed" in done.stdout
+    assert "bad.yaml:9:9" in done.stdout and "privileged-container" in done.stdout
+    assert "good.yaml:" not in done.stdout  # the good file has nothing to report
+
+
+def test_whole_tree_hook_runs_cross_object_analysis(project: Path, pre_commit_home: Path) -> None:
+    done = run_hook(project, pre_commit_home, "kaudit-all")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "namespace-without-network-policy" in done.stdout  # cross-object rules run on the whole tree
+    per_file = subprocess.run([sys.executable, "-m", "kaudit.cli", "scan", "--per-file", "good.yaml"], cwd=project,
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "namespace-without-network-policy" not in per_file.stdout
+
+
+def test_hook_definition_matches_the_cli() -> None:
+    import yaml
+
+    hooks = {hook["id"]: hook for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    assert hooks["kaudit"]["types"] == ["yaml"] and hooks["kaudit"]["entry"] == "kaudit scan --per-file"
+    assert hooks["kaudit-all"]["pass_filenames"] is False
