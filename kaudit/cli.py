@@ -73,7 +73,8 @@ def cli() -> None:
 @click.option("--baseline", metavar="FILE",
               help="An earlier JSON report (kaudit baseline create): only findings not in it fail the gate.")
 @click.option("-f", "--format", "formats", multiple=True, metavar="FORMAT",
-              help="Output format: text or json (repeatable, each optionally followed by -o FILE).")
+              help="Output format: text, json, html, sarif, junit or markdown (repeatable, each optionally "
+                   "followed by -o FILE).")
 @click.option("-o", "--output", "outputs", multiple=True, metavar="FILE", help="Write the preceding -f to FILE.")
 @click.option("--max-file-size", type=click.FloatRange(min=0.001), default=None, metavar="MIB",
               help="Refuse manifest files larger than this (default: 32 MiB).")

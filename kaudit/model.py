@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import enum
+import json
+import re
 import functools
 import hashlib
 from dataclasses import dataclass, field
@@ -10,6 +12,7 @@ from typing import Any, Mapping, Optional, Union
 from kaudit.errors import KauditError
 
 PathPart = Union[str, int]
+STDIN_NAME = "<stdin>"  # the file name findings from standard input carry
 FieldPath = tuple[PathPart, ...]
 
 
@@ -33,9 +36,20 @@ class Severity(enum.IntEnum):
             raise KauditError(f"unknown severity {text!r} (use one of: {names})") from None
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def format_path(path: FieldPath) -> str:
-    """`('spec', 'containers', 0, 'image')` -> `spec.containers[0].image`."""
-    parts = [f"[{part}]" if isinstance(part, int) else "." + part for part in path]
+    """`('spec', 'containers', 0, 'image')` -> `spec.containers[0].image`; keys with dots or slashes
+    are quoted (`annotations["kaudit.io/ignore"]`) so the path stays unambiguous."""
+    parts = []
+    for part in path:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif _PLAIN_KEY.match(part):
+            parts.append("." + part)
+        else:
+            parts.append(f"[{json.dumps(part)}]")
     if parts and parts[0].startswith("."):
         parts[0] = parts[0][1:]
     return "".join(parts)

@@ -14,14 +14,13 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Iterator, Optional
 
-from kaudit.model import InputError, Inputs, Origin, Resource, ResourceRef, Skipped
+from kaudit.model import STDIN_NAME, InputError, Inputs, Origin, Resource, ResourceRef, Skipped
 from kaudit.sources.classify import ObjectDoc, classify_document, helm_chart_template
 from kaudit.sources.yamldoc import Document, parse_documents, position_of
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_MB = 32
 STDIN = "-"
-STDIN_NAME = "<stdin>"
 
 
 @dataclass

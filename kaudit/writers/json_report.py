@@ -5,7 +5,7 @@ import json
 from typing import Any, Optional, TextIO
 
 from kaudit.model import Finding, FrameworkResult, Inputs, Report, ResourceRef, RuleInfo
-from kaudit.writers.summary import by_rule, by_severity, gate_verdict
+from kaudit.writers.summary import summary
 
 SCHEMA_VERSION = "1.0"
 
@@ -20,22 +20,13 @@ def write(report: Report, stream: TextIO) -> None:
 
 
 def to_dict(report: Report) -> dict[str, Any]:
-    active = report.active_findings
     resources: dict[ResourceRef, dict[str, Any]] = {}
     return {
         "schemaVersion": SCHEMA_VERSION,
         "tool": {"name": "kaudit", "version": report.tool_version},
         "generatedAt": report.generated_at,
         "scanned": {"source": "manifests", "targets": list(report.targets)},
-        "summary": {
-            "findings": len(active),
-            "suppressed": len(report.findings) - len(active),
-            "bySeverity": by_severity(active),
-            "byRule": by_rule(active),
-            "failOn": report.fail_on.label if report.fail_on is not None else "never",
-            "failing": len(report.failing_findings()),
-            "verdict": gate_verdict(report),
-        },
+        "summary": summary(report),
         "inputs": _inputs(report.inputs),
         "rules": [_rule(info) for info in report.rules],
         "frameworks": [_framework(result) for result in report.frameworks],

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from typing import Any, Iterable
 
 from kaudit.model import Finding, Report, Severity
 
@@ -21,3 +21,17 @@ def gate_verdict(report: Report) -> str:
     if not report.complete:
         return "incomplete"
     return "fail" if report.failing_findings() else "pass"
+
+
+def summary(report: Report) -> dict[str, Any]:
+    """The report's summary block (JSON `summary`; SARIF run properties)."""
+    active = report.active_findings
+    return {
+        "findings": len(active),
+        "suppressed": len(report.findings) - len(active),
+        "bySeverity": by_severity(active),
+        "byRule": by_rule(active),
+        "failOn": report.fail_on.label if report.fail_on is not None else "never",
+        "failing": len(report.failing_findings()),
+        "verdict": gate_verdict(report),
+    }

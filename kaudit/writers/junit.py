@@ -1,0 +1,109 @@
+"""JUnit XML for CI systems: one testcase per rule × resource.
+
+A rule × resource with unsuppressed findings fails (type = the highest severity); one whose
+findings are all suppressed is skipped with the reason; a rule that ran and found nothing is one
+passing testcase "no findings"; inputs that could not be read and rules that could not run are errors.
+"""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from typing import Iterable, TextIO
+
+from kaudit.model import Finding, InputError, Report, ResourceRef
+
+SUITE = "kaudit"
+# XML 1.0 cannot carry these at all, escaped or not: a manifest string holding one would make the file unparsable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def write(report: Report, stream: TextIO) -> None:
+    root = to_element(report)
+    ET.indent(root)
+    stream.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+    stream.write(ET.tostring(root, encoding="unicode"))
+    stream.write("\n")
+
+
+def to_element(report: Report) -> ET.Element:
+    suite = ET.Element("testsuite", name=SUITE)
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (("kaudit.version", report.tool_version), ("kaudit.generatedAt", report.generated_at),
+                        ("kaudit.failOn", report.fail_on.label if report.fail_on is not None else "never")):
+        ET.SubElement(properties, "property", name=name, value=clean(value))
+
+    groups: dict[str, dict[ResourceRef, list[Finding]]] = defaultdict(dict)
+    for finding in report.findings:
+        groups[finding.rule].setdefault(finding.resource, []).append(finding)
+    rule_ids = list(dict.fromkeys([*(info.id for info in report.rules), *groups]))
+    for rule in rule_ids:
+        resources = groups.get(rule)
+        if not resources:
+            _case(suite, rule, "no findings")
+            continue
+        for ref, findings in resources.items():
+            _rule_resource_case(suite, rule, ref, findings)
+
+    for file, errors in _by_file(report.inputs.errors).items():
+        case = _case(suite, "inputs", file)
+        error = ET.SubElement(case, "error", message=clean(errors[0].message), type="input-error")
+        error.text = clean("\n".join(e.describe() for e in errors))
+    if report.rule_errors:
+        case = _case(suite, "rules", "rule errors")
+        error = ET.SubElement(case, "error", message=clean(report.rule_errors[0]), type="rule-error")
+        error.text = clean("\n".join(report.rule_errors))
+
+    cases = suite.findall("testcase")
+    counts = {
+        "tests": str(len(cases)),
+        "failures": str(sum(1 for case in cases if case.find("failure") is not None)),
+        "errors": str(sum(1 for case in cases if case.find("error") is not None)),
+        "skipped": str(sum(1 for case in cases if case.find("skipped") is not None)),
+    }
+    suite.attrib.update(counts)
+    root = ET.Element("testsuites", {"name": SUITE, **counts})
+    root.append(suite)
+    return root
+
+
+def _case(suite: ET.Element, group: str, name: str) -> ET.Element:
+    return ET.SubElement(suite, "testcase", classname=f"{SUITE}.{group}", name=clean(name))
+
+
+def _rule_resource_case(suite: ET.Element, rule: str, ref: ResourceRef, findings: list[Finding]) -> None:
+    case = _case(suite, rule, ref.describe())
+    active = [f for f in findings if f.suppressed is None]
+    suppressed = [f for f in findings if f.suppressed is not None]
+    if not active:
+        reasons = dict.fromkeys(f.suppressed.reason for f in suppressed if f.suppressed is not None)
+        ET.SubElement(case, "skipped", message=clean("suppressed: " + "; ".join(reasons)))
+        return
+    worst = max(f.severity for f in active)
+    first = active[0]
+    message = first.message if len(active) == 1 else f"{len(active)} findings: {first.message}"
+    failure = ET.SubElement(case, "failure", message=clean(message), type=worst.label)
+    lines = [f"{first.title} ({rule}, {worst.label})"]
+    lines += [_line(f) for f in active]
+    lines += [_line(f) + f" [suppressed by {f.suppressed.by}: {f.suppressed.reason}]"
+              for f in suppressed if f.suppressed is not None]
+    if first.remediation.strip():
+        lines += ["", "fix:", first.remediation.rstrip()]
+    failure.text = clean("\n".join(lines))
+
+
+def _line(finding: Finding) -> str:
+    where = finding.location.describe()
+    container = f" container {finding.container}" if finding.container else ""
+    return f"{where} {finding.severity.label}{container} {finding.path_text}: {finding.message}"
+
+
+def _by_file(errors: Iterable[InputError]) -> dict[str, list[InputError]]:
+    grouped: dict[str, list[InputError]] = {}
+    for error in errors:
+        grouped.setdefault(error.file, []).append(error)
+    return grouped
