@@ -1,0 +1,277 @@
+"""The fake API server (tests/k8s_api) speaks the real protocol: proven with the real `kubernetes` client."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+kubernetes = pytest.importorskip("kubernetes")
+pytest.importorskip("trustme")
+
+import urllib3  # noqa: E402  (a dependency of kubernetes)
+from kubernetes import client, config  # noqa: E402
+from kubernetes.client.rest import ApiException  # noqa: E402
+
+from tests.k8s_api import FakeApiServer, make_unrelated_ca, plural_of  # noqa: E402
+
+PARTIAL_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+def obj(api_version: str, kind: str, name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    return {"apiVersion": api_version, "kind": kind, "metadata": meta, **extra}
+
+
+def pod(name: str, namespace: str) -> dict[str, Any]:
+    return obj("v1", "Pod", name, namespace, spec={"containers": [{"name": "app", "image": "nginx:1.25"}]})
+
+
+OBJECTS = [
+    *(pod(f"web-{i}", "team-a") for i in range(5)),
+    pod("db-0", "team-b"),
+    obj("v1", "Namespace", "team-a"), obj("v1", "Namespace", "team-b"),
+    obj("v1", "Secret", "db-password", "team-a", type="Opaque", data={"password": "aHVudGVyMg=="}),
+    obj("rbac.authorization.k8s.io/v1", "RoleBinding", "admins", "team-a",
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"}),
+    obj("rbac.authorization.k8s.io/v1", "RoleBinding", "admins", "team-b",
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"}),
+    obj("cilium.io/v2", "CiliumNetworkPolicy", "deny-all", "team-a", spec={"endpointSelector": {}}),
+]
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_configuration() -> Iterator[None]:
+    """load_kube_config() changes the client's process-wide default; put it back."""
+    saved = client.Configuration._default
+    yield
+    client.Configuration._default = saved
+
+
+def api_client(api: FakeApiServer, tmp_path: Path, retries: Any = None, **kubeconfig: Any) -> client.ApiClient:
+    """An ApiClient configured exactly as a user's kubeconfig would configure it.
+
+    `retries` must be set before the ApiClient exists: its urllib3 pool is built in the constructor."""
+    path = api.kubeconfig(tmp_path / "kubeconfig", **kubeconfig)
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(path), context=kubeconfig.get("context", "test"),
+                            client_configuration=configuration)
+    configuration.retries = retries
+    return client.ApiClient(configuration)
+
+
+def raw_get(api_client_: client.ApiClient, path: str, accept: str | None = None,
+            query: list[tuple[str, Any]] | None = None) -> tuple[int, Any]:
+    """GET through ApiClient.call_api, authenticated as the generated methods are (kubernetes >= 36 API)."""
+    headers = {"Accept": accept} if accept else None
+    request = api_client_.param_serialize("GET", path, query_params=query, header_params=headers,
+                                          auth_settings=["BearerToken"])
+    response = api_client_.call_api(*request)
+    response.read()
+    return response.status, json.loads(response.data)
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApiServer]:
+    with FakeApiServer(OBJECTS) as server:
+        yield server
+
+
+def test_typed_client_through_kubeconfig(api: FakeApiServer, tmp_path: Path) -> None:
+    path = api.kubeconfig(tmp_path / "kubeconfig", context="fake")
+    config.load_kube_config(config_file=str(path), context="fake")
+    pods = client.CoreV1Api().list_namespaced_pod("team-a")
+    assert [p.metadata.name for p in pods.items] == [f"web-{i}" for i in range(5)]
+    assert pods.kind == "PodList" and pods.api_version == "v1"
+    first = pods.items[0]
+    assert first.kind is None and first.api_version is None  # as kube-apiserver: no TypeMeta on list items
+    assert first.metadata.namespace == "team-a" and first.metadata.uid
+    assert first.metadata.managed_fields  # served on every object: the scanner must drop it
+    assert first.spec.containers[0].image == "nginx:1.25"
+    assert client.VersionApi().get_code().git_version == "v1.29.4"
+    request = api.requests[0]
+    assert (request.method, request.path, request.accept) == ("GET", "/api/v1/namespaces/team-a/pods",
+                                                              "application/json")
+
+
+def test_discovery(api: FakeApiServer, tmp_path: Path) -> None:
+    c = api_client(api, tmp_path)
+    assert raw_get(c, "/api") == (200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+        {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{api.port}"}]})
+    status, core = raw_get(c, "/api/v1")
+    assert status == 200 and core["kind"] == "APIResourceList" and core["groupVersion"] == "v1"
+    resources = {r["name"]: r for r in core["resources"]}
+    assert {"pods", "services", "namespaces", "serviceaccounts", "secrets", "configmaps", "nodes",
+            "replicationcontrollers"} <= set(resources)
+    assert resources["nodes"]["namespaced"] is False and resources["secrets"]["kind"] == "Secret"
+    assert "list" in resources["pods"]["verbs"]
+
+    status, groups = raw_get(c, "/apis")
+    names = {g["name"]: g for g in groups["groups"]}
+    assert {"apps", "batch", "networking.k8s.io", "rbac.authorization.k8s.io", "admissionregistration.k8s.io",
+            "policy", "cilium.io"} <= set(names)
+    assert names["cilium.io"]["preferredVersion"] == {"groupVersion": "cilium.io/v2", "version": "v2"}
+    status, cilium = raw_get(c, "/apis/cilium.io/v2")
+    assert cilium["resources"] == [{"name": "ciliumnetworkpolicies", "singularName": "ciliumnetworkpolicy",
+                                    "namespaced": True, "kind": "CiliumNetworkPolicy", "verbs": list(
+                                        cilium["resources"][0]["verbs"])}]
+    status, policies = raw_get(c, "/apis/cilium.io/v2/namespaces/team-a/ciliumnetworkpolicies")
+    assert policies["kind"] == "CiliumNetworkPolicyList"
+    assert policies["items"][0]["kind"] == "CiliumNetworkPolicy"  # custom resources keep their TypeMeta
+    assert raw_get(c, "/apis/apps/v1")[1]["groupVersion"] == "apps/v1"
+    assert raw_get(c, "/apis/example.com/v1")[0] == 404
+    status, missing = raw_get(c, "/healthz/nope")
+    assert (status, missing["kind"], missing["reason"]) == (404, "Status", "NotFound")
+
+
+def test_plural_names() -> None:
+    assert [plural_of(k) for k in ("NetworkPolicy", "Ingress", "Endpoints", "Pod", "PriorityClass")] == [
+        "networkpolicies", "ingresses", "endpoints", "pods", "priorityclasses"]
+
+
+def test_pagination_with_limit_and_continue(api: FakeApiServer, tmp_path: Path) -> None:
+    core = client.CoreV1Api(api_client(api, tmp_path))
+    names, token, pages = [], None, 0
+    while True:
+        page = core.list_pod_for_all_namespaces(limit=2, _continue=token)
+        pages += 1
+        names += [f"{p.metadata.namespace}/{p.metadata.name}" for p in page.items]
+        token = page.metadata._continue
+        if not token:
+            break
+        assert page.metadata.remaining_item_count == 6 - len(names)
+    assert pages == 3
+    assert names == [*(f"team-a/web-{i}" for i in range(5)), "team-b/db-0"]
+    assert [r.query.get("limit") for r in api.requests] == ["2", "2", "2"]
+    assert raw_get(client.ApiClient(core.api_client.configuration), "/api/v1/pods",
+                   query=[("continue", "not-a-token")])[0] == 400
+
+
+def test_forbidden_is_403_status(tmp_path: Path) -> None:
+    with FakeApiServer(OBJECTS, forbidden={("secrets", None), ("rolebindings", "team-b"), ("pods", "")},
+                       user="x") as api:
+        c = api_client(api, tmp_path)
+        with pytest.raises(ApiException) as denied:
+            client.CoreV1Api(c).list_namespaced_secret("team-a")
+        assert denied.value.status == 403
+        status = json.loads(denied.value.body)
+        assert (status["kind"], status["reason"], status["code"]) == ("Status", "Forbidden", 403)
+        assert status["message"].startswith('secrets is forbidden: User "x" cannot list resource "secrets" '
+                                            'in API group "" in the namespace "team-a"')
+        rbac = client.RbacAuthorizationV1Api(c)
+        assert len(rbac.list_namespaced_role_binding("team-a").items) == 1
+        with pytest.raises(ApiException) as denied:
+            rbac.list_namespaced_role_binding("team-b")
+        assert json.loads(denied.value.body)["details"] == {"kind": "rolebindings",
+                                                            "group": "rbac.authorization.k8s.io"}
+        # ("pods", ""): only the cluster-wide list is denied, so a scanner can fall back per namespace
+        with pytest.raises(ApiException, match="at the cluster scope"):
+            client.CoreV1Api(c).list_pod_for_all_namespaces()
+        assert len(client.CoreV1Api(c).list_namespaced_pod("team-b").items) == 1
+
+
+@pytest.mark.parametrize("token", ["wrong", ""])
+def test_wrong_or_missing_token_is_401(api: FakeApiServer, tmp_path: Path, token: str) -> None:
+    with pytest.raises(ApiException) as denied:
+        client.CoreV1Api(api_client(api, tmp_path, token=token)).list_namespace()
+    assert denied.value.status == 401
+    assert json.loads(denied.value.body)["reason"] == "Unauthorized"
+    with FakeApiServer(OBJECTS, unauthorized=True) as locked:
+        with pytest.raises(ApiException) as denied:
+            client.VersionApi(api_client(locked, tmp_path)).get_code()
+        assert denied.value.status == 401
+
+
+def test_secrets_as_partial_object_metadata(api: FakeApiServer, tmp_path: Path) -> None:
+    c = api_client(api, tmp_path)
+    status, partial = raw_get(c, "/api/v1/namespaces/team-a/secrets", accept=PARTIAL_LIST)
+    assert status == 200
+    assert (partial["kind"], partial["apiVersion"]) == ("PartialObjectMetadataList", "meta.k8s.io/v1")
+    [item] = partial["items"]
+    assert set(item) == {"apiVersion", "kind", "metadata"} and item["kind"] == "PartialObjectMetadata"
+    assert item["metadata"]["name"] == "db-password" and item["metadata"]["managedFields"]
+    # the typed method accepts a per-request Accept too, and the generic ApiClient gets the same list
+    typed = client.CoreV1Api(c).list_namespaced_secret("team-a", _headers={"Accept": PARTIAL_LIST})
+    assert typed.kind == "PartialObjectMetadataList" and typed.items[0].data is None
+    assert [r.accept for r in api.requests] == [PARTIAL_LIST, PARTIAL_LIST]
+    # without the header: the whole Secret, data included, so a test can tell which was asked for
+    full = client.CoreV1Api(c).list_namespaced_secret("team-a")
+    assert full.items[0].data == {"password": "aHVudGVyMg=="}
+    assert raw_get(c, "/api/v1/secrets", accept="application/json;as=Table;g=meta.k8s.io;v=v1")[0] == 406
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_is_verified_against_the_ca(api: FakeApiServer, tmp_path: Path) -> None:
+    assert client.VersionApi(api_client(api, tmp_path)).get_code().minor == "29"
+    other_ca = make_unrelated_ca(tmp_path / "other-ca.crt")
+    for ca in (other_ca, False):
+        api.clear_requests()
+        # by default urllib3 retries the handshake 3 times, then raises MaxRetryError (no ApiException)
+        with pytest.raises(urllib3.exceptions.MaxRetryError, match="CERTIFICATE_VERIFY_FAILED"):
+            client.VersionApi(api_client(api, tmp_path, ca=ca)).get_code()
+        # without urllib3 retries, the client wraps the SSLError in an ApiException with status 0
+        with pytest.raises(ApiException) as failed:
+            client.VersionApi(api_client(api, tmp_path, ca=ca, retries=False)).get_code()
+        assert failed.value.status == 0 and "CERTIFICATE_VERIFY_FAILED" in str(failed.value)
+        assert api.requests == []  # nothing got past the handshake
+    insecure = api_client(api, tmp_path, insecure=True)
+    assert client.VersionApi(insecure).get_code().major == "1"
+
+
+def test_flaky_then_ok(tmp_path: Path) -> None:
+    with FakeApiServer(OBJECTS, flaky={"pods": 2}) as api:
+        core = client.CoreV1Api(api_client(api, tmp_path))
+        for _ in range(2):
+            with pytest.raises(ApiException) as failed:
+                core.list_namespaced_pod("team-a")
+            assert failed.value.status == 500  # a 500 is never retried by the client
+        assert len(core.list_namespaced_pod("team-a").items) == 5
+    with FakeApiServer(OBJECTS, flaky={"pods": 2}, flaky_status=503, retry_after=0) as api:
+        core = client.CoreV1Api(api_client(api, tmp_path))
+        assert len(core.list_namespaced_pod("team-a").items) == 5  # urllib3 retried 503 + Retry-After itself
+        assert len(api.requests) == 3
+
+
+def test_slow_times_out_and_does_not_block_shutdown(tmp_path: Path) -> None:
+    api = FakeApiServer(OBJECTS, slow={"nodes": 30.0}).start()
+    try:
+        with pytest.raises(urllib3.exceptions.MaxRetryError, match="Read timed out"):
+            client.CoreV1Api(api_client(api, tmp_path)).list_node(_request_timeout=(2, 0.3))
+        assert len(api.requests) == 4  # urllib3 retried the read timeout 3 times (GET is idempotent)
+        with pytest.raises(urllib3.exceptions.ReadTimeoutError):  # raw, not wrapped in an ApiException
+            client.CoreV1Api(api_client(api, tmp_path, retries=False)).list_node(_request_timeout=(2, 0.3))
+    finally:
+        started = time.monotonic()
+        api.stop()
+    assert time.monotonic() - started < 3
+
+
+def test_expired_continue_is_410(tmp_path: Path) -> None:
+    with FakeApiServer(OBJECTS, expire_continue={"pods"}) as api:
+        core = client.CoreV1Api(api_client(api, tmp_path))
+        first = core.list_namespaced_pod("team-a", limit=2)
+        with pytest.raises(ApiException) as gone:
+            core.list_namespaced_pod("team-a", limit=2, _continue=first.metadata._continue)
+        status = json.loads(gone.value.body)
+        assert (gone.value.status, status["reason"], status["code"]) == (410, "Expired", 410)
+        rest = core.list_namespaced_pod("team-a", _continue=status["metadata"]["continue"])  # inconsistent token
+        assert [p.metadata.name for p in rest.items] == ["web-2", "web-3", "web-4"]
+
+
+def test_dropped_connection(tmp_path: Path) -> None:
+    services = [obj("v1", "Service", f"svc-{i}", "team-a", spec={"ports": [{"port": 80}]}) for i in range(20)]
+    with FakeApiServer(services, drop_connection={"services"}) as api:
+        with pytest.raises(urllib3.exceptions.ProtocolError):  # not an ApiException, and not retried
+            client.CoreV1Api(api_client(api, tmp_path)).list_namespaced_service("team-a")
+        assert len(api.requests) == 1
+
+
+def test_read_only(api: FakeApiServer, tmp_path: Path) -> None:
+    with pytest.raises(ApiException) as refused:
+        client.CoreV1Api(api_client(api, tmp_path)).delete_namespace("team-a")
+    assert refused.value.status == 405
