@@ -295,14 +295,17 @@ def test_markdown_escapes_everything_from_manifests(report: Report) -> None:
 
 @pytest.mark.parametrize("change, heading", [
     (lambda r: r, "### ❌ kaudit failed: "),
-    (lambda r: dataclasses.replace(r, fail_on=None), "### ✅ kaudit 152 findings, gate off"),
+    (lambda r: dataclasses.replace(r, fail_on=None), "### ✅ kaudit {active} findings, gate off"),
     (lambda r: dataclasses.replace(r, findings=r.findings[:0]), "### ✅ kaudit passed: no findings at or above high"),
     (lambda r: dataclasses.replace(r, findings=tuple(f for f in r.findings if f.severity < Severity.HIGH)),
-     "### ✅ kaudit passed: no findings at or above high (93 below)"),
-    (with_errors, "### ⚠️ kaudit scan incomplete (3 errors), 152 findings"),
+     "### ✅ kaudit passed: no findings at or above high ({below} below)"),
+    (with_errors, "### ⚠️ kaudit scan incomplete (3 errors), {active} findings"),
 ])
 def test_markdown_verdict_icon(report: Report, change: Callable[[Report], Report], heading: str) -> None:
-    assert render("markdown", change(report)).startswith(heading)
+    changed = change(report)
+    below = sum(1 for f in changed.active_findings if f.severity < Severity.HIGH)
+    expected = heading.format(active=len(changed.active_findings), below=below)
+    assert render("markdown", changed).startswith(expected)
 
 
 # -- CLI -----------------------------------------------------------------------------------------
@@ -322,3 +325,20 @@ def test_scan_writes_sarif_junit_and_markdown_in_one_run(
     root = ET.parse(out["xml"]).getroot()
     assert int(root.get("failures", 0)) >= 1
     assert out["md"].read_text(encoding="utf-8").startswith("### ❌ kaudit failed")
+
+
+def test_json_on_the_shared_report_validates_against_the_published_schema(report: Report) -> None:
+    import jsonschema
+
+    from kaudit.paths import reports_dir
+
+    document = json.loads(render("json", report))
+    jsonschema.Draft202012Validator(json.loads((reports_dir() / "report.schema.json").read_text())).validate(document)
+    assert document["summary"]["suppressed"] == 1 and len(document["findings"]) == len(report.findings)
+    assert any(f["suppressed"] == {"by": "annotation", "reason": "base image is rebuilt nightly <b>by CI</b>"}
+               for f in document["findings"])
+
+
+def test_text_on_the_shared_report(report: Report) -> None:
+    text = render("text", report)
+    assert text.splitlines()[-1].startswith(f"{len(report.active_findings)} findings") and "1 suppressed" in text
