@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-kubernetes = pytest.importorskip("kubernetes")
-pytest.importorskip("trustme")
+# kubernetes is a dependency of kaudit and trustme a test extra: imported plainly, so a missing one
+# fails the run instead of skipping it
+import kubernetes  # noqa: F401
+import urllib3  # (a dependency of kubernetes)
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
 
-import urllib3  # noqa: E402  (a dependency of kubernetes)
-from kubernetes import client, config  # noqa: E402
-from kubernetes.client.rest import ApiException  # noqa: E402
-
-from tests.k8s_api import FakeApiServer, make_unrelated_ca, plural_of  # noqa: E402
+from tests.k8s_api import FakeApiServer, make_unrelated_ca, plural_of
 
 PARTIAL_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 

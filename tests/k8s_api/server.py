@@ -207,11 +207,6 @@ class _TLSServer(ThreadingHTTPServer):
         self.sockets_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
 
-    def shutdown_request(self, request: Any) -> None:
-        with self.sockets_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # TLS handshakes refused by clients, resets, timeouts: all expected in tests
 
@@ -232,11 +227,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         raw: socket.socket = self.request
-        with self.server.sockets_lock:
-            self.server.open_sockets.add(raw)
         raw.settimeout(10)
         self.request = self.server.ssl_context.wrap_socket(raw, server_side=True)  # handshake here, not in accept()
+        with self.server.sockets_lock:
+            self.server.open_sockets.add(self.request)
         super().setup()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        with self.server.sockets_lock:
+            self.server.open_sockets.discard(self.request)
+        self.request.close()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -334,6 +338,7 @@ class FakeApiServer:
     # ---- lifecycle -------------------------------------------------------------------------------
     def start(self) -> FakeApiServer:
         if self._server is None:
+            self._stopping.clear()
             self._tmp = Path(tempfile.mkdtemp(prefix="kaudit-fake-apiserver-"))
             self.certs = make_server_certs(self._tmp)
             self._server = _TLSServer(self, self.certs.server_context())
