@@ -78,6 +78,19 @@ def cli() -> None:
 @click.option("-o", "--output", "outputs", multiple=True, metavar="FILE", help="Write the preceding -f to FILE.")
 @click.option("--max-file-size", type=click.FloatRange(min=0.001), default=None, metavar="MIB",
               help="Refuse manifest files larger than this (default: 32 MiB).")
+@click.option("--context", "contexts", multiple=True, metavar="CTX",
+              help="Scan the live cluster of this kubeconfig context (repeatable; each reported separately).")
+@click.option("--all-contexts", is_flag=True, help="Scan every context of the kubeconfig, each separately.")
+@click.option("--kubeconfig", metavar="FILE", help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
+@click.option("--in-cluster", is_flag=True, help="Scan the cluster kaudit runs in (its pod's service account).")
+@click.option("-n", "--namespace", "namespaces", multiple=True, metavar="NS",
+              help="Cluster scans: only these namespaces (repeatable; default all).")
+@click.option("--exclude-namespace", "exclude_namespaces", multiple=True, metavar="NS",
+              help="Cluster scans: skip this namespace (repeatable).")
+@click.option("--allow-gaps", is_flag=True,
+              help="Cluster scans: coverage gaps (forbidden or failed reads) are reported but do not exit 2.")
+@click.option("--request-timeout", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
+              metavar="SECONDS", help="Cluster scans: timeout of each API request (retried, then a gap).")
 @click.option("--per-file", is_flag=True,
               help="Judge objects on their own: skip cross-object analysis (NetworkPolicy coverage, RBAC "
                    "paths), which needs every manifest, not just the files given (pre-commit).")
@@ -85,8 +98,10 @@ def cli() -> None:
 def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rule_dirs: tuple[str, ...],
          select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str], baseline: Optional[str],
          formats: tuple[str, ...], outputs: tuple[str, ...],
-         max_file_size: Optional[float], per_file: bool) -> None:
-    """Scan manifests: files, directories (recursive), globs, or '-' for stdin."""
+         max_file_size: Optional[float], per_file: bool, contexts: tuple[str, ...], all_contexts: bool,
+         kubeconfig: Optional[str], in_cluster: bool, namespaces: tuple[str, ...],
+         exclude_namespaces: tuple[str, ...], allow_gaps: bool, request_timeout: float) -> None:
+    """Scan manifests (files, directories, globs, '-' for stdin) or a live cluster (--context)."""
     import gc
 
     # A scan is one short pass that builds large acyclic structures (parsed objects, findings, the
@@ -100,14 +115,46 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
     request = ScanRequest(
         targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
-        per_file=per_file,
+        per_file=per_file, allow_gaps=allow_gaps,
     )
     writers = _writers(destinations)  # unknown formats fail before the scan runs
-    report = scan_manifests(request)
-    _write_all(report, writers)
+    cluster_mode = bool(contexts or all_contexts or in_cluster)
+    if cluster_mode and paths:
+        raise click.UsageError("scan manifests (PATH...) or a cluster (--context / --in-cluster), not both")
+    if not cluster_mode and (namespaces or exclude_namespaces or kubeconfig or allow_gaps):
+        raise click.UsageError("-n, --exclude-namespace, --kubeconfig and --allow-gaps need --context or --in-cluster")
+    if not cluster_mode:
+        reports = [scan_manifests(request)]
+    else:
+        reports = _scan_clusters(request, contexts, all_contexts, kubeconfig, in_cluster, namespaces,
+                                 exclude_namespaces, request_timeout)
+    for report in reports:
+        _write_all(report, writers, several=len(reports) > 1)
+    ctx.exit(max(_exit_code(report) for report in reports))
+
+
+def _exit_code(report: Any) -> int:
     if not report.complete:
-        ctx.exit(EXIT_ERROR)
-    ctx.exit(EXIT_FINDINGS if report.failing_findings() else EXIT_OK)
+        return EXIT_ERROR
+    return EXIT_FINDINGS if report.failing_findings() else EXIT_OK
+
+
+def _scan_clusters(request: Any, contexts: tuple[str, ...], all_contexts: bool, kubeconfig: Optional[str],
+                   in_cluster: bool, namespaces: tuple[str, ...], exclude: tuple[str, ...],
+                   timeout: float) -> list[Any]:
+    from kaudit.scan import scan_cluster
+    from kaudit.sources.cluster import ClusterRequest, contexts as kubeconfig_contexts
+
+    if in_cluster:
+        return [scan_cluster(request, ClusterRequest(in_cluster=True, namespaces=namespaces,
+                                                     exclude_namespaces=exclude, timeout=timeout))]
+    names = list(contexts) or []
+    if all_contexts:
+        names = kubeconfig_contexts(kubeconfig)
+        if not names:
+            raise KauditError(f"kubeconfig {kubeconfig or '~/.kube/config'}: no contexts")
+    return [scan_cluster(request, ClusterRequest(kubeconfig=kubeconfig, context=name, namespaces=namespaces,
+                                                 exclude_namespaces=exclude, timeout=timeout)) for name in names]
 
 
 def _writers(destinations: list[tuple[str, Optional[str]]]) -> list[tuple[Any, Optional[str]]]:
@@ -118,12 +165,21 @@ def _writers(destinations: list[tuple[str, Optional[str]]]) -> list[tuple[Any, O
     return [(get_writer(fmt.lower()), out) for fmt, out in destinations]
 
 
-def _write_all(report: Any, writers: list[tuple[Any, Optional[str]]]) -> None:
+def _write_all(report: Any, writers: list[tuple[Any, Optional[str]]], several: bool = False) -> None:
+    """Write one report to every destination; with several reports (one per context), files get the
+    context in their name (report.json -> report.prod.json)."""
+    context = report.coverage.context if several and report.coverage is not None else None
     with ExitStack() as stack:
         for write, out in writers:
             if out is None or out == "-":
+                if context:
+                    sys.stdout.write(f"== context {context} ==\n")
                 write(report, sys.stdout)
                 continue
+            if context:
+                stem, dot, suffix = out.rpartition(".")
+                safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in context)
+                out = f"{stem}.{safe}.{suffix}" if dot and stem else f"{out}.{safe}"
             try:
                 stream: TextIO = stack.enter_context(open(out, "w", encoding="utf-8"))
             except OSError as error:

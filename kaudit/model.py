@@ -233,6 +233,34 @@ class RuleInfo:
 
 
 @dataclass(frozen=True)
+class CoverageGap:
+    """Part of a cluster that could not be read: the scan went on, and says so."""
+
+    resource: str  # e.g. "rolebindings.rbac.authorization.k8s.io"
+    kind: str
+    namespace: Optional[str]
+    reason: str  # forbidden | failed
+    message: str
+
+    def describe(self) -> str:
+        where = f" in namespace {self.namespace}" if self.namespace else ""
+        return f"could not read {self.resource}{where}: {self.reason}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a live-cluster scan read, and what it could not."""
+
+    context: str
+    server: str
+    version: str
+    read: tuple[str, ...]
+    gaps: tuple[CoverageGap, ...] = ()
+    rules_not_evaluated: tuple[tuple[str, str], ...] = ()  # (rule id, why)
+    requests: int = 0
+
+
+@dataclass(frozen=True)
 class Report:
     tool_version: str
     generated_at: str
@@ -244,6 +272,8 @@ class Report:
     rule_errors: tuple[str, ...] = ()
     frameworks: tuple[FrameworkResult, ...] = ()
     framework_selected: bool = False  # the user asked for these frameworks (--framework)
+    coverage: Optional[Coverage] = None  # live-cluster scans
+    gaps_allowed: bool = False  # --allow-gaps: coverage gaps are reported but do not make the scan incomplete
 
     @property
     def active_findings(self) -> tuple[Finding, ...]:
@@ -256,5 +286,7 @@ class Report:
 
     @property
     def complete(self) -> bool:
-        """False when some input could not be scanned or some rule could not be evaluated."""
-        return not self.inputs.errors and not self.rule_errors
+        """False when some input could not be scanned or some rule could not be evaluated (including
+        cluster coverage gaps, unless --allow-gaps)."""
+        gaps = self.coverage is not None and bool(self.coverage.gaps) and not self.gaps_allowed
+        return not self.inputs.errors and not self.rule_errors and not gaps

@@ -24,3 +24,8 @@ def reports_dir() -> Path:
 
 def schema_path(name: str) -> Path:
     return _PACKAGE / "schemas" / name
+
+
+def package_data(name: str) -> Path:
+    """A data file shipped inside the package (kaudit/data/NAME)."""
+    return _PACKAGE / "data" / name

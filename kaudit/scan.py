@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import BinaryIO, Optional, Sequence
+from typing import TYPE_CHECKING, BinaryIO, Optional, Sequence
 
-from kaudit import __version__, frameworks, suppress
-from kaudit.baseline import apply_baseline, load_baseline
+from kaudit import __version__, frameworks, owners, suppress
+from kaudit.baseline import Baseline, apply_baseline, load_baseline
 from kaudit.checks import TEMPLATES
 from kaudit.config import Config, apply_rule_settings, load_config
 from kaudit.engine import run
 from kaudit.errors import KauditError
 from kaudit.inventory import Inventory
-from kaudit.model import Report, Severity
+from kaudit.model import Coverage, CoverageGap, Inputs, Origin, Report, Resource, ResourceRef, Severity
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
 from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_manifests
+
+if TYPE_CHECKING:
+    from kaudit.sources.cluster import ClusterRequest, ClusterScan
 
 DEFAULT_FAIL_ON = "high"
 
@@ -28,6 +31,7 @@ class ScanRequest:
     select: tuple[str, ...] = ()
     frameworks: tuple[str, ...] = ()  # run only rules that check these frameworks' controls
     baseline: Optional[str] = None  # an earlier JSON report: only findings not in it fail the gate
+    allow_gaps: bool = False  # cluster coverage gaps are reported but do not make the scan incomplete
     per_file: bool = False  # skip rules that need the whole inventory (hooks see only changed files)
     max_file_mb: float = DEFAULT_MAX_FILE_MB
 
@@ -53,9 +57,17 @@ def parse_fail_on(text: str) -> Optional[Severity]:
     return None if text == "never" else Severity.parse(text)
 
 
-def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Report:
-    if not request.targets:
-        raise KauditError("nothing to scan: give files, directories, globs or '-' for stdin")
+@dataclass(frozen=True)
+class _Prepared:
+    config: Config
+    fail_on: Optional[Severity]
+    known: list[Rule]
+    rules: list[Rule]
+    baseline: Optional[Baseline]
+
+
+def _prepare(request: ScanRequest) -> _Prepared:
+    """Config, rules and baseline: everything that can fail before any input is read."""
     config = load_config(request.config)
     fail_on = parse_fail_on(request.fail_on or config.fail_on or DEFAULT_FAIL_ON)
     known = all_rules(request.rule_dirs, config)
@@ -63,25 +75,86 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
     if request.per_file:
         rules = [rule for rule in rules if not TEMPLATES[rule.template].cross_object]
     baseline_path = request.baseline or config.baseline
-    baseline = load_baseline(baseline_path) if baseline_path else None  # a bad baseline fails before the scan
-    loaded = load_manifests(request.targets, max_file_mb=request.max_file_mb, stdin=stdin)
-    result = run(rules, Inventory(loaded.resources))
-    findings, warnings = suppress.apply(result.findings, loaded.resources, config.exclusions,
-                                        config.annotation_exemptions, (rule.id for rule in known))
-    loaded.inputs.warnings.extend(warnings)
-    if baseline is not None:
-        findings = apply_baseline(findings, baseline)
-    result.findings = findings
+    baseline = load_baseline(baseline_path) if baseline_path else None
+    return _Prepared(config, fail_on, known, rules, baseline)
+
+
+def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
+              targets: tuple[str, ...], coverage: Optional[Coverage] = None,
+              kept_pods: Sequence[owners.KeptPod] = ()) -> Report:
+    """Rules, suppression, baseline, frameworks: the same for manifests and clusters."""
+    rules = prepared.rules
+    result = run(rules, Inventory(resources))
+    findings = owners.drop_inherited(result.findings, kept_pods)
+    findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
+                                        prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
+    inputs.warnings.extend(warnings)
+    if prepared.baseline is not None:
+        findings = apply_baseline(findings, prepared.baseline)
     reported = request.frameworks or tuple(frameworks.FRAMEWORKS)
     return Report(
         tool_version=__version__,
         generated_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        targets=request.targets,
-        findings=tuple(result.findings),
-        inputs=loaded.inputs,
+        targets=targets,
+        findings=tuple(findings),
+        inputs=inputs,
         rules=tuple(sorted((rule.info() for rule in rules), key=lambda info: info.id)),
-        fail_on=fail_on,
+        fail_on=prepared.fail_on,
         rule_errors=tuple(result.errors),
-        frameworks=tuple(frameworks.evaluate(f, rules, result.findings) for f in reported),
+        frameworks=tuple(frameworks.evaluate(f, rules, findings) for f in reported),
         framework_selected=bool(request.frameworks),
+        coverage=coverage,
+        gaps_allowed=request.allow_gaps,
     )
+
+
+def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Report:
+    if not request.targets:
+        raise KauditError("nothing to scan: give files, directories, globs or '-' for stdin")
+    prepared = _prepare(request)
+    loaded = load_manifests(request.targets, max_file_mb=request.max_file_mb, stdin=stdin)
+    return _evaluate(request, prepared, loaded.resources, loaded.inputs, request.targets)
+
+
+WORKLOAD_KINDS = frozenset({"Pod", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob",
+                            "ReplicationController", "Rollout", "CloneSet"})
+
+
+def rules_affected(rules: Sequence[Rule], gaps: Sequence[CoverageGap]) -> list[tuple[str, str]]:
+    """Rules that could not be fully evaluated because a kind they read was not readable."""
+    affected = []
+    for rule in rules:
+        reads = set(TEMPLATES[rule.template].reads) | {k for k in rule.kinds if k not in ("workloads", "all")}
+        if "workloads" in rule.kinds or rule.target in ("pod", "container"):
+            reads |= WORKLOAD_KINDS
+        if rule.target == "namespace":
+            reads.add("Namespace")
+        missing = sorted({gap.resource for gap in gaps if gap.kind in reads or "all" in rule.kinds})
+        if missing:
+            affected.append((rule.id, "could not read " + ", ".join(missing)))
+    return affected
+
+
+def cluster_info(scanned: "ClusterScan", resources: Sequence[Resource]) -> Resource:
+    """The cluster's own facts as an object rules can look at (kind ClusterInfo, kaudit.io/v1)."""
+    nodes = [{"name": node.name,
+              "kubeletVersion": str((node.body.get("status") or {}).get("nodeInfo", {}).get("kubeletVersion", ""))}
+             for node in resources if node.kind == "Node"]
+    body = {"apiVersion": "kaudit.io/v1", "kind": "ClusterInfo", "metadata": {"name": scanned.context},
+            "serverVersion": scanned.version, "server": scanned.server, "nodes": nodes}
+    return Resource(ResourceRef("kaudit.io/v1", "ClusterInfo", scanned.context), body,
+                    Origin(context=scanned.context, server=scanned.server))
+
+
+def scan_cluster(request: ScanRequest, cluster: "ClusterRequest") -> Report:
+    prepared = _prepare(request)
+    from kaudit.sources.cluster import load_cluster  # imports the kubernetes client: only here
+
+    scanned = load_cluster(cluster)
+    resources, kept = owners.collapse(scanned.resources)
+    resources.append(cluster_info(scanned, resources))
+    coverage = Coverage(scanned.context, scanned.server, scanned.version, tuple(scanned.read), tuple(scanned.gaps),
+                        tuple(rules_affected(prepared.rules, scanned.gaps)), scanned.requests)
+    inputs = Inputs(documents=len(scanned.resources), resources=len(resources))
+    target = f"context {scanned.context} ({scanned.server})"
+    return _evaluate(request, prepared, resources, inputs, (target,), coverage, kept)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from kaudit.checks import (
-    capabilities, env_secrets, exposure, host_path, images, network, pss, rbac, sandbox, schema,
+    capabilities, cluster, env_secrets, exposure, host_path, images, network, pss, rbac, sandbox, schema,
     service_account,
 )
 from kaudit.checks.base import Template
@@ -10,6 +10,6 @@ from kaudit.checks.base import Template
 TEMPLATES: dict[str, Template] = {
     template.key: template
     for module in (schema, capabilities, host_path, images, env_secrets, service_account, sandbox, exposure, pss,
-                   network, rbac)
+                   network, rbac, cluster)
     for template in module.TEMPLATES
 }

@@ -63,6 +63,7 @@ class Template:
     params_schema: Mapping[str, Any]
     bind: Callable[[Mapping[str, Any], str], Check]  # (params, target) -> check
     cross_object: bool = False  # needs the whole inventory to be right (not just the object's own file)
+    reads: frozenset[str] = frozenset()  # kinds it consults besides its target (cluster coverage gaps)
 
 
 class TemplateError(ValueError):

@@ -139,11 +139,11 @@ def _selects_nothing(params: Mapping[str, Any], target: str) -> Check:
 OBJECT = {"type": "object", "additionalProperties": False}
 TEMPLATES = [
     Template("network-policy-coverage", "Namespaces with workloads but no NetworkPolicy, or no default-deny.",
-             frozenset({"namespace"}), COVERAGE_PARAMS, _coverage, cross_object=True),
+             frozenset({"namespace"}), COVERAGE_PARAMS, _coverage, cross_object=True, reads=frozenset({"NetworkPolicy", "CiliumNetworkPolicy"})),
     Template("network-isolation", "Workloads no NetworkPolicy isolates for ingress (or egress).",
-             frozenset({"pod"}), ISOLATION_PARAMS, _isolation, cross_object=True),
+             frozenset({"pod"}), ISOLATION_PARAMS, _isolation, cross_object=True, reads=frozenset({"NetworkPolicy", "CiliumNetworkPolicy"})),
     Template("network-policy-allows-all", "NetworkPolicy rules that let every peer in.",
              frozenset({"object"}), OBJECT, _allows_all),
     Template("network-policy-selects-nothing", "NetworkPolicies (or their namespace peers) that select nothing.",
-             frozenset({"object"}), OBJECT, _selects_nothing, cross_object=True),
+             frozenset({"object"}), OBJECT, _selects_nothing, cross_object=True, reads=frozenset({"Namespace", "Pod", "Deployment"})),
 ]

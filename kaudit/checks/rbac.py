@@ -120,9 +120,9 @@ def _workload_identity(params: Mapping[str, Any], target: str) -> Check:
 
 TEMPLATES = [
     Template("rbac-binding-grants", "A binding grants its subjects a dangerous permission (named by path).",
-             frozenset({"object"}), BINDING_PARAMS, _binding_grants, cross_object=True),
+             frozenset({"object"}), BINDING_PARAMS, _binding_grants, cross_object=True, reads=frozenset({"Role", "ClusterRole"})),
     Template("rbac-risky-subjects", "Bindings to everyone (anonymous / all users) or to the default service account.",
              frozenset({"object"}), SUBJECT_PARAMS, _risky_subjects),
     Template("workload-rbac", "A workload's mounted service account token carries dangerous permissions.",
-             frozenset({"pod"}), WORKLOAD_PARAMS, _workload_identity, cross_object=True),
+             frozenset({"pod"}), WORKLOAD_PARAMS, _workload_identity, cross_object=True, reads=frozenset({"ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})),
 ]

@@ -34,5 +34,6 @@ TEMPLATES = [
         targets=frozenset({"pod"}),
         params_schema={"type": "object", "additionalProperties": False},
         bind=_bind,
+        reads=frozenset({"ServiceAccount"}),
     )
 ]

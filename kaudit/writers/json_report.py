@@ -25,13 +25,34 @@ def to_dict(report: Report) -> dict[str, Any]:
         "schemaVersion": SCHEMA_VERSION,
         "tool": {"name": "kaudit", "version": report.tool_version},
         "generatedAt": report.generated_at,
-        "scanned": {"source": "manifests", "targets": list(report.targets)},
+        "scanned": _scanned(report),
         "summary": summary(report),
         "inputs": _inputs(report.inputs),
         "rules": [_rule(info) for info in report.rules],
         "frameworks": [_framework(result) for result in report.frameworks],
         "ruleErrors": list(report.rule_errors),
         "findings": [_finding(f, resources) for f in report.findings],
+    }
+
+
+def _scanned(report: Report) -> dict[str, Any]:
+    coverage = report.coverage
+    if coverage is None:
+        return {"source": "manifests", "targets": list(report.targets)}
+    return {
+        "source": "cluster",
+        "targets": list(report.targets),
+        "cluster": {
+            "context": coverage.context,
+            "server": coverage.server,
+            "version": coverage.version,
+            "requests": coverage.requests,
+            "read": list(coverage.read),
+            "gaps": [{"resource": g.resource, "kind": g.kind, "namespace": g.namespace, "reason": g.reason,
+                      "message": g.message} for g in coverage.gaps],
+            "rulesNotEvaluated": [{"rule": rule, "why": why} for rule, why in coverage.rules_not_evaluated],
+            "gapsAllowed": report.gaps_allowed,
+        },
     }
 
 

@@ -42,6 +42,11 @@ def write(report: Report, stream: TextIO) -> None:
         stream.write(f"{paint('error', _COLOURS[Severity.HIGH])}: {error.describe()}\n")
     for message in report.rule_errors:
         stream.write(f"{paint('error', _COLOURS[Severity.HIGH])}: {message}\n")
+    if report.coverage is not None:
+        for gap in report.coverage.gaps:
+            stream.write(f"{paint('gap', _COLOURS[Severity.HIGH])}: {gap.describe()}\n")
+        for rule, why in report.coverage.rules_not_evaluated:
+            stream.write(f"{paint('not evaluated', _COLOURS[Severity.MEDIUM])}: {rule}: {why}\n")
     for warning in inputs.warnings:
         stream.write(f"{paint('warning', _COLOURS[Severity.MEDIUM])}: {warning.describe()}\n")
     for skipped in inputs.skipped[:MAX_SKIPPED_SHOWN]:
@@ -71,11 +76,15 @@ def summary_line(report: Report) -> str:
     counts = ", ".join(f"{n} {label}" for label, n in by_severity(findings).items() if n)
     suppressed = len(report.findings) - len(findings)
     inputs = report.inputs
-    parts = [
-        f"{len(findings)} finding{'s' if len(findings) != 1 else ''}" + (f" ({counts})" if counts else ""),
-        f"{inputs.resources} resources from {inputs.files} file{'s' if inputs.files != 1 else ''}",
-        f"{inputs.documents} documents, {len(inputs.skipped)} skipped, {len(inputs.errors)} errors",
-    ]
+    parts = [f"{len(findings)} finding{'s' if len(findings) != 1 else ''}" + (f" ({counts})" if counts else "")]
+    coverage = report.coverage
+    if coverage is None:
+        parts += [f"{inputs.resources} resources from {inputs.files} file{'s' if inputs.files != 1 else ''}",
+                  f"{inputs.documents} documents, {len(inputs.skipped)} skipped, {len(inputs.errors)} errors"]
+    else:
+        parts += [f"{inputs.resources} resources from context {coverage.context} (Kubernetes {coverage.version})",
+                  f"{len(coverage.gaps)} coverage gap{'s' if len(coverage.gaps) != 1 else ''}"
+                  + (" (allowed)" if coverage.gaps and report.gaps_allowed else "")]
     if suppressed:
         parts.append(f"{suppressed} suppressed")
     verdict = gate_verdict(report)

@@ -1,0 +1,237 @@
+"""Cluster-level templates: Kubernetes version support, admission policy engines, Pod Security
+Admission labels, control-plane flags, the default service account. Cluster facts arrive as a
+`ClusterInfo` object (apiVersion kaudit.io/v1) that live scans add to the inventory."""
+from __future__ import annotations
+
+import datetime
+import functools
+import re
+from typing import Any, Iterable, Mapping, Optional
+
+import yaml
+
+from kaudit.checks.base import Check, Hit, Target, Template
+from kaudit.workloads import mapping, sequence
+
+RELEASES_FILE = "kubernetes-releases.yaml"
+ENFORCE = "pod-security.kubernetes.io/enforce"
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+_MINOR = re.compile(r"^v?(\d+)\.(\d+)")
+
+
+@functools.lru_cache(maxsize=1)
+def releases() -> dict[str, datetime.date]:
+    """minor version ("1.29") -> end of upstream maintenance."""
+    from kaudit.paths import package_data
+
+    data = yaml.safe_load(package_data(RELEASES_FILE).read_text(encoding="utf-8"))
+    return {str(minor): entry["end-of-life"] for minor, entry in data["releases"].items()}
+
+
+def minor_of(version: str) -> Optional[str]:
+    match = _MINOR.match(version.strip())
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+VERSION_PARAMS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "end-of-life": {"type": "object", "additionalProperties": {"type": "string", "format": "date"},
+                        "description": "minor -> date, overriding the built-in table (e.g. a vendor's support)"},
+        "today": {"type": "string", "format": "date", "description": "evaluate as of this date (reports, tests)"},
+    },
+}
+
+
+def _version(params: Mapping[str, Any], target: str) -> Check:
+    overrides = {k: datetime.date.fromisoformat(v) for k, v in params.get("end-of-life", {}).items()}
+    today = datetime.date.fromisoformat(params["today"]) if params.get("today") else None
+
+    def judge(version: str) -> Optional[str]:
+        minor = minor_of(version)
+        table = {**releases(), **overrides}
+        if minor is None:
+            return f"{version}, which cannot be parsed as a Kubernetes version"
+        end = table.get(minor)
+        if end is None:
+            oldest = min(table, key=lambda m: tuple(int(p) for p in m.split(".")))
+            if tuple(int(p) for p in minor.split(".")) < tuple(int(p) for p in oldest.split(".")):
+                return f"{version}, older than every release in the support table"
+            return None  # newer than the table: not known to be unsupported
+        now = today or datetime.date.today()
+        return f"{version}, whose minor {minor} left upstream support on {end}" if end < now else None
+
+    def check(subject: Target) -> Iterable[Hit]:
+        hits = []
+        server = str(subject.body.get("serverVersion", ""))
+        why = judge(server) if server else None
+        if why:
+            hits.append(Hit(("serverVersion",), {"what": f"the API server runs {why}"}))
+        for index, node in enumerate(sequence(subject.body.get("nodes"))):
+            kubelet = str(mapping(node).get("kubeletVersion", ""))
+            why = judge(kubelet) if kubelet else None
+            if why:
+                hits.append(Hit(("nodes", index, "kubeletVersion"),
+                                {"what": f"node {mapping(node).get('name')} runs kubelet {why}"}))
+        return hits
+
+    return check
+
+
+KNOWN_ENGINES = {
+    "gatekeeper": ("gatekeeper",),
+    "kyverno": ("kyverno",),
+    "sigstore policy-controller": ("policy.sigstore.dev", "policy-controller"),
+    "kubewarden": ("kubewarden",),
+    "jspolicy": ("jspolicy",),
+}
+ENGINE_PARAMS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"engines": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                               "description": "engine name -> substrings of webhook configuration or webhook names"}},
+}
+
+
+def _admission_engine(params: Mapping[str, Any], target: str) -> Check:
+    engines = {name: tuple(parts) for name, parts in params.get("engines", KNOWN_ENGINES).items()}
+
+    def check(subject: Target) -> Iterable[Hit]:
+        assert subject.lookup is not None
+        if subject.lookup.of_kind("ValidatingAdmissionPolicy"):
+            return ()  # in-tree CEL policies are a policy control mechanism too
+        if any(ENFORCE in mapping(mapping(ns.body.get("metadata")).get("labels"))
+               for ns in subject.lookup.of_kind("Namespace") if ns.name not in SYSTEM_NAMESPACES):
+            return ()  # Pod Security Admission enforcing somewhere is the built-in mechanism CIS 5.2.1 accepts
+        names = []
+        for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+            for config in subject.lookup.of_kind(kind):
+                names.append(config.name.lower())
+                names.extend(str(mapping(w).get("name", "")).lower() for w in sequence(config.body.get("webhooks")))
+        if any(part in name for parts in engines.values() for part in parts for name in names):
+            return ()
+        return (Hit((), {"engines": ", ".join(sorted(engines))}),)
+
+    return check
+
+
+PSA_PARAMS = {
+    "type": "object",
+    "required": ["require"],
+    "additionalProperties": False,
+    "properties": {
+        "require": {"enum": ["enforce-label", "not-privileged"]},
+        "ignore-namespaces": {"type": "array", "items": {"type": "string"}, "default": list(SYSTEM_NAMESPACES)},
+    },
+}
+
+
+
+def _pod_security_labels(params: Mapping[str, Any], target: str) -> Check:
+    require = params["require"]
+    ignored = set(params.get("ignore-namespaces", SYSTEM_NAMESPACES))
+
+    def check(subject: Target) -> Iterable[Hit]:
+        namespace = subject.resource
+        declared = subject.lookup is not None and subject.lookup.get("Namespace", None, namespace.name) is not None
+        if namespace.name in ignored or not declared:
+            return ()  # a namespace only implied by objects: its labels are unknown
+        labels = mapping(mapping(namespace.body.get("metadata")).get("labels"))
+        level = labels.get(ENFORCE)
+        if require == "enforce-label" and level is None:
+            return (Hit(("metadata", "labels"), {"detail": f"no {ENFORCE} label"}),)
+        if require == "not-privileged" and level == "privileged":
+            return (Hit(("metadata", "labels", ENFORCE), {"detail": f"{ENFORCE}: privileged"}),)
+        return ()
+
+    return check
+
+
+FLAG_CHECKS: Mapping[str, tuple[str, str]] = {
+    "audit-logging": ("audit logging is off (it needs --audit-policy-file and --audit-log-path or "
+                      "--audit-webhook-config-file)", ""),
+    "anonymous-auth": ("anonymous requests are allowed (--anonymous-auth is not false, and no "
+                       "--authentication-config restricts them)", ""),
+    "profiling": ("profiling is on (--profiling is not false)", ""),
+    "kubelet-certificate-authority": ("the kubelet's serving certificate is not verified "
+                                      "(no --kubelet-certificate-authority)", ""),
+}
+FLAGS_PARAMS = {"type": "object", "required": ["check"], "additionalProperties": False,
+                "properties": {"check": {"enum": sorted(FLAG_CHECKS)}}}
+
+
+def apiserver_flags(container: Mapping[str, Any]) -> Optional[dict[str, str]]:
+    """`--name=value` flags of a kube-apiserver container, or None when it is not one (judged by the
+    program it runs: command[0], else args[0] - not by any word that merely mentions it)."""
+    words = [str(w) for w in sequence(container.get("command")) + sequence(container.get("args"))]
+    if not words or words[0].rsplit("/", 1)[-1] != "kube-apiserver":
+        return None
+    flags: dict[str, str] = {}
+    for word in words:
+        if word.startswith("--"):
+            name, _, value = word[2:].partition("=")
+            flags[name] = value if _ else "true"
+    return flags
+
+
+def _control_plane_flags(params: Mapping[str, Any], target: str) -> Check:
+    which = params["check"]
+
+    def violated(flags: Mapping[str, str]) -> bool:
+        if which == "audit-logging":  # without a policy the API server records no events at all
+            backend = flags.get("audit-log-path") or flags.get("audit-webhook-config-file")
+            return not (flags.get("audit-policy-file") and backend)
+        if which == "anonymous-auth" and "anonymous-auth" not in flags and flags.get("authentication-config"):
+            return False  # structured authentication config decides (it may allow only health endpoints)
+        if which in ("anonymous-auth", "profiling"):
+            return flags.get(which, "true").lower() != "false"  # both default to true
+        return not flags.get("kubelet-certificate-authority")
+
+    def check(subject: Target) -> Iterable[Hit]:
+        container = subject.container
+        assert container is not None
+        flags = apiserver_flags(container.body)
+        if flags is None or not violated(flags):
+            return ()
+        return (Hit(container.path + ("command",), {"detail": FLAG_CHECKS[which][0]}),)
+
+    return check
+
+
+DEFAULT_SA_PARAMS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"ignore-namespaces": {"type": "array", "items": {"type": "string"},
+                                         "default": list(SYSTEM_NAMESPACES)}},
+}
+
+
+def _default_sa_automount(params: Mapping[str, Any], target: str) -> Check:
+    ignored = set(params.get("ignore-namespaces", SYSTEM_NAMESPACES))
+
+    def check(subject: Target) -> Iterable[Hit]:
+        assert subject.lookup is not None
+        if subject.namespace in ignored:
+            return ()
+        account = subject.lookup.get("ServiceAccount", subject.namespace, "default")
+        if account is None or account.body.get("automountServiceAccountToken") is False:
+            return ()
+        return (Hit(("metadata", "name"), {"account": account.ref.describe()}),)
+
+    return check
+
+
+OBJECT = {"type": "object", "additionalProperties": False}
+TEMPLATES = [
+    Template("kubernetes-version", "API server or kubelets on a Kubernetes minor past upstream end of life.",
+             frozenset({"object"}), VERSION_PARAMS, _version),
+    Template("admission-engine", "No admission policy engine (Gatekeeper, Kyverno, policy-controller, CEL policies).",
+             frozenset({"object"}), ENGINE_PARAMS, _admission_engine, cross_object=True, reads=frozenset({"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy"})),
+    Template("pod-security-labels", "Namespaces without a Pod Security Admission enforce level, or privileged.",
+             frozenset({"namespace"}), PSA_PARAMS, _pod_security_labels, reads=frozenset({"Namespace"})),
+    Template("control-plane-flags", "kube-apiserver flags: audit logging, anonymous auth, profiling, kubelet CA.",
+             frozenset({"container"}), FLAGS_PARAMS, _control_plane_flags),
+    Template("default-service-account-automount", "A namespace's default ServiceAccount leaves its token automounted.",
+             frozenset({"namespace"}), DEFAULT_SA_PARAMS, _default_sa_automount, cross_object=True, reads=frozenset({"ServiceAccount"})),
+]

@@ -1,0 +1,360 @@
+"""Live clusters through the official `kubernetes` client: the only module that imports it.
+
+The client gives kubeconfig contexts, exec / OIDC auth plugins, TLS and in-cluster config; the
+requests themselves are raw GETs decoded as JSON (no generated model objects: several times faster
+on large lists). What is read:
+
+- discovery (`/api/v1`, `/apis`), then only the resource types rules need, each listed with
+  `limit` / `continue`, concurrently, page by page, `managedFields` stripped;
+- Secrets as metadata only (PartialObjectMetadataList): their data is never requested, and the
+  `last-applied-configuration` annotation, which would carry it, is dropped from every object;
+- a 403 is a coverage gap (and a namespaced type forbidden cluster-wide is retried per namespace);
+  429 / 5xx / timeouts / dropped connections are retried with backoff, then recorded as gaps;
+  an expired `continue` token restarts that list once. An unreachable server, a TLS failure or
+  rejected credentials stop the scan (exit 2), naming the context and the server.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional, Sequence
+
+import yaml
+
+from kaudit.errors import KauditError
+from kaudit.model import CoverageGap, Origin, Resource, ResourceRef
+
+PAGE_SIZE = 500
+TIMEOUT_SECONDS = 20.0
+ATTEMPTS = 4
+WORKERS = 6
+PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+RETRYABLE = {429, 500, 502, 503, 504}
+
+# (API group, plural) of what the rules read. Types a server does not offer are simply not listed.
+WANTED: tuple[tuple[str, str], ...] = (
+    ("", "namespaces"), ("", "pods"), ("", "services"), ("", "serviceaccounts"), ("", "secrets"),
+    ("", "replicationcontrollers"), ("", "nodes"),
+    ("apps", "deployments"), ("apps", "daemonsets"), ("apps", "statefulsets"), ("apps", "replicasets"),
+    ("batch", "jobs"), ("batch", "cronjobs"),
+    ("networking.k8s.io", "networkpolicies"), ("networking.k8s.io", "ingresses"),
+    ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "clusterroles"),
+    ("rbac.authorization.k8s.io", "rolebindings"), ("rbac.authorization.k8s.io", "clusterrolebindings"),
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+    ("cilium.io", "ciliumnetworkpolicies"), ("cilium.io", "ciliumclusterwidenetworkpolicies"),
+    ("crd.projectcalico.org", "networkpolicies"), ("crd.projectcalico.org", "globalnetworkpolicies"),
+    ("projectcalico.org", "networkpolicies"), ("projectcalico.org", "globalnetworkpolicies"),
+    ("argoproj.io", "rollouts"), ("apps.kruise.io", "clonesets"),
+)
+METADATA_ONLY = {("", "secrets")}
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def label(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def path(self, namespace: Optional[str] = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        return f"{base}/namespaces/{namespace}/{self.plural}" if namespace else f"{base}/{self.plural}"
+
+
+@dataclass
+class ClusterScan:
+    context: str
+    server: str
+    version: str
+    resources: list[Resource] = field(default_factory=list)
+    read: list[str] = field(default_factory=list)
+    gaps: list[CoverageGap] = field(default_factory=list)
+    requests: int = 0
+
+
+@dataclass(frozen=True)
+class ClusterRequest:
+    kubeconfig: Optional[str] = None
+    context: Optional[str] = None
+    in_cluster: bool = False
+    namespaces: tuple[str, ...] = ()
+    exclude_namespaces: tuple[str, ...] = ()
+    timeout: float = TIMEOUT_SECONDS
+    page_size: int = PAGE_SIZE
+
+
+class _Failure(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status  # HTTP status; 0 for connection-level failures
+        self.message = message
+
+
+def contexts(kubeconfig: Optional[str]) -> list[str]:
+    from kubernetes import config
+
+    try:
+        found, _ = config.list_kube_config_contexts(config_file=kubeconfig)
+    except (config.ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as error:
+        raise KauditError(f"kubeconfig {kubeconfig or '~/.kube/config'}: {_short(error)}") from None
+    return [str(c["name"]) for c in found or []]
+
+
+class _Api:
+    """Raw GETs through the client's configured connection (auth, TLS, proxies), decoded as JSON."""
+
+    def __init__(self, request: ClusterRequest) -> None:
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        try:
+            if request.in_cluster:
+                config.load_incluster_config(client_configuration=configuration)
+                self.context = "in-cluster"
+            else:
+                config.load_kube_config(config_file=request.kubeconfig, context=request.context,
+                                        client_configuration=configuration, persist_config=False)
+                self.context = request.context or _current_context(request.kubeconfig)
+        except (config.ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as error:
+            where = "in-cluster config" if request.in_cluster else f"kubeconfig {request.kubeconfig or '~/.kube/config'}"
+            raise KauditError(f"{where}: {error}") from None
+        configuration.retries = False  # kaudit retries itself, and records what still fails as a gap
+        self.server = str(configuration.host)
+        self.timeout = request.timeout
+        self.page_size = request.page_size
+        self.client = client.ApiClient(configuration)
+        self.requests = 0
+
+    def get(self, path: str, query: Sequence[tuple[str, Any]] = (), accept: str = "application/json") -> Any:
+        from kubernetes.client.rest import ApiException
+
+        self.requests += 1
+        try:
+            prepared = self.client.param_serialize("GET", path, query_params=list(query),
+                                                   header_params={"Accept": accept}, auth_settings=["BearerToken"])
+            response = self.client.call_api(*prepared, _request_timeout=self.timeout)
+            body = response.read()
+            status = response.status
+        except ApiException as error:  # the client's own wrapping of TLS and connection errors
+            raise _Failure(int(error.status or 0), str(error.reason or error).strip()) from None
+        except Exception as error:  # urllib3 timeouts, refused or dropped connections
+            raise _Failure(0, _short(error)) from None
+        if status >= 400:
+            raise _Failure(status, _status_message(body) or f"HTTP {status}")
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise _Failure(0, "the server answered with malformed JSON") from None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _current_context(kubeconfig: Optional[str]) -> str:
+    from kubernetes import config
+
+    try:
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        return str(active["name"]) if active else "current"
+    except Exception:
+        return "current"
+
+
+def _short(error: BaseException) -> str:
+    text = str(error)
+    reason = getattr(error, "reason", None)
+    if reason is not None and str(reason):
+        text = str(reason)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _status_message(body: bytes) -> str:
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return ""
+    return str(status.get("message", "")) if isinstance(status, dict) else ""
+
+
+def load_cluster(request: ClusterRequest) -> ClusterScan:
+    api = _Api(request)
+    try:
+        version = _connect(api)
+        scan = ClusterScan(api.context, api.server, version)
+        types = _discover(api, scan)
+        _collect(api, types, request, scan)
+        scan.requests = api.requests
+        return scan
+    finally:
+        api.close()
+
+
+def _connect(api: _Api) -> str:
+    """The first request: failures here mean the scan cannot happen at all (exit 2)."""
+    where = f"context {api.context} (server {api.server})"
+    try:
+        info = api.get("/version")
+    except _Failure as failure:
+        if failure.status == 401:
+            raise KauditError(f"{where}: credentials rejected (401): {failure.message}") from None
+        if failure.status == 0:
+            kind = "TLS verification failed" if "certificate" in failure.message.lower() or \
+                "ssl" in failure.message.lower() else "cannot reach the server"
+            raise KauditError(f"{where}: {kind}: {failure.message}") from None
+        if failure.status != 403:
+            raise KauditError(f"{where}: HTTP {failure.status}: {failure.message}") from None
+        return "unknown (version forbidden)"
+    return str(info.get("gitVersion", "unknown")) if isinstance(info, dict) else "unknown"
+
+
+def _discover(api: _Api, scan: ClusterScan) -> list[ResourceType]:
+    wanted = set(WANTED)
+    found: list[ResourceType] = []
+
+    def add(group: str, version: str, listing: Any) -> None:
+        for entry in listing.get("resources", []) if isinstance(listing, dict) else []:
+            name = str(entry.get("name", ""))
+            if "/" in name or (group, name) not in wanted or "list" not in entry.get("verbs", ["list"]):
+                continue
+            found.append(ResourceType(group, version, name, str(entry.get("kind")), bool(entry.get("namespaced"))))
+
+    try:
+        add("", "v1", api.get("/api/v1"))
+        groups = api.get("/apis")
+    except _Failure as failure:
+        raise KauditError(f"context {api.context} (server {api.server}): discovery failed: {failure.message}") from None
+    wanted_groups = {group for group, _ in wanted if group}
+    for group in groups.get("groups", []) if isinstance(groups, dict) else []:
+        name = str(group.get("name", ""))
+        if name not in wanted_groups:
+            continue
+        version = str((group.get("preferredVersion") or {}).get("version") or "")
+        if not version:
+            continue
+        try:
+            add(name, version, api.get(f"/apis/{name}/{version}"))
+        except _Failure as failure:
+            scan.gaps.append(CoverageGap(name, "", None, "failed", f"discovery: {failure.message}"))
+    return found
+
+
+def _collect(api: _Api, types: list[ResourceType], request: ClusterRequest, scan: ClusterScan) -> None:
+    excluded = set(request.exclude_namespaces)
+    namespace_type = next((t for t in types if t.group == "" and t.plural == "namespaces"), None)
+    known_namespaces: list[str] = list(request.namespaces)
+    if namespace_type is not None and not request.namespaces:
+        items, gap = _list(api, namespace_type, None)
+        scan.gaps.extend(gap)
+        scan.resources.extend(_resources(items, namespace_type, scan, excluded))
+        if not gap:
+            scan.read.append(namespace_type.label)
+        known_namespaces = [str(item.get("metadata", {}).get("name")) for item in items]
+    units = [(t, ns) for t in types if t is not namespace_type
+             for ns in (request.namespaces if t.namespaced and request.namespaces else [None])
+             if ns not in excluded]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        results = list(pool.map(lambda unit: (unit, _list_with_fallback(api, unit[0], unit[1],
+                                                                        known_namespaces, excluded)), units))
+    for (resource_type, _namespace), (items, gaps) in results:
+        scan.gaps.extend(gaps)
+        scan.resources.extend(_resources(items, resource_type, scan, excluded))
+        if not gaps and resource_type.label not in scan.read:
+            scan.read.append(resource_type.label)
+
+
+def _list_with_fallback(api: _Api, resource_type: ResourceType, namespace: Optional[str],
+                        namespaces: list[str], excluded: set[str]) -> tuple[list[Any], list[CoverageGap]]:
+    items, gaps = _list(api, resource_type, namespace)
+    # Least-privilege setups grant namespaced reads per namespace: retry a forbidden cluster-wide list
+    # namespace by namespace, so one missing RoleBinding is one gap, not a blind spot over the cluster.
+    if gaps and gaps[0].reason == "forbidden" and namespace is None and resource_type.namespaced and namespaces:
+        items, gaps = [], []
+        for name in namespaces:
+            if name in excluded:
+                continue
+            found, missing = _list(api, resource_type, name)
+            items.extend(found)
+            gaps.extend(missing)
+    return items, gaps
+
+
+def _list(api: _Api, resource_type: ResourceType, namespace: Optional[str]) -> tuple[list[Any], list[CoverageGap]]:
+    accept = PARTIAL_METADATA if (resource_type.group, resource_type.plural) in METADATA_ONLY else "application/json"
+    path = resource_type.path(namespace)
+    items: list[Any] = []
+    token: Optional[str] = None
+    paginate = True
+    while True:
+        query: list[tuple[str, Any]] = ([("limit", api.page_size)] if paginate else []) + (
+            [("continue", token)] if token else [])
+        try:
+            page = _get_with_retries(api, path, query, accept)
+        except _Failure as failure:
+            if failure.status == 410 and token and paginate:
+                # the continue token expired (the list changed too much meanwhile): like client-go's
+                # pager, fall back to one consistent list without pagination
+                paginate, token, items = False, None, []
+                continue
+            reason = "forbidden" if failure.status in (401, 403) else "failed"
+            return items, [CoverageGap(resource_type.label, resource_type.kind, namespace, reason, failure.message)]
+        items.extend(page.get("items") or [] if isinstance(page, dict) else [])
+        token = (page.get("metadata") or {}).get("continue") if isinstance(page, dict) else None
+        if not token:
+            return items, []
+
+
+def _get_with_retries(api: _Api, path: str, query: Sequence[tuple[str, Any]], accept: str) -> Any:
+    delay = 0.2
+    for attempt in range(ATTEMPTS):
+        try:
+            return api.get(path, query, accept)
+        except _Failure as failure:
+            retryable = failure.status in RETRYABLE or failure.status == 0
+            if not retryable or attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(delay)
+            delay *= 2.5
+    raise AssertionError("unreachable")
+
+
+def _resources(items: list[Any], resource_type: ResourceType, scan: ClusterScan,
+               excluded: set[str]) -> Iterator[Resource]:
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        raw_metadata = item.get("metadata")
+        metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+        namespace = metadata.get("namespace")
+        if namespace in excluded:
+            continue
+        metadata.pop("managedFields", None)
+        annotations = metadata.get("annotations")
+        if isinstance(annotations, dict):
+            annotations.pop(LAST_APPLIED, None)  # it holds the whole object as applied: a Secret's data too
+        # list items carry no apiVersion / kind (and metadata-only ones say PartialObjectMetadata)
+        item["apiVersion"], item["kind"] = resource_type.api_version, resource_type.kind
+        item["metadata"] = metadata
+        name = str(metadata.get("name") or "<unnamed>")
+        ref = ResourceRef(resource_type.api_version, resource_type.kind, name,
+                          str(namespace) if namespace else None)
+        yield Resource(ref, item, Origin(context=scan.context, server=scan.server))
+
+
+def running_in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(
+        "/var/run/secrets/kubernetes.io/serviceaccount/token")
