@@ -111,7 +111,7 @@ def _admission_engine(params: Mapping[str, Any], target: str) -> Check:
                 names.extend(str(mapping(w).get("name", "")).lower() for w in sequence(config.body.get("webhooks")))
         if any(part in name for parts in engines.values() for part in parts for name in names):
             return ()
-        return (Hit((), {"engines": ", ".join(sorted(engines))}),)
+        return (Hit(("metadata", "name"), {"engines": ", ".join(sorted(engines))}),)
 
     return check
 
