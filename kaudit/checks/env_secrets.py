@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 from kaudit.checks.base import Check, Hit, Target, Template, TemplateError
 from kaudit.workloads import mapping, sequence
@@ -30,19 +30,29 @@ def _compile(patterns: Iterable[str], flags: int = re.I) -> list[re.Pattern[str]
         raise TemplateError(f"bad regular expression: {error}") from None
 
 
+def _either(patterns: Iterable[str], flags: int = re.I) -> Optional[re.Pattern[str]]:
+    """One regex for a list of them: one search per env var instead of one per pattern."""
+    patterns = list(patterns)
+    _compile(patterns, flags)  # each must be valid on its own (clear errors)
+    return re.compile("|".join(f"(?:{p})" for p in patterns), flags) if patterns else None
+
+
 def _bind(params: Mapping[str, Any], target: str) -> Check:
-    names = _compile(params.get("name-patterns", ()))
-    ignored = _compile(params.get("ignore-name-patterns", ()))
-    values = [(label, regex) for label, [regex] in
-              ((k, _compile([v], 0)) for k, v in params.get("value-patterns", {}).items())]
+    names = _either(params.get("name-patterns", ()))
+    ignored = _either(params.get("ignore-name-patterns", ()))
+    labels = list(params.get("value-patterns", {}).items())
+    _compile((regex for _, regex in labels), 0)
+    # named groups tell which pattern matched
+    values = re.compile("|".join(f"(?P<v{i}>{regex})" for i, (_, regex) in enumerate(labels))) if labels else None
 
     def classify(name: str, value: str) -> str | None:
-        for label, regex in values:
-            if regex.search(value):
-                return f"its value looks like {label}"
+        match = values.search(value) if values is not None else None
+        if match is not None:
+            which = next(i for i in range(len(labels)) if match.group(f"v{i}") is not None)
+            return f"its value looks like {labels[which][0]}"
         if _NOT_SECRET.match(value.strip()) or value.startswith("$(") and value.endswith(")"):
             return None
-        if any(r.search(name) for r in names) and not any(r.search(name) for r in ignored):
+        if names is not None and names.search(name) and not (ignored is not None and ignored.search(name)):
             return "its name suggests a secret"
         return None
 

@@ -105,10 +105,10 @@ def _workload_identity(params: Mapping[str, Any], target: str) -> Check:
         account = str(pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default")
         identity = Subject("ServiceAccount", account, subject.resource.namespace)
         # the token works wherever its account is bound, not only in the pod's own namespace
-        grants = rbac_index(subject.lookup).grants_of(identity)
+        index = rbac_index(subject.lookup)
         hits = []
         for permission in wanted:
-            grant = next((g for g in grants if permission.matches(g.rule, namespaced=g.scope is not None)), None)
+            grant = index.first_grant(identity, permission)
             if grant is not None:
                 where = pod.path + ("serviceAccountName",)
                 hits.append(Hit(where, {"does": permission.does, "grant": grant.path(),
