@@ -105,10 +105,16 @@ def test_secrets_are_read_as_metadata_only(api: FakeApiServer, tmp_path: Path) -
 def test_managed_fields_are_stripped_and_pagination_is_followed(tmp_path: Path) -> None:
     many = [pod(f"web-5d9f-{i:02d}") for i in range(7)]
     with FakeApiServer([*NAMESPACES, deployment(), replica_set(), *many]) as api:
-        report = scan(api, tmp_path, page_size=2)
+        kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
+        from kaudit.sources.cluster import load_cluster
+
+        scanned = load_cluster(ClusterRequest(kubeconfig=str(kubeconfig), context="test", page_size=2))
         pod_pages = [r for r in api.requests if r.path == "/api/v1/pods"]
         assert len(pod_pages) == 4 and any("continue" in r.query for r in pod_pages)
-    assert report.inputs.documents >= 9
+    pods = [r for r in scanned.resources if r.kind == "Pod"]
+    assert len(pods) == 7  # every page was followed
+    assert all("managedFields" not in r.body["metadata"] for r in scanned.resources)  # the server sent them
+    assert all(r.body["apiVersion"] and r.body["kind"] for r in scanned.resources)  # list items lack them
 
 
 def test_forbidden_reads_are_coverage_gaps_not_crashes(tmp_path: Path) -> None:
