@@ -91,6 +91,19 @@ def cli() -> None:
               help="Cluster scans: coverage gaps (forbidden or failed reads) are reported but do not exit 2.")
 @click.option("--request-timeout", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
               metavar="SECONDS", help="Cluster scans: timeout of each API request (retried, then a gap).")
+@click.option("--verify-images", is_flag=True,
+              help="Resolve every image's digest and verify its cosign signature with the trusted keys (network).")
+@click.option("--cosign-key", "cosign_keys", multiple=True, metavar="FILE",
+              help="A trusted cosign public key (PEM; repeatable). Per-registry keys: config image-signatures.")
+@click.option("--resolve-digests", is_flag=True,
+              help="Report the digest each tag-only image points to now, so it can be pinned (network).")
+@click.option("--registry-config", metavar="FILE", help="Docker config.json with registry credentials "
+              "(default ~/.docker/config.json); each credential is used only for its own registry.")
+@click.option("--registry-ca", metavar="FILE", help="CA bundle for registries with a private CA.")
+@click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST[:PORT]",
+              help="Reach this registry over plain HTTP (repeatable).")
+@click.option("--image-cache-ttl", type=click.IntRange(min=0), default=None, metavar="SECONDS",
+              help="Reuse image results cached on disk for this long (default 3600; 0: no cache).")
 @click.option("--per-file", is_flag=True,
               help="Judge objects on their own: skip cross-object analysis (NetworkPolicy coverage, RBAC "
                    "paths), which needs every manifest, not just the files given (pre-commit).")
@@ -100,7 +113,9 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
          formats: tuple[str, ...], outputs: tuple[str, ...],
          max_file_size: Optional[float], per_file: bool, contexts: tuple[str, ...], all_contexts: bool,
          kubeconfig: Optional[str], in_cluster: bool, namespaces: tuple[str, ...],
-         exclude_namespaces: tuple[str, ...], allow_gaps: bool, request_timeout: float) -> None:
+         exclude_namespaces: tuple[str, ...], allow_gaps: bool, request_timeout: float, verify_images: bool,
+         cosign_keys: tuple[str, ...], resolve_digests: bool, registry_config: Optional[str],
+         registry_ca: Optional[str], insecure_registries: tuple[str, ...], image_cache_ttl: Optional[int]) -> None:
     """Scan manifests (files, directories, globs, '-' for stdin) or a live cluster (--context)."""
     import gc
 
@@ -116,6 +131,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
         targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
         per_file=per_file, allow_gaps=allow_gaps,
+        images=_image_request(verify_images, cosign_keys, resolve_digests, registry_config, registry_ca,
+                              insecure_registries, image_cache_ttl, config),
     )
     writers = _writers(destinations)  # unknown formats fail before the scan runs
     cluster_mode = bool(contexts or all_contexts or in_cluster)
@@ -131,6 +148,41 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
     for report in reports:
         _write_all(report, writers, several=len(reports) > 1)
     ctx.exit(max(_exit_code(report) for report in reports))
+
+
+def _image_request(verify: bool, key_files: tuple[str, ...], resolve: bool, registry_config: Optional[str],
+                   ca: Optional[str], insecure: tuple[str, ...], ttl: Optional[int], config_path: Optional[str]) -> Any:
+    """Image checks from flags and the config's `image-signatures`; None when nothing asks for them."""
+    if not (verify or resolve):
+        if key_files:
+            raise click.UsageError("--cosign-key needs --verify-images")
+        return None
+    from pathlib import Path
+
+    from kaudit.config import load_config
+    from kaudit.registry.client import RegistryOptions
+    from kaudit.registry.cosign import TrustedKey
+    from kaudit.registry.verify import DEFAULT_CACHE, ImageCheckRequest
+
+    settings = load_config(config_path).image_signatures
+    keys = []
+    for name, scopes in [(f, ()) for f in key_files] + [(k["file"], tuple(k.get("scopes", ()))) for k in
+                                                         settings.get("keys", [])]:
+        try:
+            pem = Path(name).read_bytes()
+        except OSError as error:
+            raise KauditError(f"{name}: cannot read cosign key: {error.strerror or error}") from None
+        if b"PUBLIC KEY" not in pem:
+            raise KauditError(f"{name}: not a PEM public key (cosign.pub)")
+        keys.append(TrustedKey(Path(name).name, pem, scopes))
+    if verify and not keys:
+        raise KauditError("--verify-images needs at least one trusted key: --cosign-key FILE or "
+                          "image-signatures.keys in the config")
+    ttl = ttl if ttl is not None else int(settings.get("cache-ttl", 3600))
+    options = RegistryOptions(ca_file=ca or settings.get("ca-file"), docker_config=registry_config,
+                              insecure=frozenset(insecure) | frozenset(settings.get("insecure-registries", ())))
+    return ImageCheckRequest(verify=verify, resolve=True, keys=tuple(keys), options=options,
+                             cache_file=str(DEFAULT_CACHE) if ttl else None, ttl_seconds=ttl)
 
 
 def _exit_code(report: Any) -> int:

@@ -31,6 +31,7 @@ class Config:
     exclusions: tuple[Exclusion, ...] = ()
     annotation_exemptions: bool = True
     baseline: Optional[str] = None
+    image_signatures: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -81,8 +82,18 @@ def load_config(explicit: Optional[str], cwd: Optional[Path] = None) -> Config:
         exclusions=tuple(Exclusion.parse(entry) for entry in data.get("exclude") or ()),
         annotation_exemptions=not data.get("disallow-annotation-exemptions", False),
         baseline=str(base / data["baseline"]) if data.get("baseline") else None,
+        image_signatures=_image_signatures(data.get("image-signatures") or {}, base),
         raw=data,
     )
+
+
+def _image_signatures(settings: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """Paths in `image-signatures` are relative to the config file."""
+    resolved = dict(settings)
+    resolved["keys"] = [{**key, "file": str(base / key["file"])} for key in settings.get("keys", [])]
+    if settings.get("ca-file"):
+        resolved["ca-file"] = str(base / settings["ca-file"])
+    return resolved
 
 
 def apply_rule_settings(rules: Sequence[Rule], config: Config) -> list[Rule]:

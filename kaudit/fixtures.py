@@ -18,7 +18,16 @@ def evaluate_fixture(rule: Rule, expectation: str, index: int) -> tuple[Manifest
     add_document(rule.source, Document(fixture, line, column), scan)
     if rule.fixture_params:
         rule = rule.with_params(rule.fixture_params)
-    return scan, run([rule], Inventory(scan.resources))
+    inventory = Inventory(scan.resources)
+    if rule.fixture_images:
+        from kaudit.registry.cosign import SignatureCheck
+        from kaudit.registry.verify import ImageFacts
+
+        inventory.memo["images"] = {
+            image: ImageFacts(image, facts.get("digest"), SignatureCheck(facts["status"], facts.get("detail", ""))
+                              if facts.get("status") else None)
+            for image, facts in rule.fixture_images.items()}
+    return scan, run([rule], inventory)
 
 
 def fixture_problems(rule: Rule) -> list[str]:

@@ -263,6 +263,19 @@ class Coverage:
 
 
 @dataclass(frozen=True)
+class ImageSummary:
+    """What --verify-images / --resolve-digests did (network only when asked)."""
+
+    signatures_checked: bool = False
+    digests_resolved: bool = False
+    checked: int = 0
+    round_trips: int = 0
+    from_cache: int = 0
+    gaps: tuple[tuple[str, str], ...] = ()  # (image, why it could not be checked)
+    resolved: tuple[tuple[str, str], ...] = ()  # (tag-only image, digest it points to now)
+
+
+@dataclass(frozen=True)
 class Report:
     tool_version: str
     generated_at: str
@@ -276,6 +289,7 @@ class Report:
     framework_selected: bool = False  # the user asked for these frameworks (--framework)
     coverage: Optional[Coverage] = None  # live-cluster scans
     gaps_allowed: bool = False  # --allow-gaps: coverage gaps are reported but do not make the scan incomplete
+    images: ImageSummary = field(default_factory=ImageSummary)
 
     @property
     def active_findings(self) -> tuple[Finding, ...]:
@@ -290,5 +304,6 @@ class Report:
     def complete(self) -> bool:
         """False when some input could not be scanned or some rule could not be evaluated (including
         cluster coverage gaps, unless --allow-gaps)."""
-        gaps = self.coverage is not None and bool(self.coverage.gaps) and not self.gaps_allowed
+        gaps = ((self.coverage is not None and bool(self.coverage.gaps)) or bool(self.images.gaps)) \
+            and not self.gaps_allowed
         return not self.inputs.errors and not self.rule_errors and not gaps

@@ -37,6 +37,7 @@ class Rule:
     docs: Mapping[str, str]
     fixtures: Mapping[str, Sequence[Mapping[str, Any]]]
     fixture_params: Mapping[str, Any]
+    fixture_images: Mapping[str, Mapping[str, str]]
     container_kinds: frozenset[str]
     linux_only: bool
     source: str
@@ -188,6 +189,7 @@ def rule_from_document(path: Path, data: Mapping[str, Any], *, builtin: bool) ->
         docs=dict(data["docs"]),
         fixtures={"fail": data["tests"]["fail"], "pass": data["tests"]["pass"]},
         fixture_params=data["tests"].get("params") or {},
+        fixture_images=data["tests"].get("image-facts") or {},
         container_kinds=frozenset(data.get("container-kinds") or ALL_CONTAINER_KINDS),
         linux_only=bool(data.get("linux-only", False)),
         source=str(path),

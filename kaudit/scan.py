@@ -12,11 +12,12 @@ from kaudit.config import Config, apply_rule_settings, load_config
 from kaudit.engine import run
 from kaudit.errors import KauditError
 from kaudit.inventory import Inventory
-from kaudit.model import Coverage, CoverageGap, Inputs, Origin, Report, Resource, ResourceRef, Severity
+from kaudit.model import Coverage, CoverageGap, ImageSummary, Inputs, Origin, Report, Resource, ResourceRef, Severity
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
 from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_manifests
 
 if TYPE_CHECKING:
+    from kaudit.registry.verify import ImageCheckRequest
     from kaudit.sources.cluster import ClusterRequest, ClusterScan
 
 DEFAULT_FAIL_ON = "high"
@@ -32,6 +33,7 @@ class ScanRequest:
     frameworks: tuple[str, ...] = ()  # run only rules that check these frameworks' controls
     baseline: Optional[str] = None  # an earlier JSON report: only findings not in it fail the gate
     allow_gaps: bool = False  # cluster coverage gaps are reported but do not make the scan incomplete
+    images: Optional["ImageCheckRequest"] = None  # --verify-images / --resolve-digests (network)
     per_file: bool = False  # skip rules that need the whole inventory (hooks see only changed files)
     max_file_mb: float = DEFAULT_MAX_FILE_MB
 
@@ -84,7 +86,9 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
               kept_pods: Sequence[owners.KeptPod] = ()) -> Report:
     """Rules, suppression, baseline, frameworks: the same for manifests and clusters."""
     rules = prepared.rules
-    result = run(rules, Inventory(resources))
+    inventory = Inventory(resources)
+    image_summary = _check_images(request, inventory)
+    result = run(rules, inventory)
     findings = owners.drop_inherited(result.findings, kept_pods)
     findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
                                         prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
@@ -105,7 +109,31 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         framework_selected=bool(request.frameworks),
         coverage=coverage,
         gaps_allowed=request.allow_gaps,
+        images=image_summary,
     )
+
+
+def _check_images(request: ScanRequest, inventory: Inventory) -> ImageSummary:
+    """Resolve and verify the scan's images when asked; the only network access of a manifest scan."""
+    wanted = request.images
+    if wanted is None or not (wanted.verify or wanted.resolve):
+        return ImageSummary()
+    from kaudit.registry.verify import check_images
+    from kaudit.workloads import containers, pod_spec
+
+    images: list[str] = []
+    for resource in inventory:
+        pod = pod_spec(resource.body)
+        if pod is not None:
+            images.extend(str(c.body["image"]) for c in containers(pod) if isinstance(c.body.get("image"), str))
+    result = check_images(images, wanted)
+    inventory.memo["images"] = result.facts
+    facts = sorted(result.facts.values(), key=lambda f: f.image)
+    return ImageSummary(
+        signatures_checked=wanted.verify, digests_resolved=True, checked=len(facts),
+        round_trips=result.round_trips, from_cache=result.from_cache,
+        gaps=tuple((f.image, f.error) for f in facts if f.error),
+        resolved=tuple((f.image, f.digest) for f in facts if f.digest and "@" not in f.image))
 
 
 def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Report:

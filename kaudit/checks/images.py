@@ -55,12 +55,20 @@ def _pull_policy(params: Mapping[str, Any], target: str) -> Check:
 
 
 def _digest(params: Mapping[str, Any], target: str) -> Check:
-    def decide(container: Container, ref: Optional[ImageRef], image: str) -> Optional[Hit]:
+    def check(subject: Target) -> Iterable[Hit]:
+        container = subject.container
+        assert container is not None
+        image = container.body.get("image")
+        ref = parse_image(image) if isinstance(image, str) else None
         if ref is None or ref.pinned:
-            return None
-        return Hit(container.path + ("image",), {"image": image})
+            return ()
+        # with --resolve-digests (or --verify-images) the digest the tag points to now is known
+        facts = subject.lookup.memo.get("images", {}).get(image) if subject.lookup is not None else None
+        pin = f"; it resolves to {facts.digest} now: pin it as {ref.name}@{facts.digest}" \
+            if facts is not None and facts.digest else ""
+        return (Hit(container.path + ("image",), {"image": str(image), "pin": pin}),)
 
-    return _image_check(decide)
+    return check
 
 
 REGISTRY_PARAMS = {

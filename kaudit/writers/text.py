@@ -47,6 +47,8 @@ def write(report: Report, stream: TextIO) -> None:
             stream.write(f"{paint('gap', _COLOURS[Severity.HIGH])}: {gap.describe()}\n")
         for rule, why in report.coverage.rules_not_evaluated:
             stream.write(f"{paint('not evaluated', _COLOURS[Severity.MEDIUM])}: {rule}: {why}\n")
+    for image, why in report.images.gaps:
+        stream.write(f"{paint('gap', _COLOURS[Severity.HIGH])}: image {image} could not be checked: {why}\n")
     for warning in inputs.warnings:
         stream.write(f"{paint('warning', _COLOURS[Severity.MEDIUM])}: {warning.describe()}\n")
     for skipped in inputs.skipped[:MAX_SKIPPED_SHOWN]:
@@ -87,6 +89,11 @@ def summary_line(report: Report) -> str:
                   + (" (allowed)" if coverage.gaps and report.gaps_allowed else "")]
     if suppressed:
         parts.append(f"{suppressed} suppressed")
+    images = report.images
+    if images.signatures_checked:
+        parts.append(f"{images.checked} images verified ({images.from_cache} from cache)")
+    else:
+        parts.append("image signatures not checked")
     verdict = gate_verdict(report)
     if verdict == "incomplete":
         parts.append("scan incomplete")
