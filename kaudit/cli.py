@@ -88,7 +88,8 @@ def cli() -> None:
 @click.option("--exclude-namespace", "exclude_namespaces", multiple=True, metavar="NS",
               help="Cluster scans: skip this namespace (repeatable).")
 @click.option("--allow-gaps", is_flag=True,
-              help="Cluster scans: coverage gaps (forbidden or failed reads) are reported but do not exit 2.")
+              help="Coverage gaps (cluster reads forbidden or failed, registries unreachable) are reported "
+                   "but do not exit 2.")
 @click.option("--request-timeout", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
               metavar="SECONDS", help="Cluster scans: timeout of each API request (retried, then a gap).")
 @click.option("--verify-images", is_flag=True,
@@ -102,6 +103,7 @@ def cli() -> None:
 @click.option("--registry-ca", metavar="FILE", help="CA bundle for registries with a private CA.")
 @click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST[:PORT]",
               help="Reach this registry over plain HTTP (repeatable).")
+@click.option("--image-cache", metavar="FILE", help="Where image results are cached (default ~/.cache/kaudit/images.json).")
 @click.option("--image-cache-ttl", type=click.IntRange(min=0), default=None, metavar="SECONDS",
               help="Reuse image results cached on disk for this long (default 3600; 0: no cache).")
 @click.option("--per-file", is_flag=True,
@@ -115,7 +117,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
          kubeconfig: Optional[str], in_cluster: bool, namespaces: tuple[str, ...],
          exclude_namespaces: tuple[str, ...], allow_gaps: bool, request_timeout: float, verify_images: bool,
          cosign_keys: tuple[str, ...], resolve_digests: bool, registry_config: Optional[str],
-         registry_ca: Optional[str], insecure_registries: tuple[str, ...], image_cache_ttl: Optional[int]) -> None:
+         registry_ca: Optional[str], insecure_registries: tuple[str, ...], image_cache: Optional[str],
+         image_cache_ttl: Optional[int]) -> None:
     """Scan manifests (files, directories, globs, '-' for stdin) or a live cluster (--context)."""
     import gc
 
@@ -132,14 +135,14 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
         per_file=per_file, allow_gaps=allow_gaps,
         images=_image_request(verify_images, cosign_keys, resolve_digests, registry_config, registry_ca,
-                              insecure_registries, image_cache_ttl, config),
+                              insecure_registries, image_cache, image_cache_ttl, config),
     )
     writers = _writers(destinations)  # unknown formats fail before the scan runs
     cluster_mode = bool(contexts or all_contexts or in_cluster)
     if cluster_mode and paths:
         raise click.UsageError("scan manifests (PATH...) or a cluster (--context / --in-cluster), not both")
-    if not cluster_mode and (namespaces or exclude_namespaces or kubeconfig or allow_gaps):
-        raise click.UsageError("-n, --exclude-namespace, --kubeconfig and --allow-gaps need --context or --in-cluster")
+    if not cluster_mode and (namespaces or exclude_namespaces or kubeconfig):
+        raise click.UsageError("-n, --exclude-namespace and --kubeconfig need --context or --in-cluster")
     if not cluster_mode:
         reports = [scan_manifests(request)]
     else:
@@ -151,7 +154,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
 
 
 def _image_request(verify: bool, key_files: tuple[str, ...], resolve: bool, registry_config: Optional[str],
-                   ca: Optional[str], insecure: tuple[str, ...], ttl: Optional[int], config_path: Optional[str]) -> Any:
+                   ca: Optional[str], insecure: tuple[str, ...], cache: Optional[str], ttl: Optional[int],
+                   config_path: Optional[str]) -> Any:
     """Image checks from flags and the config's `image-signatures`; None when nothing asks for them."""
     if not (verify or resolve):
         if key_files:
@@ -182,7 +186,7 @@ def _image_request(verify: bool, key_files: tuple[str, ...], resolve: bool, regi
     options = RegistryOptions(ca_file=ca or settings.get("ca-file"), docker_config=registry_config,
                               insecure=frozenset(insecure) | frozenset(settings.get("insecure-registries", ())))
     return ImageCheckRequest(verify=verify, resolve=True, keys=tuple(keys), options=options,
-                             cache_file=str(DEFAULT_CACHE) if ttl else None, ttl_seconds=ttl)
+                             cache_file=(cache or str(DEFAULT_CACHE)) if ttl else None, ttl_seconds=ttl)
 
 
 def _exit_code(report: Any) -> int:

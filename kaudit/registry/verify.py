@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
+from kaudit.errors import KauditError
 from kaudit.images import matches_prefix, parse_image
 from kaudit.registry.client import RegistryClient, RegistryError, RegistryOptions
 from kaudit.registry.cosign import SignatureCheck, TrustedKey, check_signatures
@@ -84,7 +85,10 @@ def _save_cache(path: Optional[str], entries: dict[str, Any]) -> None:
 
 def check_images(images: Iterable[str], request: ImageCheckRequest) -> ImageCheckResult:
     distinct = sorted(set(images))
-    client = RegistryClient(request.options)
+    try:
+        client = RegistryClient(request.options)
+    except RegistryError as error:  # e.g. --registry-config names a missing or unreadable file
+        raise KauditError(str(error)) from None
     cache = _load_cache(request.cache_file)
     now = time.time()
     facts: dict[str, ImageFacts] = {}
