@@ -195,3 +195,18 @@ def test_the_verifier_accepts_a_signature_made_by_the_real_cosign() -> None:
     assert verify_signature(key, payload, signature)
     assert not verify_signature(key, payload.replace(b"busybox", b"busyboy"), signature)
     assert json.loads(payload)["critical"]["type"] == "cosign container image signature"
+
+
+def test_plain_http_only_for_registries_listed_as_insecure(kaudit: Kaudit, tmp_path: Path) -> None:
+    trusted = generate_key()
+    key = write_public_key(trusted, tmp_path / "cosign.pub")
+    with RunningRegistry(tmp_path / "r", tls=False) as registry:
+        digest = push_image(registry, "team/app", "1.0")
+        sign(registry, "team/app", digest, trusted)
+        path = manifest(tmp_path, {"app": registry.reference("team/app", "1.0")})
+        refused = kaudit("scan", path, "--verify-images", "--cosign-key", key, "--image-cache-ttl", "0",
+                         "-f", "json", "--fail-on", "never")
+        listed = kaudit("scan", path, "--verify-images", "--cosign-key", key, "--image-cache-ttl", "0",
+                        "--insecure-registry", registry.host, "-f", "json", "--fail-on", "never")
+    assert refused.code == 2 and refused.json()["images"]["gaps"]  # HTTPS to a plain-HTTP registry fails
+    assert listed.code == 0 and not listed.json()["images"]["gaps"] and signature_findings(listed) == {}
