@@ -16,7 +16,7 @@ import urllib3  # (a dependency of kubernetes)
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from tests.k8s_api import FakeApiServer, make_unrelated_ca, plural_of
+from tests.k8s_api import MALFORMED_BODY, FakeApiServer, huge_list_pieces, make_unrelated_ca, plural_of
 
 PARTIAL_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
@@ -275,3 +275,96 @@ def test_read_only(api: FakeApiServer, tmp_path: Path) -> None:
     with pytest.raises(ApiException) as refused:
         client.CoreV1Api(api_client(api, tmp_path)).delete_namespace("team-a")
     assert refused.value.status == 405
+
+
+def timed_get(api_client_: client.ApiClient, path: str, timeout: Any = None) -> tuple[int, bytes, Any]:
+    """GET with a request timeout; the raw body and the urllib3 headers, nothing decoded."""
+    request = api_client_.param_serialize("GET", path, auth_settings=["BearerToken"])
+    response = api_client_.call_api(*request, _request_timeout=timeout)
+    return response.status, response.read(), response.headers
+
+
+def test_drop_connection_after_some_answers(tmp_path: Path) -> None:
+    with FakeApiServer(OBJECTS, drop_connection={"pods": 1}) as api:
+        c = api_client(api, tmp_path, retries=False)
+        assert len(json.loads(timed_get(c, "/api/v1/pods")[1])["items"]) == 6  # the first answer is whole
+        with pytest.raises(urllib3.exceptions.ProtocolError, match="IncompleteRead"):
+            timed_get(c, "/api/v1/namespaces/team-a/pods")  # every later one is cut mid-body
+        assert timed_get(c, "/api/v1/namespaces")[0] == 200  # other resources are untouched
+
+
+def test_malformed_list_bodies(tmp_path: Path) -> None:
+    with FakeApiServer(OBJECTS, malformed={"pods"}) as api:
+        c = api_client(api, tmp_path)
+        status, body, headers = timed_get(c, "/api/v1/namespaces/team-a/pods")
+        assert (status, body, headers["Content-Type"]) == (200, MALFORMED_BODY, "application/json")
+        with pytest.raises(ValueError):
+            json.loads(body)
+    with FakeApiServer(OBJECTS, malformed={"pods": b"<html>502 Bad Gateway</html>"}, forbidden={("pods", "team-b")}) as api:
+        c = api_client(api, tmp_path)
+        assert timed_get(c, "/api/v1/pods")[:2] == (200, b"<html>502 Bad Gateway</html>")
+        assert timed_get(c, "/api/v1/namespaces/team-b/pods")[0] == 403  # only 200s are replaced
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_huge_lists_are_streamed_valid_json(tmp_path: Path, chunked: bool) -> None:
+    size = 3 * 1024 * 1024 + 17
+    with FakeApiServer(OBJECTS, huge={"services": size}, huge_chunked=chunked) as api:
+        c = api_client(api, tmp_path)
+        status, body, headers = timed_get(c, "/api/v1/namespaces/team-a/services")
+        assert status == 200 and len(body) == size
+        if chunked:
+            assert headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in headers
+        else:
+            assert headers["Content-Length"] == str(size)
+        listed = json.loads(body)
+        assert listed["kind"] == "ServiceList" and listed["metadata"]["resourceVersion"] == "123456"
+        assert len(listed["items"]) > 700 and listed["items"][0]["metadata"]["name"] == "huge-0000000000"
+        assert len({item["metadata"]["name"] for item in listed["items"]}) == len(listed["items"])
+        assert len(json.loads(timed_get(c, "/api/v1/namespaces/team-a/pods")[1])["items"]) == 5
+    with pytest.raises(ValueError, match="at least"):  # too small to hold even one item
+        list(huge_list_pieces({"kind": "ServiceList"}, 10))
+
+
+def test_hang_never_answers_and_does_not_block_shutdown(tmp_path: Path) -> None:
+    api = FakeApiServer(OBJECTS, hang={"nodes"}).start()
+    try:
+        c = api_client(api, tmp_path, retries=False)
+        started = time.monotonic()
+        with pytest.raises(urllib3.exceptions.ReadTimeoutError):
+            timed_get(c, "/api/v1/nodes", timeout=(2, 1.0))
+        assert 1.0 <= time.monotonic() - started < 3
+        assert timed_get(c, "/api/v1/namespaces", timeout=2)[0] == 200  # the others still answer
+    finally:
+        started = time.monotonic()
+        api.stop()
+    assert time.monotonic() - started < 3
+
+
+def test_trickle_defeats_a_per_read_timeout(tmp_path: Path) -> None:
+    api = FakeApiServer(OBJECTS, trickle={"nodes": 0.01, "pods": 5.0}).start()
+    try:
+        c = api_client(api, tmp_path, retries=False)
+        started = time.monotonic()
+        status, body, _ = timed_get(c, "/api/v1/nodes", timeout=(2, 0.3))  # each read gets a byte in time
+        elapsed = time.monotonic() - started
+        assert status == 200 and json.loads(body)["kind"] == "NodeList"
+        assert elapsed > len(body) * 0.01 * 0.9 > 0.6  # ... though the whole answer took far longer than 0.3 s
+        request = c.param_serialize("GET", "/api/v1/pods", auth_settings=["BearerToken"])
+        pending = c.call_api(*request, _request_timeout=10)  # headers come at once, then the body trickles
+        assert pending.status == 200
+    finally:
+        started = time.monotonic()
+        api.stop()
+    assert time.monotonic() - started < 3
+
+
+def test_token_revoked_after_some_reads(tmp_path: Path) -> None:
+    with FakeApiServer(OBJECTS, revoke_after=2) as api:
+        c = api_client(api, tmp_path)
+        assert raw_get(c, "/api/v1")[0] == 200 and raw_get(c, "/apis")[0] == 200  # discovery is not counted
+        assert raw_get(c, "/api/v1/namespaces")[0] == 200
+        assert raw_get(c, "/api/v1/pods")[0] == 200
+        status, body = raw_get(c, "/api/v1/services")  # the third list: revoked from here on
+        assert (status, body["reason"], body["code"]) == (401, "Unauthorized", 401)
+        assert raw_get(c, "/version")[0] == 401 and raw_get(c, "/api/v1/pods")[0] == 401

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from kaudit.sources.yamldoc import MAX_DEPTH, Document, Problem, YamlMap, deepest_position, parse_documents
+from kaudit.sources.yamldoc import MAX_DEPTH, Document, Problem, YamlMap, deepest_position, parse_documents, position_of
 
 
 def parse(text: str) -> list[Document | Problem]:
@@ -10,8 +10,8 @@ def parse(text: str) -> list[Document | Problem]:
 def test_positions_of_keys_and_items_are_one_based_line_and_column() -> None:
     [doc] = parse("a: 1\nlist:\n  - x\n  - {y: 2}\n")
     assert isinstance(doc, Document) and isinstance(doc.data, YamlMap)
-    assert doc.data.positions == {"a": (1, 1), "list": (2, 1)}
-    assert doc.data["list"].positions == [(3, 5), (4, 5)]
+    assert [position_of(doc.data, k) for k in ("a", "list")] == [(1, 1), (2, 1)]
+    assert [position_of(doc.data["list"], i) for i in (0, 1)] == [(3, 5), (4, 5)]
     assert deepest_position(doc.data, ("list", 1, "y")) == (4, 6)
     assert deepest_position(doc.data, ("list", 1, "missing", "deeper")) == (4, 5)
 

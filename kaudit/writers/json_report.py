@@ -11,15 +11,21 @@ SCHEMA_VERSION = "1.0"
 
 
 def write(report: Report, stream: TextIO) -> None:
-    # Indented output uses json's pure-Python encoder (2x slower on large reports): people reading
-    # a terminal get indentation, files and pipes get compact JSON from the C encoder.
+    # People reading a terminal get indentation. Files and pipes get compact JSON from the C encoder,
+    # streamed one finding at a time: a 700,000-finding report never exists whole in memory.
     isatty = getattr(stream, "isatty", None)
-    indent = 2 if isatty is not None and isatty() else None
-    stream.write(json.dumps(to_dict(report), indent=indent, ensure_ascii=False))
-    stream.write("\n")
+    if isatty is not None and isatty():
+        stream.write(json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n")
+        return
+    head = json.dumps(to_dict(report, findings=False), ensure_ascii=False)
+    stream.write(head[:-1] + ', "findings": [')
+    resources: dict[ResourceRef, dict[str, Any]] = {}
+    for index, finding in enumerate(report.findings):
+        stream.write(("," if index else "") + json.dumps(_finding(finding, resources), ensure_ascii=False))
+    stream.write("]}\n")
 
 
-def to_dict(report: Report) -> dict[str, Any]:
+def to_dict(report: Report, findings: bool = True) -> dict[str, Any]:
     resources: dict[ResourceRef, dict[str, Any]] = {}
     return {
         "schemaVersion": SCHEMA_VERSION,
@@ -40,7 +46,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "rules": [_rule(info) for info in report.rules],
         "frameworks": [_framework(result) for result in report.frameworks],
         "ruleErrors": list(report.rule_errors),
-        "findings": [_finding(f, resources) for f in report.findings],
+        **({"findings": [_finding(f, resources) for f in report.findings]} if findings else {}),
     }
 
 

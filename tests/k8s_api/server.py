@@ -21,7 +21,7 @@ import ssl
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,6 +37,9 @@ Obj = dict[str, Any]
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 META_GROUP_VERSIONS = ("v1", "v1beta1")
+# What `malformed={"services"}` serves (200, application/json): a list cut off mid-object.
+MALFORMED_BODY = b'{"kind":"List","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":'
+HUGE_CHUNK = 1 << 20  # `huge` bodies are written in pieces of about this size
 NOT_ACCEPTABLE = "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"
 DEFAULT_TIMESTAMP = "2024-01-01T00:00:00Z"
 
@@ -124,6 +127,11 @@ class _Reply:
     headers: list[tuple[str, str]] = field(default_factory=list)
     delay: float = 0.0
     drop: bool = False
+    hang: bool = False  # never answer (until stop())
+    raw: bytes | None = None  # served verbatim instead of json.dumps(body) (`malformed`)
+    huge: int = 0  # stream a valid list body of this many bytes instead of `body`
+    chunked: bool = False  # `huge` without Content-Length (Transfer-Encoding: chunked)
+    trickle: float = 0.0  # send the body one byte every `trickle` seconds
 
 
 def status_body(code: int, reason: str, message: str, details: Obj | None = None,
@@ -196,6 +204,37 @@ def _version_info(version: str | Mapping[str, str]) -> Obj:
             "buildDate": DEFAULT_TIMESTAMP, "goVersion": "go1.22.2", "compiler": "gc", "platform": "linux/amd64"}
 
 
+HUGE_ITEM = (b'{"metadata":{"name":"huge-%010d","uid":"00000000-0000-4000-8000-%012d",'
+             b'"resourceVersion":"1","annotations":{"pad":"%s"}}}')
+HUGE_PAD = 4000  # bytes of padding in each regular item: about 4 KiB an item
+
+
+def huge_list_pieces(list_body: Obj, total: int) -> Iterator[bytes]:
+    """The pieces of a JSON list (`list_body`'s kind, apiVersion, metadata; generated items) whose
+    concatenation is exactly `total` bytes long and parses. Made lazily: nothing of that size is held."""
+    head = (json.dumps({k: list_body.get(k) for k in ("kind", "apiVersion", "metadata")})[:-1]
+            + ',"items":[').encode()
+    tail = b"]}"
+    smallest = len(HUGE_ITEM % (0, 0, b""))
+    regular = len(HUGE_ITEM % (0, 0, b"x" * HUGE_PAD))
+    room = total - len(head) - len(tail) - smallest
+    if room < 0:
+        raise ValueError(f"a huge list needs at least {total - room} bytes")
+    count = room // (regular + 1)  # regular items, each followed by a comma
+    last_pad = room - count * (regular + 1)
+    pad = b"x" * HUGE_PAD
+    piece = bytearray(head)
+    for number in range(count):
+        piece += HUGE_ITEM % (number, number, pad)
+        piece += b","
+        if len(piece) >= HUGE_CHUNK:
+            yield bytes(piece)
+            piece.clear()
+    piece += HUGE_ITEM % (count, count, b"x" * last_pad)
+    piece += tail
+    yield bytes(piece)
+
+
 class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -248,26 +287,58 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         api = self.server.api
         reply = api._handle(self.command, self.path, self.headers.get("Authorization"), self.headers.get("Accept"))
+        if reply.hang:
+            api._stopping.wait()  # no answer at all; stop() drops the connection
+            self.close_connection = True
+            return
         if reply.delay and api._stopping.wait(reply.delay):
             self.close_connection = True
             return
-        body = json.dumps(reply.body).encode()
         try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Audit-Id", str(uuid.uuid4()))
-            for name, value in reply.headers:
-                self.send_header(name, value)
-            self.end_headers()
+            if reply.huge:
+                self._stream_huge(reply)
+                return
+            body = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
+            self._send_head(reply, len(body))
             if reply.drop:
                 self.wfile.write(body[: len(body) // 2])
                 self.connection.shutdown(socket.SHUT_RDWR)  # no close_notify: an abrupt EOF mid-body
                 self.close_connection = True
                 return
+            if reply.trickle:
+                for offset in range(len(body)):
+                    if api._stopping.wait(reply.trickle):
+                        self.close_connection = True
+                        return
+                    self.wfile.write(body[offset:offset + 1])
+                return
             self.wfile.write(body)
         except OSError:
             self.close_connection = True
+
+    def _send_head(self, reply: _Reply, length: int | None) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        if length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(length))
+        self.send_header("Audit-Id", str(uuid.uuid4()))
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.end_headers()
+
+    def _stream_huge(self, reply: _Reply) -> None:
+        """A valid list of exactly `reply.huge` bytes, made and written piece by piece (never held)."""
+        stopping = self.server.api._stopping
+        self._send_head(reply, None if reply.chunked else reply.huge)
+        for piece in huge_list_pieces(reply.body, reply.huge):
+            if stopping.is_set():
+                self.close_connection = True
+                return
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if reply.chunked else piece)
+        if reply.chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     do_GET = _serve
     do_POST = _serve
@@ -298,7 +369,13 @@ class FakeApiServer:
         retry_after: int | None = None,
         slow: Mapping[str, float] | None = None,
         expire_continue: Iterable[str] = (),
-        drop_connection: Iterable[str] = (),
+        drop_connection: Iterable[str] | Mapping[str, int] = (),
+        malformed: Iterable[str] | Mapping[str, bytes] = (),
+        huge: Mapping[str, int] | None = None,
+        huge_chunked: bool = False,
+        hang: Iterable[str] = (),
+        trickle: Mapping[str, float] | None = None,
+        revoke_after: int | None = None,
         item_typemeta: bool = False,
         resource_version: str = "123456",
     ) -> None:
@@ -312,7 +389,16 @@ class FakeApiServer:
         self.retry_after = retry_after
         self.slow = dict(slow or {})
         self.expire_continue = set(expire_continue)
-        self.drop_connection = set(drop_connection)
+        # plural -> how many of its 200s are answered whole before every later one is dropped
+        self.drop_connection: dict[str, int] = (dict(drop_connection) if isinstance(drop_connection, Mapping)
+                                                else dict.fromkeys(drop_connection, 0))
+        self.malformed: dict[str, bytes] = (dict(malformed) if isinstance(malformed, Mapping)
+                                            else dict.fromkeys(malformed, MALFORMED_BODY))
+        self.huge = dict(huge or {})
+        self.huge_chunked = huge_chunked
+        self.hang = set(hang)
+        self.trickle = dict(trickle or {})
+        self.revoke_after = revoke_after
         self.item_typemeta = item_typemeta
         self.resource_version = resource_version
 
@@ -329,6 +415,9 @@ class FakeApiServer:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._flaky_seen: dict[str, int] = {}
+        self._answered: dict[str, int] = {}  # 200s per plural (drop_connection)
+        self._resource_requests = 0  # list / get requests (revoke_after)
+        self._revoked = False
         self._stopping = threading.Event()
         self._tmp: Path | None = None
         self._server: _TLSServer | None = None
@@ -463,7 +552,7 @@ class FakeApiServer:
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         with self._lock:
             self._requests.append(RecordedRequest(method, path, query, accept))
-        if self.unauthorized or authorization != f"Bearer {self.token}":
+        if self.unauthorized or self._revoked or authorization != f"Bearer {self.token}":
             return _error(401, "Unauthorized", "Unauthorized")
         if method != "GET":
             return _error(405, "MethodNotAllowed", "the fake API server is read-only", {})
@@ -533,10 +622,24 @@ class FakeApiServer:
 
     def _resource(self, rt: ResourceType, namespace: str | None, name: str | None, query: dict[str, str],
                   accept: str | None) -> _Reply:
-        delay = self.slow.get(rt.plural, 0.0)
+        with self._lock:
+            self._resource_requests += 1
+            if self.revoke_after is not None and self._resource_requests > self.revoke_after:
+                self._revoked = True  # the token is revoked: this request and every later one are 401s
+        if self._revoked:
+            return _error(401, "Unauthorized", "Unauthorized")
         reply = self._resource_reply(rt, namespace, name, query, accept)
-        reply.delay = delay
-        reply.drop = reply.status == 200 and rt.plural in self.drop_connection
+        reply.delay = self.slow.get(rt.plural, 0.0)
+        reply.hang = rt.plural in self.hang
+        if reply.status == 200:
+            with self._lock:
+                answered = self._answered.get(rt.plural, 0)
+                self._answered[rt.plural] = answered + 1
+            reply.drop = rt.plural in self.drop_connection and answered >= self.drop_connection[rt.plural]
+            reply.raw = self.malformed.get(rt.plural)
+            if name is None and rt.plural in self.huge and reply.raw is None:
+                reply.huge, reply.chunked = self.huge[rt.plural], self.huge_chunked
+            reply.trickle = self.trickle.get(rt.plural, 0.0)
         return reply
 
     def _is_forbidden(self, plural: str, namespace: str | None) -> bool:

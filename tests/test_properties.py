@@ -1,0 +1,692 @@
+"""Property-based tests: random (and randomly broken) Kubernetes manifests through the real loader.
+
+Strategies build valid pod specs and workloads (Pod, Deployment, CronJob, custom resources with a
+pod template) plus a few objects the cross-object rules read, then MUTATE them the ways real files
+are broken (nulls, wrong types, missing and unknown fields, huge and unicode strings, duplicates).
+Everything is serialised to YAML (several documents, Lists, JSON) and scanned from files in a
+temporary directory, exactly as `kaudit scan` reads them.
+
+The invariants (one test each):
+  (a) no exception and no rule error, for valid and broken input;
+  (b) every finding's path exists in its object, or names a missing field under an existing one,
+      and its location is inside the file;
+  (c) the JSON report validates against reports/report.schema.json;
+  (d) suppressing one finding with an annotation changes no other finding;
+  (e) per-object rules give the same findings whether files are scanned alone or together;
+  (f) the order of the rules does not matter;
+  (g) fingerprints survive moved lines and reordered keys.
+
+KAUDIT_PROPERTY_EXAMPLES scales every test's max_examples (default 40; CI time ~10-20 s).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import tempfile
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import jsonschema
+import pytest
+import yaml
+from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import strategies as st
+
+from kaudit.checks import TEMPLATES
+from kaudit.engine import run
+from kaudit.inventory import Inventory
+from kaudit.model import Finding, Report
+from kaudit.ruleset import Rule, load_builtin_rules
+from kaudit.scan import ScanRequest, scan_manifests
+from kaudit.sources.manifests import load_manifests
+from kaudit.sources.yamldoc import deepest_position
+from kaudit.suppress import IGNORE
+from kaudit.writers.json_report import to_dict
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = int(os.environ.get("KAUDIT_PROPERTY_EXAMPLES", "40"))
+
+
+def examples(weight: float = 1.0) -> settings:
+    return settings(max_examples=max(1, int(EXAMPLES * weight)), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+# --------------------------------------------------------------------------------------------
+# Strategies: valid objects
+# --------------------------------------------------------------------------------------------
+
+NAMES = st.sampled_from(["app", "web", "db", "sidecar", "init", "debug", "a", "x-1", "worker"])
+NAMESPACES = st.sampled_from(["default", "team", "shop", "kube-system", "prod"])
+IMAGES = st.sampled_from([
+    "nginx", "nginx:latest", "nginx:1.25", "registry.example.com/app:1.0", "docker.io/library/redis:7",
+    "ghcr.io/org/tool@sha256:" + "a" * 64, "quay.io/x/y:latest@sha256:" + "b" * 64, "localhost:5000/app",
+    "gcr.io/distroless/static:nonroot", "",
+])
+CAPABILITIES = ["ALL", "all", "NET_ADMIN", "SYS_ADMIN", "NET_RAW", "CHOWN", "KILL", "SETUID", "SYS_PTRACE",
+                "CAP_SYS_ADMIN", "NET_BIND_SERVICE", "BPF"]
+HOST_PATHS = ["/", "/etc", "/data", "/var/run/docker.sock", "/run/containerd/containerd.sock", "/var/log",
+              "/proc", "/var/run/crio/crio.sock", "/tmp/"]
+SMALL_INTS = st.integers(min_value=0, max_value=70000)
+
+
+def optional(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({}, optional=fields)
+
+
+capabilities = optional(add=st.lists(st.sampled_from(CAPABILITIES), max_size=3),
+                        drop=st.lists(st.sampled_from(CAPABILITIES), max_size=3))
+seccomp = st.fixed_dictionaries({"type": st.sampled_from(["RuntimeDefault", "Unconfined", "Localhost"])},
+                                optional={"localhostProfile": st.just("profiles/audit.json")})
+apparmor = st.fixed_dictionaries({"type": st.sampled_from(["RuntimeDefault", "Unconfined", "Localhost"])},
+                                 optional={"localhostProfile": st.just("k8s-apparmor")})
+selinux = optional(type=st.sampled_from(["container_t", "container_init_t", "spc_t", "custom_t"]),
+                   user=st.just("system_u"), role=st.just("system_r"), level=st.just("s0:c123,c456"))
+windows = optional(hostProcess=st.booleans(), runAsUserName=st.just("NT AUTHORITY\\SYSTEM"))
+common_sc = dict(runAsUser=SMALL_INTS, runAsGroup=SMALL_INTS, runAsNonRoot=st.booleans(), seccompProfile=seccomp,
+                 seLinuxOptions=selinux, appArmorProfile=apparmor, windowsOptions=windows)
+container_security = optional(privileged=st.booleans(), allowPrivilegeEscalation=st.booleans(),
+                              readOnlyRootFilesystem=st.booleans(), capabilities=capabilities,
+                              procMount=st.sampled_from(["Default", "Unmasked"]), **common_sc)
+sysctls = st.lists(st.fixed_dictionaries({
+    "name": st.sampled_from(["kernel.shm_rmid_forced", "net.ipv4.ip_forward", "kernel.msgmax",
+                             "net.ipv4.ping_group_range", "vm.swappiness"]),
+    "value": st.sampled_from(["0", "1", "0 65535"])}), max_size=2)
+pod_security = optional(fsGroup=SMALL_INTS, supplementalGroups=st.lists(SMALL_INTS, max_size=2), sysctls=sysctls,
+                        **common_sc)
+
+handler = st.one_of(
+    st.fixed_dictionaries({"httpGet": st.fixed_dictionaries({"path": st.just("/healthz"), "port": st.just(8080)},
+                                                            optional={"host": st.sampled_from(["10.0.0.1", "localhost", ""])})}),
+    st.fixed_dictionaries({"tcpSocket": st.fixed_dictionaries({"port": st.sampled_from([80, "http"])},
+                                                              optional={"host": st.just("169.254.169.254")})}),
+    st.fixed_dictionaries({"exec": st.fixed_dictionaries({"command": st.just(["true"])})}),
+)
+probe = st.builds(lambda h, extra: {**h, **extra}, handler, optional(periodSeconds=st.integers(1, 60)))
+env_var = st.one_of(
+    st.fixed_dictionaries({"name": st.sampled_from(["PASSWORD", "DB_PASSWORD", "API_TOKEN", "LOG_LEVEL", "SECRET_KEY",
+                                                    "AWS_SECRET_ACCESS_KEY", "HOME"]),
+                           "value": st.sampled_from(["hunter2", "", "info", "AKIAIOSFODNN7EXAMPLE", "${REF}"])}),
+    st.fixed_dictionaries({"name": st.just("TOKEN"), "valueFrom": st.fixed_dictionaries(
+        {"secretKeyRef": st.fixed_dictionaries({"name": st.just("s"), "key": st.just("token")})})}),
+)
+port = st.fixed_dictionaries({"containerPort": st.integers(1, 65535)},
+                             optional={"hostPort": st.integers(0, 65535), "protocol": st.sampled_from(["TCP", "UDP"]),
+                                       "name": st.sampled_from(["http", "metrics"]),
+                                       "hostIP": st.just("0.0.0.0")})
+resources = optional(limits=optional(cpu=st.sampled_from(["100m", "1", 2]), memory=st.sampled_from(["64Mi", "1Gi"])),
+                     requests=optional(cpu=st.just("50m"), memory=st.just("32Mi")))
+
+
+def container(required_name: bool = True) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {"name": NAMES, "image": IMAGES},
+        optional={
+            "imagePullPolicy": st.sampled_from(["Always", "IfNotPresent", "Never"]),
+            "securityContext": container_security,
+            "env": st.lists(env_var, max_size=3),
+            "ports": st.lists(port, max_size=2),
+            "livenessProbe": probe, "readinessProbe": probe, "startupProbe": probe,
+            "lifecycle": optional(postStart=handler, preStop=handler),
+            "resources": resources,
+            "command": st.just(["/bin/sh", "-c", "sleep 3600"]),
+            "volumeMounts": st.lists(st.fixed_dictionaries({"name": NAMES, "mountPath": st.just("/mnt")}), max_size=2),
+        },
+    )
+
+
+volume = st.builds(
+    lambda name, source: {"name": name, **source},
+    NAMES,
+    st.one_of(
+        st.fixed_dictionaries({"hostPath": st.fixed_dictionaries(
+            {"path": st.sampled_from(HOST_PATHS)},
+            optional={"type": st.sampled_from(["Directory", "Socket", "DirectoryOrCreate", ""])})}),
+        st.just({"emptyDir": {}}),
+        st.just({"emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}}),
+        st.just({"configMap": {"name": "cfg"}}),
+        st.just({"secret": {"secretName": "creds"}}),
+        st.just({"persistentVolumeClaim": {"claimName": "data"}}),
+        st.just({"nfs": {"server": "nfs.example.com", "path": "/exports"}}),
+        st.just({"projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}),
+        st.just({"csi": {"driver": "secrets-store.csi.k8s.io"}}),
+        st.just({"gitRepo": {"repository": "https://example.com/x.git"}}),
+        st.just({"downwardAPI": {"items": []}}),
+        st.just({"ephemeral": {"volumeClaimTemplate": {"spec": {}}}}),
+    ),
+)
+
+pod_spec = st.fixed_dictionaries(
+    {"containers": st.lists(container(), min_size=1, max_size=3)},
+    optional={
+        "initContainers": st.lists(container(), max_size=2),
+        "ephemeralContainers": st.lists(container(), max_size=1),
+        "securityContext": pod_security,
+        "volumes": st.lists(volume, max_size=3),
+        "hostNetwork": st.booleans(), "hostPID": st.booleans(), "hostIPC": st.booleans(), "hostUsers": st.booleans(),
+        "serviceAccountName": st.sampled_from(["default", "app-sa", "builder"]),
+        "automountServiceAccountToken": st.booleans(),
+        "runtimeClassName": st.sampled_from(["gvisor", "kata", "runc"]),
+        "os": st.fixed_dictionaries({"name": st.sampled_from(["linux", "windows"])}),
+        "restartPolicy": st.sampled_from(["Always", "OnFailure", "Never"]),
+    },
+)
+
+ANNOTATIONS = st.dictionaries(
+    st.sampled_from(["container.apparmor.security.beta.kubernetes.io/app", "seccomp.security.alpha.kubernetes.io/pod",
+                     "team", "kubectl.kubernetes.io/last-applied-configuration"]),
+    st.sampled_from(["unconfined", "runtime/default", "localhost/x", "owner-a", "{}"]), max_size=2)
+LABELS = st.dictionaries(st.sampled_from(["app", "tier", "pod-security.kubernetes.io/enforce"]),
+                         st.sampled_from(["web", "privileged", "baseline", "restricted"]), max_size=2)
+
+
+@st.composite
+def metadata(draw: st.DrawFn) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": draw(NAMES)}
+    namespace = draw(st.one_of(st.none(), NAMESPACES))
+    if namespace is not None:
+        meta["namespace"] = namespace
+    meta.update(draw(optional(labels=LABELS, annotations=ANNOTATIONS)))
+    return meta
+
+
+@st.composite
+def template(draw: st.DrawFn) -> dict[str, Any]:
+    result: dict[str, Any] = {"metadata": {"labels": {"app": draw(NAMES)}}, "spec": draw(pod_spec)}
+    extra = draw(ANNOTATIONS)
+    if extra:
+        result["metadata"]["annotations"] = extra
+    return result
+
+
+@st.composite
+def workload(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["Pod", "Deployment", "CronJob", "Rollout", "Widget", "StatefulSet", "Job"]))
+    meta = draw(metadata())
+    if kind == "Pod":
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": draw(pod_spec)}
+    tmpl = draw(template())
+    if kind == "CronJob":
+        return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta,
+                "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": tmpl}}}}
+    api = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "Job": "batch/v1", "Rollout": "argoproj.io/v1alpha1",
+           "Widget": "widgets.example.com/v1"}[kind]
+    spec: dict[str, Any] = {"template": tmpl}
+    if kind != "Job":
+        spec = {"replicas": draw(st.integers(0, 3)), "selector": {"matchLabels": tmpl["metadata"]["labels"]}, **spec}
+    return {"apiVersion": api, "kind": kind, "metadata": meta, "spec": spec}
+
+
+@st.composite
+def other_object(draw: st.DrawFn) -> dict[str, Any]:
+    """Objects the cross-object and object-level rules read."""
+    meta = draw(metadata())
+    choice = draw(st.sampled_from(["Namespace", "Service", "NetworkPolicy", "ServiceAccount", "RoleBinding",
+                                   "ClusterRoleBinding", "Role", "Secret", "Ingress", "ConfigMap"]))
+    if choice == "Namespace":
+        meta.pop("namespace", None)
+        return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+    if choice == "Service":
+        return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": draw(optional(
+            type=st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]),
+            selector=st.just({"app": "web"}), externalIPs=st.just(["1.2.3.4"]),
+            loadBalancerSourceRanges=st.sampled_from([["0.0.0.0/0"], ["10.0.0.0/8"]]),
+            ports=st.just([{"port": 80, "targetPort": 8080}])))}
+    if choice == "NetworkPolicy":
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta,
+                "spec": draw(st.fixed_dictionaries(
+                    {"podSelector": st.sampled_from([{}, {"matchLabels": {"app": "web"}}, {"matchLabels": {"x": "y"}}])},
+                    optional={"policyTypes": st.lists(st.sampled_from(["Ingress", "Egress"]), max_size=2, unique=True),
+                              "ingress": st.sampled_from([[{}], [], [{"from": [{"podSelector": {}}]}]]),
+                              "egress": st.sampled_from([[{}], []])}))}
+    if choice == "ServiceAccount":
+        return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
+                **draw(optional(automountServiceAccountToken=st.booleans()))}
+    if choice in ("RoleBinding", "ClusterRoleBinding"):
+        if choice == "ClusterRoleBinding":
+            meta.pop("namespace", None)
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": choice, "metadata": meta,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                            "kind": draw(st.sampled_from(["ClusterRole", "Role"])),
+                            "name": draw(st.sampled_from(["cluster-admin", "edit", "app", "web"]))},
+                "subjects": draw(st.lists(st.sampled_from([
+                    {"kind": "ServiceAccount", "name": "default", "namespace": "team"},
+                    {"kind": "ServiceAccount", "name": "app-sa", "namespace": "team"},
+                    {"kind": "Group", "name": "system:authenticated", "apiGroup": "rbac.authorization.k8s.io"},
+                    {"kind": "User", "name": "system:anonymous", "apiGroup": "rbac.authorization.k8s.io"},
+                ]), min_size=1, max_size=2))}
+    if choice == "Role":
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": draw(st.sampled_from(["Role", "ClusterRole"])),
+                "metadata": meta, "rules": draw(st.lists(st.fixed_dictionaries({
+                    "apiGroups": st.sampled_from([[""], ["*"], ["apps"]]),
+                    "resources": st.sampled_from([["secrets"], ["*"], ["pods/exec"], ["pods"], ["nodes/proxy"]]),
+                    "verbs": st.sampled_from([["get"], ["*"], ["create"], ["escalate", "bind"]])}), max_size=2))}
+    if choice == "Secret":
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": meta,
+                "type": draw(st.sampled_from(["Opaque", "kubernetes.io/service-account-token"]))}
+    if choice == "Ingress":
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta,
+                "spec": draw(optional(tls=st.sampled_from([[], [{"hosts": ["a.example.com"]}]]),
+                                      rules=st.just([{"host": "a.example.com"}])))}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v"}}
+
+
+objects = st.one_of(workload(), workload(), other_object())
+
+
+# --------------------------------------------------------------------------------------------
+# Strategies: mutations, the ways real files are broken
+# --------------------------------------------------------------------------------------------
+
+JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8), st.lists(st.integers(0, 3), max_size=3), st.just({"unexpected": {"deeper": [1]}}),
+    st.just([]), st.just({}), st.just([None]), st.just(["a", {"b": None}]),
+)
+UNICODE = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12) | st.sampled_from(
+    ["ünïcødé", "名前", "\u202eevil", "emoji-😀", "\u00a0", "a\u0301", "\ufeffbom", "line\nbreak", "tab\there",
+     "\x85next", "\u2028sep"])
+UNKNOWN_KEYS = st.sampled_from(["x-extra", "unknownField", "spec", "metadata", "containers", "name", "kind", "名前",
+                                "<<", "~", "null", "true", "0", ""]) | st.text(max_size=6)
+MUTATIONS = ("null", "wrong_type", "delete", "unknown_field", "huge_string", "unicode", "duplicate", "empty")
+
+
+def slots(tree: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every path to a value in the tree, the root included."""
+    yield path
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from slots(value, path + (key,))
+    elif isinstance(tree, list):
+        for index, value in enumerate(tree):
+            yield from slots(value, path + (index,))
+
+
+def get(tree: Any, path: Sequence[Any]) -> Any:
+    for part in path:
+        tree = tree[part]
+    return tree
+
+
+@st.composite
+def mutated(draw: st.DrawFn, base: st.SearchStrategy[Any]) -> Any:
+    tree = copy.deepcopy(draw(base))
+    for _ in range(draw(st.integers(1, 3))):
+        places = list(slots(tree))
+        # Mutations deep in the pod spec are the interesting ones: prefer longer paths.
+        path = draw(st.sampled_from(sorted(places, key=len, reverse=True)[: max(8, len(places) // 2)])
+                    | st.sampled_from(places))
+        how = draw(st.sampled_from(MUTATIONS))
+        value = get(tree, path)
+        new: Any
+        if how == "delete":
+            if not path:
+                continue
+            del get(tree, path[:-1])[path[-1]]
+            continue
+        if how == "unknown_field" and isinstance(value, dict):
+            value[draw(UNKNOWN_KEYS)] = draw(JUNK | UNICODE)
+            continue
+        if how == "duplicate" and isinstance(value, list) and value:
+            item = draw(st.sampled_from(value))
+            value.append(item if draw(st.booleans()) else copy.deepcopy(item))  # shared objects dump as aliases
+            continue
+        if how == "null":
+            new = None
+        elif how == "wrong_type":
+            new = draw(JUNK)
+        elif how == "huge_string":
+            new = draw(st.sampled_from(["A", "ab ", "é", "- x: ", "{{ .Values.x }}", "#"])) * draw(
+                st.integers(500, 20_000))
+        elif how == "unicode":
+            new = draw(UNICODE)
+        elif how == "empty":
+            new = draw(st.sampled_from([{}, [], "", 0]))
+        else:
+            new = draw(JUNK)
+        if path:
+            get(tree, path[:-1])[path[-1]] = new
+        else:
+            tree = new
+    return tree
+
+
+# --------------------------------------------------------------------------------------------
+# Strategies: files
+# --------------------------------------------------------------------------------------------
+
+def dump(documents: list[Any], style: str) -> str:
+    if style == "list":
+        return yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": documents}, sort_keys=False,
+                              allow_unicode=True)
+    if style == "json" and len(documents) == 1:
+        return json.dumps(documents[0], indent=2, ensure_ascii=False) + "\n"
+    return yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=style != "ascii",
+                              explicit_start=style == "explicit")
+
+
+@st.composite
+def manifest_file(draw: st.DrawFn, broken: bool, max_docs: int = 3) -> tuple[list[Any], str]:
+    """(documents, YAML text). Sometimes an object appears twice (copy/paste duplicates)."""
+    one = mutated(objects) if broken else objects
+    if broken:
+        one = one | objects  # some documents of a broken file are fine
+    documents = draw(st.lists(one, min_size=1, max_size=max_docs))
+    if draw(st.integers(0, 9)) == 0:
+        documents.append(copy.deepcopy(documents[0]))
+    style = draw(st.sampled_from(["multi", "multi", "explicit", "list", "json", "ascii"]))
+    if style == "json" and len(documents) != 1:
+        style = "multi"
+    return documents, dump(documents, style)
+
+
+def manifest_files(broken: bool, max_files: int = 3) -> st.SearchStrategy[list[tuple[list[Any], str]]]:
+    return st.lists(manifest_file(broken), min_size=1, max_size=max_files)
+
+
+any_files = st.booleans().flatmap(manifest_files)
+
+
+# --------------------------------------------------------------------------------------------
+# Scanning helpers
+# --------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def config_file() -> str:
+    """An explicit empty config, so a .kaudit.yaml above the working directory cannot change results."""
+    directory = tempfile.mkdtemp(prefix="kaudit-props-config-")
+    path = Path(directory) / "kaudit.yaml"
+    path.write_text("fail-on: never\n", encoding="utf-8")
+    return str(path)
+
+
+@lru_cache(maxsize=1)
+def builtin_rules() -> tuple[Rule, ...]:
+    return tuple(load_builtin_rules())
+
+
+@lru_cache(maxsize=1)
+def report_validator() -> jsonschema.protocols.Validator:
+    schema = json.loads((REPO / "reports" / "report.schema.json").read_text(encoding="utf-8"))
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
+class Tree:
+    """Manifest files written to a fresh temporary directory."""
+
+    def __init__(self, texts: Sequence[str], prefix: str = "") -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="kaudit-props-")
+        self.root = Path(self._dir.name)
+        self.paths: list[str] = []
+        self.texts: dict[str, str] = {}
+        for index, text in enumerate(texts):
+            path = self.root / f"{prefix}m{index}.yaml"
+            path.write_text(text, encoding="utf-8")
+            self.paths.append(str(path))
+            self.texts[str(path)] = text
+
+    def __enter__(self) -> "Tree":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._dir.cleanup()
+
+
+def scan(paths: Sequence[str], per_file: bool = False) -> Report:
+    return scan_manifests(ScanRequest(targets=tuple(paths), config=config_file(), fail_on="never",
+                                      per_file=per_file))
+
+
+def describe(finding: Finding) -> tuple[Any, ...]:
+    """Everything a user sees of a finding."""
+    location = finding.location
+    suppressed = None if finding.suppressed is None else (finding.suppressed.by, finding.suppressed.reason)
+    return (finding.rule, finding.fingerprint, finding.message, finding.severity.label, finding.resource,
+            finding.container, finding.path_text, location.file, location.line, location.column, suppressed)
+
+
+def show(findings: Sequence[Finding]) -> str:
+    return "\n".join(f"  {f.rule} {f.resource.describe()} {f.path_text} @ {f.location.describe()}" for f in findings)
+
+
+def texts_of(files: list[tuple[list[Any], str]]) -> list[str]:
+    for _, text in files:
+        note("---- file ----\n" + (text if len(text) < 4000 else text[:4000] + "…"))
+    return [text for _, text in files]
+
+
+# --------------------------------------------------------------------------------------------
+# (a) never a crash
+# --------------------------------------------------------------------------------------------
+
+@examples(2)
+@given(any_files)
+def test_a_no_crash_and_no_rule_error(files: list[tuple[list[Any], str]]) -> None:
+    with Tree(texts_of(files)) as tree:
+        report = scan(tree.paths)
+    assert report.rule_errors == ()
+    assert report.inputs.files == len(files)
+
+
+# --------------------------------------------------------------------------------------------
+# (b) paths exist (or name a missing field under an existing parent); locations inside the file
+# --------------------------------------------------------------------------------------------
+
+def _path_problem(body: Any, path: tuple[Any, ...]) -> Optional[str]:
+    if not path:
+        return "empty path"
+    if not all(isinstance(part, (str, int)) and not isinstance(part, bool) for part in path):
+        return f"path parts must be str or int: {path!r}"
+    node = body
+    for depth, part in enumerate(path):
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif depth == 0:
+            return f"its first element {part!r} is not in the object"
+        else:
+            return None  # a missing field under an existing parent
+    return None
+
+
+@examples(1.5)
+@given(any_files)
+def test_b_finding_paths_exist_and_locations_are_in_the_file(files: list[tuple[list[Any], str]]) -> None:
+    with Tree(texts_of(files)) as tree:
+        loaded = load_manifests(tree.paths)
+        report = scan(tree.paths)
+        texts = tree.texts
+    declared = {(r.ref, r.origin.file, r.origin.line, r.origin.column): r for r in loaded.resources}
+    by_ref: dict[Any, list[Any]] = {}
+    for resource in loaded.resources:
+        by_ref.setdefault(resource.ref, []).append(resource)
+    problems = []
+    for finding in report.findings:
+        ref = finding.resource
+        candidates = by_ref.get(ref, [])
+        implied = ref.kind == "Namespace" and not candidates
+        if not implied:
+            assert candidates, f"finding on an object that is not in the input: {ref}"
+            # with duplicate objects the finding belongs to one of them: it must fit at least one
+            bodies = [r.body for r in candidates]
+            if all(deepest_position(b, finding.path) is None for b in bodies):
+                problems.append(f"{finding.rule} {ref.describe()}: path {finding.path_text!r} "
+                                f"has no position in the object")
+            elif all(_path_problem(b, finding.path) for b in bodies):
+                problems.append(f"{finding.rule} {ref.describe()}: path {finding.path_text!r}: "
+                                f"{_path_problem(bodies[0], finding.path)}")
+        location = finding.location
+        assert location.file in texts, f"{finding.rule}: location file {location.file!r} was not scanned"
+        lines = texts[location.file].split("\n")
+        if texts[location.file].endswith("\n"):
+            lines.pop()
+        if not (location.line is not None and 1 <= location.line <= len(lines)):
+            problems.append(f"{finding.rule} {ref.describe()}: line {location.line} outside 1..{len(lines)}")
+            continue
+        if not (location.column is not None and 1 <= location.column <= len(lines[location.line - 1]) + 1):
+            problems.append(f"{finding.rule} {ref.describe()}: column {location.column} outside line "
+                            f"{location.line} ({len(lines[location.line - 1])} characters)")
+    assert declared is not None
+    assert not problems, "\n".join(problems)
+
+
+# --------------------------------------------------------------------------------------------
+# (c) the JSON report validates against the published schema
+# --------------------------------------------------------------------------------------------
+
+@examples(1.5)
+@given(any_files)
+def test_c_json_report_validates_against_the_schema(files: list[tuple[list[Any], str]]) -> None:
+    with Tree(texts_of(files)) as tree:
+        report = scan(tree.paths)
+    data = to_dict(report)
+    json.loads(json.dumps(data, ensure_ascii=False))  # serialisable as the writer does it
+    errors = sorted(report_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:10])
+
+
+# --------------------------------------------------------------------------------------------
+# (d) suppressing one finding changes no other finding
+# --------------------------------------------------------------------------------------------
+
+def _annotatable(document: Any) -> bool:
+    if not isinstance(document, dict):
+        return False
+    meta = document.get("metadata")
+    return isinstance(meta, dict) and (meta.get("annotations") is None or isinstance(meta.get("annotations"), dict))
+
+
+@examples(1.5)
+@given(manifest_files(broken=False, max_files=2) | manifest_files(broken=True, max_files=2), st.data())
+def test_d_suppressing_one_finding_changes_no_other(files: list[tuple[list[Any], str]], data: st.DataObject) -> None:
+    # Keep every document as its own YAML document so the annotation can be added to it.
+    documents = [[copy.deepcopy(d) for d in docs] for docs, _ in files]
+    texts = [yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True) for docs in documents]
+    with Tree(texts) as tree:
+        before = scan(tree.paths)
+        loaded = load_manifests(tree.paths)
+    # Findings on objects of the input (not on namespaces only implied by them).
+    declared = {r.ref for r in loaded.resources}
+    candidates = [f for f in before.findings if f.suppressed is None and f.resource in declared]
+    assume(candidates)
+    chosen = data.draw(st.sampled_from(candidates), label="finding to suppress")
+    owner = next(r for r in loaded.resources if r.ref == chosen.resource)
+    file_index = tree.paths.index(owner.origin.file)
+    # documents of a file, in order; find the one whose resource is `owner`
+    in_file = [r for r in loaded.resources if r.origin.file == owner.origin.file]
+    document = _object_documents(documents[file_index])[in_file.index(owner)]
+    assume(_annotatable(document))
+    meta = document["metadata"]
+    annotations = meta.get("annotations") or {}
+    assume(IGNORE not in annotations)
+    meta["annotations"] = {**annotations, IGNORE: chosen.rule}
+    texts[file_index] = yaml.safe_dump_all(documents[file_index], sort_keys=False, allow_unicode=True)
+    note(f"suppressing {chosen.rule} on {chosen.resource.describe()}\n" + texts[file_index])
+    with Tree(texts) as tree_after:
+        after = scan(tree_after.paths)
+    suppressed_now = [f for f in after.findings if f.suppressed is not None and f.suppressed.by == "annotation"]
+    assert any(f.fingerprint == chosen.fingerprint for f in suppressed_now), "the chosen finding was not suppressed"
+
+    def others(report: Report) -> Counter[tuple[Any, ...]]:
+        return Counter((f.rule, f.fingerprint, f.message, f.severity, f.suppressed)
+                       for f in report.findings if not (f.rule == chosen.rule and f.resource == chosen.resource))
+
+    assert Counter(f.fingerprint for f in before.findings) == Counter(f.fingerprint for f in after.findings)
+    assert others(before) == others(after)
+
+
+def _object_documents(documents: list[Any]) -> list[Any]:
+    """The documents of a file that load_manifests turns into resources, in order."""
+    from kaudit.sources.classify import ObjectDoc, classify_document
+
+    found = []
+    for document in documents:
+        outcome = classify_document(document, "x.yaml")
+        if isinstance(outcome, ObjectDoc):
+            if outcome.items is not None:
+                found.extend(item for item in outcome.items
+                             if isinstance(classify_document(item, "x.yaml"), ObjectDoc)
+                             and classify_document(item, "x.yaml").items is None)  # type: ignore[union-attr]
+            else:
+                found.append(document)
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# (e) per-object rules: files alone or together give the same findings
+# --------------------------------------------------------------------------------------------
+
+@examples(1.5)
+@given(st.booleans().flatmap(lambda broken: st.lists(manifest_file(broken), min_size=2, max_size=3)))
+def test_e_per_object_rules_alone_or_together(files: list[tuple[list[Any], str]]) -> None:
+    with Tree(texts_of(files)) as tree:
+        together = scan(tree.paths, per_file=True)
+        alone = [f for path in tree.paths for f in scan([path], per_file=True).findings]
+    cross = {rule.id for rule in builtin_rules() if TEMPLATES[rule.template].cross_object}
+    assert not {f.rule for f in together.findings} & cross
+    together_seen, alone_seen = Counter(map(describe, together.findings)), Counter(map(describe, alone))
+    missing, extra = together_seen - alone_seen, alone_seen - together_seen
+    assert not missing and not extra, (
+        f"only when scanned together:\n{show([f for f in together.findings if describe(f) in missing])}\n"
+        f"only when scanned alone:\n{show([f for f in alone if describe(f) in extra])}")
+
+
+# --------------------------------------------------------------------------------------------
+# (f) rule order does not matter
+# --------------------------------------------------------------------------------------------
+
+@examples(1.5)
+@given(any_files, st.randoms(use_true_random=False))
+def test_f_rule_order_does_not_matter(files: list[tuple[list[Any], str]], rng: random.Random) -> None:
+    with Tree(texts_of(files)) as tree:
+        resources = load_manifests(tree.paths).resources
+    rules = list(builtin_rules())
+    shuffled = rules[:]
+    rng.shuffle(shuffled)
+    first = run(rules, Inventory(resources))
+    second = run(shuffled, Inventory(resources))
+    assert Counter(map(describe, first.findings)) == Counter(map(describe, second.findings))
+    assert sorted(first.errors) == sorted(second.errors)
+
+
+# --------------------------------------------------------------------------------------------
+# (g) fingerprints survive moved lines and reordered keys
+# --------------------------------------------------------------------------------------------
+
+def shuffled_keys(tree: Any, rng: random.Random) -> Any:
+    if isinstance(tree, dict):
+        items = list(tree.items())
+        rng.shuffle(items)
+        return {key: shuffled_keys(value, rng) for key, value in items}
+    if isinstance(tree, list):
+        return [shuffled_keys(value, rng) for value in tree]
+    return tree
+
+
+@examples(1.5)
+@given(any_files, st.randoms(use_true_random=False),
+       st.lists(st.sampled_from(["", "# moved", "#", "   ", "# ---", "# kaudit.io/ignore: *"]), max_size=6))
+def test_g_fingerprints_survive_line_moves_and_key_reordering(files: list[tuple[list[Any], str]],
+                                                             rng: random.Random, header: list[str]) -> None:
+    original = texts_of(files)
+    moved = []
+    for documents, text in files:
+        if text.lstrip().startswith("{") and len(documents) == 1:  # JSON: keep it JSON
+            body = json.dumps(shuffled_keys(documents[0], rng), indent=2, ensure_ascii=False) + "\n"
+        elif text.startswith("apiVersion: v1\nkind: List\n"):
+            body = dump([shuffled_keys(d, rng) for d in documents], "list")
+        else:
+            body = yaml.safe_dump_all([shuffled_keys(d, rng) for d in documents], sort_keys=False,
+                                      allow_unicode=True)
+        moved.append("".join(line + "\n" for line in header) + body)
+    with Tree(original) as a, Tree(moved) as b:
+        first, second = scan(a.paths), scan(b.paths)
+    assert Counter(f.fingerprint for f in first.findings) == Counter(f.fingerprint for f in second.findings), (
+        f"before:\n{show(first.findings)}\nafter:\n{show(second.findings)}")
