@@ -34,6 +34,7 @@ WORKERS = 6
 PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 RETRYABLE = {429, 500, 502, 503, 504}
+MAX_RESPONSE = 128 << 20  # one list page; past it the type is a gap, not an out-of-memory kill
 
 # (API group, plural) of what the rules read. Types a server does not offer are simply not listed.
 WANTED: tuple[tuple[str, str], ...] = (
@@ -147,9 +148,31 @@ class _Api:
         try:
             prepared = self.client.param_serialize("GET", path, query_params=list(query),
                                                    header_params={"Accept": accept}, auth_settings=["BearerToken"])
+            deadline = time.monotonic() + self.timeout
             response = self.client.call_api(*prepared, _request_timeout=self.timeout)
-            body = response.read()
+            raw = response.response
             status = response.status
+            length = raw.headers.get("Content-Length")
+            if length is not None and int(length) > MAX_RESPONSE:
+                raw.close()
+                raise _Failure(0, f"response too large: {int(length) >> 20} MiB announced, "
+                                  f"more than {MAX_RESPONSE >> 20} MiB")
+            chunks, size = [], 0
+            while True:
+                chunk = raw.read1(1 << 16)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_RESPONSE:
+                    raw.close()
+                    raise _Failure(0, f"response too large: more than {MAX_RESPONSE >> 20} MiB")
+                if time.monotonic() > deadline:
+                    raw.close()
+                    raise _Failure(0, f"timed out: the answer took more than {self.timeout:g} s")
+                chunks.append(chunk)
+            body = b"".join(chunks)
+        except _Failure:
+            raise
         except ApiException as error:  # the client's own wrapping of TLS and connection errors
             raise _Failure(int(error.status or 0), str(error.reason or error).strip()) from None
         except Exception as error:  # urllib3 timeouts, refused or dropped connections
@@ -157,9 +180,10 @@ class _Api:
         if status >= 400:
             raise _Failure(status, _status_message(body) or f"HTTP {status}")
         try:
-            return json.loads(body)
+            data = json.loads(body)
         except ValueError:
             raise _Failure(0, "the server answered with malformed JSON") from None
+        return data
 
     def close(self) -> None:
         self.client.close()
@@ -180,6 +204,8 @@ def _short(error: BaseException) -> str:
     reason = getattr(error, "reason", None)
     if reason is not None and str(reason):
         text = str(reason)
+    elif error.args and isinstance(error.args[0], str):
+        text = error.args[0]  # e.g. urllib3's ProtocolError("Connection broken: ...", cause)
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -310,10 +336,18 @@ def _list(api: _Api, resource_type: ResourceType, namespace: Optional[str]) -> t
                 # pager, fall back to one consistent list without pagination
                 paginate, token, items = False, None, []
                 continue
-            reason = "forbidden" if failure.status in (401, 403) else "failed"
+            if failure.status == 401:
+                # the credentials stopped working (revoked, expired): nothing more can be read honestly
+                raise KauditError(f"context {api.context} (server {api.server}): credentials rejected (401) "
+                                  f"during the scan: {failure.message}")
+            reason = "forbidden" if failure.status == 403 else "failed"
             return items, [CoverageGap(resource_type.label, resource_type.kind, namespace, reason, failure.message)]
-        items.extend(page.get("items") or [] if isinstance(page, dict) else [])
-        token = (page.get("metadata") or {}).get("continue") if isinstance(page, dict) else None
+        if not isinstance(page, dict) or not isinstance(page.get("items") or [], list) or \
+                not isinstance(page.get("metadata") or {}, dict):
+            return items, [CoverageGap(resource_type.label, resource_type.kind, namespace, "failed",
+                                       "the server answered with malformed JSON: not a list")]
+        items.extend(page.get("items") or [])
+        token = (page.get("metadata") or {}).get("continue")
         if not token:
             return items, []
 
