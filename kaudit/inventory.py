@@ -40,7 +40,9 @@ class Inventory:
     def namespace_resources(self) -> list[Resource]:
         """One Namespace resource per namespace: the declared object, or one implied by the first object
         that lives in it (located there). Objects without a namespace share one implied namespace."""
-        declared = {r.name: r for r in self.of_kind("Namespace")}
+        declared: dict[str, Resource] = {}
+        for namespace in self.of_kind("Namespace"):
+            declared.setdefault(namespace.name, namespace)  # the first declaration, as get() answers
         found: dict[Optional[str], Resource] = {}
         for resource in self.resources:
             if resource.kind == "Namespace" or resource.namespace in found:

@@ -79,13 +79,14 @@ def _exemptions(resource: Resource) -> tuple[dict[str, str], list[tuple[str, tup
 def apply(findings: Sequence[Finding], resources: Iterable[Resource], exclusions: Sequence[Exclusion],
           annotations_allowed: bool, known_rules: Iterable[str]) -> tuple[list[Finding], list[InputError]]:
     """Mark suppressed findings; return them with warnings (ignored or unknown annotations)."""
-    by_ref: dict[ResourceRef, Resource] = {}
+    # keyed by identity and file: the same object in staging/ and prod/ copies is two objects
+    by_ref: dict[tuple[ResourceRef, Optional[str]], Resource] = {}
     for resource in resources:
-        by_ref.setdefault(resource.ref, resource)
+        by_ref.setdefault((resource.ref, resource.origin.file), resource)
     known = set(known_rules)
     warnings: list[InputError] = []
-    exemptions: dict[ResourceRef, dict[str, str]] = {}
-    for ref, resource in by_ref.items():
+    exemptions: dict[tuple[ResourceRef, Optional[str]], dict[str, str]] = {}
+    for (ref, _file), resource in by_ref.items():
         rules, places = _exemptions(resource)
         if not places:
             continue
@@ -98,10 +99,10 @@ def apply(findings: Sequence[Finding], resources: Iterable[Resource], exclusions
         if unknown:
             warnings.append(InputError(file, line, f"{ref.describe()}: {IGNORE} names unknown rule(s): "
                                                    f"{', '.join(unknown)}"))
-        exemptions[ref] = rules
+        exemptions[(ref, resource.origin.file)] = rules
     result = []
     for finding in findings:
-        suppression = _suppression(finding, exemptions.get(finding.resource), exclusions)
+        suppression = _suppression(finding, exemptions.get((finding.resource, finding.location.file)), exclusions)
         result.append(finding if suppression is None else dataclasses.replace(finding, suppressed=suppression))
     return result, warnings
 

@@ -80,3 +80,13 @@ spec:
     - name: app
       image: registry.example.com/app:1.0
 """
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Known, recorded bugs (tests/known_bugs.py) are strict expected failures."""
+    from tests.known_bugs import KNOWN_BUGS
+
+    for item in items:
+        reason = KNOWN_BUGS.get(item.nodeid)
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(reason=f"known bug: {reason}", strict=True))

@@ -20,7 +20,8 @@ def _bind(params: Mapping[str, Any], target: str) -> Check:
     def check(subject: Target) -> Iterable[Hit]:
         container = subject.container
         assert container is not None and subject.lookup is not None
-        facts = subject.lookup.memo.get("images", {}).get(container.body.get("image"))
+        image = container.body.get("image")
+        facts = subject.lookup.memo.get("images", {}).get(image) if isinstance(image, str) else None
         if facts is None or facts.signature is None or facts.signature.status not in statuses:
             return ()
         return (Hit(container.path + ("image",), {"image": facts.image, "detail": facts.signature.detail,

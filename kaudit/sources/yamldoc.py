@@ -21,7 +21,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MAX_DEPTH = 200
-MAX_ALIAS_EXPANSION = 100_000
+MAX_ALIAS_EXPANSION = 100_000  # per document, in nodes (a scalar weighs 1 + 1 per KiB of text)
+MAX_FILE_ALIAS_EXPANSION = 1_000_000  # per file: many documents just under the per-document limit
 MAX_PROBLEMS_PER_FILE = 50
 
 Position = tuple[int, int]
@@ -44,11 +45,14 @@ _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _FLOAT = "tag:yaml.org,2002:float"
 _MERGE = "tag:yaml.org,2002:merge"
+# Kubernetes decodes YAML with go-yaml v2, which reads y / n as booleans too (PyYAML does not):
+# `hostNetwork: y` runs with the host network, so kaudit must read it the same way.
+_GO_YAML_BOOLEANS = {"y": True, "Y": True, "n": False, "N": False}
 
 _constructor = yaml.constructor.SafeConstructor()
 # An anchor must follow whitespace, a flow indicator or a line start; text without one has no aliases.
 _ANCHOR = re.compile(r"(?:^|[\s\[\]{},])&[^\s\[\]{},]", re.M)
-_DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)", re.M)
+_DOCUMENT_START = re.compile(r"^---(?:[ \t\r]|$)", re.M)  # \r: CRLF files
 
 
 class _Loader(yaml.CSafeLoader):
@@ -59,7 +63,7 @@ class _Loader(yaml.CSafeLoader):
     endlessly, so a bounded cache turns most of those calls into one dict lookup.
     """
 
-    _tags: dict[str, str] = {}
+    _tags: dict[str, str] = {value: _BOOL for value in ("y", "Y", "n", "N")}  # go-yaml v2 booleans
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is ScalarNode:
@@ -123,8 +127,9 @@ class DocumentRefused(Exception):
 def parse_documents(text: str) -> Iterator[Parsed]:
     """Every document of a YAML stream, in order; unparseable stretches become `Problem`s."""
     offset = 0
+    budget = [MAX_FILE_ALIAS_EXPANSION]  # shared by every document of this text
     for _ in range(MAX_PROBLEMS_PER_FILE):
-        resume_at = yield from _parse_chunk(text, offset)
+        resume_at = yield from _parse_chunk(text, offset, budget)
         if resume_at is None:
             return
         text, offset = text[resume_at[0]:], offset + resume_at[1]
@@ -134,7 +139,7 @@ def parse_documents(text: str) -> Iterator[Parsed]:
 ResumePoint = Optional[tuple[int, int]]
 
 
-def _parse_chunk(text: str, line_offset: int) -> Generator[Parsed, None, ResumePoint]:
+def _parse_chunk(text: str, line_offset: int, budget: list[int]) -> Generator[Parsed, None, ResumePoint]:
     """Parse `text`; return None when done, or (char index, lines skipped) to resume after an error."""
     try:
         _refuse_deep_nesting(text)
@@ -156,20 +161,24 @@ def _parse_chunk(text: str, line_offset: int) -> Generator[Parsed, None, ResumeP
                 line = None if mark is None else mark.line + 1 + line_offset
                 yield Problem(line, f"invalid YAML: {error.problem or error.context or 'syntax error'}")
                 return _resume_point(text, good_end)
+            except yaml.reader.ReaderError as error:  # a character YAML does not allow (control characters)
+                line = text.count("\n", 0, max(error.position, 0)) + 1 + line_offset
+                yield Problem(line, f"invalid YAML: {error.reason} (character {error.character!r})")
+                return _resume_point(text, good_end)
             except yaml.YAMLError as error:
                 yield Problem(None, f"invalid YAML: {error}")
                 return None
             good_end = node.end_mark.index
-            yield _build_document(node, line_offset, aliases_possible)
+            yield _build_document(node, line_offset, aliases_possible, budget)
     finally:
         loader.dispose()
 
 
-def _build_document(node: Node, line_offset: int, aliases_possible: bool) -> Parsed:
+def _build_document(node: Node, line_offset: int, aliases_possible: bool, budget: list[int]) -> Parsed:
     line, column = node.start_mark.line + 1 + line_offset, node.start_mark.column + 1
     try:
         if aliases_possible:
-            _check_alias_expansion(node)
+            _check_alias_expansion(node, budget)
         builder = _Builder(line_offset)
         data = builder.build(node, 0)
     except DocumentRefused as refused:
@@ -221,8 +230,9 @@ def _refuse_deep_nesting(text: str) -> None:
         return  # a syntax error: the composer reports it, at a depth the scan has shown to be safe
 
 
-def _check_alias_expansion(root: Node) -> None:
-    """Refuse alias bombs and recursive aliases before anything is expanded."""
+def _check_alias_expansion(root: Node, budget: list[int]) -> None:
+    """Refuse alias bombs and recursive aliases before anything is expanded. Big scalars weigh by
+    their size, so one large string behind many aliases cannot balloon memory or output either."""
     sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded node count, expanded depth)
     in_progress: set[int] = set()
     distinct = 0
@@ -237,7 +247,8 @@ def _check_alias_expansion(root: Node) -> None:
             raise DocumentRefused(node.start_mark.line, "recursive YAML alias; not scanned")
         in_progress.add(key)
         distinct += 1
-        size, depth = 1, 1
+        size = 1 + (len(node.value) >> 10 if isinstance(node, ScalarNode) else 0)
+        depth = 1
         if isinstance(node, (MappingNode, SequenceNode)):
             children = [part for pair in node.value for part in pair] if isinstance(node, MappingNode) else node.value
             for child in children:
@@ -256,9 +267,13 @@ def _check_alias_expansion(root: Node) -> None:
         return size, depth
 
     try:
-        visit(root)
+        expanded, _ = visit(root)
     except RecursionError:
         raise DocumentRefused(root.start_mark.line, "YAML aliases nest too deeply; not scanned") from None
+    budget[0] -= expanded - distinct
+    if budget[0] < 0:
+        raise DocumentRefused(root.start_mark.line, f"YAML aliases in this file expand to more than "
+                                                    f"{MAX_FILE_ALIAS_EXPANSION} nodes in all (alias bomb?); not scanned")
 
 
 class _Builder:
@@ -319,14 +334,20 @@ def _scalar(node: ScalarNode) -> Any:
     tag = node.tag
     if tag == _STR:
         return node.value
-    if tag == _INT:
-        return _constructor.construct_yaml_int(node)
-    if tag == _BOOL:
-        return _constructor.construct_yaml_bool(node)
+    try:
+        if tag == _INT:
+            return _constructor.construct_yaml_int(node)
+        if tag == _BOOL:
+            if node.value in _GO_YAML_BOOLEANS:
+                return _GO_YAML_BOOLEANS[node.value]
+            return _constructor.construct_yaml_bool(node)
+        if tag == _FLOAT:
+            return _constructor.construct_yaml_float(node)
+    except (ValueError, IndexError, KeyError):  # an explicit tag on a value it cannot hold: `!!int abc`
+        raise DocumentRefused(node.start_mark.line, f"{tag.rsplit(':', 1)[-1]} tag on {node.value!r}, "
+                                                    "which is not one; not scanned") from None
     if tag == _NULL:
         return None
-    if tag == _FLOAT:
-        return _constructor.construct_yaml_float(node)
     return node.value  # timestamps, binary and custom tags stay text: nothing is ever constructed
 
 
