@@ -15,7 +15,7 @@ KNOWN_BUGS: dict[str, str] = {
     'tests/test_hostile.py::test_yaml_1_1_scalars_in_fields_that_matter[runAsUser-0o0]': 'runAsUser: 0o0 is read as text, but Kubernetes (goyaml.v2 ParseInt base 0) reads 0: run-as-user-zero misses it',
     'tests/test_hostile.py::test_every_field_of_every_rule_fixture_mutated[empty-list]': 'lists or maps where strings belong crash five pss rules (unhashable set lookups in checks/pss.py)',
     'tests/test_hostile.py::test_every_field_of_every_rule_fixture_mutated[empty-map]': 'lists or maps where strings belong crash five pss rules (unhashable set lookups in checks/pss.py)',
-    'tests/test_hostile.py::test_a_long_literal_value_where_a_rule_looks_stays_fast': 'secret-in-env's URL-credentials regex is quadratic: a 256 KiB env value takes over 60 s',
+    'tests/test_hostile.py::test_a_long_literal_value_where_a_rule_looks_stays_fast': "secret-in-env's URL-credentials regex is quadratic: a 256 KiB env value takes over 60 s",
     'tests/test_hostile.py::test_a_file_replaced_by_a_fifo_after_the_walk_does_not_hang': 'a file replaced by a FIFO after the directory walk hangs forever on open (needs O_NONBLOCK + regular-file check)',
     'tests/test_hostile.py::test_an_unreadable_directory_given_by_name_is_one_error': 'an unreadable directory named on the command line gives two errors',
     'tests/test_properties.py::test_b_finding_paths_exist_and_locations_are_in_the_file': 'U+2028/U+2029/U+0085 inside scalars shift later line numbers (libyaml counts them as breaks)',
