@@ -204,7 +204,7 @@ def parse(text: str) -> list[Document | Problem]:
         assert isinstance(result, (Document, Problem)), f"parse_documents yielded {type(result).__name__}"
         if isinstance(result, Document):
             assert 1 <= result.line <= lines and result.column >= 1, (result.line, result.column, lines)
-            assert all(isinstance(w, str) for w in result.warnings)
+            assert all(isinstance(w, Problem) and w.line is not None and 1 <= w.line <= lines for w in result.warnings)
         else:
             assert isinstance(result.message, str) and result.message
             assert result.line is None or 1 <= result.line <= lines, (result.line, lines, result.message)

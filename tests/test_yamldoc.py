@@ -40,7 +40,7 @@ def test_aliases_are_copied_not_shared() -> None:
 def test_duplicate_keys_keep_the_last_value_and_warn() -> None:
     [doc] = parse("privileged: false\nprivileged: true\n")
     assert doc.data == {"privileged": True}
-    assert doc.warnings == ("line 2: duplicate key 'privileged', the last value is used",)
+    assert doc.warnings == (Problem(2, "duplicate key 'privileged', the last value is used"),)
 
 
 def test_syntax_error_ends_one_document_and_parsing_resumes() -> None:

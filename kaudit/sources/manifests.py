@@ -20,6 +20,7 @@ from kaudit.sources.yamldoc import Document, parse_documents, position_of
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_MB = 32
+MAX_WARNINGS_PER_FILE = 50  # a file with a million duplicate keys must not make a million-line report
 STDIN = "-"
 
 
@@ -33,6 +34,7 @@ class ManifestScan:
 class _Input:
     display: str  # the name findings carry: as the user wrote it, joined with paths found under it
     path: Optional[str]  # None for stdin
+    named: bool = False  # given by name on the command line: a pipe (`<(helm template …)`) is read too
 
 
 def load_manifests(
@@ -72,13 +74,14 @@ def _expand(targets: Iterable[str], inputs: Inputs) -> Iterator[_Input]:
         if target == STDIN:
             yield from once(_Input(STDIN_NAME, None))
         elif os.path.isdir(target):
+            errors_before = len(inputs.errors)
             found = list(_walk(target, inputs))
-            if not found:
+            if not found and len(inputs.errors) == errors_before:  # an unreadable folder is already one error
                 inputs.errors.append(InputError(target, None, "no .yaml, .yml or .json files in this directory"))
             for path in found:
                 yield from once(_Input(path, path))
         elif os.path.lexists(target):
-            yield from once(_Input(target, target))
+            yield from once(_Input(target, target, named=True))
         elif glob.has_magic(target):
             matches = sorted(p for p in glob.glob(target, recursive=True) if not os.path.isdir(p))
             if not matches:
@@ -119,10 +122,12 @@ def _read(item: _Input, max_bytes: int, inputs: Inputs, stdin: Optional[BinaryIO
             stream = stdin if stdin is not None else sys.stdin.buffer
             raw = stream.read(max_bytes + 1)
         else:
-            with open(item.path, "rb") as handle:
-                raw = handle.read(max_bytes + 1)
+            raw = _read_file(item.path, max_bytes + 1, regular_only=not item.named)
     except IsADirectoryError:
         inputs.errors.append(InputError(item.display, None, "is a directory"))
+        return None
+    except _NotRegular as odd:
+        inputs.skipped.append(Skipped(item.display, None, f"not a regular file ({odd})"))
         return None
     except OSError as error:
         inputs.errors.append(InputError(item.display, None, f"cannot read: {error.strerror or error}"))
@@ -136,13 +141,59 @@ def _read(item: _Input, max_bytes: int, inputs: Inputs, stdin: Optional[BinaryIO
     return _decode(item.display, raw, inputs)
 
 
+class _NotRegular(Exception):
+    """A path that is no longer (or never was) a regular file when it is opened."""
+
+
+def _read_file(path: str, limit: int, *, regular_only: bool) -> bytes:
+    """At most `limit` bytes of `path`; with `regular_only`, anything but a regular file is refused.
+
+    A folder's walk checked each file's type, but a file can be replaced (by a FIFO, a device)
+    before it is read: opening without blocking and checking what was actually opened cannot hang
+    on a FIFO nobody writes to. A path the user named is read whatever it is (`<(helm template …)`
+    is a pipe); the size limit still bounds it.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    descriptor = os.open(path, flags | os.O_NONBLOCK if regular_only else flags)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        if regular_only and not stat.S_ISREG(mode):
+            raise _NotRegular(_file_type(mode))
+        os.set_blocking(descriptor, True)
+        chunks = []
+        remaining = limit
+        while remaining > 0:
+            chunk = os.read(descriptor, min(remaining, 1 << 24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+_UTF32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)  # checked first: the LE one starts like UTF-16's
+
+
 def _decode(name: str, raw: bytes, inputs: Inputs) -> Optional[str]:
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return raw.decode("utf-16")
-        except UnicodeDecodeError:
-            inputs.errors.append(InputError(name, None, "not valid UTF-16 text; not scanned"))
-            return None
+    for boms, encoding in ((_UTF32_BOMS, "UTF-32"), ((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "UTF-16")):
+        if raw.startswith(boms):
+            try:
+                return raw.decode(encoding.lower())
+            except UnicodeDecodeError:
+                inputs.errors.append(InputError(name, None, f"not valid {encoding} text; not scanned"))
+                return None
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8):]
     nul = raw.find(b"\0")
@@ -169,6 +220,7 @@ def _scan_text(item: _Input, text: str, scan: ManifestScan) -> None:
         )
         return
     templated = "{{" in text
+    warnings = 0
     for parsed in parse_documents(text):
         if not isinstance(parsed, Document):
             hint = " (an unrendered template? render it first)" if templated else ""
@@ -176,8 +228,13 @@ def _scan_text(item: _Input, text: str, scan: ManifestScan) -> None:
             continue
         inputs.documents += 1
         for warning in parsed.warnings:
-            inputs.warnings.append(InputError(item.display, parsed.line, warning))
+            warnings += 1
+            if warnings <= MAX_WARNINGS_PER_FILE:
+                inputs.warnings.append(InputError(item.display, warning.line, warning.message))
         add_document(item.display, parsed, scan)
+    if warnings > MAX_WARNINGS_PER_FILE:
+        more = warnings - MAX_WARNINGS_PER_FILE
+        inputs.warnings.append(InputError(item.display, None, f"{more} more warning(s) in this file, not listed"))
 
 
 def add_document(file: str, document: Document, scan: ManifestScan) -> None:

@@ -1,29 +1,36 @@
 """Safe YAML parsing into plain dicts and lists that remember where every key and item was.
 
-PyYAML's C composer builds the node graph; a small builder turns nodes into `YamlMap` /
-`YamlSeq` (dict / list subclasses carrying 1-based (line, column) positions) instead of running
-PyYAML's generic constructor. That is faster than `yaml.load` and gives every finding a line.
+The text is first cut into documents at their `---` / `...` markers (libyaml's own rule: a marker
+at the start of a line always ends whatever came before), and each document is parsed alone, so a
+broken, too-deep or hostile document costs only itself, and nothing is ever parsed twice.
 
-Hostile input is refused before it can hurt:
-- deep nesting crashes the C composer (it recurses on the C stack), so a cheap textual bound is
-  checked first and, when it is inconclusive, an event scan (iterative in libyaml) measures depth;
-- aliases are expanded by copying, so their expanded size and depth are computed on the node
-  graph first (alias bombs, recursive aliases);
-- a syntax error ends one document, not the file: parsing resumes at the next `---`.
+Each document is built from libyaml's event stream (C parser, no node graph): every key and item
+gets its 1-based (line, column), scalars are resolved the way Kubernetes reads them (go-yaml v2,
+below), and nothing is ever constructed from a tag. Building from events rather than composed
+nodes keeps memory to the data itself and checks hostile shapes as they arrive:
+- nesting deeper than MAX_DEPTH is refused at the first level too deep (the C composer would
+  recurse on the C stack and crash; libyaml's parser itself does not recurse);
+- aliases are copied, after checking what the copy would add (alias bombs, recursive aliases).
 """
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Any, Generator, Iterator, Optional, Union, cast
+from typing import Any, Iterator, Optional, Union
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import (AliasEvent, DocumentEndEvent, DocumentStartEvent, MappingEndEvent, MappingStartEvent,
+                         ScalarEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent)
+from yaml._yaml import CParser
+from yaml.nodes import ScalarNode
+
+from kaudit.sources.goyaml import resolve_plain
 
 MAX_DEPTH = 200
 MAX_ALIAS_EXPANSION = 100_000  # per document, in nodes (a scalar weighs 1 + 1 per KiB of text)
 MAX_FILE_ALIAS_EXPANSION = 1_000_000  # per file: many documents just under the per-document limit
-MAX_PROBLEMS_PER_FILE = 50
+MAX_PROBLEMS_PER_FILE = 50  # listed one by one; any more are summed up in one last problem
 
 Position = tuple[int, int]
 # Positions are stored packed, line * 2**16 + column, one int per key instead of a tuple of two:
@@ -39,43 +46,26 @@ def _pack(line: int, column: int) -> int:
 def unpack(packed: int) -> Position:
     return packed >> _COLUMN_BITS, packed & _COLUMN_MASK
 
+
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _FLOAT = "tag:yaml.org,2002:float"
-_MERGE = "tag:yaml.org,2002:merge"
-# Kubernetes decodes YAML with go-yaml v2, which reads y / n as booleans too (PyYAML does not):
-# `hostNetwork: y` runs with the host network, so kaudit must read it the same way.
-_GO_YAML_BOOLEANS = {"y": True, "Y": True, "n": False, "N": False}
-
+_BOOL_WORDS = {"y": True, "Y": True, "n": False, "N": False}  # go-yaml v2 only, PyYAML's table lacks them
 _constructor = yaml.constructor.SafeConstructor()
-# An anchor must follow whitespace, a flow indicator or a line start; text without one has no aliases.
-_ANCHOR = re.compile(r"(?:^|[\s\[\]{},])&[^\s\[\]{},]", re.M)
-_DOCUMENT_START = re.compile(r"^---(?:[ \t\r]|$)", re.M)  # \r: CRLF files
 
-
-class _Loader(yaml.CSafeLoader):
-    """The C loader with a memoised implicit-tag resolver.
-
-    The C composer calls the pure-Python `resolve` for every scalar; for plain scalars the tag
-    depends on the text alone, and manifests repeat the same short texts (keys, `true`, ports)
-    endlessly, so a bounded cache turns most of those calls into one dict lookup.
-    """
-
-    _tags: dict[str, str] = {value: _BOOL for value in ("y", "Y", "n", "N")}  # go-yaml v2 booleans
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is ScalarNode:
-            if not implicit[0]:
-                return _STR
-            tag = self._tags.get(value)
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-                if len(value) <= 64 and len(self._tags) < 50_000:
-                    self._tags[value] = tag
-            return tag
-        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+# libyaml's line breaks; editors (and kaudit's line numbers) count only the first three.
+_YAML_BREAK = "\r\n\x85\u2028\u2029"
+_EXOTIC_BREAKS = re.compile("[\x85\u2028\u2029]")
+_REAL_BREAK = re.compile(r"\r\n|[\r\n]")
+# A document marker: `---` or `...` at the start of a line, followed by a blank, a break or the end.
+_MARKER = re.compile(r"(?:\A|(?<=[%s]))(?:---|\.\.\.)(?=[ \t%s]|\Z)" % (_YAML_BREAK, _YAML_BREAK))
+# Text that holds no document: blank lines, comments and directives (which belong to the next one).
+_TRIVIA = re.compile(r"(?:[ \t]*(?:#[^%s]*)?(?:\r\n|[%s])|%%[^%s]*(?:\r\n|[%s]))*[ \t]*(?:#[^%s]*)?"
+                     % ((_YAML_BREAK,) * 5))
+# YAML allows a byte order mark before any document: `cat a.yaml b.yaml` keeps b's.
+_LATER_BOM = re.compile(r"(?:\A|(?<=[%s]))\ufeff" % _YAML_BREAK)
 
 
 class YamlMap(dict):  # type: ignore[type-arg]
@@ -99,256 +89,335 @@ class YamlSeq(list):  # type: ignore[type-arg]
 
 
 @dataclass(frozen=True)
+class Problem:
+    """A stretch of the text that could not be parsed (or, in `Document.warnings`, a doubtful one);
+    `line` is 1-based."""
+
+    line: int | None
+    message: str
+
+
+@dataclass(frozen=True)
 class Document:
     data: Any
     line: int
     column: int
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A stretch of the text that could not be parsed; `line` is 1-based."""
-
-    line: int | None
-    message: str
+    warnings: tuple[Problem, ...] = ()
 
 
 Parsed = Union[Document, Problem]
 
 
 class DocumentRefused(Exception):
-    def __init__(self, line: int | None, message: str) -> None:
+    def __init__(self, index: int | None, message: str) -> None:
         super().__init__(message)
-        self.line = line
+        self.index = index  # character index in the document's text
         self.message = message
 
 
 def parse_documents(text: str) -> Iterator[Parsed]:
-    """Every document of a YAML stream, in order; unparseable stretches become `Problem`s."""
-    offset = 0
+    """Every document of a YAML stream, in order; each unparseable document becomes a `Problem`."""
+    if "\ufeff" in text:
+        text = _LATER_BOM.sub("", text)
     budget = [MAX_FILE_ALIAS_EXPANSION]  # shared by every document of this text
-    for _ in range(MAX_PROBLEMS_PER_FILE):
-        resume_at = yield from _parse_chunk(text, offset, budget)
-        if resume_at is None:
-            return
-        text, offset = text[resume_at[0]:], offset + resume_at[1]
-    yield Problem(offset + 1, f"more than {MAX_PROBLEMS_PER_FILE} unparseable stretches; the rest is not scanned")
+    listed = omitted = 0
+    first_omitted: int | None = None
+    for chunk, place in _documents(text):
+        for parsed in _parse_document(chunk, place, budget):
+            if isinstance(parsed, Problem):
+                if listed == MAX_PROBLEMS_PER_FILE:
+                    omitted += 1
+                    first_omitted = first_omitted or parsed.line
+                    continue
+                listed += 1
+            yield parsed
+    if omitted:
+        yield Problem(first_omitted, f"{omitted} more unparseable document(s) from here on, not listed one by one")
 
 
-ResumePoint = Optional[tuple[int, int]]
+class _Place:
+    """Turns libyaml's marks in one document's text into the file's 1-based (line, column).
+
+    libyaml counts U+0085, U+2028 and U+2029 as line breaks; editors do not. Documents holding
+    one (rare) are placed by character index instead of libyaml's line count.
+    """
+
+    __slots__ = ("first_line", "line_starts")
+
+    def __init__(self, chunk: str, first_line: int) -> None:
+        self.first_line = first_line  # 1-based line of the chunk's first line
+        self.line_starts: Optional[list[int]] = None
+        if _EXOTIC_BREAKS.search(chunk):
+            self.line_starts = [match.end() for match in _REAL_BREAK.finditer(chunk)]
+
+    def line_and_column(self, line: int, column: int, index: int) -> Position:
+        starts = self.line_starts
+        if starts is None:
+            return line + self.first_line, column + 1
+        before = bisect_right(starts, index)
+        return before + self.first_line, index - (starts[before - 1] if before else 0) + 1
+
+    def of_index(self, index: int | None, chunk: str) -> int | None:
+        if index is None:
+            return None
+        return self.first_line + len(_REAL_BREAK.findall(chunk, 0, index))
 
 
-def _parse_chunk(text: str, line_offset: int, budget: list[int]) -> Generator[Parsed, None, ResumePoint]:
-    """Parse `text`; return None when done, or (char index, lines skipped) to resume after an error."""
-    try:
-        _refuse_deep_nesting(text)
-    except DocumentRefused as refused:
-        yield _problem(refused, line_offset)
-        return _resume_point(text, 0)
-    aliases_possible = _ANCHOR.search(text) is not None
-    loader = _Loader(text)
-    good_end = 0  # index just past the last document that parsed
+def _documents(text: str) -> Iterator[tuple[str, _Place]]:
+    """The text cut into pieces holding one document each (or only comments), with their place.
+
+    A document marker at the start of a line ends whatever came before it, in libyaml as in the
+    YAML spec, so cutting there parses exactly as the whole stream would. Directives and comments
+    before a `---` go with the document they precede. A piece that starts in the middle of a line
+    (after `...`) is padded with spaces, so libyaml sees the columns it would have seen.
+    """
+    cuts = [0]
+    for marker in _MARKER.finditer(text):
+        cuts.append(marker.start() if text[marker.start()] == "-" else marker.end())
+    cuts.append(len(text))
+    counts_newlines_only = "\r" not in text
+    line = 1  # of `start`
+    counted_to = 0
+    start = 0
+    for end in cuts[1:]:
+        if end <= start:
+            continue
+        if end < len(text) and _TRIVIA.fullmatch(text, start, end):
+            continue  # nothing but comments and directives: they go with the next document
+        if counts_newlines_only:
+            line += text.count("\n", counted_to, start)
+        else:
+            line += len(_REAL_BREAK.findall(text, counted_to, start))
+        counted_to = start
+        line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
+        pad = " " * (start - line_start) if start > line_start and text[start - 1] == "." else ""
+        chunk = text if (start, end) == (0, len(text)) else pad + text[start:end]
+        yield chunk, _Place(chunk, line)
+        start = end
+
+
+def _parse_document(chunk: str, place: _Place, budget: list[int]) -> Iterator[Parsed]:
+    parser = CParser(chunk)
     try:
         while True:
-            try:
-                if not loader.check_node():
-                    return None
-                node = loader.get_node()
-                assert node is not None  # check_node() said there is one
-            except yaml.MarkedYAMLError as error:
-                mark = error.problem_mark or error.context_mark
-                line = None if mark is None else mark.line + 1 + line_offset
-                yield Problem(line, f"invalid YAML: {error.problem or error.context or 'syntax error'}")
-                return _resume_point(text, good_end)
-            except yaml.reader.ReaderError as error:  # a character YAML does not allow (control characters)
-                line = text.count("\n", 0, max(error.position, 0)) + 1 + line_offset
-                yield Problem(line, f"invalid YAML: {error.reason} (character {error.character!r})")
-                return _resume_point(text, good_end)
-            except yaml.YAMLError as error:
-                yield Problem(None, f"invalid YAML: {error}")
-                return None
-            good_end = node.end_mark.index
-            yield _build_document(node, line_offset, aliases_possible, budget)
-    finally:
-        loader.dispose()
-
-
-def _build_document(node: Node, line_offset: int, aliases_possible: bool, budget: list[int]) -> Parsed:
-    line, column = node.start_mark.line + 1 + line_offset, node.start_mark.column + 1
-    try:
-        if aliases_possible:
-            _check_alias_expansion(node, budget)
-        builder = _Builder(line_offset)
-        data = builder.build(node, 0)
+            event = parser.get_event()
+            if isinstance(event, DocumentStartEvent):
+                yield _Builder(parser, place, budget).document()
+            elif isinstance(event, StreamEndEvent):
+                return
     except DocumentRefused as refused:
-        return _problem(refused, line_offset)
-    return Document(data, line, column, tuple(builder.warnings))
+        yield Problem(place.of_index(refused.index, chunk), refused.message)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = None if mark is None else place.line_and_column(mark.line, mark.column, mark.index)[0]
+        yield Problem(line, f"invalid YAML: {error.problem or error.context or 'syntax error'}")
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow (control characters)
+        before = chunk.encode("utf-8", "surrogatepass")[:max(error.position, 0)].decode("utf-8", "ignore")
+        yield Problem(place.of_index(len(before), chunk), f"invalid YAML: {error.reason} (character {error.character!r})")
+    except yaml.YAMLError as error:
+        yield Problem(place.first_line, f"invalid YAML: {error}")
+    finally:
+        parser.dispose()
 
 
-def _problem(refused: DocumentRefused, line_offset: int) -> Problem:
-    return Problem(None if refused.line is None else refused.line + 1 + line_offset, refused.message)
+_NO_KEY = object()  # a mapping frame waiting for its next key
+_MERGE_KEY = object()  # ... or for the value of a `<<` merge key
 
-
-def _resume_point(text: str, good_end: int) -> ResumePoint:
-    """Where the document after the broken one starts: (char index, lines before it), or None.
-
-    The broken document begins at the first `---` at or after the end of the last good one (or at
-    the very start); parsing resumes at the separator after that, so every later document counts.
-    """
-    broken = _DOCUMENT_START.search(text, good_end)
-    if broken is None:
-        return None
-    following = _DOCUMENT_START.search(text, max(broken.end(), 1) if good_end else max(broken.start(), 1))
-    if following is None:
-        return None
-    return following.start(), text.count("\n", 0, following.start())
-
-
-def _refuse_deep_nesting(text: str) -> None:
-    """Make sure composing cannot recurse deeper than MAX_DEPTH (the C composer would crash).
-
-    Block nesting needs one more column of indentation (or of `- `/`? ` indicators) per level, and
-    flow nesting one bracket per level, so their sum bounds the depth; only when that bound is too
-    high is the real depth measured with libyaml's event parser, which does not recurse.
-    """
-    flow_opens = text.count("[") + text.count("{")
-    room = MAX_DEPTH - flow_opens - 2
-    if room > 0 and not re.search(r"^[ \t\-?:]{%d,}" % room, text, re.M):
-        return
-    depth = 0
-    try:
-        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    line = event.start_mark.line if event.start_mark is not None else None
-                    raise DocumentRefused(line, f"nested more than {MAX_DEPTH} levels deep; not scanned")
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-    except yaml.YAMLError:
-        return  # a syntax error: the composer reports it, at a depth the scan has shown to be safe
-
-
-def _check_alias_expansion(root: Node, budget: list[int]) -> None:
-    """Refuse alias bombs and recursive aliases before anything is expanded. Big scalars weigh by
-    their size, so one large string behind many aliases cannot balloon memory or output either."""
-    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded node count, expanded depth)
-    in_progress: set[int] = set()
-    distinct = 0
-
-    def visit(node: Node) -> tuple[int, int]:
-        nonlocal distinct
-        key = id(node)
-        known = sizes.get(key)
-        if known is not None:
-            return known
-        if key in in_progress:
-            raise DocumentRefused(node.start_mark.line, "recursive YAML alias; not scanned")
-        in_progress.add(key)
-        distinct += 1
-        size = 1 + (len(node.value) >> 10 if isinstance(node, ScalarNode) else 0)
-        depth = 1
-        if isinstance(node, (MappingNode, SequenceNode)):
-            children = [part for pair in node.value for part in pair] if isinstance(node, MappingNode) else node.value
-            for child in children:
-                child_size, child_depth = visit(child)
-                size += child_size
-                depth = max(depth, child_depth + 1)
-                if size - distinct > MAX_ALIAS_EXPANSION:
-                    raise DocumentRefused(
-                        root.start_mark.line,
-                        f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes (alias bomb?); not scanned",
-                    )
-            if depth > MAX_DEPTH:
-                raise DocumentRefused(node.start_mark.line, f"nested more than {MAX_DEPTH} levels deep; not scanned")
-        in_progress.discard(key)
-        sizes[key] = (size, depth)
-        return size, depth
-
-    try:
-        expanded, _ = visit(root)
-    except RecursionError:
-        raise DocumentRefused(root.start_mark.line, "YAML aliases nest too deeply; not scanned") from None
-    budget[0] -= expanded - distinct
-    if budget[0] < 0:
-        raise DocumentRefused(root.start_mark.line, f"YAML aliases in this file expand to more than "
-                                                    f"{MAX_FILE_ALIAS_EXPANSION} nodes in all (alias bomb?); not scanned")
+# A frame of the builder's stack: [container, is_mapping, pending key, key position, expanded size,
+# height, merge sources, anchor, position].
+_CONTAINER, _IS_MAP, _KEY, _KEY_POSITION, _SIZE, _HEIGHT, _MERGES, _ANCHOR, _POSITION = range(9)
 
 
 class _Builder:
-    def __init__(self, line_offset: int) -> None:
-        self.line_offset = line_offset
-        self.warnings: list[str] = []
+    """Builds one document from parser events, with positions, and refuses hostile shapes."""
 
-    def position(self, node: Node) -> int:
-        mark = node.start_mark
-        return _pack(mark.line + 1 + self.line_offset, mark.column + 1)
+    def __init__(self, parser: Any, place: _Place, budget: list[int]) -> None:
+        self.parser = parser
+        self.place = place
+        self.budget = budget
+        self.warnings: list[Problem] = []
+        self.anchors: dict[str, tuple[Any, int, int, Optional[str]]] = {}  # value, size, height, key text
+        self.open_anchors: set[str] = set()
+        self.expansion = 0  # nodes the aliases of this document add
+        self.stack: list[list[Any]] = []
+        self.root: Any = None
+        self.root_position = 0
 
-    def build(self, node: Node, depth: int) -> Any:
-        kind = type(node)
-        if kind is ScalarNode:
-            return _scalar(cast(ScalarNode, node))
-        if depth >= MAX_DEPTH:
-            raise DocumentRefused(node.start_mark.line, f"nested more than {MAX_DEPTH} levels deep; not scanned")
-        if kind is MappingNode:
-            return self.build_mapping(node, depth)
+    def position(self, mark: Any) -> int:
+        line, column = self.place.line_and_column(mark.line, mark.column, mark.index)
+        return (line << _COLUMN_BITS) | (column if column < _COLUMN_MASK else _COLUMN_MASK)
+
+    def document(self) -> Document:
+        # The hot loop: scalars (most events) are handled inline, positions computed in place.
+        get_event, stack, anchors = self.parser.get_event, self.stack, self.anchors
+        exact = self.place.line_starts is None
+        first_line = self.place.first_line
+        position = self.position
+        while True:
+            event = get_event()
+            kind = event.__class__
+            if kind is ScalarEvent:
+                mark = event.start_mark
+                if exact:
+                    column = mark.column + 1
+                    packed = ((mark.line + first_line) << _COLUMN_BITS) | (column if column < _COLUMN_MASK else _COLUMN_MASK)
+                else:
+                    packed = position(mark)
+                text = event.value
+                if stack:
+                    frame = stack[-1]
+                    if frame[_IS_MAP] and frame[_KEY] is _NO_KEY:  # a key: Kubernetes keys are strings
+                        frame[_SIZE] += 1
+                        merge = text == "<<" and event.tag is None and event.implicit[0]
+                        frame[_KEY] = _MERGE_KEY if merge else text
+                        frame[_KEY_POSITION] = packed
+                        if event.anchor is not None:
+                            anchors[event.anchor] = (_scalar_value(event), 1, 0, text)
+                        continue
+                if event.tag is None:
+                    value = resolve_plain(text) if event.implicit[0] else text
+                else:
+                    value = _scalar_value(event)
+                size = 1 + (len(text) >> 10)
+                if event.anchor is not None:
+                    anchors[event.anchor] = (value, size, 0, text)
+                self.add(value, packed, size, 0)
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                self.open(event, kind is MappingStartEvent)
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                self.close()
+            elif kind is AliasEvent:
+                self.alias(event)
+            elif kind is DocumentEndEvent:
+                self.budget[0] -= self.expansion
+                line, column = unpack(self.root_position)
+                return Document(self.root, line, column, tuple(self.warnings))
+
+    def open(self, event: Any, is_map: bool) -> None:
+        stack = self.stack
+        if stack and stack[-1][_IS_MAP] and stack[-1][_KEY] is _NO_KEY:
+            raise DocumentRefused(event.start_mark.index, "complex (non-scalar) mapping key; not scanned")
+        if len(stack) >= MAX_DEPTH:
+            raise DocumentRefused(event.start_mark.index, f"nested more than {MAX_DEPTH} levels deep; not scanned")
+        if event.anchor is not None:
+            self.open_anchors.add(event.anchor)
+        container = YamlMap() if is_map else YamlSeq()
+        stack.append([container, is_map, _NO_KEY, 0, 1, 1, None, event.anchor, self.position(event.start_mark)])
+
+    def close(self) -> None:
+        frame = self.stack.pop()
+        container = frame[_CONTAINER]
+        if frame[_MERGES]:
+            positions = container.positions
+            for source in frame[_MERGES]:  # explicit keys win; among merged mappings the first wins
+                for key, value in source.items():
+                    if key not in container:
+                        container[key] = value
+                        positions[key] = source.positions[key]
+        anchor = frame[_ANCHOR]
+        if anchor is not None:
+            self.open_anchors.discard(anchor)
+            self.anchors[anchor] = (container, frame[_SIZE], frame[_HEIGHT], None)
+        self.add(container, frame[_POSITION], frame[_SIZE], frame[_HEIGHT])
+
+    def alias(self, event: Any) -> None:
+        name, index = event.anchor, event.start_mark.index
+        if name in self.open_anchors:
+            raise DocumentRefused(index, "recursive YAML alias; not scanned")
+        target = self.anchors.get(name)
+        if target is None:
+            raise DocumentRefused(index, "invalid YAML: found undefined alias")
+        value, size, height, key_text = target
+        self.expansion += size
+        if self.expansion > MAX_ALIAS_EXPANSION:
+            raise DocumentRefused(index, f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes "
+                                         "(alias bomb?); not scanned")
+        if self.expansion > self.budget[0]:
+            raise DocumentRefused(index, f"YAML aliases in this file expand to more than "
+                                         f"{MAX_FILE_ALIAS_EXPANSION} nodes in all (alias bomb?); not scanned")
+        if len(self.stack) + height > MAX_DEPTH:
+            raise DocumentRefused(index, f"nested more than {MAX_DEPTH} levels deep; not scanned")
+        top = self.stack[-1] if self.stack else None
+        if top is not None and top[_IS_MAP] and top[_KEY] is _NO_KEY:
+            if key_text is None:
+                raise DocumentRefused(index, "complex (non-scalar) mapping key; not scanned")
+            top[_SIZE] += 1
+            top[_KEY] = key_text
+            top[_KEY_POSITION] = self.position(event.start_mark)
+            return
+        self.add(_copy(value), self.position(event.start_mark), size, height)
+
+    def add(self, value: Any, packed: int, size: int, height: int) -> None:
+        """Put a finished value into the open container (or make it the document's root)."""
+        if not self.stack:
+            self.root, self.root_position = value, packed
+            return
+        frame = self.stack[-1]
+        frame[_SIZE] += size
+        if height >= frame[_HEIGHT]:
+            frame[_HEIGHT] = height + 1
+        container = frame[_CONTAINER]
+        if not frame[_IS_MAP]:
+            container.append(value)
+            container.positions.append(packed)
+            return
+        key = frame[_KEY]
+        frame[_KEY] = _NO_KEY
+        if key is _MERGE_KEY:
+            frame[_MERGES] = (frame[_MERGES] or []) + _merge_sources(value, packed)
+            return
+        if key in container:
+            line = frame[_KEY_POSITION] >> _COLUMN_BITS
+            self.warnings.append(Problem(line, f"duplicate key {key!r}, the last value is used"))
+        container[key] = value
+        container.positions[key] = frame[_KEY_POSITION]
+
+
+def _merge_sources(value: Any, packed: int) -> list[YamlMap]:
+    sources = value if isinstance(value, YamlSeq) else [value]
+    if not all(isinstance(source, YamlMap) for source in sources):
+        raise DocumentRefused(None, f"line {packed >> _COLUMN_BITS}: merge key '<<' needs a mapping or a list "
+                                    "of mappings; not scanned")
+    return list(sources)
+
+
+def _copy(value: Any) -> Any:
+    """An alias's own copy of what its anchor holds (its size was checked before)."""
+    if isinstance(value, YamlMap):
+        copied = YamlMap()
+        for key, item in value.items():
+            copied[key] = _copy(item)
+        copied.positions.update(value.positions)
+        return copied
+    if isinstance(value, YamlSeq):
         sequence = YamlSeq()
-        for item in node.value:
-            sequence.append(self.build(item, depth + 1))
-            sequence.positions.append(self.position(item))
+        sequence.extend(_copy(item) for item in value)
+        sequence.positions.extend(value.positions)
         return sequence
-
-    def build_mapping(self, node: Node, depth: int) -> YamlMap:
-        mapping = YamlMap()
-        positions = mapping.positions
-        merged: list[YamlMap] = []
-        for key_node, value_node in node.value:
-            if type(key_node) is not ScalarNode:
-                raise DocumentRefused(key_node.start_mark.line, "complex (non-scalar) mapping key; not scanned")
-            if key_node.tag == _MERGE:
-                merged.extend(self.merge_sources(value_node, depth))
-                continue
-            key = key_node.value  # Kubernetes keys are strings whatever they look like
-            if key in mapping:
-                line = key_node.start_mark.line + 1 + self.line_offset
-                self.warnings.append(f"line {line}: duplicate key {key!r}, the last value is used")
-            mapping[key] = self.build(value_node, depth + 1)
-            positions[key] = self.position(key_node)
-        for source in merged:  # explicit keys win; among merged mappings the first wins
-            for key, value in source.items():
-                if key not in mapping:
-                    mapping[key] = value
-                    positions[key] = source.positions[key]
-        return mapping
-
-    def merge_sources(self, node: Node, depth: int) -> list[YamlMap]:
-        sources = node.value if isinstance(node, SequenceNode) else [node]
-        built = [self.build(source, depth + 1) for source in sources]
-        if not all(isinstance(source, YamlMap) for source in built):
-            raise DocumentRefused(node.start_mark.line, "merge key '<<' needs a mapping or a list of mappings")
-        return built
+    return value
 
 
-def _scalar(node: ScalarNode) -> Any:
-    tag = node.tag
-    if tag == _STR:
-        return node.value
+def _scalar_value(event: Any) -> Any:
+    tag, text = event.tag, event.value
+    if tag is None:
+        return resolve_plain(text) if event.implicit[0] else text
+    if tag == "!" or tag == _STR:
+        return text
     try:
         if tag == _INT:
-            return _constructor.construct_yaml_int(node)
+            return _constructor.construct_yaml_int(ScalarNode(tag, text))
         if tag == _BOOL:
-            if node.value in _GO_YAML_BOOLEANS:
-                return _GO_YAML_BOOLEANS[node.value]
-            return _constructor.construct_yaml_bool(node)
+            if text in _BOOL_WORDS:
+                return _BOOL_WORDS[text]
+            return _constructor.construct_yaml_bool(ScalarNode(tag, text))
         if tag == _FLOAT:
-            return _constructor.construct_yaml_float(node)
+            return _constructor.construct_yaml_float(ScalarNode(tag, text))
     except (ValueError, IndexError, KeyError):  # an explicit tag on a value it cannot hold: `!!int abc`
-        raise DocumentRefused(node.start_mark.line, f"{tag.rsplit(':', 1)[-1]} tag on {node.value!r}, "
-                                                    "which is not one; not scanned") from None
+        raise DocumentRefused(event.start_mark.index, f"{tag.rsplit(':', 1)[-1]} tag on {text!r}, "
+                                                      "which is not one; not scanned") from None
     if tag == _NULL:
         return None
-    return node.value  # timestamps, binary and custom tags stay text: nothing is ever constructed
+    return text  # timestamps, binary and custom tags stay text: nothing is ever constructed
 
 
 def position_of(container: Any, key: str | int) -> Position | None:
@@ -359,8 +428,6 @@ def position_of(container: Any, key: str | int) -> Position | None:
     if isinstance(container, YamlSeq) and isinstance(key, int) and 0 <= key < len(container.positions):
         return unpack(container.positions[key])
     return None
-
-
 
 
 def deepest_position(data: Any, path: tuple[str | int, ...] | list[Any]) -> Position | None:
