@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import codecs
 import io
 import os
 from pathlib import Path
@@ -136,3 +137,35 @@ def test_symlink_loops_are_not_followed(write: Write, tmp_path: Path) -> None:
     os.symlink(tmp_path / "a", tmp_path / "a" / "loop")
     scan = load_manifests([str(tmp_path)])
     assert names(scan) == ["Deployment/shop/web"]
+
+
+def test_warnings_are_listed_up_to_a_cap_then_counted(tmp_path: Path) -> None:
+    from kaudit.sources.manifests import MAX_WARNINGS_PER_FILE
+    keys = "".join("  k: v\n" for _ in range(MAX_WARNINGS_PER_FILE + 11))
+    (tmp_path / "dups.yaml").write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata:\n{keys}")
+    scan = load_manifests([str(tmp_path)])
+    warnings = scan.inputs.warnings
+    assert len(warnings) == MAX_WARNINGS_PER_FILE + 1
+    assert [w.line for w in warnings[:2]] == [6, 7]  # each duplicate's own line
+    assert warnings[-1].message == "10 more warning(s) in this file, not listed" and warnings[-1].line is None
+    assert scan.inputs.resources == 1
+
+
+def test_a_named_pipe_given_by_name_is_read(tmp_path: Path) -> None:
+    # `kaudit scan <(helm template …)`: the shell passes a pipe; files found in a folder must be regular
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: piped}\n")
+    os.close(write_end)
+    try:
+        scan = load_manifests([f"/dev/fd/{read_end}"])
+    finally:
+        os.close(read_end)
+    assert [r.name for r in scan.resources] == ["piped"] and not scan.inputs.errors
+
+
+def test_utf32_with_a_byte_order_mark_is_decoded(tmp_path: Path) -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: wide}\n"
+    (tmp_path / "le.yaml").write_bytes(codecs.BOM_UTF32_LE + text.encode("utf-32-le"))
+    (tmp_path / "be.yaml").write_bytes(codecs.BOM_UTF32_BE + text.encode("utf-32-be"))
+    scan = load_manifests([str(tmp_path)])
+    assert [r.name for r in scan.resources] == ["wide", "wide"] and not scan.inputs.errors

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from kaudit.sources.yamldoc import MAX_DEPTH, Document, Problem, YamlMap, deepest_position, parse_documents, position_of
 
 
@@ -97,3 +99,91 @@ def test_custom_tags_are_never_constructed() -> None:
     # the python tag is a sequence node here; nothing is executed and values stay data
     assert doc.data["b"] == "5"
     assert doc.data["a"] == ["echo hi"]
+
+
+# Plain scalars as Kubernetes reads them (sigs.k8s.io/yaml -> go-yaml v2's resolver), not PyYAML's
+# YAML 1.1 table: the cluster runs what go-yaml decodes.
+GO_YAML_SCALARS = [
+    ("y", True), ("Y", True), ("yes", True), ("ON", True), ("n", False), ("Off", False), ("NO", False),
+    ("~", None), ("null", None), ("", None), ("Null", None),
+    ("0", 0), ("00", 0), ("0o0", 0), ("0x0", 0), ("0_0", 0), ("0b0", 0), ("-0", 0), ("+0", 0),
+    ("017", 15), ("0o17", 15), ("0O17", 15), ("0x1F", 31), ("-0x1F", -31), ("0b101", 5), ("1_000", 1000),
+    ("9223372036854775807", 2**63 - 1), ("18446744073709551615", 2**64 - 1),
+    ("08", 8.0), ("1e3", 1000.0), ("1.5", 1.5), (".5", 0.5), ("-1.", -1.0), ("+.inf", float("inf")),
+    ("1:30", "1:30"), ("2001-12-14", "2001-12-14"), ("0x", "0x"), ("1e400", "1e400"), (".e1", ".e1"),
+    ("true1", "true1"), ("=", "="), ("-18446744073709551615", -1.8446744073709552e19), ("1_a", "1_a"),
+]
+
+
+@pytest.mark.parametrize("text, value", GO_YAML_SCALARS, ids=[repr(t) for t, _ in GO_YAML_SCALARS])
+def test_plain_scalars_resolve_like_go_yaml_v2(text: str, value: object) -> None:
+    [doc] = parse(f"v: {text}\n")
+    assert doc.data["v"] == value and type(doc.data["v"]) is type(value), doc.data
+
+
+def test_quoted_scalars_stay_text() -> None:
+    [doc] = parse("a: 'true'\nb: \"0\"\nc: 'y'\n")
+    assert doc.data == {"a": "true", "b": "0", "c": "y"}
+
+
+def test_duplicate_key_warnings_carry_the_key_line() -> None:
+    [doc] = parse("kind: Pod\nspec:\n  a: 1\n  b: 2\n  a: 3\n")
+    assert doc.warnings == (Problem(5, "duplicate key 'a', the last value is used"),)
+
+
+def test_unicode_line_separators_do_not_shift_later_lines() -> None:
+    # libyaml counts U+0085 / U+2028 / U+2029 as line breaks; editors, and kaudit, do not
+    text = "a: \"x\u2028y\u2029z\x85w\"\nb: {c: \"\u2028\", d: 1}\ne: 2\n"
+    [doc] = parse(text)
+    assert position_of(doc.data, "b") == (2, 1) and position_of(doc.data, "e") == (3, 1)
+    assert position_of(doc.data["b"], "d") == (2, 13)
+
+
+def test_carriage_return_line_ends_count_as_lines() -> None:
+    [first, second] = parse("a: 1\r---\rb: 2\r")
+    assert (second.line, position_of(second.data, "b")) == (3, (3, 1))
+
+
+def test_a_document_after_an_end_marker_keeps_its_columns() -> None:
+    results = parse("a: 1\n... \nb: 2\n")
+    assert [r.data for r in results] == [{"a": 1}, {"b": 2}]
+    assert position_of(results[1].data, "b") == (3, 1)
+
+
+def test_directives_go_with_the_document_they_precede() -> None:
+    results = parse("a: 1\n...\n%YAML 1.1\n---\nb: 2\n")
+    assert [r.data for r in results] == [{"a": 1}, {"b": 2}]
+
+
+def test_every_broken_document_is_a_problem_and_the_rest_still_parse() -> None:
+    from kaudit.sources.yamldoc import MAX_PROBLEMS_PER_FILE
+    text = "".join(f"---\nbad{i}: [\n" for i in range(MAX_PROBLEMS_PER_FILE + 20)) + "---\nk: v\n"
+    results = parse(text)
+    problems = [r for r in results if isinstance(r, Problem)]
+    assert len(problems) == MAX_PROBLEMS_PER_FILE + 1
+    assert problems[-1].message.startswith("20 more unparseable document(s)")
+    assert problems[-1].line == 2 * MAX_PROBLEMS_PER_FILE + 2 or problems[-1].line == 2 * MAX_PROBLEMS_PER_FILE + 3
+    assert [r.data for r in results if isinstance(r, Document)] == [{"k": "v"}]
+
+
+def test_a_too_deep_document_costs_only_itself() -> None:
+    text = "a: 1\n---\n" + "[" * 5000 + "]" * 5000 + "\n---\nb: 2\n"
+    results = parse(text)
+    assert [type(r).__name__ for r in results] == ["Document", "Problem", "Document"]
+    assert results[1].line == 3 and f"more than {MAX_DEPTH} levels" in results[1].message
+
+
+def test_a_byte_order_mark_before_a_later_document_is_dropped() -> None:
+    results = parse("a: 1\n---\n\ufeffb: 2\n\ufeff---\nc: 3\n")
+    assert [r.data for r in results] == [{"a": 1}, {"b": 2}, {"c": 3}]
+
+
+def test_aliases_used_as_keys_and_merge_sources() -> None:
+    [doc] = parse("k: &k name\nbase: &b {x: 1}\nobj:\n  *k : v\n  <<: *b\n")
+    assert doc.data["obj"] == {"name": "v", "x": 1}
+
+
+def test_undefined_alias_is_one_documents_problem() -> None:
+    results = parse("a: *nowhere\n---\nb: 1\n")
+    assert isinstance(results[0], Problem) and results[0].message == "invalid YAML: found undefined alias"
+    assert results[1].data == {"b": 1}

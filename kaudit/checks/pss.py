@@ -16,18 +16,28 @@ from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.model import FieldPath
 from kaudit.workloads import Container, PodSpec, containers, mapping, sequence
 
-BASELINE_CAPABILITIES = frozenset({
+
+class _Strings(frozenset):  # type: ignore[type-arg]
+    """An allowed set of strings: anything else (a number, a list or map where a string belongs) is
+    not a member, rather than an unhashable-type crash. The API server rejects such values; for the
+    policy they are simply not allowed."""
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str) and frozenset.__contains__(self, item)
+
+
+BASELINE_CAPABILITIES = _Strings({
     "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
     "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
 })
-SAFE_SYSCTLS = frozenset({
+SAFE_SYSCTLS = _Strings({
     "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
     "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
     "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
     "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
     "net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat",
 })
-SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+SELINUX_TYPES = _Strings({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
 RESTRICTED_VOLUME_SOURCES = frozenset({
     "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image", "persistentVolumeClaim", "projected",
     "secret",
@@ -39,7 +49,7 @@ OTHER_VOLUME_SOURCES = (
     "flexVolume", "cinder", "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte", "azureDisk",
     "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos",
 )
-SECCOMP_ALLOWED = frozenset({"RuntimeDefault", "Localhost"})
+SECCOMP_ALLOWED = _Strings({"RuntimeDefault", "Localhost"})
 APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
 
 PodCheck = Callable[[PodSpec, list[Container]], list[Hit]]
@@ -223,9 +233,14 @@ def run_as_non_root(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
         hits.append(Hit(_pod_sc_path(pod, "runAsNonRoot"), {"detail": "pod runAsNonRoot: false"}))
     for c in all_containers:
         value = _sc(c).get("runAsNonRoot")
+        if value is True:
+            continue
         if value is False:
             hits.append(Hit(_sc_path(c, "runAsNonRoot"), {"detail": f'container "{c.name}" runAsNonRoot: false'}))
-        elif value is None and pod_value is not True:
+        elif value is not None:  # "true" quoted is text, which the API server refuses: never counts as true
+            hits.append(Hit(_sc_path(c, "runAsNonRoot"),
+                            {"detail": f'container "{c.name}" runAsNonRoot: {value!r} is not a boolean'}))
+        elif pod_value is not True:
             hits.append(Hit(_sc_path(c, "runAsNonRoot"),
                             {"detail": f'container "{c.name}" does not set runAsNonRoot: true, nor does the pod'}))
     return hits

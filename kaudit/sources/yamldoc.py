@@ -109,9 +109,10 @@ Parsed = Union[Document, Problem]
 
 
 class DocumentRefused(Exception):
-    def __init__(self, index: int | None, message: str) -> None:
+    def __init__(self, index: int | None, message: str, *, line: int | None = None) -> None:
         super().__init__(message)
-        self.index = index  # character index in the document's text
+        self.index = index  # character index in the document's text, or:
+        self.line = line  # the file's line, when known instead
         self.message = message
 
 
@@ -206,7 +207,8 @@ def _parse_document(chunk: str, place: _Place, budget: list[int]) -> Iterator[Pa
             elif isinstance(event, StreamEndEvent):
                 return
     except DocumentRefused as refused:
-        yield Problem(place.of_index(refused.index, chunk), refused.message)
+        line = refused.line if refused.line is not None else place.of_index(refused.index, chunk)
+        yield Problem(line, refused.message)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = None if mark is None else place.line_and_column(mark.line, mark.column, mark.index)[0]
@@ -329,12 +331,14 @@ class _Builder:
             raise DocumentRefused(index, "invalid YAML: found undefined alias")
         value, size, height, key_text = target
         self.expansion += size
+        document_line = self.stack[0][_POSITION] >> _COLUMN_BITS if self.stack else None  # the whole document is refused
         if self.expansion > MAX_ALIAS_EXPANSION:
             raise DocumentRefused(index, f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes "
-                                         "(alias bomb?); not scanned")
+                                         "(alias bomb?); not scanned", line=document_line)
         if self.expansion > self.budget[0]:
             raise DocumentRefused(index, f"YAML aliases in this file expand to more than "
-                                         f"{MAX_FILE_ALIAS_EXPANSION} nodes in all (alias bomb?); not scanned")
+                                         f"{MAX_FILE_ALIAS_EXPANSION} nodes in all (alias bomb?); not scanned",
+                                  line=document_line)
         if len(self.stack) + height > MAX_DEPTH:
             raise DocumentRefused(index, f"nested more than {MAX_DEPTH} levels deep; not scanned")
         top = self.stack[-1] if self.stack else None
@@ -376,8 +380,8 @@ class _Builder:
 def _merge_sources(value: Any, packed: int) -> list[YamlMap]:
     sources = value if isinstance(value, YamlSeq) else [value]
     if not all(isinstance(source, YamlMap) for source in sources):
-        raise DocumentRefused(None, f"line {packed >> _COLUMN_BITS}: merge key '<<' needs a mapping or a list "
-                                    "of mappings; not scanned")
+        raise DocumentRefused(None, "merge key '<<' needs a mapping or a list of mappings; not scanned",
+                              line=packed >> _COLUMN_BITS)
     return list(sources)
 
 
