@@ -5,6 +5,5 @@ is recorded, and fixing it turns the test red until its line is removed here.
 """
 
 KNOWN_BUGS: dict[str, str] = {
-    'tests/test_hostile.py::test_hundred_mib_file_is_scanned_with_bounded_memory[one-document]': "one 100 MiB document: memory above the test's bound (positions and node graph held at once)",
     'tests/test_properties.py::test_e_per_object_rules_alone_or_together': 'the same object in two files: identity-keyed joins differ between separate and combined scans',
 }

@@ -190,9 +190,8 @@ def _documents(text: str) -> Iterator[tuple[str, _Place]]:
         else:
             line += len(_REAL_BREAK.findall(text, counted_to, start))
         counted_to = start
-        line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
-        pad = " " * (start - line_start) if start > line_start and text[start - 1] == "." else ""
-        chunk = text if (start, end) == (0, len(text)) else pad + text[start:end]
+        after_end_marker = start > 0 and text[start - 1] == "."  # mid-line, 3 columns in (`...` starts its line)
+        chunk = text if (start, end) == (0, len(text)) else ("   " if after_end_marker else "") + text[start:end]
         yield chunk, _Place(chunk, line)
         start = end
 
