@@ -38,12 +38,14 @@ class Inventory:
         return names
 
     def namespace_resources(self) -> list[Resource]:
-        """One Namespace resource per namespace: the declared object, or one implied by the first object
-        that lives in it (located there). Objects without a namespace share one implied namespace."""
-        declared: dict[str, Resource] = {}
+        """The namespaces rules look at: every Namespace declaration (the same namespace declared in two
+        files is two places to fix, and scanning the files apart or together must agree), and for a
+        namespace nobody declares, one implied by the first object that lives in it (located there).
+        Objects without a namespace share one implied namespace."""
+        declared: dict[str, list[Resource]] = {}
         for namespace in self.of_kind("Namespace"):
-            declared.setdefault(namespace.name, namespace)  # the first declaration, as get() answers
-        found: dict[Optional[str], Resource] = {}
+            declared.setdefault(namespace.name, []).append(namespace)
+        found: dict[Optional[str], list[Resource]] = {}
         for resource in self.resources:
             if resource.kind == "Namespace" or resource.namespace in found:
                 continue
@@ -55,7 +57,7 @@ class Inventory:
             body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             origin = Origin(file=resource.origin.file, line=resource.origin.line, column=resource.origin.column,
                             context=resource.origin.context, server=resource.origin.server)
-            found[key] = Resource(ResourceRef("v1", "Namespace", name), body, origin)
-        for name, resource in declared.items():
-            found.setdefault(name, resource)
-        return list(found.values())
+            found[key] = [Resource(ResourceRef("v1", "Namespace", name), body, origin)]
+        for name, resources in declared.items():
+            found.setdefault(name, resources)
+        return [resource for resources in found.values() for resource in resources]

@@ -5,5 +5,4 @@ is recorded, and fixing it turns the test red until its line is removed here.
 """
 
 KNOWN_BUGS: dict[str, str] = {
-    'tests/test_properties.py::test_e_per_object_rules_alone_or_together': 'the same object in two files: identity-keyed joins differ between separate and combined scans',
 }
