@@ -106,6 +106,8 @@ def cli() -> None:
 @click.option("--image-cache", metavar="FILE", help="Where image results are cached (default ~/.cache/kaudit/images.json).")
 @click.option("--image-cache-ttl", type=click.IntRange(min=0), default=None, metavar="SECONDS",
               help="Reuse image results cached on disk for this long (default 3600; 0: no cache).")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Processes for large manifest scans (default 0: one per core; 1: no worker processes).")
 @click.option("--per-file", is_flag=True,
               help="Judge objects on their own: skip cross-object analysis (NetworkPolicy coverage, RBAC "
                    "paths), which needs every manifest, not just the files given (pre-commit).")
@@ -118,7 +120,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
          exclude_namespaces: tuple[str, ...], allow_gaps: bool, request_timeout: float, verify_images: bool,
          cosign_keys: tuple[str, ...], resolve_digests: bool, registry_config: Optional[str],
          registry_ca: Optional[str], insecure_registries: tuple[str, ...], image_cache: Optional[str],
-         image_cache_ttl: Optional[int]) -> None:
+         image_cache_ttl: Optional[int], jobs: int) -> None:
     """Scan manifests (files, directories, globs, '-' for stdin) or a live cluster (--context)."""
     import gc
 
@@ -133,7 +135,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
     request = ScanRequest(
         targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
-        per_file=per_file, allow_gaps=allow_gaps,
+        per_file=per_file, allow_gaps=allow_gaps, jobs=jobs,
         images=_image_request(verify_images, cosign_keys, resolve_digests, registry_config, registry_ca,
                               insecure_registries, image_cache, image_cache_ttl, config),
     )

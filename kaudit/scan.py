@@ -5,16 +5,16 @@ import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Optional, Sequence
 
-from kaudit import __version__, frameworks, owners, suppress
+from kaudit import __version__, frameworks, owners, parallel, suppress
 from kaudit.baseline import Baseline, apply_baseline, load_baseline
 from kaudit.checks import TEMPLATES
 from kaudit.config import Config, apply_rule_settings, load_config
-from kaudit.engine import run
+from kaudit.engine import EngineResult, run
 from kaudit.errors import KauditError
 from kaudit.inventory import Inventory
 from kaudit.model import Coverage, CoverageGap, ImageSummary, Inputs, Origin, Report, Resource, ResourceRef, Severity
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
-from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_manifests
+from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_planned, max_file_bytes, plan
 
 if TYPE_CHECKING:
     from kaudit.registry.verify import ImageCheckRequest
@@ -36,6 +36,7 @@ class ScanRequest:
     images: Optional["ImageCheckRequest"] = None  # --verify-images / --resolve-digests (network)
     per_file: bool = False  # skip rules that need the whole inventory (hooks see only changed files)
     max_file_mb: float = DEFAULT_MAX_FILE_MB
+    jobs: int = 0  # processes for a large manifest scan; 0: one per available core
 
 
 def all_rules(rule_dirs: Sequence[str], config: Config) -> list[Rule]:
@@ -83,12 +84,13 @@ def _prepare(request: ScanRequest) -> _Prepared:
 
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
               targets: tuple[str, ...], coverage: Optional[Coverage] = None,
-              kept_pods: Sequence[owners.KeptPod] = ()) -> Report:
-    """Rules, suppression, baseline, frameworks: the same for manifests and clusters."""
+              kept_pods: Sequence[owners.KeptPod] = (), evaluated: Optional[EngineResult] = None) -> Report:
+    """Rules, suppression, baseline, frameworks: the same for manifests and clusters. `evaluated`:
+    the rules already ran (spread over worker processes)."""
     rules = prepared.rules
     inventory = Inventory(resources)
     image_summary = _check_images(request, inventory)
-    result = run(rules, inventory)
+    result = evaluated if evaluated is not None else run(rules, inventory)
     findings = owners.drop_inherited(result.findings, kept_pods)
     findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
                                         prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
@@ -104,7 +106,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         inputs=inputs,
         rules=tuple(sorted((rule.info() for rule in rules), key=lambda info: info.id)),
         fail_on=prepared.fail_on,
-        rule_errors=tuple(result.errors),
+        rule_errors=tuple(sorted(result.errors)),  # sorted: the same however the work was split
         frameworks=tuple(frameworks.evaluate(f, rules, findings) for f in reported),
         framework_selected=bool(request.frameworks),
         coverage=coverage,
@@ -140,7 +142,15 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
     if not request.targets:
         raise KauditError("nothing to scan: give files, directories, globs or '-' for stdin")
     prepared = _prepare(request)
-    loaded = load_manifests(request.targets, max_file_mb=request.max_file_mb, stdin=stdin)
+    planned = plan(request.targets)
+    max_bytes = max_file_bytes(request.max_file_mb)
+    jobs = request.jobs or parallel.available_cores()
+    images = request.images
+    if not (images and (images.verify or images.resolve)) and parallel.worthwhile(planned, jobs):
+        done = parallel.scan(planned, prepared.rules, max_bytes, jobs)
+        return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
+                         evaluated=done.result)
+    loaded = load_planned(planned, max_bytes, stdin)
     return _evaluate(request, prepared, loaded.resources, loaded.inputs, request.targets)
 
 

@@ -14,7 +14,8 @@ The invariants (one test each):
   (d) suppressing one finding with an annotation changes no other finding;
   (e) per-object rules give the same findings whether files are scanned alone or together;
   (f) the order of the rules does not matter;
-  (g) fingerprints survive moved lines and reordered keys.
+  (g) fingerprints survive moved lines and reordered keys;
+  (h) a scan spread over worker processes gives the same report as one process.
 
 KAUDIT_PROPERTY_EXAMPLES scales every test's max_examples (default 25).
 """
@@ -802,3 +803,27 @@ def test_d_regression_annotation_on_one_copy_of_an_object_suppresses_only_that_c
     annotated_name = Path(annotated_file).name
     plain_name = "m1.yaml" if annotated_name == "m0.yaml" else "m0.yaml"
     assert state == {(annotated_name, True), (plain_name, False)}
+
+
+# --------------------------------------------------------------------------------------------
+# (h) spreading a scan over worker processes changes nothing in the report
+# --------------------------------------------------------------------------------------------
+
+@examples(1.0)
+@given(st.booleans().flatmap(lambda broken: st.lists(manifest_file(broken), min_size=2, max_size=4)))
+@example(NAMESPACE_TWICE)
+@example(SAME_OBJECT_ANNOTATED_IN_SECOND_FILE)
+def test_h_worker_processes_give_the_same_report(files: list[tuple[list[Any], str]]) -> None:
+    from kaudit import parallel
+    from kaudit.scan import _evaluate, _prepare
+    from kaudit.sources.manifests import max_file_bytes, plan
+
+    with Tree(texts_of(files)) as tree:
+        request = ScanRequest(targets=tuple(tree.paths), config=config_file(), fail_on="never", jobs=1)
+        single = to_dict(scan_manifests(request))
+        prepared = _prepare(request)
+        done = parallel.scan(plan(request.targets), prepared.rules, max_file_bytes(request.max_file_mb), jobs=2)
+        spread = to_dict(_evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
+                                   evaluated=done.result))
+    single.pop("generatedAt"), spread.pop("generatedAt")
+    assert spread == single

@@ -11,6 +11,7 @@ import glob
 import os
 import stat
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Iterator, Optional
 
@@ -31,7 +32,7 @@ class ManifestScan:
 
 
 @dataclass(frozen=True)
-class _Input:
+class PlannedFile:
     display: str  # the name findings carry: as the user wrote it, joined with paths found under it
     path: Optional[str]  # None for stdin
     named: bool = False  # given by name on the command line: a pipe (`<(helm template …)`) is read too
@@ -40,31 +41,80 @@ class _Input:
 def load_manifests(
     targets: Iterable[str], *, max_file_mb: float = DEFAULT_MAX_FILE_MB, stdin: Optional[BinaryIO] = None
 ) -> ManifestScan:
+    return load_planned(plan(targets), max_file_bytes(max_file_mb), stdin)
+
+
+def load_planned(planned: "Plan", max_bytes: int, stdin: Optional[BinaryIO] = None) -> ManifestScan:
     scan = ManifestScan()
-    max_bytes = int(max_file_mb * 1024 * 1024)
-    # Parsing allocates millions of small acyclic objects that live as long as the scan: the cyclic
-    # garbage collector would rescan the growing heap again and again (a third of the load time on
-    # a 10 MB tree). Refcounting still frees everything; the parsed heap is frozen afterwards so
-    # later collections skip it.
+    with parsing_heap():
+        for found, item in planned.steps:
+            scan.inputs.merge(found)
+            if item is not None:
+                load_item(item, max_bytes, scan, stdin)
+    return scan
+
+
+def max_file_bytes(max_file_mb: float) -> int:
+    return int(max_file_mb * 1024 * 1024)
+
+
+@contextmanager
+def parsing_heap() -> Iterator[None]:
+    """Parsing allocates millions of small acyclic objects that live as long as the scan: the cyclic
+    garbage collector would rescan the growing heap again and again (a third of the load time on
+    a 10 MB tree). Refcounting still frees everything; the parsed heap is frozen afterwards so
+    later collections skip it."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for item in _expand(targets, scan.inputs):
-            scan.inputs.files += 1
-            data = _read(item, max_bytes, scan.inputs, stdin)
-            if data is not None:
-                _scan_text(item, data, scan)
+        yield
     finally:
         gc.freeze()
         if collecting:
             gc.enable()
-    return scan
 
 
-def _expand(targets: Iterable[str], inputs: Inputs) -> Iterator[_Input]:
+def load_item(item: "PlannedFile", max_bytes: int, scan: ManifestScan, stdin: Optional[BinaryIO] = None) -> None:
+    """Read, parse and account for one input file (or stdin) into `scan`."""
+    scan.inputs.files += 1
+    data = _read(item, max_bytes, scan.inputs, stdin)
+    if data is not None:
+        _scan_text(item, data, scan)
+
+
+@dataclass
+class Plan:
+    """The inputs of a scan in order, each with what expanding the targets reported just before it
+    (missing paths, unreadable folders, skipped non-files), so a scan that reads the files out of
+    order can still report everything in the order a plain scan would."""
+
+    steps: list[tuple[Inputs, Optional["PlannedFile"]]] = field(default_factory=list)
+
+    @property
+    def files(self) -> list["PlannedFile"]:
+        return [item for _, item in self.steps if item is not None]
+
+
+def plan(targets: Iterable[str]) -> Plan:
+    planned = Plan()
+    found = Inputs()  # expanding reports into this one object; each step takes what is new since the last
+    seen = [0, 0]
+
+    def news() -> Inputs:
+        errors, skipped = found.errors[seen[0]:], found.skipped[seen[1]:]
+        seen[:] = len(found.errors), len(found.skipped)
+        return Inputs(errors=errors, skipped=skipped)
+
+    for item in _expand(targets, found):
+        planned.steps.append((news(), item))
+    planned.steps.append((news(), None))
+    return planned
+
+
+def _expand(targets: Iterable[str], inputs: Inputs) -> Iterator[PlannedFile]:
     seen: set[str] = set()
 
-    def once(item: _Input) -> Iterator[_Input]:
+    def once(item: PlannedFile) -> Iterator[PlannedFile]:
         key = STDIN if item.path is None else os.path.realpath(item.path)
         if key not in seen:
             seen.add(key)
@@ -72,22 +122,22 @@ def _expand(targets: Iterable[str], inputs: Inputs) -> Iterator[_Input]:
 
     for target in targets:
         if target == STDIN:
-            yield from once(_Input(STDIN_NAME, None))
+            yield from once(PlannedFile(STDIN_NAME, None))
         elif os.path.isdir(target):
             errors_before = len(inputs.errors)
             found = list(_walk(target, inputs))
             if not found and len(inputs.errors) == errors_before:  # an unreadable folder is already one error
                 inputs.errors.append(InputError(target, None, "no .yaml, .yml or .json files in this directory"))
             for path in found:
-                yield from once(_Input(path, path))
+                yield from once(PlannedFile(path, path))
         elif os.path.lexists(target):
-            yield from once(_Input(target, target, named=True))
+            yield from once(PlannedFile(target, target, named=True))
         elif glob.has_magic(target):
             matches = sorted(p for p in glob.glob(target, recursive=True) if not os.path.isdir(p))
             if not matches:
                 inputs.errors.append(InputError(target, None, "no files match this pattern"))
             for path in matches:
-                yield from once(_Input(path, path))
+                yield from once(PlannedFile(path, path))
         else:
             inputs.errors.append(InputError(target, None, "no such file or directory"))
 
@@ -116,7 +166,7 @@ def _walk(root: str, inputs: Inputs) -> Iterator[str]:
                 inputs.skipped.append(Skipped(path, None, "not a regular file"))
 
 
-def _read(item: _Input, max_bytes: int, inputs: Inputs, stdin: Optional[BinaryIO]) -> Optional[str]:
+def _read(item: PlannedFile, max_bytes: int, inputs: Inputs, stdin: Optional[BinaryIO]) -> Optional[str]:
     try:
         if item.path is None:
             stream = stdin if stdin is not None else sys.stdin.buffer
@@ -209,7 +259,7 @@ def _decode(name: str, raw: bytes, inputs: Inputs) -> Optional[str]:
         return None
 
 
-def _scan_text(item: _Input, text: str, scan: ManifestScan) -> None:
+def _scan_text(item: PlannedFile, text: str, scan: ManifestScan) -> None:
     inputs = scan.inputs
     if not text.strip():
         inputs.skipped.append(Skipped(item.display, None, "empty file"))

@@ -1,0 +1,106 @@
+"""Scans spread over worker processes give exactly the report a single process gives."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kaudit import parallel
+from kaudit.scan import ScanRequest, _evaluate, _prepare, scan_manifests
+from kaudit.sources.manifests import load_manifests, max_file_bytes, plan
+from kaudit.writers.json_report import to_dict
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples" / "manifests"
+sys.path.insert(0, str(REPO / "benchmarks"))
+from generate_corpus import generate  # noqa: E402  (the benchmark's own generator: realistic, seeded)
+
+
+def report_of(request: ScanRequest, jobs: int) -> dict[str, Any]:
+    """The JSON report of a scan, forced through worker processes (jobs > 1) or not."""
+    if jobs == 1:
+        report = scan_manifests(request)
+    else:
+        prepared = _prepare(request)
+        planned = plan(request.targets)
+        done = parallel.scan(planned, prepared.rules, max_file_bytes(request.max_file_mb), jobs)
+        report = _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
+                           evaluated=done.result)
+    data = to_dict(report)
+    data.pop("generatedAt")
+    return data
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_examples_give_the_same_report_on_several_processes(jobs: int, tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("kind: Pod\nmetadata: {name: x}\n---\nbad: [\n---\nk: v\nk: w\n")
+    request = ScanRequest(targets=(str(EXAMPLES), str(REPO / "tests" / "data"), str(tmp_path)),
+                          config=str(REPO / "examples" / "kaudit.yaml"), fail_on="never")
+    single, spread = report_of(request, 1), report_of(request, jobs)
+    inputs = single["inputs"]
+    assert single["findings"] and inputs["errors"] and inputs["skipped"] and inputs["warnings"]
+    assert spread == single
+
+
+def test_a_generated_tree_gives_the_same_report_with_its_inputs_in_order(tmp_path: Path) -> None:
+    generate(tmp_path / "tree", 1.5)
+    (tmp_path / "tree" / "broken.yaml").write_text("a: [\n")
+    targets = (str(tmp_path / "tree"), str(tmp_path / "missing"), str(EXAMPLES / "insecure"))
+    request = ScanRequest(targets=targets, fail_on="never")
+    single, spread = report_of(request, 1), report_of(request, 2)
+    assert len(single["findings"]) > 1000
+    assert [e["file"] for e in single["inputs"]["errors"]][-1] == str(tmp_path / "missing")
+    assert spread == single
+
+
+@pytest.fixture(scope="module")
+def big_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tree = tmp_path_factory.mktemp("parallel") / "big"
+    generate(tree, parallel.MIN_BYTES / 1024 / 1024 + 1)
+    return tree
+
+
+def test_only_large_scans_of_files_use_workers(big_tree: Path) -> None:
+    assert not parallel.worthwhile(plan([str(EXAMPLES)]), 4)  # small: not worth starting processes
+    big = plan([str(big_tree)])
+    assert parallel.worthwhile(big, 2)
+    assert not parallel.worthwhile(big, 1)
+    assert not parallel.worthwhile(plan([str(big_tree), "-"]), 2)  # stdin is read here, once
+
+
+def test_the_command_line_scan_over_all_cores_matches_jobs_1(big_tree: Path, tmp_path: Path) -> None:
+    outputs = []
+    for jobs in ("0", "1"):
+        out = tmp_path / f"report-{jobs}.json"
+        done = subprocess.run([sys.executable, "-m", "kaudit.cli", "scan", str(big_tree), "-j", jobs,
+                               "-f", "json", "-o", str(out), "--fail-on", "never"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        data = json.loads(out.read_text())
+        data.pop("generatedAt")
+        outputs.append(data)
+    assert outputs[0] == outputs[1] and len(outputs[0]["findings"]) > 5000
+
+
+def test_lean_resources_keep_what_whole_inventory_rules_read() -> None:
+    scan = load_manifests([str(EXAMPLES)])
+    split = parallel.split_rules(list(_prepare(ScanRequest(targets=("x",))).rules))
+    assert {"NetworkPolicy", "RoleBinding", "ClusterRole", "Namespace", "ServiceAccount"} <= split.full_kinds
+    for resource in scan.resources:
+        lean = parallel._lean(resource, split)
+        body, kept = resource.body, lean.body
+        assert kept["metadata"] == body["metadata"] and kept.positions["metadata"] == body.positions["metadata"]
+        if resource.kind in ("Pod", "DaemonSet", "StatefulSet", "Job", "CronJob"):
+            assert set(kept) == set(body)
+        elif resource.kind in split.full_kinds and resource.kind != "Deployment":
+            assert kept is body
+        elif resource.kind == "Deployment":  # workloads travel without their containers' bodies
+            template, lean_template = body["spec"]["template"], kept["spec"]["template"]
+            assert lean_template["metadata"] == template["metadata"]
+            assert [c["name"] for c in lean_template["spec"]["containers"]] == \
+                [c["name"] for c in template["spec"]["containers"]]
+            assert all(set(c) == {"name"} for c in lean_template["spec"]["containers"])
+            assert lean_template["spec"].positions == template["spec"].positions
