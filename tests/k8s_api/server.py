@@ -25,12 +25,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 
+from ..loopback import LoopbackServer
 from .certs import ServerCerts, make_server_certs
 
 Obj = dict[str, Any]
@@ -347,12 +347,14 @@ class _Handler(BaseHTTPRequestHandler):
     do_DELETE = _serve
 
 
-class FakeApiServer:
+class FakeApiServer(LoopbackServer):
     """Serve `objects` (plain dicts, as `kubectl get -o json` shows them) like kube-apiserver does.
 
     Knobs (all optional): see README.md. `forbidden` holds (plural, namespace) pairs: namespace None
     means every scope, "" the cluster-wide (all-namespaces) request only, "x" requests in namespace x.
     """
+
+    thread_name = "fake-kube-apiserver"
 
     def __init__(
         self,
@@ -420,49 +422,26 @@ class FakeApiServer:
         self._revoked = False
         self._stopping = threading.Event()
         self._tmp: Path | None = None
-        self._server: _TLSServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self.certs: ServerCerts | None = None
 
-    # ---- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> FakeApiServer:
-        if self._server is None:
-            self._stopping.clear()
-            self._tmp = Path(tempfile.mkdtemp(prefix="kaudit-fake-apiserver-"))
-            self.certs = make_server_certs(self._tmp)
-            self._server = _TLSServer(self, self.certs.server_context())
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="fake-kube-apiserver", daemon=True)
-            self._thread.start()
-        return self
+    # ---- lifecycle (tests/loopback.py) -----------------------------------------------------------
+    def _make_server(self) -> _TLSServer:
+        self._stopping.clear()
+        self._tmp = Path(tempfile.mkdtemp(prefix="kaudit-fake-apiserver-"))
+        self.certs = make_server_certs(self._tmp)
+        return _TLSServer(self, self.certs.server_context())
 
-    def stop(self) -> None:
-        if self._server is None:
-            return
+    def _before_shutdown(self) -> None:
         self._stopping.set()  # wakes `slow` handlers
-        self._server.shutdown()
+
+    def _after_shutdown(self) -> None:
+        assert isinstance(self._server, _TLSServer)
         self._server.close_open_sockets()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
-        self._server = None
-
-    def __enter__(self) -> FakeApiServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     # ---- what tests use --------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeApiServer is not started")
-        return int(self._server.server_address[1])
-
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"

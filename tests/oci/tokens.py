@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
+
+from ..loopback import LoopbackServer
 
 DEFAULT_SERVICE = "kaudit-test-registry"
 DEFAULT_ISSUER = "kaudit-test-token-issuer"
@@ -219,46 +220,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class TokenServer:
+class TokenServer(LoopbackServer):
     """HTTPS (or plain HTTP when `ssl_context` is None) token endpoint at `<url>/token` on 127.0.0.1."""
+
+    thread_name = "registry-token-server"
 
     def __init__(self, issuer: TokenIssuer, users: dict[str, str], ssl_context: ssl.SSLContext | None,
                  anonymous_pull: bool = False, ttl: int = 300) -> None:
         self.issuer = issuer
         self._state = _State(issuer, dict(users), anonymous_pull, ttl)
         self._context = ssl_context
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
-    def start(self) -> TokenServer:
-        if self._server is None:
-            self._server = _Server(self._state, self._context)
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="registry-token-server", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-
-    def __enter__(self) -> TokenServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("TokenServer is not started")
-        return int(self._server.server_address[1])
+    def _make_server(self) -> _Server:
+        return _Server(self._state, self._context)
 
     @property
     def realm(self) -> str:
