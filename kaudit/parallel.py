@@ -48,7 +48,10 @@ def worthwhile(planned: Plan, jobs: int) -> bool:
         return False
     if any(item.path is None or item.named and not os.path.isfile(item.path) for item in files):
         return False  # stdin and pipes can be read once only, by this process
-    return sum(_size(item) for item in files) >= MIN_BYTES
+    sizes = [_size(item) for item in files]
+    # One file that is most of the work cannot be split: workers would only add the cost of
+    # sending its findings back (and hold them twice in memory).
+    return sum(sizes) >= MIN_BYTES and max(sizes) <= sum(sizes) / 2
 
 
 @dataclass

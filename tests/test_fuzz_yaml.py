@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 from kaudit.sources.manifests import load_manifests
@@ -249,12 +249,14 @@ def test_parse_documents_never_raises_and_accounts_for_the_text(text: str) -> No
 
 
 def decoded(data: bytes) -> str | None:
-    """The text kaudit should see in `data` (UTF-8, or UTF-16 with a BOM), or None for binary."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            return None
+    """The text kaudit should see in `data` (UTF-8, or UTF-32 or UTF-16 with a BOM), or None for binary."""
+    for boms, encoding in (((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE), "utf-32"),
+                           ((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-16")):
+        if data.startswith(boms):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                return None
     data = data.removeprefix(codecs.BOM_UTF8)
     if b"\0" in data:
         return None
@@ -266,6 +268,8 @@ def decoded(data: bytes) -> str | None:
 
 @fuzz_settings(0.5)
 @given(file_bytes)
+@example(codecs.BOM_UTF32_LE)
+@example(codecs.BOM_UTF32_LE + "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n".encode("utf-32-le"))
 def test_load_manifests_never_raises_and_accounts_for_the_file(data: bytes) -> None:
     note(repr(data[:2000]))
     scan = load(data)

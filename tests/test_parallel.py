@@ -72,6 +72,13 @@ def test_only_large_scans_of_files_use_workers(big_tree: Path) -> None:
     assert not parallel.worthwhile(plan([str(big_tree), "-"]), 2)  # stdin is read here, once
 
 
+def test_one_file_that_is_most_of_the_work_is_scanned_in_one_process(tmp_path: Path) -> None:
+    document = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n"
+    (tmp_path / "huge.yaml").write_text(document * (parallel.MIN_BYTES // len(document) + 1))
+    (tmp_path / "small.yaml").write_text(document)
+    assert not parallel.worthwhile(plan([str(tmp_path)]), 2)
+
+
 def test_the_command_line_scan_over_all_cores_matches_jobs_1(big_tree: Path, tmp_path: Path) -> None:
     outputs = []
     for jobs in ("0", "1"):
