@@ -64,7 +64,8 @@ class SplitRules:
 
 def split_rules(rules: Sequence[Rule]) -> SplitRules:
     local = [r for r in rules if not TEMPLATES[r.template].cross_object and r.target != "namespace"]
-    main = [r for r in rules if r not in local]
+    local_ids = {id(r) for r in local}
+    main = [r for r in rules if id(r) not in local_ids]
     kinds: set[str] = {"Namespace"}
     for rule in main:
         kinds |= set(TEMPLATES[rule.template].reads) | {k for k in rule.kinds if k != "workloads"}
@@ -97,8 +98,7 @@ def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int) -> Par
         raise KauditError("a worker process died (out of memory?); rerun with --jobs 1") from None
     finally:
         _Worker.setup(None, 0)
-    with parsing_heap():
-        central = run(split.main, Inventory(loaded.resources))
+    central = run(split.main, Inventory(loaded.resources))
     result.findings.extend(central.findings)
     result.findings.sort(key=sort_key)
     result.errors.extend(central.errors)
