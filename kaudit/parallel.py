@@ -13,10 +13,7 @@ unless a rule that runs in the main process targets or reads their kind.
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
 
@@ -44,14 +41,18 @@ def available_cores() -> int:
 def worthwhile(planned: Plan, jobs: int) -> bool:
     """Whether splitting this scan over `jobs` processes pays (and is possible here)."""
     files = planned.files
-    if jobs < 2 or len(files) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs < 2 or len(files) < 2:
         return False
     if any(item.path is None or item.named and not os.path.isfile(item.path) for item in files):
         return False  # stdin and pipes can be read once only, by this process
     sizes = [_size(item) for item in files]
     # One file that is most of the work cannot be split: workers would only add the cost of
     # sending its findings back (and hold them twice in memory).
-    return sum(sizes) >= MIN_BYTES and max(sizes) <= sum(sizes) / 2
+    if sum(sizes) < MIN_BYTES or max(sizes) > sum(sizes) / 2:
+        return False
+    import multiprocessing  # only here: 15 ms of imports a pre-commit run should not pay
+
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 @dataclass
@@ -80,6 +81,10 @@ class ParallelScan:
 
 
 def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int) -> ParallelScan:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     split = split_rules(rules)
     batches = _batches(planned.files, jobs * BATCHES_PER_WORKER)
     _Worker.setup(split, max_bytes)  # inherited by the forked workers: nothing to pickle

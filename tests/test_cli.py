@@ -310,3 +310,20 @@ def test_rule_validation_rejects_unknown_framework_controls(kaudit: Kaudit, writ
           .replace("pss-baseline: host-ports", "pss-baseline: host-portz"))
     result = kaudit("rules", "validate", tmp_path / "policies")
     assert result.code == 1 and "frameworks.pss-baseline: unknown control 'host-portz'" in result.out
+
+
+def test_a_one_file_scan_imports_nothing_heavy() -> None:
+    # What a pre-commit hook pays for: the kubernetes client, jinja2, jsonschema and the process-pool
+    # machinery are imported only on the paths that need them (cluster, HTML, custom rules, big trees).
+    import subprocess
+    import sys
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "manifests" / "insecure" / "web-deployment.yaml"
+    heavy = ["kubernetes", "jinja2", "jsonschema", "multiprocessing", "concurrent.futures"]
+    program = (
+        "import sys\nfrom kaudit.cli import main\n"
+        f"code = main(['scan', {str(example)!r}, '--per-file', '-f', 'text', '-o', '/dev/null', '--fail-on', 'never'])\n"
+        f"print(code, sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "0 []", done.stdout + done.stderr
