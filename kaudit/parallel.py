@@ -14,7 +14,7 @@ unless a rule that runs in the main process targets or reads their kind.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
 from kaudit.checks import TEMPLATES
@@ -77,7 +77,6 @@ def split_rules(rules: Sequence[Rule]) -> SplitRules:
 class ParallelScan:
     loaded: ManifestScan  # lean resources, and every input accounted for in plan order
     result: EngineResult  # findings of every rule, sorted as the engine sorts them
-    local_rules: list[Rule] = field(default_factory=list)
 
 
 def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int) -> ParallelScan:
@@ -107,7 +106,7 @@ def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int) -> Par
     result.findings.extend(central.findings)
     result.findings.sort(key=sort_key)
     result.errors.extend(central.errors)
-    return ParallelScan(loaded, result, split.local)
+    return ParallelScan(loaded, result)
 
 
 _FileResult = tuple[Inputs, list[Resource]]

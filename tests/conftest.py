@@ -12,6 +12,8 @@ from typing import Any, Callable
 import pytest
 
 from kaudit.cli import main
+from kaudit.model import Report
+from kaudit.scan import ScanRequest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,6 +81,38 @@ spec:
   containers:
     - name: app
       image: registry.example.com/app:1.0
+"""
+
+
+def scan_on_workers(request: ScanRequest, jobs: int) -> Report:
+    """A manifest scan forced through `jobs` worker processes, whatever the size of its input: the
+    branch `scan_manifests` takes for large trees."""
+    from kaudit import parallel
+    from kaudit.scan import _evaluate, _prepare
+    from kaudit.sources.manifests import max_file_bytes, plan
+
+    prepared = _prepare(request)
+    done = parallel.scan(plan(request.targets), prepared.rules, max_file_bytes(request.max_file_mb), jobs)
+    return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
+                     evaluated=done.result)
+
+
+def hardened_pod(name: str, namespace: str) -> str:
+    """A pod no per-object rule reports."""
+    return f"""apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  automountServiceAccountToken: false
+  securityContext: {{runAsNonRoot: true, runAsUser: 10001, seccompProfile: {{type: RuntimeDefault}}}}
+  containers:
+    - name: app
+      image: registry.example.com/app@sha256:0000000000000000000000000000000000000000000000000000000000000000
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities: {{drop: [ALL]}}
+      resources: {{limits: {{cpu: 100m, memory: 64Mi}}}}
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Optional, TypeVar
@@ -10,7 +11,7 @@ from typing import Optional, TypeVar
 Server = TypeVar("Server", bound="LoopbackServer")
 
 
-class LoopbackServer:
+class LoopbackServer(ABC):
     """A threaded HTTP(S) server on 127.0.0.1, served from a daemon thread while started."""
 
     thread_name = "loopback-server"
@@ -20,8 +21,9 @@ class LoopbackServer:
         self._thread: Optional[threading.Thread] = None
 
     # ---- what a server provides ------------------------------------------------------------------
+    @abstractmethod
     def _make_server(self) -> ThreadingHTTPServer:
-        raise NotImplementedError
+        """The server, bound to 127.0.0.1 (a free port), not yet serving."""
 
     def _before_shutdown(self) -> None:
         """Wake handlers that wait on purpose (slow or hanging answers)."""

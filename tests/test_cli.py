@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -11,7 +13,7 @@ from kaudit import __version__
 from kaudit.cli import _pair_outputs
 from kaudit.paths import reports_dir
 
-from .conftest import ROOT_POD, CliResult
+from .conftest import ROOT_POD, CliResult, hardened_pod
 
 Kaudit = Callable[..., CliResult]
 Write = Callable[[str, "str | bytes"], Path]
@@ -24,21 +26,7 @@ spec:
   podSelector: {}
   policyTypes: [Ingress, Egress]
 ---
-apiVersion: v1
-kind: Pod
-metadata: {name: ok, namespace: team}
-spec:
-  automountServiceAccountToken: false
-  securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
-  containers:
-    - name: app
-      image: registry.example.com/app@sha256:0000000000000000000000000000000000000000000000000000000000000000
-      securityContext:
-        allowPrivilegeEscalation: false
-        readOnlyRootFilesystem: true
-        capabilities: {drop: [ALL]}
-      resources: {limits: {cpu: 100m, memory: 64Mi}}
-"""
+""" + hardened_pod("ok", "team")
 
 
 def report_schema() -> dict:  # type: ignore[type-arg]
@@ -315,9 +303,6 @@ def test_rule_validation_rejects_unknown_framework_controls(kaudit: Kaudit, writ
 def test_a_one_file_scan_imports_nothing_heavy() -> None:
     # What a pre-commit hook pays for: the kubernetes client, jinja2, jsonschema and the process-pool
     # machinery are imported only on the paths that need them (cluster, HTML, custom rules, big trees).
-    import subprocess
-    import sys
-
     example = Path(__file__).resolve().parent.parent / "examples" / "manifests" / "insecure" / "web-deployment.yaml"
     heavy = ["kubernetes", "jinja2", "jsonschema", "multiprocessing", "concurrent.futures"]
     program = (

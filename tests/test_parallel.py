@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from kaudit import parallel
-from kaudit.scan import ScanRequest, _evaluate, _prepare, scan_manifests
-from kaudit.sources.manifests import load_manifests, max_file_bytes, plan
+from kaudit.scan import ScanRequest, _prepare, scan_manifests
+from kaudit.sources.manifests import load_manifests, plan
 from kaudit.writers.json_report import to_dict
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,18 +19,12 @@ EXAMPLES = REPO / "examples" / "manifests"
 sys.path.insert(0, str(REPO / "benchmarks"))
 from generate_corpus import generate  # noqa: E402  (the benchmark's own generator: realistic, seeded)
 
+from .conftest import scan_on_workers  # noqa: E402
+
 
 def report_of(request: ScanRequest, jobs: int) -> dict[str, Any]:
     """The JSON report of a scan, forced through worker processes (jobs > 1) or not."""
-    if jobs == 1:
-        report = scan_manifests(request)
-    else:
-        prepared = _prepare(request)
-        planned = plan(request.targets)
-        done = parallel.scan(planned, prepared.rules, max_file_bytes(request.max_file_mb), jobs)
-        report = _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
-                           evaluated=done.result)
-    data = to_dict(report)
+    data = to_dict(scan_manifests(request) if jobs == 1 else scan_on_workers(request, jobs))
     data.pop("generatedAt")
     return data
 

@@ -9,25 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import hardened_pod
 from .tools import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 
-GOOD = """apiVersion: v1
-kind: Pod
-metadata: {name: good, namespace: shop}
-spec:
-  automountServiceAccountToken: false
-  securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
-  containers:
-    - name: app
-      image: registry.example.com/app@sha256:0000000000000000000000000000000000000000000000000000000000000000
-      securityContext:
-        allowPrivilegeEscalation: false
-        readOnlyRootFilesystem: true
-        capabilities: {drop: [ALL]}
-      resources: {limits: {cpu: 100m, memory: 64Mi}}
-"""
+GOOD = hardened_pod("good", "shop")
 BAD = """apiVersion: v1
 kind: Pod
 metadata: {name: bad, namespace: shop}

@@ -51,6 +51,8 @@ from kaudit.sources.yamldoc import deepest_position, position_of
 from kaudit.suppress import IGNORE
 from kaudit.writers.json_report import to_dict
 
+from .conftest import scan_on_workers
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = int(os.environ.get("KAUDIT_PROPERTY_EXAMPLES", "25"))
 
@@ -814,16 +816,9 @@ def test_d_regression_annotation_on_one_copy_of_an_object_suppresses_only_that_c
 @example(NAMESPACE_TWICE)
 @example(SAME_OBJECT_ANNOTATED_IN_SECOND_FILE)
 def test_h_worker_processes_give_the_same_report(files: list[tuple[list[Any], str]]) -> None:
-    from kaudit import parallel
-    from kaudit.scan import _evaluate, _prepare
-    from kaudit.sources.manifests import max_file_bytes, plan
-
     with Tree(texts_of(files)) as tree:
         request = ScanRequest(targets=tuple(tree.paths), config=config_file(), fail_on="never", jobs=1)
         single = to_dict(scan_manifests(request))
-        prepared = _prepare(request)
-        done = parallel.scan(plan(request.targets), prepared.rules, max_file_bytes(request.max_file_mb), jobs=2)
-        spread = to_dict(_evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
-                                   evaluated=done.result))
+        spread = to_dict(scan_on_workers(request, jobs=2))
     single.pop("generatedAt"), spread.pop("generatedAt")
     assert spread == single

@@ -48,10 +48,8 @@ def resolve_plain(text: str) -> Any:
 
 
 def _resolve(text: str) -> Any:
-    if text in _WORDS:
+    if text in _WORDS:  # the empty text too (null)
         return _WORDS[text]
-    if not text:
-        return text
     first = text[0]
     if first == ".":
         return float(text) if _DOT_FLOAT.match(text) else text

@@ -204,25 +204,14 @@ def _read_file(path: str, limit: int, *, regular_only: bool) -> bytes:
     is a pipe); the size limit still bounds it.
     """
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
-    descriptor = os.open(path, flags | os.O_NONBLOCK if regular_only else flags)
-    try:
-        mode = os.fstat(descriptor).st_mode
+    with open(os.open(path, flags | os.O_NONBLOCK if regular_only else flags), "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(path)
         if regular_only and not stat.S_ISREG(mode):
             raise _NotRegular(_file_type(mode))
-        os.set_blocking(descriptor, True)
-        chunks = []
-        remaining = limit
-        while remaining > 0:
-            chunk = os.read(descriptor, min(remaining, 1 << 24))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(descriptor)
+        os.set_blocking(handle.fileno(), True)
+        return handle.read(limit)
 
 
 def _file_type(mode: int) -> str:

@@ -245,8 +245,7 @@ class _Builder:
         self.root_position = 0
 
     def position(self, mark: Any) -> int:
-        line, column = self.place.line_and_column(mark.line, mark.column, mark.index)
-        return (line << _COLUMN_BITS) | (column if column < _COLUMN_MASK else _COLUMN_MASK)
+        return _pack(*self.place.line_and_column(mark.line, mark.column, mark.index))
 
     def document(self) -> Document:
         # The hot loop: scalars (most events) are handled inline, positions computed in place.
@@ -259,7 +258,7 @@ class _Builder:
             kind = event.__class__
             if kind is ScalarEvent:
                 mark = event.start_mark
-                if exact:
+                if exact:  # _pack, inlined: this runs for every scalar
                     column = mark.column + 1
                     packed = ((mark.line + first_line) << _COLUMN_BITS) | (column if column < _COLUMN_MASK else _COLUMN_MASK)
                 else:
