@@ -1,7 +1,8 @@
 """Baselines: an earlier JSON report. Findings whose fingerprint it holds are known, not new.
 
-Fingerprints are rule + resource identity + container + field path (never the line or the file),
-so a baseline survives edits that move lines and changes that reorder or rename files.
+A fingerprint names one fact (kaudit/fingerprint.py), never the line or the file, so a baseline
+survives edits that move lines and changes that reorder or rename files, and a new fact never
+matches a known one.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kaudit.errors import KauditError
+from kaudit.fingerprint import FINGERPRINT_VERSION
 from kaudit.model import Finding, Suppression
 
 
@@ -35,6 +37,10 @@ def load_baseline(path: str) -> Baseline:
         raise KauditError(f"{path}: not a kaudit JSON report (no schemaVersion / findings)")
     if str(data["schemaVersion"]).split(".")[0] != "1":
         raise KauditError(f"{path}: baseline schemaVersion {data['schemaVersion']} is not supported (need 1.x)")
+    if data.get("fingerprintVersion") != FINGERPRINT_VERSION:
+        # Older fingerprints could name several facts at once: matching on them could hide a new finding.
+        raise KauditError(f"{path}: baseline written by an older kaudit (fingerprints v{data.get('fingerprintVersion', 1)}, "
+                          f"this kaudit uses v{FINGERPRINT_VERSION}): recreate it with `kaudit baseline create`")
     prints = frozenset(str(f.get("fingerprint")) for f in data["findings"] if isinstance(f, dict) and f.get("fingerprint"))
     return Baseline(path, str(data.get("generatedAt", "?")), prints)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from kaudit.checks.base import Hit, Target
+from kaudit.fingerprint import identity_path
 from kaudit.inventory import NO_NAMESPACE, Inventory
 from kaudit.model import FieldPath, Finding, Location, Resource, format_path
 from kaudit.ruleset import Rule
@@ -90,6 +91,8 @@ def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
         frameworks=rule.frameworks,
         remediation=rule.docs.get("fix", ""),
         references=rule.references,
+        key_path=identity_path(resource.body, hit.path),
+        fact=hit.fact,
     )
 
 

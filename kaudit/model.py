@@ -143,6 +143,10 @@ class Finding:
     remediation: str = ""
     references: tuple[str, ...] = ()
     suppressed: Optional[Suppression] = None
+    # What the fact is about beyond its field (kaudit/fingerprint.py): `key_path` is the field path
+    # with list items named by their keys, `fact` tells apart facts that share a field.
+    key_path: str = ""
+    fact: str = ""
 
     @functools.cached_property
     def path_text(self) -> str:
@@ -150,12 +154,12 @@ class Finding:
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """Stable across line moves and file reordering: rule + resource identity + container + path."""
+        """One fact: rule + resource identity + container + field (+ what it is about); never the line
+        or the file, so it is stable across edits that move lines and files."""
         ref = self.resource
         group = ref.api_version.rpartition("/")[0]  # the API group, not its version, identifies a kind
-        identity = "|".join(
-            [self.rule, group, ref.kind, ref.namespace or "", ref.name, self.container or "", self.path_text]
-        )
+        identity = "|".join([self.rule, group, ref.kind, ref.namespace or "", ref.name, self.container or "",
+                             self.key_path or self.path_text, self.fact])
         return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 

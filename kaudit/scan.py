@@ -11,6 +11,7 @@ from kaudit.checks import TEMPLATES
 from kaudit.config import Config, apply_rule_settings, load_config
 from kaudit.engine import EngineResult, run
 from kaudit.errors import KauditError
+from kaudit.fingerprint import make_unique
 from kaudit.inventory import Inventory
 from kaudit.model import Coverage, CoverageGap, ImageSummary, Inputs, Origin, Report, Resource, ResourceRef, Severity
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
@@ -91,7 +92,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     inventory = Inventory(resources)
     image_summary = _check_images(request, inventory)
     result = evaluated if evaluated is not None else run(rules, inventory)
-    findings = owners.drop_inherited(result.findings, kept_pods)
+    findings = make_unique(owners.drop_inherited(result.findings, kept_pods))
     findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
                                         prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
     inputs.warnings.extend(warnings)

@@ -67,6 +67,10 @@ class Subject:
             return f"ServiceAccount {self.namespace or '?'}/{self.name}"
         return f"{self.kind} {self.name}"
 
+    def key(self) -> str:
+        """The subject's identity, for fingerprints."""
+        return f"{self.kind}:{self.namespace}:{self.name}" if self.kind == "ServiceAccount" else f"{self.kind}:{self.name}"
+
     @classmethod
     def parse(cls, text: str) -> "Subject":
         """`User:alice`, `Group:devs`, `ServiceAccount:ns:name` or `system:serviceaccount:ns:name`."""
@@ -135,6 +139,12 @@ def describe_rule(rule: Mapping[str, Any]) -> str:
     if sequence(rule.get("resourceNames")):
         text += f" named {join('resourceNames')}"
     return text
+
+
+def rule_key(rule: Mapping[str, Any]) -> str:
+    """A PolicyRule's identity, whatever the order of its lists or of the role's rules (fingerprints)."""
+    keys = ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs")
+    return ";".join(f"{k}={','.join(sorted(str(v) for v in sequence(rule.get(k))))}" for k in keys if rule.get(k))
 
 
 def rule_allows(rule: Mapping[str, Any], verb: str, group: str, resource: str) -> bool:

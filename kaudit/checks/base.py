@@ -46,10 +46,12 @@ class Target:
 
 @dataclass(frozen=True)
 class Hit:
-    """A violation at `path` (in the object); `values` fill the rule's message placeholders."""
+    """A violation at `path` (in the object); `values` fill the rule's message placeholders; `fact`
+    tells apart several facts one rule reports at the same field (e.g. two subjects of a binding)."""
 
     path: FieldPath
     values: Mapping[str, str] = field(default_factory=dict)
+    fact: str = ""
 
 
 Check = Callable[[Target], Iterable[Hit]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from kaudit.analyzers.rbac import PERMISSIONS, SYSTEM_GROUPS_FOR_EVERYONE, Subject, binding_subjects, \
-    is_system_subject, rbac_index
+    is_system_subject, rbac_index, rule_key
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.workloads import mapping, sequence
 
@@ -37,7 +37,8 @@ def _binding_grants(params: Mapping[str, Any], target: str) -> Check:
                 continue
             reported.add((grant.subject, grant.rule_index))
             hits.append(Hit(("roleRef",), {"does": permission.does, "grant": grant.path(),
-                                           "subject": grant.subject.describe()}))
+                                           "subject": grant.subject.describe()},
+                            fact=f"{grant.subject.key()} {rule_key(grant.rule)}"))
         return hits
 
     return check
@@ -61,9 +62,11 @@ def _risky_subjects(params: Mapping[str, Any], target: str) -> Check:
         hits = []
         for index, member in enumerate(binding_subjects(subject.resource)):
             if which == "everyone" and member.kind in ("Group", "User") and member.name in SYSTEM_GROUPS_FOR_EVERYONE:
-                hits.append(Hit(("subjects", index), {"subject": member.describe(), "role": role_text}))
+                hits.append(Hit(("subjects", index), {"subject": member.describe(), "role": role_text},
+                                fact=member.key()))
             if which == "default-service-account" and member.kind == "ServiceAccount" and member.name == "default":
-                hits.append(Hit(("subjects", index), {"subject": member.describe(), "role": role_text}))
+                hits.append(Hit(("subjects", index), {"subject": member.describe(), "role": role_text},
+                                fact=member.key()))
         return hits
 
     return check
@@ -112,7 +115,7 @@ def _workload_identity(params: Mapping[str, Any], target: str) -> Check:
             if grant is not None:
                 where = pod.path + ("serviceAccountName",)
                 hits.append(Hit(where, {"does": permission.does, "grant": grant.path(),
-                                        "serviceAccount": identity.describe()}))
+                                        "serviceAccount": identity.describe()}, fact=permission.key))
         return hits
 
     return check

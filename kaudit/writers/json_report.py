@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 from typing import Any, Optional, TextIO
 
+from kaudit.fingerprint import FINGERPRINT_VERSION
 from kaudit.model import Finding, FrameworkResult, Inputs, Report, ResourceRef, RuleInfo
 from kaudit.writers.summary import summary
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: fingerprintVersion (fingerprints name one fact: kaudit/fingerprint.py)
 
 
 def write(report: Report, stream: TextIO) -> None:
@@ -30,6 +31,7 @@ def to_dict(report: Report, findings: bool = True) -> dict[str, Any]:
     return {
         "schemaVersion": SCHEMA_VERSION,
         "tool": {"name": "kaudit", "version": report.tool_version},
+        "fingerprintVersion": FINGERPRINT_VERSION,
         "generatedAt": report.generated_at,
         "scanned": _scanned(report),
         "summary": summary(report),

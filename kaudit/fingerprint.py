@@ -1,0 +1,85 @@
+"""Fingerprints: one per fact, stable across line moves, file moves, list reordering and between a
+manifest and a cluster scan of the same object; unique within a report (a baseline matches on them,
+so a collision would let a new finding hide behind a known one).
+
+A fact is: the rule, the object's identity (API group, kind, namespace, name), the container, the
+field it is about — with each list index replaced by the identity of the item it points at
+(`containers[name=web]`, `subjects[Group:contractors]`), so inserting a container or a subject does
+not renumber the others — and, where one field carries several facts, what the fact is about
+(`Hit.fact`: the subject and grant of an RBAC finding, the permission of a workload's token).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, Optional, Sequence
+
+from kaudit.model import FieldPath, Finding
+
+# Bumped whenever the identity below changes: a baseline written with another version would match
+# nothing (or, worse, the wrong things), so it is refused with a clear message instead.
+FINGERPRINT_VERSION = 2
+
+
+def _item_key(item: Any) -> Optional[str]:
+    """What names a list item in Kubernetes (the merge keys of containers, volumes, env, ports, …;
+    RBAC subjects by kind, namespace and name); None for items that have no name."""
+    if not isinstance(item, Mapping):
+        return None
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        return None
+    kind = item.get("kind")
+    if isinstance(kind, str) and kind:
+        namespace = item.get("namespace")
+        return f"{kind}:{namespace}:{name}" if isinstance(namespace, str) and namespace else f"{kind}:{name}"
+    return f"name={name}"
+
+
+def identity_path(body: Mapping[str, Any], path: FieldPath) -> str:
+    """`spec.containers[name=web].securityContext` for `('spec', 'containers', 0, 'securityContext')`."""
+    parts: list[str] = []
+    node: Any = body
+    for part in path:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            key = _item_key(item)
+            parts.append(f"[{key}]" if key is not None else f"[{part}]")
+            node = item
+        else:
+            parts.append(f".{part}" if parts else part)
+            node = node.get(part) if isinstance(node, Mapping) else None
+    return "".join(parts)
+
+
+def make_unique(findings: Sequence[Finding]) -> list[Finding]:
+    """Exact repeats of a fact (same fingerprint, message and place) are one finding. Distinct
+    findings that still share a fingerprint (the same object declared in two files) are told apart
+    by their file, then by their order, so no two findings in a report share one."""
+    by_print: dict[str, list[int]] = {}
+    for index, finding in enumerate(findings):
+        by_print.setdefault(finding.fingerprint, []).append(index)
+    if all(len(group) == 1 for group in by_print.values()):
+        return list(findings)
+    result: list[Optional[Finding]] = list(findings)
+    taken = set(by_print)
+    for group in by_print.values():
+        if len(group) == 1:
+            continue
+        seen: set[tuple[str, str, Optional[str], Optional[int]]] = set()
+        for index in group:
+            finding = findings[index]
+            key = (finding.message, finding.path_text, finding.location.file, finding.location.line)
+            if key in seen:
+                result[index] = None  # the same fact found twice: report it once
+                continue
+            first = not seen
+            seen.add(key)
+            if first:
+                continue  # the first keeps its fingerprint: the one an earlier baseline knows
+            for extra in (finding.location.file or "", *(f"#{n}" for n in range(2, len(group) + 2))):
+                candidate = dataclasses.replace(finding, fact=f"{finding.fact}@{extra}")
+                if candidate.fingerprint not in taken:
+                    taken.add(candidate.fingerprint)
+                    result[index] = candidate
+                    break
+    return [finding for finding in result if finding is not None]
