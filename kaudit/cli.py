@@ -108,6 +108,9 @@ def cli() -> None:
               help="Reuse image results cached on disk for this long (default 3600; 0: no cache).")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, metavar="N",
               help="Processes for large manifest scans (default 0: one per core; 1: no worker processes).")
+@click.option("--allow-empty", is_flag=True,
+              help="Inputs that hold no Kubernetes object may pass (default: exit 2, nothing was judged). "
+                   "The pre-commit hooks pass it, so a commit of other YAML is not blocked.")
 @click.option("--per-file", is_flag=True,
               help="Judge objects on their own: skip cross-object analysis (NetworkPolicy coverage, RBAC "
                    "paths), which needs every manifest, not just the files given (pre-commit).")
@@ -120,7 +123,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
          exclude_namespaces: tuple[str, ...], allow_gaps: bool, request_timeout: float, verify_images: bool,
          cosign_keys: tuple[str, ...], resolve_digests: bool, registry_config: Optional[str],
          registry_ca: Optional[str], insecure_registries: tuple[str, ...], image_cache: Optional[str],
-         image_cache_ttl: Optional[int], jobs: int) -> None:
+         image_cache_ttl: Optional[int], jobs: int, allow_empty: bool) -> None:
     """Scan manifests (files, directories, globs, '-' for stdin) or a live cluster (--context)."""
     import gc
 
@@ -135,7 +138,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
     request = ScanRequest(
         targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
-        per_file=per_file, allow_gaps=allow_gaps, jobs=jobs,
+        per_file=per_file, allow_gaps=allow_gaps, jobs=jobs, allow_empty=allow_empty,
         images=_image_request(verify_images, cosign_keys, resolve_digests, registry_config, registry_ca,
                               insecure_registries, image_cache, image_cache_ttl, config),
     )
@@ -145,14 +148,37 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
         raise click.UsageError("scan manifests (PATH...) or a cluster (--context / --in-cluster), not both")
     if not cluster_mode and (namespaces or exclude_namespaces or kubeconfig):
         raise click.UsageError("-n, --exclude-namespace and --kubeconfig need --context or --in-cluster")
+    failed: list[str] = []
     if not cluster_mode:
         reports = [scan_manifests(request)]
     else:
-        reports = _scan_clusters(request, contexts, all_contexts, kubeconfig, in_cluster, namespaces,
-                                 exclude_namespaces, request_timeout)
+        reports, failed = _scan_clusters(request, contexts, all_contexts, kubeconfig, in_cluster, namespaces,
+                                         exclude_namespaces, request_timeout)
+    several = len(reports) + len(failed) > 1
+    if several and any(out in (None, "-") and fmt.lower() in SINGLE_DOCUMENT_FORMATS for fmt, out in destinations):
+        raise click.UsageError("with several contexts, html, sarif and junit reports need -o FILE "
+                               "(one file per context); json on standard output is one report per line")
     for report in reports:
-        _write_all(report, writers, several=len(reports) > 1)
-    ctx.exit(max(_exit_code(report) for report in reports))
+        _write_all(report, writers, several=several)
+        if not any(out in (None, "-") and fmt.lower() == "text" for fmt, out in destinations):
+            _tell_stderr(report, several)  # nobody reads a text report: errors and the verdict still show
+    for message in failed:
+        click.echo(f"kaudit: {message}", err=True)
+    codes = [_exit_code(report) for report in reports] + [EXIT_ERROR for _ in failed]
+    ctx.exit(max(codes))
+
+
+SINGLE_DOCUMENT_FORMATS = ("html", "sarif", "junit")
+
+
+def _tell_stderr(report: Any, several: bool) -> None:
+    """What the text report would have shown a person: errors, gaps and the one-line verdict."""
+    from kaudit.writers.text import problem_lines, summary_line
+
+    prefix = f"[{report.coverage.context}] " if several and report.coverage is not None else ""
+    for line in problem_lines(report):
+        click.echo(prefix + line, err=True)
+    click.echo(prefix + summary_line(report), err=True)
 
 
 def _image_request(verify: bool, key_files: tuple[str, ...], resolve: bool, registry_config: Optional[str],
@@ -199,37 +225,53 @@ def _exit_code(report: Any) -> int:
 
 def _scan_clusters(request: Any, contexts: tuple[str, ...], all_contexts: bool, kubeconfig: Optional[str],
                    in_cluster: bool, namespaces: tuple[str, ...], exclude: tuple[str, ...],
-                   timeout: float) -> list[Any]:
+                   timeout: float) -> tuple[list[Any], list[str]]:
+    """Each context's report, and a message for each context that could not be scanned: one
+    unreachable cluster must not cost the reports of the healthy ones."""
     from kaudit.scan import scan_cluster
     from kaudit.sources.cluster import ClusterRequest, contexts as kubeconfig_contexts
 
     if in_cluster:
         return [scan_cluster(request, ClusterRequest(in_cluster=True, namespaces=namespaces,
-                                                     exclude_namespaces=exclude, timeout=timeout))]
-    names = list(contexts) or []
+                                                     exclude_namespaces=exclude, timeout=timeout))], []
+    names = list(dict.fromkeys(contexts))
     if all_contexts:
         names = kubeconfig_contexts(kubeconfig)
         if not names:
             raise KauditError(f"kubeconfig {kubeconfig or '~/.kube/config'}: no contexts")
-    return [scan_cluster(request, ClusterRequest(kubeconfig=kubeconfig, context=name, namespaces=namespaces,
-                                                 exclude_namespaces=exclude, timeout=timeout)) for name in names]
+    if len(names) == 1:  # one context: its failure is the whole answer (exit 2, one line)
+        return [scan_cluster(request, ClusterRequest(kubeconfig=kubeconfig, context=names[0], namespaces=namespaces,
+                                                     exclude_namespaces=exclude, timeout=timeout))], []
+    reports, failed = [], []
+    for name in names:
+        try:
+            reports.append(scan_cluster(request, ClusterRequest(kubeconfig=kubeconfig, context=name,
+                                                                namespaces=namespaces, exclude_namespaces=exclude,
+                                                                timeout=timeout)))
+        except KauditError as error:
+            message = str(error)
+            failed.append(message if name in message else f"context {name}: {message}")
+    return reports, failed
 
 
-def _writers(destinations: list[tuple[str, Optional[str]]]) -> list[tuple[Any, Optional[str]]]:
+def _writers(destinations: list[tuple[str, Optional[str]]]) -> list[tuple[str, Any, Optional[str]]]:
     from kaudit.writers import get_writer
 
     if sum(1 for _, out in destinations if out is None or out == "-") > 1:
         raise click.UsageError("only one format can go to standard output; give the others -o FILE")
-    return [(get_writer(fmt.lower()), out) for fmt, out in destinations]
+    return [(fmt.lower(), get_writer(fmt.lower()), out) for fmt, out in destinations]
 
 
-def _write_all(report: Any, writers: list[tuple[Any, Optional[str]]], several: bool = False) -> None:
+def _write_all(report: Any, writers: list[tuple[str, Any, Optional[str]]], several: bool = False) -> None:
     """Write one report to every destination; with several reports (one per context), files get the
     context in their name (report.json -> report.prod.json)."""
     context = report.coverage.context if several and report.coverage is not None else None
     with ExitStack() as stack:
-        for write, out in writers:
+        for fmt, write, out in writers:
             if out is None or out == "-":
+                if context and fmt == "json":
+                    write(report, _OneLine(sys.stdout))  # JSON Lines: one whole report per line
+                    continue
                 if context:
                     sys.stdout.write(f"== context {context} ==\n")
                 write(report, sys.stdout)
@@ -243,6 +285,20 @@ def _write_all(report: Any, writers: list[tuple[Any, Optional[str]]], several: b
             except OSError as error:
                 raise KauditError(f"{out}: cannot write report: {error.strerror or error}") from None
             write(report, stream)
+
+
+class _OneLine:
+    """Standard output seen as a pipe, so the JSON writer writes each report on one line even on a
+    terminal (several contexts make JSON Lines)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text)
+
+    def isatty(self) -> bool:
+        return False
 
 
 @cli.group()

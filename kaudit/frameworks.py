@@ -199,19 +199,46 @@ def tag_problems(frameworks: Mapping[str, Sequence[str]]) -> list[str]:
     return problems
 
 
-def evaluate(framework_id: str, rules_run: Sequence["Rule"], findings: Sequence[Finding]) -> FrameworkResult:
-    """Per control: fail when a rule that checks it has an unsuppressed finding; pass when such rules
-    ran without one; not-covered when no rule that ran checks it (with the reason when known)."""
+def evaluate(framework_id: str, rules_run: Sequence["Rule"], findings: Sequence[Finding],
+             catalog: Optional[Sequence["Rule"]] = None, not_evaluated: Optional[Mapping[str, str]] = None,
+             nothing_scanned: bool = False) -> FrameworkResult:
+    """Per control:
+    - fail: a rule that checks it ran and has an unsuppressed finding;
+    - pass: every rule that checks it (in `catalog`, the rules known before selection) ran, fully,
+      on a scan that saw objects, without a finding;
+    - not-evaluated: a rule that checks it did not run (not selected, disabled, skipped by
+      --per-file), could not read what it needs (`not_evaluated`: rule id -> why), or nothing was
+      scanned; never a pass;
+    - not-covered: no kaudit rule checks it (with the reason)."""
+    not_evaluated = not_evaluated or {}
     failing_rules: dict[str, int] = {}
     for finding in findings:
         if finding.suppressed is None:
             failing_rules[finding.rule] = failing_rules.get(finding.rule, 0) + 1
+    ran = {rule.id for rule in rules_run}
+    everything = list(catalog) if catalog is not None else list(rules_run)
     results = []
     for tag, control in effective_controls(framework_id):
-        rules = sorted(rule.id for rule in rules_run if control.id in rule.frameworks.get(tag, ()))
-        count = sum(failing_rules.get(rule_id, 0) for rule_id in rules)
-        status = "not-covered" if not rules else ("fail" if count else "pass")
-        results.append(ControlResult(control.id, control.title, status, tuple(rules), count,
-                                     control.gap if not rules else ""))
+        checking = sorted({rule.id for rule in everything if control.id in rule.frameworks.get(tag, ())} |
+                          {rule.id for rule in rules_run if control.id in rule.frameworks.get(tag, ())})
+        count = sum(failing_rules.get(rule_id, 0) for rule_id in checking if rule_id in ran)
+        missing = [rule_id for rule_id in checking if rule_id not in ran]
+        blind = [rule_id for rule_id in checking if rule_id in ran and rule_id in not_evaluated]
+        why = ""
+        if not checking:
+            status, why = "not-covered", control.gap
+        elif count:
+            status = "fail"
+        elif nothing_scanned:
+            status, why = "not-evaluated", "nothing was scanned"
+        elif missing or blind:
+            status = "not-evaluated"
+            reasons = ([f"{', '.join(missing)} did not run"] if missing else []) + \
+                      [f"{rule_id}: {not_evaluated[rule_id]}" for rule_id in blind]
+            why = "; ".join(reasons)
+        else:
+            status = "pass"
+        rules = tuple(rule_id for rule_id in checking if rule_id in ran)
+        results.append(ControlResult(control.id, control.title, status, rules, count, why))
     framework = get(framework_id)
     return FrameworkResult(framework.id, framework.title, tuple(results))

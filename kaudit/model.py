@@ -181,6 +181,15 @@ class InputError:
         return f"{where}: {self.message}"
 
 
+@dataclass(frozen=True)
+class FileRead:
+    """One input file that was opened: how many documents and objects it gave."""
+
+    file: str
+    documents: int
+    objects: int
+
+
 @dataclass
 class Inputs:
     """Every input accounted for: what was scanned, what was skipped and why, what failed."""
@@ -191,6 +200,7 @@ class Inputs:
     skipped: list[Skipped] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     warnings: list[InputError] = field(default_factory=list)
+    read: list[FileRead] = field(default_factory=list)  # every file opened, in scan order
 
     def merge(self, other: "Inputs") -> None:
         self.files += other.files
@@ -199,13 +209,38 @@ class Inputs:
         self.skipped.extend(other.skipped)
         self.errors.extend(other.errors)
         self.warnings.extend(other.warnings)
+        self.read.extend(other.read)
+
+    def per_file(self) -> list[dict[str, Any]]:
+        """Each input with its outcome: `error` (it or a document in it failed), `scanned` (it gave
+        objects), `skipped` (read, but nothing in it is a Kubernetes object). Files never opened
+        (missing paths, unrendered charts, FIFOs in a folder) appear through their error or skip."""
+        entries: dict[str, dict[str, Any]] = {}
+
+        def entry(file: str) -> dict[str, Any]:
+            if file not in entries:
+                entries[file] = {"file": file, "outcome": "skipped", "documents": 0, "objects": 0,
+                                 "skipped": 0, "errors": 0}
+            return entries[file]
+
+        for read in self.read:
+            record = entry(read.file)
+            record["documents"] += read.documents
+            record["objects"] += read.objects
+        for skipped in self.skipped:
+            entry(skipped.file)["skipped"] += 1
+        for error in self.errors:
+            entry(error.file)["errors"] += 1
+        for record in entries.values():
+            record["outcome"] = "error" if record["errors"] else "scanned" if record["objects"] else "skipped"
+        return list(entries.values())
 
 
 @dataclass(frozen=True)
 class ControlResult:
     id: str
     title: str
-    status: str  # pass | fail | not-covered
+    status: str  # pass | fail | not-evaluated (a rule for it did not run or saw nothing) | not-covered (no rule)
     rules: tuple[str, ...]
     findings: int
     gap: str = ""
@@ -294,6 +329,12 @@ class Report:
     coverage: Optional[Coverage] = None  # live-cluster scans
     gaps_allowed: bool = False  # --allow-gaps: coverage gaps are reported but do not make the scan incomplete
     images: ImageSummary = field(default_factory=ImageSummary)
+    empty_allowed: bool = False  # --allow-empty: a scan of inputs without Kubernetes objects may pass
+
+    @property
+    def saw_nothing(self) -> bool:
+        """A manifest scan whose inputs held no Kubernetes object: nothing was judged."""
+        return self.coverage is None and self.inputs.resources == 0
 
     @property
     def active_findings(self) -> tuple[Finding, ...]:
@@ -306,8 +347,9 @@ class Report:
 
     @property
     def complete(self) -> bool:
-        """False when some input could not be scanned or some rule could not be evaluated (including
-        cluster coverage gaps, unless --allow-gaps)."""
+        """False when some input could not be scanned, some rule could not be evaluated (including
+        cluster coverage gaps, unless --allow-gaps), or nothing was scanned (unless --allow-empty)."""
         gaps = ((self.coverage is not None and bool(self.coverage.gaps)) or bool(self.images.gaps)) \
             and not self.gaps_allowed
-        return not self.inputs.errors and not self.rule_errors and not gaps
+        empty = self.saw_nothing and not self.empty_allowed
+        return not self.inputs.errors and not self.rule_errors and not gaps and not empty

@@ -38,11 +38,12 @@ class ScanRequest:
     per_file: bool = False  # skip rules that need the whole inventory (hooks see only changed files)
     max_file_mb: float = DEFAULT_MAX_FILE_MB
     jobs: int = 0  # processes for a large manifest scan; 0: one per available core
+    allow_empty: bool = False  # inputs without any Kubernetes object may pass (pre-commit on other YAML)
 
 
-def all_rules(rule_dirs: Sequence[str], config: Config) -> list[Rule]:
-    """Built-in and custom rules, with the config's enable / severity / params applied."""
-    return apply_rule_settings(combine(load_builtin_rules(), load_rule_dirs([*config.rule_dirs, *rule_dirs])), config)
+def rule_catalog(rule_dirs: Sequence[str], config: Config) -> list[Rule]:
+    """Built-in and custom rules as written, before the config enables, disables or re-grades them."""
+    return combine(load_builtin_rules(), load_rule_dirs([*config.rule_dirs, *rule_dirs]))
 
 
 def select_rules(rules: list[Rule], select: Sequence[str] = (), framework_ids: Sequence[str] = ()) -> list[Rule]:
@@ -65,6 +66,7 @@ def parse_fail_on(text: str) -> Optional[Severity]:
 class _Prepared:
     config: Config
     fail_on: Optional[Severity]
+    catalog: list[Rule]  # every rule, also those disabled: a control checked by one that did not run is not a pass
     known: list[Rule]
     rules: list[Rule]
     baseline: Optional[Baseline]
@@ -74,13 +76,14 @@ def _prepare(request: ScanRequest) -> _Prepared:
     """Config, rules and baseline: everything that can fail before any input is read."""
     config = load_config(request.config)
     fail_on = parse_fail_on(request.fail_on or config.fail_on or DEFAULT_FAIL_ON)
-    known = all_rules(request.rule_dirs, config)
+    catalog = rule_catalog(request.rule_dirs, config)
+    known = apply_rule_settings(catalog, config)
     rules = select_rules(known, request.select, request.frameworks)
     if request.per_file:
         rules = [rule for rule in rules if not TEMPLATES[rule.template].cross_object]
     baseline_path = request.baseline or config.baseline
     baseline = load_baseline(baseline_path) if baseline_path else None
-    return _Prepared(config, fail_on, known, rules, baseline)
+    return _Prepared(config, fail_on, catalog, known, rules, baseline)
 
 
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
@@ -99,6 +102,8 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     if prepared.baseline is not None:
         findings = apply_baseline(findings, prepared.baseline)
     reported = request.frameworks or tuple(frameworks.FRAMEWORKS)
+    not_evaluated = dict(coverage.rules_not_evaluated) if coverage is not None else {}
+    nothing_scanned = coverage is None and inputs.resources == 0
     return Report(
         tool_version=__version__,
         generated_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -108,11 +113,13 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         rules=tuple(sorted((rule.info() for rule in rules), key=lambda info: info.id)),
         fail_on=prepared.fail_on,
         rule_errors=tuple(sorted(result.errors)),  # sorted: the same however the work was split
-        frameworks=tuple(frameworks.evaluate(f, rules, findings) for f in reported),
+        frameworks=tuple(frameworks.evaluate(f, rules, findings, prepared.catalog, not_evaluated, nothing_scanned)
+                         for f in reported),
         framework_selected=bool(request.frameworks),
         coverage=coverage,
         gaps_allowed=request.allow_gaps,
         images=image_summary,
+        empty_allowed=request.allow_empty,
     )
 
 
@@ -143,7 +150,7 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
     if not request.targets:
         raise KauditError("nothing to scan: give files, directories, globs or '-' for stdin")
     prepared = _prepare(request)
-    planned = plan(request.targets)
+    planned = plan(request.targets, request.per_file)
     max_bytes = max_file_bytes(request.max_file_mb)
     jobs = request.jobs or parallel.available_cores()
     images = request.images

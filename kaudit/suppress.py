@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
+import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -29,14 +31,15 @@ class Exclusion:
     paths: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
     reason: str = ""
+    base: str = ""  # the config file's directory: `paths` are relative to it (empty: the working directory)
 
     @classmethod
-    def parse(cls, entry: Mapping[str, Any]) -> "Exclusion":
+    def parse(cls, entry: Mapping[str, Any], base: str = "") -> "Exclusion":
         def patterns(key: str) -> tuple[str, ...]:
             return tuple(str(p) for p in entry.get(key) or ())
 
         return cls(patterns("namespaces"), patterns("kinds"), patterns("names"), patterns("paths"), patterns("rules"),
-                   str(entry.get("reason") or "excluded by the config"))
+                   str(entry.get("reason") or "excluded by the config"), base)
 
     def matches(self, finding: Finding) -> bool:
         ref = finding.resource
@@ -44,10 +47,28 @@ class Exclusion:
             (self.namespaces, ref.namespace or ""),
             (self.kinds, ref.kind),
             (self.names, ref.name),
-            (self.paths, (finding.location.file or "").replace("\\", "/").removeprefix("./")),
             (self.rules, finding.rule),
         )
-        return all(not patterns or any(fnmatch.fnmatchcase(value, p) for p in patterns) for patterns, value in checks)
+        if not all(not patterns or any(fnmatch.fnmatchcase(value, p) for p in patterns) for patterns, value in checks):
+            return False
+        if not self.paths:
+            return True
+        candidates = _path_forms(finding.location.file or "", self.base or os.getcwd())
+        return any(fnmatch.fnmatchcase(value, p) for p in self.paths for value in candidates)
+
+
+@functools.lru_cache(maxsize=8192)
+def _path_forms(file: str, base: str) -> tuple[str, ...]:
+    """A finding's file as `exclude.paths` patterns see it: relative to the config's directory, however
+    it was spelt on the command line or wherever kaudit ran (and absolute, for absolute patterns)."""
+    if not file or file.startswith("<"):  # <stdin>: no path to resolve
+        return (file,)
+    absolute = os.path.realpath(file)
+    relative = os.path.relpath(absolute, os.path.realpath(base))
+    forms = [absolute.replace(os.sep, "/")]
+    if not relative.startswith(".."):
+        forms.insert(0, relative.replace(os.sep, "/"))
+    return tuple(forms)
 
 
 def _annotations(resource: Resource) -> list[tuple[Mapping[str, Any], tuple[str | int, ...]]]:

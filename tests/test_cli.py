@@ -69,16 +69,21 @@ def test_exit_2_on_usage_errors(kaudit: Kaudit, write: Write) -> None:
 
 def test_json_report_validates_and_accounts_for_inputs(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
     write("m/pod.yaml", ROOT_POD + "---\n{}\n---\n" + HARDENED_POD)
-    write("m/Chart.yaml", "apiVersion: v2\nname: c\n")
+    write("m/values.yaml", "replicaCount: 1\n")
     write("m/broken.yaml", "a: [\n")
+    write("m/.markdownlint.json", "{}")
     result = kaudit("scan", tmp_path / "m", "-f", "json")
     assert result.code == 2  # an input failed, findings or not
     report = result.json()
     jsonschema.validate(report, report_schema())
     inputs = report["inputs"]
     assert (inputs["files"], inputs["documents"], inputs["resources"]) == (3, 5, 3)
-    assert [s["reason"] for s in inputs["skipped"]] == ["Helm chart metadata, not a Kubernetes object",
-                                                        "not a Kubernetes object (no apiVersion and kind)"]
+    assert [s["reason"] for s in inputs["skipped"]] == ["hidden file, not scanned (name it to scan it)",
+                                                        "not a Kubernetes object (no apiVersion and kind)",
+                                                        "Helm values, not a Kubernetes object"]
+    outcomes = {Path(e["file"]).name: (e["outcome"], e["documents"], e["objects"]) for e in inputs["perFile"]}
+    assert outcomes == {".markdownlint.json": ("skipped", 0, 0), "broken.yaml": ("error", 0, 0),
+                        "pod.yaml": ("scanned", 4, 3), "values.yaml": ("skipped", 1, 0)}
     assert [(Path(e["file"]).name, e["line"]) for e in inputs["errors"]] == [("broken.yaml", 2)]
     assert report["summary"]["verdict"] == "incomplete"
     finding = next(f for f in report["findings"] if f["rule"] == "run-as-root")

@@ -78,5 +78,37 @@ def test_hook_definition_matches_the_cli() -> None:
     import yaml
 
     hooks = {hook["id"]: hook for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
-    assert hooks["kaudit"]["types"] == ["yaml"] and hooks["kaudit"]["entry"] == "kaudit scan --per-file"
+    assert hooks["kaudit"]["types"] == ["yaml"] and hooks["kaudit"]["entry"] == "kaudit scan --per-file --allow-empty"
+    assert hooks["kaudit-all"]["entry"] == "kaudit scan --allow-empty ."
     assert hooks["kaudit-all"]["pass_filenames"] is False
+
+
+WORKFLOW = "name: ci\non: [push]\njobs:\n  test: {runs-on: ubuntu-latest, steps: [{run: make}]}\n"
+CHART_TEMPLATE = """apiVersion: v1
+kind: Pod
+metadata: {name: {{ .Release.Name }}}
+spec:
+  containers: [{name: app, image: nginx, securityContext: {privileged: true}}]
+"""
+
+
+def test_hook_passes_a_commit_of_other_yaml_and_says_nothing_was_judged(project: Path, pre_commit_home: Path) -> None:
+    (project / ".github" / "workflows").mkdir(parents=True)
+    (project / ".github" / "workflows" / "ci.yaml").write_text(WORKFLOW)
+    (project / "compose.yaml").write_text("services: {web: {image: nginx}}\n")
+    done = run_hook(project, pre_commit_home, "kaudit", ".github/workflows/ci.yaml", "compose.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing judged" in done.stdout
+
+
+def test_hook_lists_a_chart_template_as_not_scanned_without_blocking(project: Path, pre_commit_home: Path) -> None:
+    (project / "chart" / "templates").mkdir(parents=True)
+    (project / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    (project / "chart" / "templates" / "pod.yaml").write_text(CHART_TEMPLATE)
+    done = run_hook(project, pre_commit_home, "kaudit", "chart/templates/pod.yaml", "chart/Chart.yaml", "good.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Helm chart at chart not rendered" in done.stdout and "not scanned" in done.stdout
+    # a CI scan of the same chart never passes
+    ci = subprocess.run([sys.executable, "-m", "kaudit.cli", "scan", "chart"], cwd=project, capture_output=True,
+                        text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert ci.returncode == 2 and "Helm chart at chart not rendered" in ci.stdout

@@ -1,7 +1,6 @@
 """Is a parsed YAML document a Kubernetes object, something to skip (and why), or broken?"""
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Union
@@ -86,21 +85,6 @@ def _tooling_reason(api_version: str) -> Optional[str]:
             return reason
     group = api_version.rpartition("/")[0]
     return TOOLING_GROUPS.get(group)
-
-
-def helm_chart_template(path: str) -> bool:
-    """True for files under a Helm chart's templates/ directory (their text is not YAML yet)."""
-    return _in_chart_templates(os.path.dirname(os.path.abspath(path)))
-
-
-@functools.lru_cache(maxsize=4096)
-def _in_chart_templates(directory: str) -> bool:
-    parent = os.path.dirname(directory)
-    if os.path.basename(directory) == "templates" and os.path.isfile(os.path.join(parent, "Chart.yaml")):
-        return True
-    if parent == directory:
-        return False
-    return _in_chart_templates(parent)
 
 
 def _yaml_type(data: Any) -> str:

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Iterator, Optional
 
-from kaudit.model import STDIN_NAME, InputError, Inputs, Origin, Resource, ResourceRef, Skipped
-from kaudit.sources.classify import ObjectDoc, classify_document, helm_chart_template
+from kaudit.model import STDIN_NAME, FileRead, InputError, Inputs, Origin, Resource, ResourceRef, Skipped
+from kaudit.sources.classify import ObjectDoc, classify_document
+from kaudit.sources.units import RenderUnit, enclosing_chart, unit_at
 from kaudit.sources.yamldoc import Document, parse_documents, position_of
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -76,10 +77,13 @@ def parsing_heap() -> Iterator[None]:
 
 def load_item(item: "PlannedFile", max_bytes: int, scan: ManifestScan, stdin: Optional[BinaryIO] = None) -> None:
     """Read, parse and account for one input file (or stdin) into `scan`."""
-    scan.inputs.files += 1
-    data = _read(item, max_bytes, scan.inputs, stdin)
+    inputs = scan.inputs
+    inputs.files += 1
+    documents, objects = inputs.documents, inputs.resources
+    data = _read(item, max_bytes, inputs, stdin)
     if data is not None:
         _scan_text(item, data, scan)
+    inputs.read.append(FileRead(item.display, inputs.documents - documents, inputs.resources - objects))
 
 
 @dataclass
@@ -95,7 +99,9 @@ class Plan:
         return [item for _, item in self.steps if item is not None]
 
 
-def plan(targets: Iterable[str]) -> Plan:
+def plan(targets: Iterable[str], per_file: bool = False) -> Plan:
+    """`per_file` (the pre-commit hook): a file of an unrendered chart is skipped, not an error, so
+    a commit that touches a chart is not blocked by what kaudit cannot render yet."""
     planned = Plan()
     found = Inputs()  # expanding reports into this one object; each step takes what is new since the last
     seen = [0, 0]
@@ -105,14 +111,22 @@ def plan(targets: Iterable[str]) -> Plan:
         seen[:] = len(found.errors), len(found.skipped)
         return Inputs(errors=errors, skipped=skipped)
 
-    for item in _expand(targets, found):
+    for item in _expand(targets, found, per_file):
         planned.steps.append((news(), item))
     planned.steps.append((news(), None))
     return planned
 
 
-def _expand(targets: Iterable[str], inputs: Inputs) -> Iterator[PlannedFile]:
+def _not_rendered(unit: RenderUnit, inputs: Inputs, per_file: bool) -> None:
+    if per_file:
+        inputs.skipped.append(Skipped(unit.directory, None, unit.not_rendered() + "; not scanned"))
+    else:
+        inputs.errors.append(InputError(unit.directory, None, unit.not_rendered()))
+
+
+def _expand(targets: Iterable[str], inputs: Inputs, per_file: bool = False) -> Iterator[PlannedFile]:
     seen: set[str] = set()
+    charts_seen: set[str] = set()
 
     def once(item: PlannedFile) -> Iterator[PlannedFile]:
         key = STDIN if item.path is None else os.path.realpath(item.path)
@@ -124,14 +138,19 @@ def _expand(targets: Iterable[str], inputs: Inputs) -> Iterator[PlannedFile]:
         if target == STDIN:
             yield from once(PlannedFile(STDIN_NAME, None))
         elif os.path.isdir(target):
-            errors_before = len(inputs.errors)
-            found = list(_walk(target, inputs))
-            if not found and len(inputs.errors) == errors_before:  # an unreadable folder is already one error
+            accounted_before = len(inputs.errors) + len(inputs.skipped)
+            found = list(_walk(target, inputs, per_file))
+            if not found and len(inputs.errors) + len(inputs.skipped) == accounted_before:
                 inputs.errors.append(InputError(target, None, "no .yaml, .yml or .json files in this directory"))
             for path in found:
                 yield from once(PlannedFile(path, path))
         elif os.path.lexists(target):
-            yield from once(PlannedFile(target, target, named=True))
+            chart = enclosing_chart(target)
+            if chart is None:
+                yield from once(PlannedFile(target, target, named=True))
+            elif chart not in charts_seen:  # one line per chart, however many of its files are named
+                charts_seen.add(chart)
+                _not_rendered(RenderUnit("helm", _display(chart)), inputs, per_file)
         elif glob.has_magic(target):
             matches = sorted(p for p in glob.glob(target, recursive=True) if not os.path.isdir(p))
             if not matches:
@@ -142,19 +161,37 @@ def _expand(targets: Iterable[str], inputs: Inputs) -> Iterator[PlannedFile]:
             inputs.errors.append(InputError(target, None, "no such file or directory"))
 
 
-def _walk(root: str, inputs: Inputs) -> Iterator[str]:
-    """Manifest files under `root`, sorted; hidden files and directories (.kaudit.yaml, .github/) are
-    left out, directory links are not followed."""
+def _display(directory: str) -> str:
+    """A directory found by walking up from a file, as the user would write it."""
+    relative = os.path.relpath(directory)
+    return directory if relative.startswith("..") else relative
+
+
+def _walk(root: str, inputs: Inputs, per_file: bool = False) -> Iterator[str]:
+    """Manifest files under `root`, sorted. Hidden files and directories (.kaudit.yaml, .github/) are
+    skipped with a reason, directory links are not followed, and a chart or kustomization directory
+    is one unrendered unit: none of its files is read as a manifest."""
 
     def unreadable(error: OSError) -> None:
         inputs.errors.append(InputError(error.filename or root, None, f"cannot read directory: {error.strerror}"))
 
     for directory, subdirs, files in os.walk(root, onerror=unreadable):
+        unit = unit_at(directory)
+        if unit is not None:
+            subdirs[:] = []
+            _not_rendered(unit, inputs, per_file)
+            continue
+        for hidden in sorted(d for d in subdirs if d.startswith(".")):
+            inputs.skipped.append(Skipped(os.path.join(directory, hidden), None,
+                                          "hidden directory, not entered (name it to scan it)"))
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         for name in sorted(files):
-            if name.startswith(".") or not name.lower().endswith(MANIFEST_SUFFIXES):
+            if not name.lower().endswith(MANIFEST_SUFFIXES):
                 continue
             path = os.path.join(directory, name)
+            if name.startswith("."):
+                inputs.skipped.append(Skipped(path, None, "hidden file, not scanned (name it to scan it)"))
+                continue
             try:
                 mode = os.stat(path).st_mode
             except OSError as error:
@@ -252,11 +289,6 @@ def _scan_text(item: PlannedFile, text: str, scan: ManifestScan) -> None:
     inputs = scan.inputs
     if not text.strip():
         inputs.skipped.append(Skipped(item.display, None, "empty file"))
-        return
-    if item.path is not None and helm_chart_template(item.path):
-        inputs.skipped.append(
-            Skipped(item.display, None, "Helm chart template: render it (helm template … | kaudit scan -) to scan it")
-        )
         return
     templated = "{{" in text
     warnings = 0

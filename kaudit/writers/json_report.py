@@ -85,6 +85,7 @@ def _inputs(inputs: Inputs) -> dict[str, Any]:
         "skipped": [_line_entry(s.file, s.line, reason=s.reason) for s in inputs.skipped],
         "errors": [_line_entry(e.file, e.line, message=e.message) for e in inputs.errors],
         "warnings": [_line_entry(w.file, w.line, message=w.message) for w in inputs.warnings],
+        "perFile": inputs.per_file(),
     }
 
 
@@ -114,6 +115,7 @@ def _framework(result: FrameworkResult) -> dict[str, Any]:
         "title": result.title,
         "pass": result.count("pass"),
         "fail": result.count("fail"),
+        "notEvaluated": result.count("not-evaluated"),
         "notCovered": result.count("not-covered"),
         "controls": [
             {"id": c.id, "title": c.title, "status": c.status, "rules": list(c.rules), "findings": c.findings,

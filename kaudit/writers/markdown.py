@@ -51,7 +51,8 @@ def render(report: Report) -> str:
 
     if report.frameworks:
         lines += [f"- **{escape(result.title)}**: {result.count('pass')} controls pass, "
-                  f"{result.count('fail')} fail, {result.count('not-covered')} not covered"
+                  f"{result.count('fail')} fail, {result.count('not-evaluated')} not evaluated, "
+                  f"{result.count('not-covered')} not covered"
                   for result in report.frameworks]
         lines.append("")
 

@@ -233,5 +233,6 @@ def _summary(report: Report) -> dict[str, Any]:
         "inputs": {"files": inputs.files, "documents": inputs.documents, "resources": inputs.resources,
                    "skipped": len(inputs.skipped), "errors": len(inputs.errors)},
         "frameworks": {result.id: {"pass": result.count("pass"), "fail": result.count("fail"),
+                                   "notEvaluated": result.count("not-evaluated"),
                                    "notCovered": result.count("not-covered")} for result in report.frameworks},
     }

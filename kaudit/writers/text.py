@@ -38,19 +38,8 @@ def write(report: Report, stream: TextIO) -> None:
             stream.write(f"  {where}  {severity} {finding.rule}  {finding.resource.describe()}: {finding.message}\n")
         stream.write("\n")
     inputs = report.inputs
-    for error in inputs.errors:
-        stream.write(f"{paint('error', _COLOURS[Severity.HIGH])}: {error.describe()}\n")
-    for message in report.rule_errors:
-        stream.write(f"{paint('error', _COLOURS[Severity.HIGH])}: {message}\n")
-    if report.coverage is not None:
-        for gap in report.coverage.gaps:
-            stream.write(f"{paint('gap', _COLOURS[Severity.HIGH])}: {gap.describe()}\n")
-        for rule, why in report.coverage.rules_not_evaluated:
-            stream.write(f"{paint('not evaluated', _COLOURS[Severity.MEDIUM])}: {rule}: {why}\n")
-    for image, why in report.images.gaps:
-        stream.write(f"{paint('gap', _COLOURS[Severity.HIGH])}: image {image} could not be checked: {why}\n")
-    for warning in inputs.warnings:
-        stream.write(f"{paint('warning', _COLOURS[Severity.MEDIUM])}: {warning.describe()}\n")
+    for label, text in _problems(report):
+        stream.write(f"{paint(label, _COLOURS[_LABEL_SEVERITY[label]])}: {text}\n")
     for skipped in inputs.skipped[:MAX_SKIPPED_SHOWN]:
         where = skipped.file if skipped.line is None else f"{skipped.file}:{skipped.line}"
         stream.write(paint(f"skipped: {where}: {skipped.reason}", _DIM) + "\n")
@@ -61,15 +50,41 @@ def write(report: Report, stream: TextIO) -> None:
             stream.write(framework_line(result) + "\n")
     elif report.frameworks:
         compact = " · ".join(f"{r.id} {r.count('pass')} pass / {r.count('fail')} fail / "
-                             f"{r.count('not-covered')} not covered" for r in report.frameworks)
+                             f"{r.count('not-evaluated')} not evaluated / {r.count('not-covered')} not covered"
+                             for r in report.frameworks)
         stream.write(paint(f"controls: {compact}", _DIM) + "\n")
     stream.write(summary_line(report) + "\n")
+
+
+_LABEL_SEVERITY = {"error": Severity.HIGH, "gap": Severity.HIGH, "not evaluated": Severity.MEDIUM,
+                   "warning": Severity.MEDIUM}
+EMPTY_SCAN = "no Kubernetes objects in the inputs: nothing was judged (--allow-empty to accept that)"
+
+
+def _problems(report: Report) -> list[tuple[str, str]]:
+    """Everything that makes a scan incomplete or doubtful, as (label, text), in the order shown."""
+    inputs = report.inputs
+    lines = [("error", error.describe()) for error in inputs.errors]
+    lines += [("error", message) for message in report.rule_errors]
+    if report.saw_nothing and not report.empty_allowed:
+        lines.append(("error", EMPTY_SCAN))
+    if report.coverage is not None:
+        lines += [("gap", gap.describe()) for gap in report.coverage.gaps]
+        lines += [("not evaluated", f"{rule}: {why}") for rule, why in report.coverage.rules_not_evaluated]
+    lines += [("gap", f"image {image} could not be checked: {why}") for image, why in report.images.gaps]
+    lines += [("warning", warning.describe()) for warning in inputs.warnings]
+    return lines
+
+
+def problem_lines(report: Report) -> list[str]:
+    """The same, uncoloured, for standard error when no text report is shown."""
+    return [f"{label}: {text}" for label, text in _problems(report)]
 
 
 def framework_line(result: FrameworkResult) -> str:
     failing = [c.id for c in result.controls if c.status == "fail"]
     line = (f"{result.id}: {result.count('pass')} controls pass, {result.count('fail')} fail, "
-            f"{result.count('not-covered')} not covered")
+            f"{result.count('not-evaluated')} not evaluated, {result.count('not-covered')} not covered")
     return line + (f" (failing: {', '.join(failing)})" if failing else "")
 
 
@@ -94,6 +109,8 @@ def summary_line(report: Report) -> str:
         parts.append(f"{images.checked} images verified ({images.from_cache} from cache)")
     else:
         parts.append("image signatures not checked")
+    if report.saw_nothing:
+        parts.append("nothing judged" + (" (--allow-empty)" if report.empty_allowed else ""))
     verdict = gate_verdict(report)
     if verdict == "incomplete":
         parts.append("scan incomplete")
