@@ -152,12 +152,13 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
     if not cluster_mode:
         reports = [scan_manifests(request)]
     else:
-        reports, failed = _scan_clusters(request, contexts, all_contexts, kubeconfig, in_cluster, namespaces,
-                                         exclude_namespaces, request_timeout)
+        names = [] if in_cluster else _context_names(contexts, all_contexts, kubeconfig)
+        if len(names) > 1 and any(out in (None, "-") and fmt.lower() in SINGLE_DOCUMENT_FORMATS
+                                  for fmt, out in destinations):
+            raise click.UsageError("with several contexts, html, sarif and junit reports need -o FILE "
+                                   "(one file per context); json on standard output is one report per line")
+        reports, failed = _scan_clusters(request, names, kubeconfig, namespaces, exclude_namespaces, request_timeout)
     several = len(reports) + len(failed) > 1
-    if several and any(out in (None, "-") and fmt.lower() in SINGLE_DOCUMENT_FORMATS for fmt, out in destinations):
-        raise click.UsageError("with several contexts, html, sarif and junit reports need -o FILE "
-                               "(one file per context); json on standard output is one report per line")
     for report in reports:
         _write_all(report, writers, several=several)
         if not any(out in (None, "-") and fmt.lower() == "text" for fmt, out in destinations):
@@ -223,31 +224,35 @@ def _exit_code(report: Any) -> int:
     return EXIT_FINDINGS if report.failing_findings() else EXIT_OK
 
 
-def _scan_clusters(request: Any, contexts: tuple[str, ...], all_contexts: bool, kubeconfig: Optional[str],
-                   in_cluster: bool, namespaces: tuple[str, ...], exclude: tuple[str, ...],
-                   timeout: float) -> tuple[list[Any], list[str]]:
-    """Each context's report, and a message for each context that could not be scanned: one
-    unreachable cluster must not cost the reports of the healthy ones."""
-    from kaudit.scan import scan_cluster
-    from kaudit.sources.cluster import ClusterRequest, contexts as kubeconfig_contexts
+def _context_names(contexts: tuple[str, ...], all_contexts: bool, kubeconfig: Optional[str]) -> list[str]:
+    if not all_contexts:
+        return list(dict.fromkeys(contexts))
+    from kaudit.sources.cluster import contexts as kubeconfig_contexts
 
-    if in_cluster:
-        return [scan_cluster(request, ClusterRequest(in_cluster=True, namespaces=namespaces,
-                                                     exclude_namespaces=exclude, timeout=timeout))], []
-    names = list(dict.fromkeys(contexts))
-    if all_contexts:
-        names = kubeconfig_contexts(kubeconfig)
-        if not names:
-            raise KauditError(f"kubeconfig {kubeconfig or '~/.kube/config'}: no contexts")
-    if len(names) == 1:  # one context: its failure is the whole answer (exit 2, one line)
-        return [scan_cluster(request, ClusterRequest(kubeconfig=kubeconfig, context=names[0], namespaces=namespaces,
-                                                     exclude_namespaces=exclude, timeout=timeout))], []
+    names: list[str] = kubeconfig_contexts(kubeconfig)
+    if not names:
+        raise KauditError(f"kubeconfig {kubeconfig or '~/.kube/config'}: no contexts")
+    return names
+
+
+def _scan_clusters(request: Any, names: list[str], kubeconfig: Optional[str], namespaces: tuple[str, ...],
+                   exclude: tuple[str, ...], timeout: float) -> tuple[list[Any], list[str]]:
+    """Each context's report, and a message for each context that could not be scanned: one
+    unreachable cluster must not cost the reports of the healthy ones. No names: in-cluster."""
+    from kaudit.scan import scan_cluster
+    from kaudit.sources.cluster import ClusterRequest
+
+    def one(name: Optional[str]) -> Any:
+        cluster = ClusterRequest(kubeconfig=kubeconfig, context=name, in_cluster=name is None, namespaces=namespaces,
+                                 exclude_namespaces=exclude, timeout=timeout)
+        return scan_cluster(request, cluster)
+
+    if len(names) <= 1:  # one cluster: its failure is the whole answer (exit 2, one line)
+        return [one(names[0] if names else None)], []
     reports, failed = [], []
     for name in names:
         try:
-            reports.append(scan_cluster(request, ClusterRequest(kubeconfig=kubeconfig, context=name,
-                                                                namespaces=namespaces, exclude_namespaces=exclude,
-                                                                timeout=timeout)))
+            reports.append(one(name))
         except KauditError as error:
             message = str(error)
             failed.append(message if name in message else f"context {name}: {message}")
