@@ -393,8 +393,11 @@ def baseline_create(ctx: click.Context, paths: tuple[str, ...], output: str, rul
     report = scan_manifests(ScanRequest(targets=paths, rule_dirs=rule_dirs, select=select, frameworks=frameworks,
                                         config=config, fail_on="never"))
     if not report.complete:
-        for error in report.inputs.errors:
-            click.echo(f"error: {error.describe()}", err=True)
+        from kaudit.writers.text import problem_lines
+
+        for line in problem_lines(report):
+            if not line.startswith("warning:"):
+                click.echo(line, err=True)
         raise KauditError("the scan is incomplete; no baseline written (a baseline must cover every input)")
     try:
         with open(output, "w", encoding="utf-8") as stream:
