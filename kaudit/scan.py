@@ -12,7 +12,7 @@ from kaudit.config import Config, apply_rule_settings, load_config
 from kaudit.engine import EngineResult, run
 from kaudit.errors import KauditError
 from kaudit.inventory import Inventory
-from kaudit.model import Coverage, CoverageGap, ImageSummary, Inputs, Origin, Report, Resource, ResourceRef, Severity
+from kaudit.model import Coverage, CoverageGap, ImageSummary, InputError, Inputs, Origin, Report, Resource, ResourceRef, Severity
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
 from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_planned, max_file_bytes, plan
 
@@ -193,6 +193,7 @@ def scan_cluster(request: ScanRequest, cluster: "ClusterRequest") -> Report:
     resources.append(cluster_info(scanned, resources))
     coverage = Coverage(scanned.context, scanned.server, scanned.version, tuple(scanned.read), tuple(scanned.gaps),
                         tuple(rules_affected(prepared.rules, scanned.gaps)), scanned.requests)
-    inputs = Inputs(documents=len(scanned.resources), resources=len(resources))
+    inputs = Inputs(documents=len(scanned.resources), resources=len(resources),
+                    warnings=[InputError(f"context {scanned.context}", None, text) for text in scanned.warnings])
     target = f"context {scanned.context} ({scanned.server})"
     return _evaluate(request, prepared, resources, inputs, (target,), coverage, kept)
