@@ -47,6 +47,8 @@ def write(report: Report, stream: TextIO) -> None:
             stream.write(f"{paint('gap', _COLOURS[Severity.HIGH])}: {gap.describe()}\n")
         for rule, why in report.coverage.rules_not_evaluated:
             stream.write(f"{paint('not evaluated', _COLOURS[Severity.MEDIUM])}: {rule}: {why}\n")
+        for rule, why in report.coverage.rules_partially_evaluated:
+            stream.write(f"{paint('partially evaluated', _COLOURS[Severity.LOW])}: {rule}: {why}\n")
     for image, why in report.images.gaps:
         stream.write(f"{paint('gap', _COLOURS[Severity.HIGH])}: image {image} could not be checked: {why}\n")
     for warning in inputs.warnings:
@@ -86,7 +88,9 @@ def summary_line(report: Report) -> str:
     else:
         parts += [f"{inputs.resources} resources from context {coverage.context} (Kubernetes {coverage.version})",
                   f"{len(coverage.gaps)} coverage gap{'s' if len(coverage.gaps) != 1 else ''}"
-                  + (" (allowed)" if coverage.gaps and report.gaps_allowed else "")]
+                  + (" (allowed)" if coverage.open_gaps and report.gaps_allowed else "")
+                  + (f" ({len(coverage.gaps) - len(coverage.open_gaps)} accepted)"
+                     if len(coverage.open_gaps) < len(coverage.gaps) else "")]
     if suppressed:
         parts.append(f"{suppressed} suppressed")
     images = report.images
