@@ -113,7 +113,7 @@ class ClusterScan:
     gaps: list[CoverageGap] = field(default_factory=list)
     requests: int = 0
     warnings: list[str] = field(default_factory=list)  # about the request, e.g. a namespace that does not exist
-    partly_read: list[str] = field(default_factory=list)  # types read in some namespaces, with gaps in others
+    kinds_read: set[str] = field(default_factory=set)  # kinds listed with at least one success
 
 
 @dataclass(frozen=True)
@@ -359,6 +359,7 @@ def _collect(api: _Api, types: list[ResourceType], request: ClusterRequest, scan
         scan.resources.extend(_resources(items, namespace_type, scan, excluded))
         if not gap:
             scan.read.append(namespace_type.label)
+            scan.kinds_read.add(namespace_type.kind)
         elif gap[0].reason == "forbidden":
             unlisted.append(namespace_type.label)
         known_namespaces = [str(item.get("metadata", {}).get("name")) for item in items]
@@ -372,10 +373,10 @@ def _collect(api: _Api, types: list[ResourceType], request: ClusterRequest, scan
         scan.gaps.extend(gaps)
         scan.resources.extend(_resources(items, resource_type, scan, excluded))
         read_somewhere = fell_back and len(gaps) < len([n for n in known_namespaces if n not in excluded])
+        if not gaps or read_somewhere:
+            scan.kinds_read.add(resource_type.kind)
         if not gaps and resource_type.label not in scan.read:
             scan.read.append(resource_type.label)
-        elif read_somewhere and resource_type.label not in scan.partly_read:
-            scan.partly_read.append(resource_type.label)
         if read_somewhere and any(g.reason == "forbidden" for g in gaps):
             unlisted.append(resource_type.label)  # readable in some namespaces only: -n helps
     if unlisted and not request.namespaces:
