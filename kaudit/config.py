@@ -33,6 +33,8 @@ class Config:
     baseline: Optional[str] = None
     image_signatures: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # `accept-gaps`: cluster resource (as the report names it, e.g. "secrets") -> why its gap is accepted
+    accepted_gaps: Mapping[str, str] = field(default_factory=dict)
 
 
 def discover(start: Path) -> Optional[Path]:
@@ -84,6 +86,7 @@ def load_config(explicit: Optional[str], cwd: Optional[Path] = None) -> Config:
         baseline=str(base / data["baseline"]) if data.get("baseline") else None,
         image_signatures=_image_signatures(data.get("image-signatures") or {}, base),
         raw=data,
+        accepted_gaps={str(entry["resource"]): str(entry["reason"]) for entry in data.get("accept-gaps") or ()},
     )
 
 

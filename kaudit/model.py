@@ -282,10 +282,12 @@ class CoverageGap:
     namespace: Optional[str]
     reason: str  # forbidden | failed
     message: str
+    accepted: Optional[str] = None  # the config's reason for accepting this gap (`accept-gaps`)
 
     def describe(self) -> str:
         where = f" in namespace {self.namespace}" if self.namespace else ""
-        return f"could not read {self.resource}{where}: {self.reason}: {self.message}"
+        accepted = f" (accepted: {self.accepted})" if self.accepted else ""
+        return f"could not read {self.resource}{where}: {self.reason}: {self.message}{accepted}"
 
 
 @dataclass(frozen=True)
@@ -297,8 +299,15 @@ class Coverage:
     version: str
     read: tuple[str, ...]
     gaps: tuple[CoverageGap, ...] = ()
-    rules_not_evaluated: tuple[tuple[str, str], ...] = ()  # (rule id, why)
+    rules_not_evaluated: tuple[tuple[str, str], ...] = ()  # (rule id, why): its findings are dropped
     requests: int = 0
+    # (rule id, why): a kind it judges was read only in part; its findings on what was read stand
+    rules_partially_evaluated: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def open_gaps(self) -> tuple[CoverageGap, ...]:
+        """The gaps no `accept-gaps` entry of the config accepts: these make a scan incomplete."""
+        return tuple(gap for gap in self.gaps if not gap.accepted)
 
 
 @dataclass(frozen=True)
@@ -348,8 +357,9 @@ class Report:
     @property
     def complete(self) -> bool:
         """False when some input could not be scanned, some rule could not be evaluated (including
-        cluster coverage gaps, unless --allow-gaps), or nothing was scanned (unless --allow-empty)."""
-        gaps = ((self.coverage is not None and bool(self.coverage.gaps)) or bool(self.images.gaps)) \
+        cluster coverage gaps not accepted by the config, unless --allow-gaps), or nothing was scanned
+        (unless --allow-empty)."""
+        gaps = ((self.coverage is not None and bool(self.coverage.open_gaps)) or bool(self.images.gaps)) \
             and not self.gaps_allowed
         empty = self.saw_nothing and not self.empty_allowed
         return not self.inputs.errors and not self.rule_errors and not gaps and not empty

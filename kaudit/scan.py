@@ -1,9 +1,10 @@
 """One scan: sources -> inventory -> engine -> report. The CLI calls this and maps the result."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Optional, Sequence
+from typing import TYPE_CHECKING, AbstractSet as Set, BinaryIO, Mapping, Optional, Sequence
 
 from kaudit import __version__, frameworks, owners, parallel, suppress
 from kaudit.baseline import Baseline, apply_baseline, load_baseline
@@ -13,7 +14,7 @@ from kaudit.engine import EngineResult, run
 from kaudit.errors import KauditError
 from kaudit.fingerprint import make_unique
 from kaudit.inventory import Inventory
-from kaudit.model import Coverage, CoverageGap, ImageSummary, Inputs, Origin, Report, Resource, ResourceRef, Severity
+from kaudit.model import Coverage, CoverageGap, ImageSummary, InputError, Inputs, Origin, Report, Resource, ResourceRef, Severity
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
 from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_planned, max_file_bytes, plan
 
@@ -95,14 +96,15 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     inventory = Inventory(resources)
     image_summary = _check_images(request, inventory)
     result = evaluated if evaluated is not None else run(rules, inventory)
-    findings = make_unique(owners.drop_inherited(result.findings, kept_pods))
+    not_evaluated = dict(coverage.rules_not_evaluated) if coverage is not None else {}
+    # A rule not evaluated reports nothing (its verdicts would be guesses); its controls are not evaluated.
+    findings = make_unique([f for f in owners.drop_inherited(result.findings, kept_pods) if f.rule not in not_evaluated])
     findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
                                         prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
     inputs.warnings.extend(warnings)
     if prepared.baseline is not None:
         findings = apply_baseline(findings, prepared.baseline)
     reported = request.frameworks or tuple(frameworks.FRAMEWORKS)
-    not_evaluated = dict(coverage.rules_not_evaluated) if coverage is not None else {}
     nothing_scanned = coverage is None and inputs.resources == 0
     return Report(
         tool_version=__version__,
@@ -166,19 +168,55 @@ WORKLOAD_KINDS = frozenset({"Pod", "Deployment", "DaemonSet", "StatefulSet", "Re
                             "ReplicationController", "Rollout", "CloneSet"})
 
 
-def rules_affected(rules: Sequence[Rule], gaps: Sequence[CoverageGap]) -> list[tuple[str, str]]:
-    """Rules that could not be fully evaluated because a kind they read was not readable."""
-    affected = []
+def rules_affected(rules: Sequence[Rule], gaps: Sequence[CoverageGap], kinds_read: Optional[Set[str]] = None
+                   ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(not evaluated, partially evaluated) rules, each with why, for the kinds a scan could not read.
+
+    A gap on a kind a rule looks things up in (its template's `reads`: is there a NetworkPolicy, an
+    admission engine, a binding) leaves its verdicts unfounded, absence verdicts above all: it is
+    not evaluated, and its findings are dropped. A gap on a kind it judges (its target kinds) only
+    hides the objects not read: what it found on the others is true, so it is partially evaluated
+    and its findings stay, unless none of the kinds it judges was read at all (`kinds_read`: the
+    kinds listed with at least one success; None: unknown, taken as read)."""
+    not_evaluated, partial = [], []
     for rule in rules:
-        reads = set(TEMPLATES[rule.template].reads) | {k for k in rule.kinds if k not in ("workloads", "all")}
+        looked_up = set(TEMPLATES[rule.template].reads)
+        judged = {k for k in rule.kinds if k not in ("workloads", "all")}
         if "workloads" in rule.kinds or rule.target in ("pod", "container"):
-            reads |= WORKLOAD_KINDS
+            judged |= WORKLOAD_KINDS
         if rule.target == "namespace":
-            reads.add("Namespace")
-        missing = sorted({gap.resource for gap in gaps if gap.kind in reads or "all" in rule.kinds})
-        if missing:
-            affected.append((rule.id, "could not read " + ", ".join(missing)))
-    return affected
+            judged.add("Namespace")
+        context_gaps = [gap for gap in gaps if gap.kind in looked_up]
+        judged_gaps = [gap for gap in gaps if gap.kind not in looked_up and (gap.kind in judged or "all" in rule.kinds)]
+        nothing_judged = kinds_read is not None and "all" not in rule.kinds and not (judged & kinds_read)
+        if context_gaps or (judged_gaps and nothing_judged):
+            not_evaluated.append((rule.id, _unread(context_gaps + judged_gaps)))
+        elif judged_gaps:
+            partial.append((rule.id, _unread(judged_gaps)))
+    return not_evaluated, partial
+
+
+def _unread(gaps: Sequence[CoverageGap]) -> str:
+    """"could not read pods in namespace team-b, nodes": each resource once, with where it failed."""
+    where: dict[str, list[str]] = {}
+    for gap in gaps:
+        where.setdefault(gap.resource, [])
+        if gap.namespace:
+            where[gap.resource].append(gap.namespace)
+    parts = []
+    for resource in sorted(where):
+        names = where[resource]
+        if len(names) != len([g for g in gaps if g.resource == resource]) or not names:
+            parts.append(resource)  # failed cluster-wide (too)
+        else:
+            parts.append(f"{resource} in namespace{'s' if len(names) > 1 else ''} {', '.join(sorted(names))}")
+    return "could not read " + ", ".join(parts)
+
+
+def _accept_gaps(gaps: Sequence[CoverageGap], accepted: Mapping[str, str]) -> list[CoverageGap]:
+    """Mark the gaps the config accepts by name (`accept-gaps`), with its reason."""
+    return [dataclasses.replace(gap, accepted=accepted[gap.resource]) if gap.resource in accepted else gap
+            for gap in gaps]
 
 
 def cluster_info(scanned: "ClusterScan", resources: Sequence[Resource]) -> Resource:
@@ -199,8 +237,11 @@ def scan_cluster(request: ScanRequest, cluster: "ClusterRequest") -> Report:
     scanned = load_cluster(cluster)
     resources, kept = owners.collapse(scanned.resources)
     resources.append(cluster_info(scanned, resources))
-    coverage = Coverage(scanned.context, scanned.server, scanned.version, tuple(scanned.read), tuple(scanned.gaps),
-                        tuple(rules_affected(prepared.rules, scanned.gaps)), scanned.requests)
-    inputs = Inputs(documents=len(scanned.resources), resources=len(resources))
+    not_evaluated, partial = rules_affected(prepared.rules, scanned.gaps, set(scanned.kinds_read))
+    gaps = _accept_gaps(scanned.gaps, prepared.config.accepted_gaps)
+    coverage = Coverage(scanned.context, scanned.server, scanned.version, tuple(scanned.read), tuple(gaps),
+                        tuple(not_evaluated), scanned.requests, tuple(partial))
+    inputs = Inputs(documents=len(scanned.resources), resources=len(resources),
+                    warnings=[InputError(f"context {scanned.context}", None, text) for text in scanned.warnings])
     target = f"context {scanned.context} ({scanned.server})"
     return _evaluate(request, prepared, resources, inputs, (target,), coverage, kept)

@@ -127,8 +127,10 @@ def test_forbidden_reads_are_coverage_gaps_not_crashes(tmp_path: Path) -> None:
     assert ("secrets", "team-b", "forbidden") in gaps  # cluster-wide was forbidden: read per namespace
     assert ("secrets", "shop", "forbidden") not in gaps
     not_evaluated = dict(report.coverage.rules_not_evaluated)
-    assert "rbac-secrets-read" in not_evaluated and "workload-with-dangerous-permissions" in not_evaluated
-    assert "run-as-root" not in not_evaluated
+    partial = dict(report.coverage.rules_partially_evaluated)
+    # it judges bindings: what it found on the ClusterRoleBindings read stands; the RoleBindings are unseen
+    assert "rbac-secrets-read" in partial and "workload-with-dangerous-permissions" in not_evaluated
+    assert "run-as-root" not in not_evaluated and "run-as-root" not in partial
     assert not report.complete  # gaps make the scan incomplete unless allowed
 
 
@@ -193,7 +195,8 @@ def test_cli_gaps_exit_2_unless_allowed_and_json_reports_them(kaudit: Kaudit, tm
         assert report["summary"]["verdict"] == "incomplete"
         allowed = kaudit("scan", "--kubeconfig", kubeconfig, "--context", "test", "--allow-gaps")
         assert allowed.code == 1 and "gap: could not read rolebindings" in allowed.out
-        assert "not evaluated: rbac-secrets-read" in allowed.out
+        assert "not evaluated: workload-with-dangerous-permissions" in allowed.out
+        assert "partially evaluated: rbac-secrets-read" in allowed.out
 
 
 def test_namespaces_and_exclusions(api: FakeApiServer, tmp_path: Path) -> None:
@@ -215,3 +218,50 @@ def test_all_contexts_are_scanned_and_reported_separately(kaudit: Kaudit, tmp_pa
     versions = {json.loads((tmp_path / f"report.{c}.json").read_text())["scanned"]["cluster"]["version"]
                 for c in ("prod", "staging")}
     assert versions == {"v1.29.4", "v1.37.1"}
+
+
+ADMISSION_TYPES = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations", "validatingadmissionpolicies")
+KYVERNO = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+           "metadata": {"name": "kyverno-resource-validating-webhook-cfg"},
+           "webhooks": [{"name": "validate.kyverno.svc-fail"}]}
+
+
+def control(report: Any, framework: str, control_id: str) -> Any:
+    result = next(f for f in report.frameworks if f.id == framework)
+    return next(c for c in result.controls if c.id == control_id)
+
+
+def test_a_rule_not_evaluated_does_not_report(tmp_path: Path) -> None:
+    """The webhook and policy types are forbidden: whether an engine is installed is unknown, so the
+    absence rule says nothing (and its control does not pass), though Kyverno is there."""
+    with FakeApiServer([*objects(), KYVERNO], forbidden={(p, None) for p in ADMISSION_TYPES}) as api:
+        report = scan(api, tmp_path)
+    assert "no-admission-policy-engine" in dict(report.coverage.rules_not_evaluated)
+    assert not [f for f in report.findings if f.rule == "no-admission-policy-engine"]
+    assert control(report, "cis", "5.2.1").status != "pass"
+    with FakeApiServer([*objects(), KYVERNO]) as api:  # readable: the engine is seen, the rule is silent
+        readable = scan(api, tmp_path)
+    assert not readable.coverage.rules_not_evaluated and control(readable, "cis", "5.2.1").status == "pass"
+
+
+def test_absence_rules_are_not_evaluated_without_namespaces(tmp_path: Path) -> None:
+    """Pod Security Admission labels on namespaces count as an engine: unread namespaces, no verdict."""
+    with FakeApiServer(objects(), forbidden={("namespaces", None)}) as api:
+        report = scan(api, tmp_path)
+    assert "no-admission-policy-engine" in dict(report.coverage.rules_not_evaluated)
+    assert not [f for f in report.findings if f.rule == "no-admission-policy-engine"]
+
+
+def test_a_per_object_rule_with_a_gap_is_partially_evaluated(tmp_path: Path) -> None:
+    """Pods of team-b unreadable: what run-as-root found in shop is still true, and it is kept."""
+    with FakeApiServer(objects(), forbidden={("pods", ""), ("pods", "team-b")}) as api:
+        report = scan(api, tmp_path)
+    partial = dict(report.coverage.rules_partially_evaluated)
+    assert "run-as-root" in partial and "could not read pods in namespace team-b" in partial["run-as-root"]
+    assert "run-as-root" not in dict(report.coverage.rules_not_evaluated)
+    assert {f.resource.describe() for f in report.findings if f.rule == "run-as-root"} == {
+        "Deployment/shop/web", "Pod/shop/web-5d9f-c"}
+    from kaudit.writers.json_report import to_dict
+
+    cluster = to_dict(report)["scanned"]["cluster"]
+    assert {"rule": "run-as-root", "why": partial["run-as-root"]} in cluster["rulesPartiallyEvaluated"]

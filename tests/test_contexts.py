@@ -68,3 +68,14 @@ def test_several_contexts_refuse_single_document_formats_on_stdout(api: FakeApiS
     done = run_process("scan", "--all-contexts", "--kubeconfig", config, "-f", "sarif", cwd=tmp_path)
     assert done.code == 2 and done.out == ""
     assert "need -o FILE" in done.err
+
+
+def test_exclude_namespace_excludes_the_namespace_object_too(api: FakeApiServer, tmp_path: Path) -> None:
+    config = kubeconfig(api, tmp_path)
+    done = run_process("scan", "--context", "alpha", "--kubeconfig", config, "-f", "json", cwd=tmp_path)
+    on_shop = [f for f in json.loads(done.out)["findings"] if f["resource"]["kind"] == "Namespace"]
+    assert on_shop, "the Namespace shop has findings of its own (no Pod Security label)"
+    done = run_process("scan", "--context", "alpha", "--kubeconfig", config, "--exclude-namespace", "shop",
+                       "-f", "json", cwd=tmp_path)
+    report = json.loads(done.out)
+    assert not [f for f in report["findings"] if f["resource"]["name"] == "shop" or f["resource"]["namespace"] == "shop"]

@@ -368,3 +368,62 @@ def test_token_revoked_after_some_reads(tmp_path: Path) -> None:
         status, body = raw_get(c, "/api/v1/services")  # the third list: revoked from here on
         assert (status, body["reason"], body["code"]) == (401, "Unauthorized", 401)
         assert raw_get(c, "/version")[0] == 401 and raw_get(c, "/api/v1/pods")[0] == 401
+
+
+def test_field_selector_on_secret_type(tmp_path: Path) -> None:
+    token_secret = obj("v1", "Secret", "ci-token", "team-a", type="kubernetes.io/service-account-token",
+                       data={"token": "dG9rZW4="})
+    untyped = obj("v1", "Secret", "no-type", "team-b", data={"k": "dg=="})  # defaulted to Opaque
+    with FakeApiServer([*OBJECTS, token_secret, untyped]) as server:
+        core = client.CoreV1Api(api_client(server, tmp_path))
+        tokens = core.list_secret_for_all_namespaces(field_selector="type=kubernetes.io/service-account-token")
+        assert [s.metadata.name for s in tokens.items] == ["ci-token"]
+        opaque = core.list_secret_for_all_namespaces(field_selector="type==Opaque,metadata.namespace!=team-a")
+        assert [s.metadata.name for s in opaque.items] == ["no-type"]
+        with pytest.raises(ApiException) as unsupported:
+            core.list_secret_for_all_namespaces(field_selector="data.token=x")
+        assert unsupported.value.status == 400 and "field label not supported: data.token" in unsupported.value.body
+        with pytest.raises(ApiException) as on_pods:
+            core.list_pod_for_all_namespaces(field_selector="type=Opaque")  # `type` is a Secret field only
+        assert on_pods.value.status == 400
+        assert [r.field_selector for r in server.requests][:2] == [
+            "type=kubernetes.io/service-account-token", "type==Opaque,metadata.namespace!=team-a"]
+
+
+def test_metadata_only_answers_keep_annotations(tmp_path: Path) -> None:
+    """As kube-apiserver: PartialObjectMetadata is the whole ObjectMeta, last-applied annotation included."""
+    applied = obj("v1", "Secret", "db", "team-a", type="Opaque", data={"password": "aHVudGVyMg=="})
+    applied["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration":
+                                          json.dumps({"data": {"password": "aHVudGVyMg=="}})}
+    with FakeApiServer([applied]) as server:
+        status, partial = raw_get(api_client(server, tmp_path), "/api/v1/secrets", accept=PARTIAL_LIST)
+    assert status == 200
+    [item] = partial["items"]
+    assert "data" not in item and "aHVudGVyMg==" in item["metadata"]["annotations"][
+        "kubectl.kubernetes.io/last-applied-configuration"]
+
+
+def test_request_headers_are_recorded(api: FakeApiServer, tmp_path: Path) -> None:
+    c = api_client(api, tmp_path)
+    c.user_agent = "probe/1.0"
+    raw_get(c, "/api/v1/pods")
+    [request] = api.requests
+    assert request.user_agent == "probe/1.0" and request.headers["authorization"] == f"Bearer {api.token}"
+    assert request.accept is None and "accept" not in request.headers  # none was sent: none is made up
+
+
+def test_authorize_puts_an_rbac_model_in_front(tmp_path: Path) -> None:
+    asked: list[tuple[str, str, str, str | None]] = []
+
+    def authorize(verb: str, group: str, plural: str, namespace: str | None) -> bool:
+        asked.append((verb, group, plural, namespace))
+        return plural != "secrets" and not (plural == "pods" and namespace is None)
+
+    with FakeApiServer(OBJECTS, authorize=authorize) as server:
+        core = client.CoreV1Api(api_client(server, tmp_path))
+        assert len(core.list_namespaced_pod("team-a").items) == 5
+        for call in (core.list_pod_for_all_namespaces, lambda: core.list_namespaced_secret("team-a")):
+            with pytest.raises(ApiException) as denied:
+                call()
+            assert denied.value.status == 403 and "forbidden" in denied.value.body
+    assert asked == [("list", "", "pods", "team-a"), ("list", "", "pods", None), ("list", "", "secrets", "team-a")]

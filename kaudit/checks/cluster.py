@@ -227,7 +227,11 @@ TEMPLATES = [
     Template("kubernetes-version", "API server or kubelets on a Kubernetes minor past upstream end of life.",
              frozenset({"object"}), VERSION_PARAMS, _version),
     Template("admission-engine", "No admission policy engine (Gatekeeper, Kyverno, policy-controller, CEL policies).",
-             frozenset({"object"}), ENGINE_PARAMS, _admission_engine, cross_object=True, reads=frozenset({"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy"})),
+             frozenset({"object"}), ENGINE_PARAMS, _admission_engine, cross_object=True,
+             # Namespace too: Pod Security Admission labels count as an engine, so unread namespaces
+             # leave "no engine" unfounded
+             reads=frozenset({"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+                              "ValidatingAdmissionPolicy", "Namespace"})),
     Template("pod-security-labels", "Namespaces without a Pod Security Admission enforce level, or privileged.",
              frozenset({"namespace"}), PSA_PARAMS, _pod_security_labels, reads=frozenset({"Namespace"})),
     Template("control-plane-flags", "kube-apiserver flags: audit logging, anonymous auth, profiling, kubelet CA.",

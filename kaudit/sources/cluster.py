@@ -6,24 +6,31 @@ on large lists). What is read:
 
 - discovery (`/api/v1`, `/apis`), then only the resource types rules need, each listed with
   `limit` / `continue`, concurrently, page by page, `managedFields` stripped;
-- Secrets as metadata only (PartialObjectMetadataList): their data is never requested, and the
-  `last-applied-configuration` annotation, which would carry it, is dropped from every object;
+- Secrets only as far as a rule needs them: those of type `kubernetes.io/service-account-token`
+  (a field selector), as metadata only (PartialObjectMetadataList, with no plain-JSON fallback).
+  Their data is never requested. The `last-applied-configuration` annotation, which holds the data
+  of a Secret applied with client-side `kubectl apply`, is dropped while the answer is decoded, and
+  from every other object later;
 - a 403 is a coverage gap (and a namespaced type forbidden cluster-wide is retried per namespace);
   429 / 5xx / timeouts / dropped connections are retried with backoff, then recorded as gaps;
-  an expired `continue` token restarts that list once. An unreachable server, a TLS failure or
-  rejected credentials stop the scan (exit 2), naming the context and the server.
+  an expired `continue` token restarts that list once. An unreachable server, a TLS failure, a
+  timeout or rejected credentials stop the scan (exit 2) with one line naming the context and the
+  server;
+- every request says `User-Agent: kaudit/<version>`, so the cluster's audit log can tell kaudit apart.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import yaml
 
+from kaudit import __version__
 from kaudit.errors import KauditError
 from kaudit.model import CoverageGap, Origin, Resource, ResourceRef
 
@@ -31,7 +38,10 @@ PAGE_SIZE = 500
 TIMEOUT_SECONDS = 20.0
 ATTEMPTS = 4
 WORKERS = 6
-PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+# No `,application/json` fallback: a server that cannot answer metadata-only answers 406 (a gap),
+# never the whole objects.
+PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+USER_AGENT = f"kaudit/{__version__}"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 RETRYABLE = {429, 500, 502, 503, 504}
 MAX_RESPONSE = 128 << 20  # one list page; past it the type is a gap, not an out-of-memory kill
@@ -53,7 +63,23 @@ WANTED: tuple[tuple[str, str], ...] = (
     ("projectcalico.org", "networkpolicies"), ("projectcalico.org", "globalnetworkpolicies"),
     ("argoproj.io", "rollouts"), ("apps.kruise.io", "clonesets"),
 )
-METADATA_ONLY = {("", "secrets")}
+SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
+
+
+@dataclass(frozen=True)
+class MetadataOnly:
+    """A type read as metadata only, and only the objects a field selector picks. `fields`: what the
+    selector fixes (metadata-only items do not carry it), set on every item so rules can see it."""
+
+    field_selector: str
+    fields: tuple[tuple[str, str], ...]
+
+
+# The only rule that reads Secrets (legacy-service-account-token-secret) needs the token ones.
+METADATA_ONLY: dict[tuple[str, str], MetadataOnly] = {
+    ("", "secrets"): MetadataOnly(f"type={SERVICE_ACCOUNT_TOKEN}", (("type", SERVICE_ACCOUNT_TOKEN),)),
+}
+HINT = "pass -n NAMESPACE for the namespaces this credential can read"
 
 
 @dataclass(frozen=True)
@@ -86,6 +112,8 @@ class ClusterScan:
     read: list[str] = field(default_factory=list)
     gaps: list[CoverageGap] = field(default_factory=list)
     requests: int = 0
+    warnings: list[str] = field(default_factory=list)  # about the request, e.g. a namespace that does not exist
+    kinds_read: set[str] = field(default_factory=set)  # kinds listed with at least one success
 
 
 @dataclass(frozen=True)
@@ -100,10 +128,11 @@ class ClusterRequest:
 
 
 class _Failure(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, kind: str = "") -> None:
         super().__init__(message)
         self.status = status  # HTTP status; 0 for connection-level failures
         self.message = message
+        self.kind = kind or ("http" if status else "connection")  # http | connection | timeout | tls
 
 
 def contexts(kubeconfig: Optional[str]) -> list[str]:
@@ -139,9 +168,11 @@ class _Api:
         self.timeout = request.timeout
         self.page_size = request.page_size
         self.client = client.ApiClient(configuration)
+        self.client.user_agent = USER_AGENT  # audit logs tell kaudit's requests apart by it
         self.requests = 0
 
-    def get(self, path: str, query: Sequence[tuple[str, Any]] = (), accept: str = "application/json") -> Any:
+    def get(self, path: str, query: Sequence[tuple[str, Any]] = (), accept: str = "application/json",
+            pairs_hook: Optional[Callable[[list[tuple[str, Any]]], Any]] = None) -> Any:
         from kubernetes.client.rest import ApiException
 
         self.requests += 1
@@ -168,25 +199,58 @@ class _Api:
                     raise _Failure(0, f"response too large: more than {MAX_RESPONSE >> 20} MiB")
                 if time.monotonic() > deadline:
                     raw.close()
-                    raise _Failure(0, f"timed out: the answer took more than {self.timeout:g} s")
+                    raise self.timed_out()
                 chunks.append(chunk)
             body = b"".join(chunks)
         except _Failure:
             raise
-        except ApiException as error:  # the client's own wrapping of TLS and connection errors
-            raise _Failure(int(error.status or 0), str(error.reason or error).strip()) from None
+        except ApiException as error:  # the client's own wrapping of TLS errors ("SSLError\n[SSL: ...")
+            status = int(error.status or 0)
+            text = str(error.reason or error)
+            raise _Failure(status, _one_line(text), "tls" if not status and "SSL" in text else "") from None
         except Exception as error:  # urllib3 timeouts, refused or dropped connections
+            if _is_timeout(error):
+                raise self.timed_out() from None
             raise _Failure(0, _short(error)) from None
         if status >= 400:
             raise _Failure(status, _status_message(body) or f"HTTP {status}")
         try:
-            data = json.loads(body)
+            data = json.loads(body, object_pairs_hook=pairs_hook)
         except ValueError:
             raise _Failure(0, "the server answered with malformed JSON") from None
         return data
 
+    def timed_out(self) -> _Failure:
+        return _Failure(0, f"timed out after {self.timeout:g} s", "timeout")
+
     def close(self) -> None:
         self.client.close()
+
+
+def _is_timeout(error: BaseException) -> bool:
+    """urllib3's read and connect timeouts, also when wrapped in a MaxRetryError."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, TimeoutError as Urllib3Timeout
+
+    if isinstance(error, MaxRetryError) and error.reason is not None:
+        error = error.reason
+    if isinstance(error, NewConnectionError):  # a subclass of ConnectTimeoutError, but a refusal
+        return False
+    return isinstance(error, (Urllib3Timeout, TimeoutError))
+
+
+def _one_line(text: str) -> str:
+    """The client's TLS errors are "SSLError\n[SSL: X] what (_ssl.c:1006)": the type name and the
+    C source line say nothing to a user, and a message is one line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and re.fullmatch(r"\w+Error", lines[0]):
+        lines = lines[1:]
+    return re.sub(r"\s*\(_ssl\.c:\d+\)", "", " ".join(lines))
+
+
+def _without_last_applied(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json object hook: the last-applied annotation (a Secret's data, when applied client-side) is
+    never put into a decoded object."""
+    return {key: value for key, value in pairs if key != LAST_APPLIED}
 
 
 def _current_context(kubeconfig: Optional[str]) -> str:
@@ -238,10 +302,13 @@ def _connect(api: _Api) -> str:
     except _Failure as failure:
         if failure.status == 401:
             raise KauditError(f"{where}: credentials rejected (401): {failure.message}") from None
+        if failure.kind == "timeout":
+            raise KauditError(f"{where}: {failure.message}") from None
         if failure.status == 0:
-            kind = "TLS verification failed" if "certificate" in failure.message.lower() or \
-                "ssl" in failure.message.lower() else "cannot reach the server"
-            raise KauditError(f"{where}: {kind}: {failure.message}") from None
+            tls = failure.kind == "tls" or "certificate" in failure.message.lower()
+            what = ("TLS verification failed" if "verif" in failure.message.lower() else "TLS failed") \
+                if tls else "cannot reach the server"
+            raise KauditError(f"{where}: {what}: {failure.message}") from None
         if failure.status != 403:
             raise KauditError(f"{where}: HTTP {failure.status}: {failure.message}") from None
         return "unknown (version forbidden)"
@@ -283,12 +350,18 @@ def _collect(api: _Api, types: list[ResourceType], request: ClusterRequest, scan
     excluded = set(request.exclude_namespaces)
     namespace_type = next((t for t in types if t.group == "" and t.plural == "namespaces"), None)
     known_namespaces: list[str] = list(request.namespaces)
-    if namespace_type is not None and not request.namespaces:
+    unlisted: list[str] = []  # what this credential cannot list in every namespace (for the -n hint)
+    if namespace_type is not None and request.namespaces:
+        scan.warnings.extend(_missing_namespaces(api, namespace_type, request.namespaces))
+    elif namespace_type is not None:
         items, gap = _list(api, namespace_type, None)
         scan.gaps.extend(gap)
         scan.resources.extend(_resources(items, namespace_type, scan, excluded))
         if not gap:
             scan.read.append(namespace_type.label)
+            scan.kinds_read.add(namespace_type.kind)
+        elif gap[0].reason == "forbidden":
+            unlisted.append(namespace_type.label)
         known_namespaces = [str(item.get("metadata", {}).get("name")) for item in items]
     units = [(t, ns) for t in types if t is not namespace_type
              for ns in (request.namespaces if t.namespaced and request.namespaces else [None])
@@ -296,15 +369,36 @@ def _collect(api: _Api, types: list[ResourceType], request: ClusterRequest, scan
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = list(pool.map(lambda unit: (unit, _list_with_fallback(api, unit[0], unit[1],
                                                                         known_namespaces, excluded)), units))
-    for (resource_type, _namespace), (items, gaps) in results:
+    for (resource_type, _namespace), (items, gaps, fell_back) in results:
         scan.gaps.extend(gaps)
         scan.resources.extend(_resources(items, resource_type, scan, excluded))
+        read_somewhere = fell_back and len(gaps) < len([n for n in known_namespaces if n not in excluded])
+        if not gaps or read_somewhere:
+            scan.kinds_read.add(resource_type.kind)
         if not gaps and resource_type.label not in scan.read:
             scan.read.append(resource_type.label)
+        if read_somewhere and any(g.reason == "forbidden" for g in gaps):
+            unlisted.append(resource_type.label)  # readable in some namespaces only: -n helps
+    if unlisted and not request.namespaces:
+        scan.warnings.append(f"this credential cannot list {', '.join(sorted(unlisted))} in every namespace; {HINT}")
 
 
-def _list_with_fallback(api: _Api, resource_type: ResourceType, namespace: Optional[str],
-                        namespaces: list[str], excluded: set[str]) -> tuple[list[Any], list[CoverageGap]]:
+def _missing_namespaces(api: _Api, namespace_type: ResourceType, names: Sequence[str]) -> list[str]:
+    """A warning for each `-n` namespace the server says does not exist (a typo scans nothing). A 403
+    says nothing about existence: no warning then."""
+    missing = []
+    for name in names:
+        try:
+            _get_with_retries(api, f"{namespace_type.path()}/{name}", (), "application/json")
+        except _Failure as failure:
+            if failure.status == 404:
+                missing.append(f"namespace {name} does not exist")
+    return missing
+
+
+def _list_with_fallback(api: _Api, resource_type: ResourceType, namespace: Optional[str], namespaces: list[str],
+                        excluded: set[str]) -> tuple[list[Any], list[CoverageGap], bool]:
+    """The items, the gaps, and whether the list fell back to one request per namespace."""
     items, gaps = _list(api, resource_type, namespace)
     # Least-privilege setups grant namespaced reads per namespace: retry a forbidden cluster-wide list
     # namespace by namespace, so one missing RoleBinding is one gap, not a blind spot over the cluster.
@@ -316,20 +410,24 @@ def _list_with_fallback(api: _Api, resource_type: ResourceType, namespace: Optio
             found, missing = _list(api, resource_type, name)
             items.extend(found)
             gaps.extend(missing)
-    return items, gaps
+        return items, gaps, True
+    return items, gaps, False
 
 
 def _list(api: _Api, resource_type: ResourceType, namespace: Optional[str]) -> tuple[list[Any], list[CoverageGap]]:
-    accept = PARTIAL_METADATA if (resource_type.group, resource_type.plural) in METADATA_ONLY else "application/json"
+    metadata_only = METADATA_ONLY.get((resource_type.group, resource_type.plural))
+    accept = PARTIAL_METADATA if metadata_only else "application/json"
+    selector = [("fieldSelector", metadata_only.field_selector)] if metadata_only else []
+    hook = _without_last_applied if metadata_only else None
     path = resource_type.path(namespace)
     items: list[Any] = []
     token: Optional[str] = None
     paginate = True
     while True:
-        query: list[tuple[str, Any]] = ([("limit", api.page_size)] if paginate else []) + (
+        query: list[tuple[str, Any]] = selector + ([("limit", api.page_size)] if paginate else []) + (
             [("continue", token)] if token else [])
         try:
-            page = _get_with_retries(api, path, query, accept)
+            page = _get_with_retries(api, path, query, accept, hook)
         except _Failure as failure:
             if failure.status == 410 and token and paginate:
                 # the continue token expired (the list changed too much meanwhile): like client-go's
@@ -346,17 +444,23 @@ def _list(api: _Api, resource_type: ResourceType, namespace: Optional[str]) -> t
                 not isinstance(page.get("metadata") or {}, dict):
             return items, [CoverageGap(resource_type.label, resource_type.kind, namespace, "failed",
                                        "the server answered with malformed JSON: not a list")]
-        items.extend(page.get("items") or [])
+        if metadata_only:
+            # only metadata, whatever the server sent, plus what the selector fixed (the type)
+            items.extend({"metadata": item.get("metadata"), **dict(metadata_only.fields)}
+                         for item in page.get("items") or [] if isinstance(item, dict))
+        else:
+            items.extend(page.get("items") or [])
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             return items, []
 
 
-def _get_with_retries(api: _Api, path: str, query: Sequence[tuple[str, Any]], accept: str) -> Any:
+def _get_with_retries(api: _Api, path: str, query: Sequence[tuple[str, Any]], accept: str,
+                      pairs_hook: Optional[Callable[[list[tuple[str, Any]]], Any]] = None) -> Any:
     delay = 0.2
     for attempt in range(ATTEMPTS):
         try:
-            return api.get(path, query, accept)
+            return api.get(path, query, accept, pairs_hook)
         except _Failure as failure:
             retryable = failure.status in RETRYABLE or failure.status == 0
             if not retryable or attempt == ATTEMPTS - 1:
@@ -374,8 +478,9 @@ def _resources(items: list[Any], resource_type: ResourceType, scan: ClusterScan,
         raw_metadata = item.get("metadata")
         metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
         namespace = metadata.get("namespace")
-        if namespace in excluded:
-            continue
+        if namespace in excluded or (resource_type.kind == "Namespace" and resource_type.group == ""
+                                     and metadata.get("name") in excluded):
+            continue  # --exclude-namespace ns: its objects, and the Namespace ns itself
         metadata.pop("managedFields", None)
         annotations = metadata.get("annotations")
         if isinstance(annotations, dict):

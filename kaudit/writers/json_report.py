@@ -66,8 +66,9 @@ def _scanned(report: Report) -> dict[str, Any]:
             "requests": coverage.requests,
             "read": list(coverage.read),
             "gaps": [{"resource": g.resource, "kind": g.kind, "namespace": g.namespace, "reason": g.reason,
-                      "message": g.message} for g in coverage.gaps],
+                      "message": g.message, "accepted": g.accepted} for g in coverage.gaps],
             "rulesNotEvaluated": [{"rule": rule, "why": why} for rule, why in coverage.rules_not_evaluated],
+            "rulesPartiallyEvaluated": [{"rule": rule, "why": why} for rule, why in coverage.rules_partially_evaluated],
             "gapsAllowed": report.gaps_allowed,
         },
     }

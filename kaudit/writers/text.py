@@ -57,7 +57,7 @@ def write(report: Report, stream: TextIO) -> None:
 
 
 _LABEL_SEVERITY = {"error": Severity.HIGH, "gap": Severity.HIGH, "not evaluated": Severity.MEDIUM,
-                   "warning": Severity.MEDIUM}
+                   "partially evaluated": Severity.LOW, "warning": Severity.MEDIUM}
 EMPTY_SCAN = "no Kubernetes objects in the inputs: nothing was judged (--allow-empty to accept that)"
 
 
@@ -71,6 +71,8 @@ def _problems(report: Report) -> list[tuple[str, str]]:
     if report.coverage is not None:
         lines += [("gap", gap.describe()) for gap in report.coverage.gaps]
         lines += [("not evaluated", f"{rule}: {why}") for rule, why in report.coverage.rules_not_evaluated]
+        lines += [("partially evaluated", f"{rule}: {why}")
+                  for rule, why in report.coverage.rules_partially_evaluated]
     lines += [("gap", f"image {image} could not be checked: {why}") for image, why in report.images.gaps]
     lines += [("warning", warning.describe()) for warning in inputs.warnings]
     return lines
@@ -101,7 +103,9 @@ def summary_line(report: Report) -> str:
     else:
         parts += [f"{inputs.resources} resources from context {coverage.context} (Kubernetes {coverage.version})",
                   f"{len(coverage.gaps)} coverage gap{'s' if len(coverage.gaps) != 1 else ''}"
-                  + (" (allowed)" if coverage.gaps and report.gaps_allowed else "")]
+                  + (" (allowed)" if coverage.open_gaps and report.gaps_allowed else "")
+                  + (f" ({len(coverage.gaps) - len(coverage.open_gaps)} accepted)"
+                     if len(coverage.open_gaps) < len(coverage.gaps) else "")]
     if suppressed:
         parts.append(f"{suppressed} suppressed")
     images = report.images

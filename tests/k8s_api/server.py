@@ -25,13 +25,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 
 from ..loopback import LoopbackServer
 from .certs import ServerCerts, make_server_certs
+from .fields import matcher
 
 Obj = dict[str, Any]
 
@@ -117,6 +118,19 @@ class RecordedRequest(NamedTuple):
     path: str  # without the query string, percent-decoded
     query: dict[str, str]  # last value wins
     accept: str | None
+    headers: Mapping[str, str] = {}  # every request header, names lower-cased (User-Agent, Accept, ...)
+
+    @property
+    def user_agent(self) -> str | None:
+        return self.headers.get("user-agent")
+
+    @property
+    def field_selector(self) -> str | None:
+        return self.query.get("fieldSelector")
+
+
+# (verb, API group, plural, namespace or None for the cluster scope) -> allowed? See `authorize`.
+Authorizer = Callable[[str, str, str, "str | None"], bool]
 
 
 @dataclass
@@ -286,7 +300,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         api = self.server.api
-        reply = api._handle(self.command, self.path, self.headers.get("Authorization"), self.headers.get("Accept"))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = api._handle(self.command, self.path, headers)
         if reply.hang:
             api._stopping.wait()  # no answer at all; stop() drops the connection
             self.close_connection = True
@@ -378,6 +393,7 @@ class FakeApiServer(LoopbackServer):
         hang: Iterable[str] = (),
         trickle: Mapping[str, float] | None = None,
         revoke_after: int | None = None,
+        authorize: Authorizer | None = None,
         item_typemeta: bool = False,
         resource_version: str = "123456",
     ) -> None:
@@ -401,6 +417,7 @@ class FakeApiServer(LoopbackServer):
         self.hang = set(hang)
         self.trickle = dict(trickle or {})
         self.revoke_after = revoke_after
+        self.authorize = authorize
         self.item_typemeta = item_typemeta
         self.resource_version = resource_version
 
@@ -525,12 +542,13 @@ class FakeApiServer(LoopbackServer):
         return obj
 
     # ---- the protocol ------------------------------------------------------------------------------
-    def _handle(self, method: str, raw_path: str, authorization: str | None, accept: str | None) -> _Reply:
+    def _handle(self, method: str, raw_path: str, headers: Mapping[str, str]) -> _Reply:
         split = urlsplit(raw_path)
         path = unquote(split.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
+        authorization, accept = headers.get("authorization"), headers.get("accept")
         with self._lock:
-            self._requests.append(RecordedRequest(method, path, query, accept))
+            self._requests.append(RecordedRequest(method, path, query, accept, dict(headers)))
         if self.unauthorized or self._revoked or authorization != f"Bearer {self.token}":
             return _error(401, "Unauthorized", "Unauthorized")
         if method != "GET":
@@ -621,13 +639,15 @@ class FakeApiServer(LoopbackServer):
             reply.trickle = self.trickle.get(rt.plural, 0.0)
         return reply
 
-    def _is_forbidden(self, plural: str, namespace: str | None) -> bool:
-        return any(p == plural and (ns is None or ns == (namespace or "")) for p, ns in self.forbidden)
+    def _is_forbidden(self, rt: ResourceType, verb: str, namespace: str | None) -> bool:
+        if self.authorize is not None and not self.authorize(verb, rt.group, rt.plural, namespace):
+            return True
+        return any(p == rt.plural and (ns is None or ns == (namespace or "")) for p, ns in self.forbidden)
 
     def _resource_reply(self, rt: ResourceType, namespace: str | None, name: str | None,
                         query: dict[str, str], accept: str | None) -> _Reply:
         verb = "list" if name is None else "get"
-        if self._is_forbidden(rt.plural, namespace):
+        if self._is_forbidden(rt, verb, namespace):
             subject = rt.plural if name is None else f'{rt.plural} "{name}"'
             scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
             message = (f'{subject} is forbidden: User "{self.user}" cannot {verb} resource "{rt.plural}" '
@@ -650,6 +670,12 @@ class FakeApiServer(LoopbackServer):
             return _error(406, "NotAcceptable", NOT_ACCEPTABLE, {})
         content_type = f"application/json;as={wanted};g=meta.k8s.io;v=v1" if wanted else "application/json"
         items = [o for o in self._store.get(rt, []) if namespace is None or o["metadata"].get("namespace") == namespace]
+        if name is None and query.get("fieldSelector"):
+            try:
+                selected = matcher(rt.group, rt.plural, query["fieldSelector"])
+            except ValueError as error:  # an unsupported field label too: a 400, as on the real server
+                return _error(400, "BadRequest", str(error))
+            items = [o for o in items if selected(o)]
 
         if name is not None:
             found = [o for o in items if o["metadata"].get("name") == name]
