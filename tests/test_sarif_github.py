@@ -199,7 +199,7 @@ def test_more_results_than_github_takes_keeps_the_most_severe(report: Report) ->
     big = synthetic(report, MAX_RESULTS_PER_RUN + 5_000)
     out = io.StringIO()
     errors = io.StringIO()
-    sarif.write(big, out, warnings=errors)
+    sarif.write(big, out, stderr=errors)
     log = json.loads(out.getvalue())
     assert github_problems(log) == []
     (run,) = log["runs"]

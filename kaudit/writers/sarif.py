@@ -40,7 +40,7 @@ SECURITY_SEVERITY = {
 _LINK_SHAPED = re.compile(r"\[[^\]]*\]\(")
 
 
-def write(report: Report, stream: TextIO, warnings: Optional[TextIO] = None) -> None:
+def write(report: Report, stream: TextIO, stderr: Optional[TextIO] = None) -> None:
     isatty = getattr(stream, "isatty", None)
     indent = 2 if isatty is not None and isatty() else None
     log = to_dict(report)
@@ -48,7 +48,7 @@ def write(report: Report, stream: TextIO, warnings: Optional[TextIO] = None) -> 
     stream.write("\n")
     omitted = log["runs"][0]["properties"]["kaudit"].get("omittedResults")
     if omitted:
-        print(f"kaudit: warning: {_omitted_text(len(report.findings))}", file=warnings or sys.stderr)
+        print(f"kaudit: warning: {_omitted_text(len(report.findings))}", file=stderr or sys.stderr)
 
 
 def to_dict(report: Report) -> dict[str, Any]:
