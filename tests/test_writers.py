@@ -132,7 +132,7 @@ def test_sarif_regions_point_at_real_lines_of_relative_files(report: Report) -> 
     for result in sarif.to_dict(report)["runs"][0]["results"]:
         physical = result["locations"][0]["physicalLocation"]
         artifact, region = physical["artifactLocation"], physical["region"]
-        assert artifact["uriBaseId"] == "%SRCROOT%"
+        assert artifact["uriBaseId"] == "SRCROOT"
         uri = artifact["uri"]
         assert not urlsplit(uri).scheme and not uri.startswith(("/", "./", "../"))
         text = lines.setdefault(uri, (REPO / unquote(uri)).read_text(encoding="utf-8").splitlines())
@@ -152,13 +152,14 @@ def test_sarif_locations_of_stdin_absolute_paths_and_cluster_objects(
     log = sarif.to_dict(dataclasses.replace(report, findings=findings))
     assert_valid_sarif(log)
     locations = [result["locations"][0] for result in log["runs"][0]["results"]]
-    artifacts = [loc.get("physicalLocation", {}).get("artifactLocation") for loc in locations]
-    assert artifacts == [
-        {"uri": "stdin"},
-        {"uri": "k8s/app%20%231.yaml", "uriBaseId": "%SRCROOT%"},
-        {"uri": "k8s/a.yaml", "uriBaseId": "%SRCROOT%"},
+    artifacts = [loc["physicalLocation"]["artifactLocation"] for loc in locations]
+    ref = first.resource
+    assert artifacts == [  # tmp_path is in no repository: SRCROOT is the working directory
+        {"uri": f"stdin/{ref.kind}/{ref.namespace or '_cluster'}/{ref.name}.yaml", "uriBaseId": "SRCROOT"},
+        {"uri": "k8s/app%20%231.yaml", "uriBaseId": "SRCROOT"},
+        {"uri": "k8s/a.yaml", "uriBaseId": "SRCROOT"},
         {"uri": outside.as_uri()},
-        None,
+        {"uri": f"cluster/prod/{ref.kind}/{ref.namespace or '_cluster'}/{ref.name}.yaml", "uriBaseId": "SRCROOT"},
     ]
     assert locations[-1]["logicalLocations"][0]["fullyQualifiedName"] == first.resource.describe()
 
@@ -171,7 +172,7 @@ def test_sarif_reports_input_and_rule_errors_as_notifications(report: Report) ->
     notes = invocation["toolExecutionNotifications"]
     assert [n["level"] for n in notes] == ["error", "error", "error"]
     assert notes[0]["locations"][0]["physicalLocation"] == {
-        "artifactLocation": {"uri": "broken%20%3Cb%3E.yaml", "uriBaseId": "%SRCROOT%"}, "region": {"startLine": 3}}
+        "artifactLocation": {"uri": "broken%20%3Cb%3E.yaml", "uriBaseId": "SRCROOT"}, "region": {"startLine": 3}}
     assert notes[2] == {"level": "error", "message": {"text": "rule odd-rule: template failed: KeyError 'x'"}}
 
 

@@ -1,47 +1,64 @@
 """SARIF 2.1.0 for GitHub code scanning: rule help, regions, partialFingerprints, suppressions.
 
 GitHub reads `properties.security-severity` on each rule (a number as a string) to rank alerts, and
-`properties.tags` (with "security") to file them as security alerts. Locations are URIs relative to
-`%SRCROOT%`, the repository root, so scan from there with relative paths, as CI does.
+`properties.tags` (with "security") to file them as security alerts. Every result has a physical
+location (GitHub rejects the whole upload otherwise): a file relative to `SRCROOT`, the repository root,
+or a per-object path for cluster and stdin objects (writers/sarif_locations.py). The file stays within
+GitHub's documented limits (see MAX_RESULTS, MAX_TAGS).
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-from pathlib import Path, PurePath
+import sys
 from typing import Any, Optional, TextIO
-from urllib.parse import quote
 
-from kaudit.model import Finding, InputError, Location, Report, RuleInfo, Severity
-from kaudit.model import STDIN_NAME
+from kaudit.model import Finding, InputError, Report, RuleInfo, Severity
+from kaudit.writers.sarif_locations import ArtifactUris
 from kaudit.writers.summary import summary
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "kaudit/v1"
+# GitHub rejects a run of more than 25,000 results outright (and keeps the 5,000 most severe of a run it
+# takes). Splitting into several runs is no way round it: GitHub refuses several runs of one tool and
+# category in one upload. So the file holds the 25,000 results that matter most, says so in a
+# notification and on stderr, and the json format keeps them all. The gate is decided on every finding.
+MAX_RESULTS = 25_000
+# GitHub shows 10 tags per rule and rejects more than 20: keep 10, "security" first so it is never cut.
+MAX_TAGS = 10
 
 LEVELS = {
     Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning",
     Severity.LOW: "note", Severity.INFO: "note",
 }
-# GitHub maps these scores to its own labels: >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, below low.
+# GitHub maps these scores to its own labels: >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low;
+# info has no band of its own and reads as low.
 SECURITY_SEVERITY = {
     Severity.CRITICAL: "9.5", Severity.HIGH: "8.0", Severity.MEDIUM: "5.5", Severity.LOW: "3.0", Severity.INFO: "1.0",
 }
 _LINK_SHAPED = re.compile(r"\[[^\]]*\]\(")
 
 
-def write(report: Report, stream: TextIO) -> None:
+def write(report: Report, stream: TextIO, stderr: Optional[TextIO] = None) -> None:
     isatty = getattr(stream, "isatty", None)
     indent = 2 if isatty is not None and isatty() else None
-    stream.write(json.dumps(to_dict(report), indent=indent, ensure_ascii=False))
+    log = to_dict(report)
+    stream.write(json.dumps(log, indent=indent, ensure_ascii=False))
     stream.write("\n")
+    omitted = log["runs"][0]["properties"]["kaudit"].get("omittedResults")
+    if omitted:
+        print(f"kaudit: warning: {_omitted_text(len(report.findings))}", file=stderr or sys.stderr)
 
 
 def to_dict(report: Report) -> dict[str, Any]:
     rule_index = {info.id: index for index, info in enumerate(report.rules)}
-    uris = _Uris(os.getcwd())
+    uris = ArtifactUris(os.getcwd(), _files(report))
+    findings = kept_findings(report.findings)
+    omitted = len(report.findings) - len(findings)
+    properties = _summary(report)
+    if omitted:
+        properties["omittedResults"] = omitted
     run: dict[str, Any] = {
         "tool": {"driver": {
             "name": "kaudit",
@@ -49,12 +66,34 @@ def to_dict(report: Report) -> dict[str, Any]:
             "semanticVersion": report.tool_version,
             "rules": [_rule(info) for info in report.rules],
         }},
-        "invocations": [_invocation(report, uris)],
+        "invocations": [_invocation(report, uris, omitted)],
+        "originalUriBaseIds": uris.base_ids(),
         "columnKind": "unicodeCodePoints",  # manifest columns count characters, not UTF-16 units
-        "results": [_result(finding, rule_index, uris) for finding in report.findings],
-        "properties": {"kaudit": _summary(report)},
+        "results": [_result(finding, rule_index, uris) for finding in findings],
+        "properties": {"kaudit": properties},
     }
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def _files(report: Report) -> list[str]:
+    """The files the log names, findings first: they decide which repository is SRCROOT."""
+    files = [finding.location.file for finding in report.findings if finding.location.file is not None]
+    return files + [error.file for error in (*report.inputs.errors, *report.inputs.warnings)]
+
+
+def kept_findings(findings: tuple[Finding, ...]) -> list[Finding]:
+    """At most MAX_RESULTS findings, in report order: active before suppressed, then the most severe."""
+    if len(findings) <= MAX_RESULTS:
+        return list(findings)
+    ranked = sorted(range(len(findings)),
+                    key=lambda i: (findings[i].suppressed is not None, -findings[i].severity, i))
+    keep = set(ranked[:MAX_RESULTS])
+    return [finding for i, finding in enumerate(findings) if i in keep]
+
+
+def _omitted_text(total: int) -> str:
+    return (f"SARIF holds the {MAX_RESULTS} most severe of {total} results (GitHub code scanning rejects a run "
+            f"of more than {MAX_RESULTS}); the json format has them all")
 
 
 # -- rules ---------------------------------------------------------------------------------------
@@ -87,11 +126,10 @@ def camel_case(rule_id: str) -> str:
 
 
 def _tags(info: RuleInfo) -> list[str]:
-    tags = [info.category] if info.category else []
+    tags = ["security"] + ([info.category] if info.category else [])
     tags += [f"{framework}-{control}" for framework, controls in sorted(info.frameworks.items())
              for control in controls]
-    tags.append("security")
-    return list(dict.fromkeys(tags))
+    return list(dict.fromkeys(tags))[:MAX_TAGS]
 
 
 def _fix(info: RuleInfo) -> str:
@@ -134,7 +172,7 @@ def yaml_block(text: str) -> str:
 
 # -- results -------------------------------------------------------------------------------------
 
-def _result(finding: Finding, rule_index: dict[str, int], uris: "_Uris") -> dict[str, Any]:
+def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris) -> dict[str, Any]:
     result: dict[str, Any] = {"ruleId": finding.rule}
     index = rule_index.get(finding.rule)
     if index is not None:
@@ -142,15 +180,14 @@ def _result(finding: Finding, rule_index: dict[str, int], uris: "_Uris") -> dict
     result["level"] = LEVELS[finding.severity]
     result["message"] = {"text": plain_text(finding.message)}
     ref = finding.resource
-    location: dict[str, Any] = {}
-    physical = _physical(finding.location, uris)
-    if physical is not None:
-        location["physicalLocation"] = physical
-    location["logicalLocations"] = [{"name": ref.name, "fullyQualifiedName": ref.describe(), "kind": "resource"}]
-    result["locations"] = [location]
+    physical, stream = uris.physical(finding.location, ref)
+    result["locations"] = [{
+        "physicalLocation": physical,
+        "logicalLocations": [{"name": ref.name, "fullyQualifiedName": ref.describe(), "kind": "resource"}],
+    }]
     result["partialFingerprints"] = {FINGERPRINT_KEY: finding.fingerprint}
     properties: dict[str, Any] = {"severity": finding.severity.label, "path": finding.path_text,
-                                  "apiVersion": ref.api_version}
+                                  "apiVersion": ref.api_version, **stream}
     if finding.container is not None:
         properties["container"] = finding.container
     result["properties"] = properties
@@ -168,59 +205,22 @@ def plain_text(text: str) -> str:
     return text
 
 
-def _physical(location: Location, uris: "_Uris") -> Optional[dict[str, Any]]:
-    if location.file is None:
-        return None  # a live cluster object: only the logical location names it
-    physical: dict[str, Any] = {"artifactLocation": uris.artifact(location.file)}
-    if location.line is not None:
-        region: dict[str, Any] = {"startLine": location.line}
-        if location.column is not None:
-            region["startColumn"] = location.column
-        physical["region"] = region
-    return physical
-
-
-class _Uris:
-    """File names as SARIF artifact locations: repository-relative where possible (GitHub needs that)."""
-
-    def __init__(self, cwd: str) -> None:
-        self.cwd = Path(cwd)
-        self.cache: dict[str, dict[str, str]] = {}
-
-    def artifact(self, file: str) -> dict[str, str]:
-        known = self.cache.get(file)
-        if known is None:
-            known = self.cache[file] = self._artifact(file)
-        return dict(known)
-
-    def _artifact(self, file: str) -> dict[str, str]:
-        if file == STDIN_NAME:
-            return {"uri": "stdin"}
-        path = PurePath(file)
-        if path.is_absolute() or ".." in path.parts:
-            absolute = Path(os.path.abspath(file))
-            try:
-                path = absolute.relative_to(self.cwd)
-            except ValueError:
-                return {"uri": absolute.as_uri()}  # outside the working directory: no base to resolve against
-        relative = PurePath(os.path.normpath(path)).as_posix()
-        return {"uri": quote(relative, safe="/"), "uriBaseId": SRCROOT}
-
-
 # -- invocation and summary ----------------------------------------------------------------------
 
-def _invocation(report: Report, uris: _Uris) -> dict[str, Any]:
+def _invocation(report: Report, uris: ArtifactUris, omitted: int) -> dict[str, Any]:
     notifications = [_notification(error, "error", uris) for error in report.inputs.errors]
     notifications += [{"level": "error", "message": {"text": message}} for message in report.rule_errors]
     notifications += [_notification(warning, "warning", uris) for warning in report.inputs.warnings]
+    if omitted:
+        notifications.append({"level": "warning", "message": {"text": _omitted_text(len(report.findings))}})
     invocation: dict[str, Any] = {"executionSuccessful": report.complete}
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
     return invocation
 
 
-def _notification(error: InputError, level: str, uris: _Uris) -> dict[str, Any]:
-    physical: dict[str, Any] = {"artifactLocation": uris.artifact(error.file)}
+def _notification(error: InputError, level: str, uris: ArtifactUris) -> dict[str, Any]:
+    physical: dict[str, Any] = {"artifactLocation": uris.file(error.file)}
     if error.line is not None:
         physical["region"] = {"startLine": error.line}
     return {"level": level, "message": {"text": error.message}, "locations": [{"physicalLocation": physical}]}
