@@ -84,6 +84,22 @@ spec:
 """
 
 
+# A chart template (not YAML until rendered) whose rendering holds a privileged container.
+PRIVILEGED_TEMPLATE = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          image: nginx
+          securityContext:
+            privileged: true
+"""
+
+
 def scan_on_workers(request: ScanRequest, jobs: int) -> Report:
     """A manifest scan forced through `jobs` worker processes, whatever the size of its input: the
     branch `scan_manifests` takes for large trees."""

@@ -8,24 +8,11 @@ from typing import Callable
 import jsonschema
 import pytest
 
-from tests.conftest import ROOT_POD, CliResult, run_process
+from tests.conftest import PRIVILEGED_TEMPLATE, ROOT_POD, CliResult, run_process
 
 Kaudit = Callable[..., CliResult]
 Write = Callable[[str, str], Path]
 
-PRIVILEGED_TEMPLATE = """apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  template:
-    spec:
-      containers:
-        - name: app
-          image: nginx
-          securityContext:
-            privileged: true
-"""
 PRIVILEGED_DEPLOYMENT = PRIVILEGED_TEMPLATE.replace("{{ .Release.Name }}", "web")
 WORKFLOW = "name: ci\non: [push]\njobs: {test: {runs-on: ubuntu-latest}}\n"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import hardened_pod
+from .conftest import PRIVILEGED_TEMPLATE, hardened_pod
 from .tools import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,12 +84,6 @@ def test_hook_definition_matches_the_cli() -> None:
 
 
 WORKFLOW = "name: ci\non: [push]\njobs:\n  test: {runs-on: ubuntu-latest, steps: [{run: make}]}\n"
-CHART_TEMPLATE = """apiVersion: v1
-kind: Pod
-metadata: {name: {{ .Release.Name }}}
-spec:
-  containers: [{name: app, image: nginx, securityContext: {privileged: true}}]
-"""
 
 
 def test_hook_passes_a_commit_of_other_yaml_and_says_nothing_was_judged(project: Path, pre_commit_home: Path) -> None:
@@ -104,7 +98,7 @@ def test_hook_passes_a_commit_of_other_yaml_and_says_nothing_was_judged(project:
 def test_hook_lists_a_chart_template_as_not_scanned_without_blocking(project: Path, pre_commit_home: Path) -> None:
     (project / "chart" / "templates").mkdir(parents=True)
     (project / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
-    (project / "chart" / "templates" / "pod.yaml").write_text(CHART_TEMPLATE)
+    (project / "chart" / "templates" / "pod.yaml").write_text(PRIVILEGED_TEMPLATE)
     done = run_hook(project, pre_commit_home, "kaudit", "chart/templates/pod.yaml", "chart/Chart.yaml", "good.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Helm chart at chart not rendered" in done.stdout and "not scanned" in done.stdout
