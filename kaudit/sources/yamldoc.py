@@ -65,9 +65,13 @@ _EXOTIC_BREAKS = re.compile("[\x85\u2028\u2029]")
 _REAL_BREAK = re.compile(r"\r\n|[\r\n]")
 # A document marker: `---` or `...` at the start of a line, followed by a blank, a break or the end.
 _MARKER = re.compile(r"(?:\A|(?<=[%s]))(?:---|\.\.\.)(?=[ \t%s]|\Z)" % (_YAML_BREAK, _YAML_BREAK))
+# Characters libyaml refuses anywhere in a stream, comments included.
+_FORBIDDEN = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff"
 # Text that holds no document: blank lines, comments and directives (which belong to the next one).
+# A comment holding a forbidden character is not trivia: joined to the next document, it would
+# make libyaml refuse that document too.
 _TRIVIA = re.compile(r"(?:[ \t]*(?:#[^%s]*)?(?:\r\n|[%s])|%%[^%s]*(?:\r\n|[%s]))*[ \t]*(?:#[^%s]*)?"
-                     % ((_YAML_BREAK,) * 5))
+                     % (_YAML_BREAK + _FORBIDDEN, _YAML_BREAK, _YAML_BREAK, _YAML_BREAK, _YAML_BREAK + _FORBIDDEN))
 # YAML allows a byte order mark before any document: `cat a.yaml b.yaml` keeps b's.
 _LATER_BOM = re.compile(r"(?:\A|(?<=[%s]))\ufeff" % _YAML_BREAK)
 
