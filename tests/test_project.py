@@ -69,3 +69,13 @@ def test_the_lowest_constraints_pin_every_dependency_to_its_floor() -> None:
     floors = {r.name: next(s.version for s in r.specifier if s.operator == ">=") for r in dependencies()[1:]}
     assert pins == floors
     assert pins["pyyaml"] == "6.0.1"
+
+
+def test_readme_names_every_system_package_the_test_command_installs() -> None:
+    script = (REPO / "scripts" / "system-packages").read_text()
+    packages = re.findall(r"missing\+=\(([\w.-]+)\)", script)
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("Run the whole test suite"):readme.index("<!-- test-command -->")]
+    assert len(packages) == 5
+    for package in packages:
+        assert f"- `{package}`: " in section, f"README's test section does not say why it installs {package}"
