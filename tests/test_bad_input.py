@@ -13,6 +13,8 @@ from typing import Iterator
 
 import pytest
 
+from kaudit.sources.yamldoc import TOO_DEEP
+
 from .conftest import ROOT_POD, CliResult, run_process
 
 
@@ -126,8 +128,8 @@ def test_deeply_nested_documents(tree: Path) -> None:
     result = scan(tree)
     assert result.code == 2
     assert sorted(error_lines(result)) == [
-        f"error: {tree / 'deep-block.yaml'}:201: nested more than 200 levels deep; not scanned",
-        f"error: {tree / 'deep.yaml'}:4: nested more than 200 levels deep; not scanned",
+        f"error: {tree / 'deep-block.yaml'}:201: {TOO_DEEP}",
+        f"error: {tree / 'deep.yaml'}:4: {TOO_DEEP}",
     ]
     assert_good_file_still_reported(result, tree)
 

@@ -380,6 +380,8 @@ RESUMES = {
     # the resume point took the NEXT `---` as the broken document's start and skipped `k: v`
     "content after the root node": ("a: 1\n---\n[] x\n---\nk: v\n", [{"a": 1}, {"k": "v"}]),
     "two tags": ("a: 1\n---\n!!str !!str x\n---\nk: v\n", [{"a": 1}, {"k": "v"}]),
+    # a comment before `---` goes with the next document: one holding a NUL made libyaml refuse it too
+    "control character in a comment": ("#\x00\n---\nk: v\n", [{"k": "v"}]),
 }
 
 

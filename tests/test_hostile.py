@@ -34,6 +34,8 @@ from typing import Any, Callable, Iterator, Optional
 import pytest
 import yaml
 
+from kaudit.sources.yamldoc import TOO_DEEP
+
 from .conftest import REPO, ROOT_POD
 
 MiB = 1024 * 1024
@@ -378,7 +380,7 @@ def test_deep_nesting_is_refused_without_crashing(tree: Path, scan: Callable[...
     assert_sane(run)
     assert_exit(run, INCOMPLETE)
     [line] = run.errors
-    assert re.fullmatch(rf"error: {re.escape(str(deep))}:\d+: nested more than 200 levels deep; not scanned", line), \
+    assert re.fullmatch(rf"error: {re.escape(str(deep))}:\d+: {re.escape(TOO_DEEP)}", line), \
         run.describe()
     assert_good_file_still_reported(run, tree)
     assert run.seconds < 60, run.describe()
@@ -393,7 +395,7 @@ def test_a_deep_document_does_not_take_its_neighbours_with_it(tree: Path, scan: 
     run = scan(tree)
     assert_sane(run)
     assert_exit(run, INCOMPLETE)
-    assert run.errors == [f"error: {mixed}:24: nested more than 200 levels deep; not scanned"], run.describe()
+    assert run.errors == [f"error: {mixed}:24: {TOO_DEEP}"], run.describe()
     for name in ("one", "two", "three"):
         assert run.finding("run-as-root", f"Pod/team/{name}"), f"Pod {name} was not scanned\n{run.describe()}"
     assert_good_file_still_reported(run, tree)

@@ -9,7 +9,9 @@ gets its 1-based (line, column), scalars are resolved the way Kubernetes reads t
 below), and nothing is ever constructed from a tag. Building from events rather than composed
 nodes keeps memory to the data itself and checks hostile shapes as they arrive:
 - nesting deeper than MAX_DEPTH is refused at the first level too deep (the C composer would
-  recurse on the C stack and crash; libyaml's parser itself does not recurse);
+  recurse on the C stack and crash; libyaml's parser itself does not recurse). Newer libyaml
+  (0.2.6, in the PyYAML 6.0.4 wheels) has its own limit of 1000 levels, which can answer first while
+  it scans ahead on a long line; kaudit reports that as its own refusal, in the same words;
 - aliases are copied, after checking what the copy would add (alias bombs, recursive aliases).
 """
 from __future__ import annotations
@@ -28,6 +30,8 @@ from yaml.nodes import ScalarNode
 from kaudit.sources.goyaml import resolve_plain
 
 MAX_DEPTH = 200
+TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; not scanned"  # kaudit's wording, whatever libyaml says
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"  # libyaml >= 0.2.6's own limit (1000 levels)
 MAX_ALIAS_EXPANSION = 100_000  # per document, in nodes (a scalar weighs 1 + 1 per KiB of text)
 MAX_FILE_ALIAS_EXPANSION = 1_000_000  # per file: many documents just under the per-document limit
 MAX_PROBLEMS_PER_FILE = 50  # listed one by one; any more are summed up in one last problem
@@ -61,9 +65,13 @@ _EXOTIC_BREAKS = re.compile("[\x85\u2028\u2029]")
 _REAL_BREAK = re.compile(r"\r\n|[\r\n]")
 # A document marker: `---` or `...` at the start of a line, followed by a blank, a break or the end.
 _MARKER = re.compile(r"(?:\A|(?<=[%s]))(?:---|\.\.\.)(?=[ \t%s]|\Z)" % (_YAML_BREAK, _YAML_BREAK))
+# Characters libyaml refuses anywhere in a stream, comments included.
+_FORBIDDEN = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff"
 # Text that holds no document: blank lines, comments and directives (which belong to the next one).
+# A comment holding a forbidden character is not trivia: joined to the next document, it would
+# make libyaml refuse that document too.
 _TRIVIA = re.compile(r"(?:[ \t]*(?:#[^%s]*)?(?:\r\n|[%s])|%%[^%s]*(?:\r\n|[%s]))*[ \t]*(?:#[^%s]*)?"
-                     % ((_YAML_BREAK,) * 5))
+                     % (_YAML_BREAK + _FORBIDDEN, _YAML_BREAK, _YAML_BREAK, _YAML_BREAK, _YAML_BREAK + _FORBIDDEN))
 # YAML allows a byte order mark before any document: `cat a.yaml b.yaml` keeps b's.
 _LATER_BOM = re.compile(r"(?:\A|(?<=[%s]))\ufeff" % _YAML_BREAK)
 
@@ -211,7 +219,12 @@ def _parse_document(chunk: str, place: _Place, budget: list[int]) -> Iterator[Pa
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = None if mark is None else place.line_and_column(mark.line, mark.column, mark.index)[0]
-        yield Problem(line, f"invalid YAML: {error.problem or error.context or 'syntax error'}")
+        if error.problem == _LIBYAML_TOO_DEEP:
+            # libyaml met its limit scanning ahead for a possible simple key, which stays on one line:
+            # level MAX_DEPTH + 1, where kaudit's own guard would have stopped, is on this same line.
+            yield Problem(line, TOO_DEEP)
+        else:
+            yield Problem(line, f"invalid YAML: {error.problem or error.context or 'syntax error'}")
     except yaml.reader.ReaderError as error:  # a character YAML does not allow (control characters)
         before = chunk.encode("utf-8", "surrogatepass")[:max(error.position, 0)].decode("utf-8", "ignore")
         yield Problem(place.of_index(len(before), chunk), f"invalid YAML: {error.reason} (character {error.character!r})")
@@ -298,7 +311,7 @@ class _Builder:
         if stack and stack[-1][_IS_MAP] and stack[-1][_KEY] is _NO_KEY:
             raise DocumentRefused(event.start_mark.index, "complex (non-scalar) mapping key; not scanned")
         if len(stack) >= MAX_DEPTH:
-            raise DocumentRefused(event.start_mark.index, f"nested more than {MAX_DEPTH} levels deep; not scanned")
+            raise DocumentRefused(event.start_mark.index, TOO_DEEP)
         if event.anchor is not None:
             self.open_anchors.add(event.anchor)
         container = YamlMap() if is_map else YamlSeq()
@@ -338,7 +351,7 @@ class _Builder:
                                          f"{MAX_FILE_ALIAS_EXPANSION} nodes in all (alias bomb?); not scanned",
                                   line=document_line)
         if len(self.stack) + height > MAX_DEPTH:
-            raise DocumentRefused(index, f"nested more than {MAX_DEPTH} levels deep; not scanned")
+            raise DocumentRefused(index, TOO_DEEP)
         top = self.stack[-1] if self.stack else None
         if top is not None and top[_IS_MAP] and top[_KEY] is _NO_KEY:
             if key_text is None:
