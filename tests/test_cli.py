@@ -292,7 +292,7 @@ def test_framework_scan_selects_rules_and_reports_controls(kaudit: Kaudit, write
     [framework] = report["frameworks"]
     assert (framework["pass"], framework["fail"], framework["notCovered"]) == (11, 4, 0)
     text = kaudit("scan", path, "--framework", "pss-restricted", "--framework", "cis").out
-    assert "pss-restricted: 11 controls pass, 4 fail, 0 not covered (failing: privilege-escalation" in text
+    assert "pss-restricted: 11 controls pass, 4 fail, 0 not evaluated, 0 not covered (failing: privilege-escalation" in text
     assert "\ncis: " in text
     assert kaudit("scan", path, "--framework", "nope").code == 2
 
