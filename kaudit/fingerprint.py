@@ -11,6 +11,7 @@ not renumber the others — and, where one field carries several facts, what the
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Mapping, Optional, Sequence
 
 from kaudit.model import FieldPath, Finding
@@ -66,6 +67,7 @@ def make_unique(findings: Sequence[Finding]) -> list[Finding]:
         if len(group) == 1:
             continue
         seen: set[tuple[str, str, Optional[str], Optional[int]]] = set()
+        where = _distinct_places({findings[index].location.file or "" for index in group})
         for index in group:
             finding = findings[index]
             key = (finding.message, finding.path_text, finding.location.file, finding.location.line)
@@ -76,10 +78,18 @@ def make_unique(findings: Sequence[Finding]) -> list[Finding]:
             seen.add(key)
             if first:
                 continue  # the first keeps its fingerprint: the one an earlier baseline knows
-            for extra in (finding.location.file or "", *(f"#{n}" for n in range(2, len(group) + 2))):
+            for extra in (where[finding.location.file or ""], *(f"#{n}" for n in range(2, len(group) + 2))):
                 candidate = dataclasses.replace(finding, fact=f"{finding.fact}@{extra}")
                 if candidate.fingerprint not in taken:
                     taken.add(candidate.fingerprint)
                     result[index] = candidate
                     break
     return [finding for finding in result if finding is not None]
+
+
+def _distinct_places(files: set[str]) -> dict[str, str]:
+    """Each file relative to the folder the declarations share (`staging/app.yaml`, `prod/app.yaml`):
+    stable when the whole tree moves or is scanned from elsewhere."""
+    folders = {os.path.dirname(os.path.abspath(f)) for f in files if f}
+    common = os.path.commonpath(sorted(folders)) if folders else ""
+    return {f: os.path.relpath(os.path.abspath(f), common) if f and common else f for f in files}
