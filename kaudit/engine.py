@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 from kaudit.checks.base import Hit, Target
 from kaudit.fingerprint import identity_path
 from kaudit.inventory import NO_NAMESPACE, Inventory
-from kaudit.model import FieldPath, Finding, Location, Resource, format_path
+from kaudit.model import FieldPath, Finding, Location, Resource, Severity, format_path
 from kaudit.ruleset import Rule
 from kaudit.sources.yamldoc import deepest_position
 from kaudit.workloads import containers, pod_spec
@@ -80,7 +80,7 @@ def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
     values.update(hit.values)
     return Finding(
         rule=rule.id,
-        severity=rule.severity,
+        severity=Severity(max(Severity.INFO, rule.severity - hit.demote)),
         title=rule.title,
         message=render(rule.message, values),
         resource=resource.ref,

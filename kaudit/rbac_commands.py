@@ -50,18 +50,21 @@ def explain(subject_text: str, paths: Sequence[str], out: TextIO, err: TextIO) -
     grants = rbac_index(inventory).grants_of(subject)
     identities = ", ".join(s.describe() for s in subject.identities())
     out.write(f"effective permissions of {subject.describe()} (as {identities}):\n")
-    for scope, group in groupby(sorted(grants, key=_scope_key), key=lambda g: g.scope):
-        out.write(f"  {'cluster-wide' if scope is None else 'in namespace ' + scope}:\n")
+    for scope, group in groupby(sorted(grants, key=_scope_key), key=lambda g: g.where()):
+        out.write(f"  {scope}:\n")
         for grant in group:
-            via = f"{grant.binding.kind} {grant.binding.ref.describe().split('/', 1)[1]} -> {grant.role.describe()}"
+            via = f"{grant.binding_text()} -> {grant.role.describe()}"
             member = "" if grant.subject == subject else f" [as {grant.subject.describe()}]"
-            out.write(f"    {describe_rule(grant.rule)}\n      via {via} rule {grant.rule_index}{member}\n")
+            written = grant.role.source_of(grant.rule_index).describe()
+            out.write(f"    {describe_rule(grant.rule)}\n      via {via} -> {written}{member}\n")
     out.write(f"{len(grants)} rules through {len({id(g.binding) for g in grants})} bindings\n")
     return 0 if complete else 2
 
 
 def _scope_key(grant: Grant) -> tuple[int, str, str, int]:
-    return (0 if grant.scope is None else 1, grant.scope or "", grant.binding.name, grant.rule_index)
+    # cluster-wide first, then each namespace, then RoleBindings whose namespace the manifest leaves open
+    order = 0 if not grant.namespaced else 1 if grant.scope else 2
+    return (order, grant.scope or "", grant.binding.name, grant.rule_index)
 
 
 def _write_by_subject(grants: list[Grant], out: TextIO) -> None:

@@ -128,8 +128,10 @@ def test_forbidden_reads_are_coverage_gaps_not_crashes(tmp_path: Path) -> None:
     assert ("secrets", "shop", "forbidden") not in gaps
     not_evaluated = dict(report.coverage.rules_not_evaluated)
     partial = dict(report.coverage.rules_partially_evaluated)
-    # it judges bindings: what it found on the ClusterRoleBindings read stands; the RoleBindings are unseen
-    assert "rbac-secrets-read" in partial and "workload-with-dangerous-permissions" in not_evaluated
+    # binding-to-everyone judges bindings: what it found on the ClusterRoleBindings read stands. A role
+    # rule's grant needs every binding to say who holds it (or that nobody does): not evaluated.
+    assert "binding-to-everyone" in partial and "workload-with-dangerous-permissions" in not_evaluated
+    assert "rbac-secrets-read" in not_evaluated
     assert "run-as-root" not in not_evaluated and "run-as-root" not in partial
     assert not report.complete  # gaps make the scan incomplete unless allowed
 
@@ -196,7 +198,8 @@ def test_cli_gaps_exit_2_unless_allowed_and_json_reports_them(kaudit: Kaudit, tm
         allowed = kaudit("scan", "--kubeconfig", kubeconfig, "--context", "test", "--allow-gaps")
         assert allowed.code == 1 and "gap: could not read rolebindings" in allowed.out
         assert "not evaluated: workload-with-dangerous-permissions" in allowed.out
-        assert "partially evaluated: rbac-secrets-read" in allowed.out
+        assert "partially evaluated: binding-to-everyone" in allowed.out
+        assert "not evaluated: rbac-secrets-read" in allowed.out
 
 
 def test_namespaces_and_exclusions(api: FakeApiServer, tmp_path: Path) -> None:

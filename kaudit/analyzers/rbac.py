@@ -5,18 +5,24 @@ rule. Everything a finding or `kaudit rbac who-can` says is a list of grants, so
 its path. Rule matching follows the API server's authorizer (rbac/v1 helpers): `*` matches any verb,
 group or resource; `*/sub` matches that subresource of any resource. A rule narrowed by resourceNames
 still matches (its grant names the objects), so reviewers see narrowed access too. A RoleBinding
-never grants cluster-scoped resources (nodes, PVs, CSRs, webhooks, users), whatever its role says.
+never grants cluster-scoped resources (nodes, PVs, CSRs, webhooks, users) or nonResourceURLs, whatever
+its role says, and grants in its own namespace: one without a namespace in the manifest grants in
+whichever namespace it is applied to, never cluster-wide.
 
-The default user-facing ClusterRoles (cluster-admin, admin, edit, view) are known even when a scan of
-manifests does not contain them: every cluster has them, and a binding to them is the common case.
+Every rule remembers where it is written (`RuleSource`: a role's `rules[i]`), through aggregation too,
+so a finding can sit on the line to fix. The bootstrap ClusterRoles of the API server (`admin`,
+`edit`, `view`, `cluster-admin`, the `system:` ones; see bootstrap_rbac.py) are known even when a scan
+of manifests does not contain them, and one the scan does contain is reconciled with the built-in one
+as the API server does: its extra rules count, the built-in rules stay.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Optional
 
+from kaudit.analyzers import bootstrap_rbac
 from kaudit.model import Resource
-from kaudit.selectors import labels_of, parse_selector
+from kaudit.selectors import Selector, labels_of, parse_selector
 from kaudit.workloads import mapping, sequence
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -31,29 +37,9 @@ CLUSTER_SCOPED = frozenset({
 })
 
 
-def _rules(*items: tuple[list[str], list[str], list[str]]) -> tuple[Mapping[str, Any], ...]:
-    return tuple({"apiGroups": groups, "resources": resources, "verbs": verbs} for groups, resources, verbs in items)
-
-
-_READ = ["get", "list", "watch"]
-_WRITE = ["create", "delete", "deletecollection", "patch", "update"]
-_WORKLOADS = (["apps"], ["deployments", "daemonsets", "statefulsets", "replicasets"], _READ + _WRITE)
-# The dangerous parts of the default ClusterRoles (the API server's bootstrap policy), for bindings
-# to roles a manifest scan does not contain. view reads no secrets; edit and admin do.
-BUILTIN_CLUSTER_ROLES: dict[str, tuple[Mapping[str, Any], ...]] = {
-    "cluster-admin": _rules((["*"], ["*"], ["*"])),
-    "admin": _rules(([""], ["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets",
-                            "services", "configmaps", "persistentvolumeclaims", "serviceaccounts"], _READ + _WRITE),
-                    ([""], ["serviceaccounts"], ["impersonate"]), _WORKLOADS,
-                    (["batch"], ["jobs", "cronjobs"], _READ + _WRITE),
-                    ([RBAC_GROUP], ["roles", "rolebindings"], _READ + _WRITE)),
-    "edit": _rules(([""], ["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets",
-                           "services", "configmaps", "persistentvolumeclaims", "serviceaccounts"], _READ + _WRITE),
-                   ([""], ["serviceaccounts"], ["impersonate"]), _WORKLOADS,
-                   (["batch"], ["jobs", "cronjobs"], _READ + _WRITE)),
-    "view": _rules(([""], ["pods", "services", "configmaps", "persistentvolumeclaims", "serviceaccounts"], _READ),
-                   (["apps"], ["deployments", "daemonsets", "statefulsets", "replicasets"], _READ)),
-}
+# The API server reconciles these on every start ("rbac.authorization.kubernetes.io/autoupdate"): it adds
+# back any rule or aggregation label a manifest of the same name lacks, and keeps any it adds.
+AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
 
 
 @dataclass(frozen=True)
@@ -98,6 +84,22 @@ class Subject:
 
 
 @dataclass(frozen=True)
+class RuleSource:
+    """Where a rule is written: `rules[index]` of a role. `resource` is None when that role is not in
+    the scan (built in, or from elsewhere): then the binding is the only place kaudit can point at."""
+
+    role: str  # "ClusterRole view-logs", "Role shop/deployer"
+    index: int
+    resource: Optional[Resource] = None
+
+    def describe(self) -> str:
+        return f"{self.role} rules[{self.index}]"
+
+    def key(self) -> tuple[str, int]:
+        return (self.role, self.index)
+
+
+@dataclass(frozen=True)
 class Role:
     resource: Optional[Resource]  # None for a ClusterRole referenced but not in the scan
     kind: str  # Role | ClusterRole
@@ -105,14 +107,64 @@ class Role:
     namespace: Optional[str]
     rules: tuple[Mapping[str, Any], ...]
     aggregated_from: tuple[str, ...] = ()
+    sources: tuple[RuleSource, ...] = ()  # parallel to rules
+    labels: Mapping[str, str] = field(default_factory=dict)
+    selectors: tuple[Selector, ...] = ()  # aggregationRule: its own rules are the controller's
+    builtin: bool = False  # one of the API server's bootstrap ClusterRoles
 
     def describe(self) -> str:
         where = f"{self.namespace}/" if self.kind == "Role" and self.namespace else ""
         via = f" (aggregating {', '.join(self.aggregated_from)})" if self.aggregated_from else ""
         missing = ""
         if self.resource is None:
-            missing = " (built in, not in the scan)" if self.rules else " (not in the scan)"
+            missing = " (built in, not in the scan)" if self.builtin else " (not in the scan)"
         return f"{self.kind} {where}{self.name}{via}{missing}"
+
+    def source_of(self, index: int) -> RuleSource:
+        return self.sources[index] if index < len(self.sources) else RuleSource(self.label(), index, self.resource)
+
+    def label(self) -> str:
+        where = f"{self.namespace or '?'}/" if self.kind == "Role" else ""
+        return f"{self.kind} {where}{self.name}"
+
+
+def _role(resource: Resource, kind: str) -> Role:
+    """A Role or ClusterRole as written in the scan; an aggregating ClusterRole's own rules are
+    dropped (the controller overwrites them with its sources', which is where they are written)."""
+    body = resource.body
+    selectors = tuple(parse_selector(s) for s in sequence(mapping(body.get("aggregationRule")).get(
+        "clusterRoleSelectors"))) if kind == "ClusterRole" else ()
+    written = [] if selectors else [(mapping(r), i) for i, r in enumerate(sequence(body.get("rules")))
+                                    if isinstance(r, dict)]
+    namespace = resource.namespace if kind == "Role" else None
+    role = Role(resource, kind, resource.name, namespace, tuple(r for r, _ in written),
+                labels=labels_of(body.get("metadata")), selectors=selectors)
+    return replace(role, sources=tuple(RuleSource(role.label(), i, resource) for _, i in written))
+
+
+def _builtin_roles(minor: Optional[str] = None) -> dict[str, Role]:
+    roles = {}
+    for name, data in bootstrap_rbac.cluster_roles(minor).items():
+        rules = tuple(mapping(r) for r in data["rules"])
+        selectors = tuple(parse_selector(s) for s in mapping(data.get("aggregationRule")).get("clusterRoleSelectors", ()))
+        roles[name] = Role(None, "ClusterRole", name, None, rules,
+                           sources=tuple(RuleSource(f"ClusterRole {name}", i) for i in range(len(rules))),
+                           labels=dict(data["labels"]), selectors=selectors, builtin=True)
+    return roles
+
+
+def _reconcile(scanned: Role, builtin: Role) -> Role:
+    """What the API server makes of a bootstrap ClusterRole it finds changed: the built-in rules and
+    aggregation labels are put back, anything the object adds stays. `autoupdate: "false"` opts out."""
+    assert scanned.resource is not None
+    annotations = mapping(mapping(scanned.resource.body.get("metadata")).get("annotations"))
+    if str(annotations.get(AUTOUPDATE, "true")).lower() == "false":
+        return scanned
+    extra = [(rule, source) for rule, source in zip(scanned.rules, scanned.sources) if rule not in builtin.rules]
+    rules = builtin.rules + tuple(rule for rule, _ in extra)
+    sources = builtin.sources + tuple(source for _, source in extra)
+    return replace(scanned, rules=rules, sources=sources, labels={**scanned.labels, **builtin.labels},
+                   selectors=scanned.selectors or builtin.selectors, builtin=True)
 
 
 @dataclass(frozen=True)
@@ -122,12 +174,26 @@ class Grant:
     role: Role
     rule_index: int
     rule: Mapping[str, Any]
-    scope: Optional[str]  # the namespace the grant applies in; None = cluster-wide
+    scope: Optional[str]  # the namespace a RoleBinding grants in (None: not in the manifest)
+    namespaced: bool = False  # through a RoleBinding; False = cluster-wide
+    source: Optional[RuleSource] = None  # where the rule is written
+
+    def where(self) -> str:
+        if not self.namespaced:
+            return "cluster-wide"
+        return f"in namespace {self.scope}" if self.scope else "in the namespace the RoleBinding is applied to"
+
+    def binding_text(self) -> str:
+        return f"{self.binding.kind} {binding_name(self.binding)}"
 
     def path(self) -> str:
-        scope = f"in namespace {self.scope}" if self.scope else "cluster-wide"
-        return (f"{self.subject.describe()} -> {self.binding.kind} {self.binding.ref.describe().split('/', 1)[1]} -> "
-                f"{self.role.describe()} -> rule {self.rule_index} ({describe_rule(self.rule)}), {scope}")
+        source = self.source or self.role.source_of(self.rule_index)
+        return (f"{self.subject.describe()} -> {self.binding_text()} -> {self.role.describe()} -> "
+                f"{source.describe()} ({describe_rule(self.rule)}), {self.where()}")
+
+
+def binding_name(binding: Resource) -> str:
+    return f"{binding.namespace}/{binding.name}" if binding.namespace else binding.name
 
 
 def describe_rule(rule: Mapping[str, Any]) -> str:
@@ -171,14 +237,14 @@ class RbacIndex:
     bindings: list[Resource] = field(default_factory=list)
     grants_by_binding: dict[int, list[Grant]] = field(default_factory=dict)  # id(binding resource)
     grants_by_subject: dict[Subject, list[Grant]] = field(default_factory=dict)
+    grants_by_source: dict[tuple[int, int], list[Grant]] = field(default_factory=dict)  # (id(role), index)
     _first_grant: dict[tuple[Subject, str], Optional[Grant]] = field(default_factory=dict)
 
     def role_for(self, binding: Resource) -> Optional[Role]:
         ref = mapping(binding.body.get("roleRef"))
         kind, name = ref.get("kind"), str(ref.get("name", ""))
         if kind == "ClusterRole":
-            return self.cluster_roles.get(name) or Role(None, "ClusterRole", name, None,
-                                                        BUILTIN_CLUSTER_ROLES.get(name, ()))
+            return self.cluster_roles.get(name) or Role(None, "ClusterRole", name, None, ())
         if kind == "Role" and binding.kind == "RoleBinding":
             return self.roles.get((binding.namespace, name)) or Role(None, "Role", name, binding.namespace, ())
         return None
@@ -189,13 +255,24 @@ class RbacIndex:
             seen.extend(self.grants_by_subject.get(identity, ()))
         return seen
 
+    def role_of(self, resource: Resource) -> Optional[Role]:
+        """The effective Role or ClusterRole a scanned object is (reconciled, aggregated)."""
+        role = self.roles.get((resource.namespace, resource.name)) if resource.kind == "Role" else \
+            self.cluster_roles.get(resource.name)
+        return role if role is not None and role.resource is resource else None
+
+    def holders(self, role: Resource, index: int) -> list[Grant]:
+        """The grants of `rules[index]` of this Role or ClusterRole of the scan, whichever role
+        (aggregating it) and binding they come through."""
+        return self.grants_by_source.get((id(role), index), [])
+
     def first_grant(self, subject: Subject, permission: "Permission") -> Optional[Grant]:
         """The first grant giving `subject` (or a group it is in) this permission; cached, since many
         workloads share one service account."""
         key = (subject, permission.key)
         if key not in self._first_grant:
             self._first_grant[key] = next((g for g in self.grants_of(subject)
-                                           if permission.matches(g.rule, namespaced=g.scope is not None)), None)
+                                           if permission.matches(g.rule, namespaced=g.namespaced)), None)
         return self._first_grant[key]
 
     def who_can(self, verb: str, group: str, resource: str, namespace: Optional[str]) -> list[Grant]:
@@ -203,7 +280,9 @@ class RbacIndex:
         found = []
         for grants in self.grants_by_subject.values():
             for grant in grants:
-                if namespace is not None and grant.scope not in (None, namespace):
+                if namespace is not None and grant.namespaced and grant.scope not in (None, namespace):
+                    continue  # a RoleBinding with no namespace may be applied to any
+                if grant.namespaced and (resource in CLUSTER_SCOPED or not sequence(grant.rule.get("resources"))):
                     continue
                 if rule_allows(grant.rule, verb, group, resource):
                     found.append(grant)
@@ -227,27 +306,27 @@ def binding_subjects(binding: Resource) -> list[Subject]:
 
 
 def _aggregate(cluster_roles: dict[str, Role]) -> dict[str, Role]:
-    """Fill aggregated ClusterRoles with the rules of the roles their selectors pick (to a fixpoint:
-    an aggregated role can aggregate other aggregated roles)."""
-    selectors = {}
-    for name, role in cluster_roles.items():
-        assert role.resource is not None
-        rule = mapping(role.resource.body.get("aggregationRule"))
-        chosen = [parse_selector(s) for s in sequence(rule.get("clusterRoleSelectors"))]
-        if chosen:
-            selectors[name] = chosen
+    """Fill aggregating ClusterRoles with the rules of the roles their selectors pick, built-in or
+    scanned (to a fixpoint: an aggregated role can aggregate other aggregated roles). Each rule keeps
+    the place it is written."""
+    aggregating = [name for name, role in cluster_roles.items() if role.selectors]
     current = dict(cluster_roles)
-    for _ in range(len(selectors) + 1):
+    for _ in range(len(aggregating) + 1):
         changed = False
-        for name, chosen in selectors.items():
-            sources = sorted(other for other, role in current.items() if other != name and role.resource is not None
-                             and any(s.matches(labels_of(role.resource.body.get("metadata"))) for s in chosen))
-            rules = list(cluster_roles[name].rules)
-            for source in sources:
-                rules.extend(r for r in current[source].rules if r not in rules)
-            if tuple(rules) != current[name].rules:
-                old = current[name]
-                current[name] = Role(old.resource, old.kind, old.name, None, tuple(rules), tuple(sources))
+        for name in aggregating:
+            role = cluster_roles[name]
+            picked = sorted(other for other, candidate in current.items()
+                            if other != name and any(s.matches(candidate.labels) for s in role.selectors))
+            pairs = list(zip(role.rules, role.sources))
+            seen = {source.key() for _, source in pairs}
+            for other in picked:
+                for rule, source in zip(current[other].rules, current[other].sources):
+                    if source.key() not in seen:
+                        seen.add(source.key())
+                        pairs.append((rule, source))
+            if len(pairs) != len(current[name].rules):
+                current[name] = replace(role, rules=tuple(r for r, _ in pairs), sources=tuple(s for _, s in pairs),
+                                        aggregated_from=tuple(picked))
                 changed = True
         if not changed:
             break
@@ -259,16 +338,17 @@ def rbac_index(lookup: Any) -> RbacIndex:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     index = RbacIndex()
-    cluster_roles: dict[str, Role] = {}
+    cluster_roles = _builtin_roles()
     for resource in lookup.resources:
         if not resource.ref.api_version.startswith(RBAC_GROUP + "/"):
             continue
-        rules = tuple(mapping(r) for r in sequence(resource.body.get("rules")) if isinstance(r, dict))
         if resource.kind == "Role":
-            index.roles[(resource.namespace, resource.name)] = Role(resource, "Role", resource.name,
-                                                                    resource.namespace, rules)
+            index.roles[(resource.namespace, resource.name)] = _role(resource, "Role")
         elif resource.kind == "ClusterRole":
-            cluster_roles[resource.name] = Role(resource, "ClusterRole", resource.name, None, rules)
+            scanned = _role(resource, "ClusterRole")
+            builtin = cluster_roles.get(resource.name)
+            cluster_roles[resource.name] = _reconcile(scanned, builtin) \
+                if builtin is not None and builtin.resource is None else scanned
         elif resource.kind in ("RoleBinding", "ClusterRoleBinding"):
             index.bindings.append(resource)
     index.cluster_roles = _aggregate(cluster_roles)
@@ -276,12 +356,16 @@ def rbac_index(lookup: Any) -> RbacIndex:
         role = index.role_for(binding)
         grants = []
         if role is not None:
-            scope = binding.namespace if binding.kind == "RoleBinding" else None
+            namespaced = binding.kind == "RoleBinding"
+            scope = binding.namespace if namespaced else None
             for subject in binding_subjects(binding):
                 for rule_index, rule in enumerate(role.rules):
-                    grant = Grant(subject, binding, role, rule_index, rule, scope)
+                    source = role.source_of(rule_index)
+                    grant = Grant(subject, binding, role, rule_index, rule, scope, namespaced, source)
                     grants.append(grant)
                     index.grants_by_subject.setdefault(subject, []).append(grant)
+                    if source.resource is not None:
+                        index.grants_by_source.setdefault((id(source.resource), source.index), []).append(grant)
         index.grants_by_binding[id(binding)] = grants
     lookup.memo["rbac"] = index
     return index
@@ -296,8 +380,10 @@ class Permission:
     requests: tuple[tuple[str, str, str], ...] = ()  # (verb, group, resource) any of which reveals it
 
     def matches(self, rule: Mapping[str, Any], namespaced: bool = False) -> bool:
-        """Does `rule` give this permission? `namespaced`: it arrives through a RoleBinding, which
-        cannot grant cluster-scoped resources."""
+        """Does `rule` give this permission? `namespaced`: it arrives through a RoleBinding (or is in
+        a Role), which cannot grant cluster-scoped resources or nonResourceURLs."""
+        if namespaced and all(r in CLUSTER_SCOPED for r in sequence(rule.get("resources"))):
+            return False  # nothing it names exists in a namespace (nonResourceURLs: no resources at all)
         if self.key == "wildcard":
             return any(ALL in sequence(rule.get(k)) for k in ("verbs", "resources", "apiGroups"))
         if self.key == "cluster-admin":

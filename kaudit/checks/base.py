@@ -52,6 +52,9 @@ class Hit:
     path: FieldPath
     values: Mapping[str, str] = field(default_factory=dict)
     fact: str = ""
+    # Levels below the rule's severity (floored at info): for rules whose docs grade their findings,
+    # e.g. an RBAC grant not bound to anyone yet. Relative, so a config's severity for the rule holds.
+    demote: int = 0
 
 
 Check = Callable[[Target], Iterable[Hit]]

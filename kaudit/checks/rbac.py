@@ -1,10 +1,16 @@
-"""RBAC templates: dangerous grants per binding, risky subjects, and workloads that inherit them."""
+"""RBAC templates: dangerous grants where they are written (role rules, or bindings to roles outside
+the scan), risky subjects, and workloads that inherit them.
+
+Severity is graded per finding (`Hit.demote`, levels below the rule's severity): a grant nobody
+holds yet (latent) is one level lower, a rule narrowed by resourceNames two, a wildcard confined to
+named non-core API groups one.
+"""
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
-from kaudit.analyzers.rbac import PERMISSIONS, SYSTEM_GROUPS_FOR_EVERYONE, Subject, binding_subjects, \
-    is_system_subject, rbac_index, rule_key
+from kaudit.analyzers.rbac import ALL, PERMISSIONS, Grant, Permission, RbacIndex, Subject, binding_subjects, \
+    describe_rule, is_system_subject, rbac_index, rule_key
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.workloads import mapping, sequence
 
@@ -18,6 +24,86 @@ BINDING_PARAMS = {
                                     "description": "also report control-plane identities (system:masters, system:*)"},
     },
 }
+LATENT = 1  # levels below the rule's severity for a grant no binding of the scan gives anyone
+NAMED = 2  # ... for a rule narrowed by resourceNames: those objects only
+GROUP_SCOPED = 1  # ... for a wildcard confined to named API groups other than the core one
+MAX_HOLDERS = 3  # holders named in a message; the rest are counted
+
+
+def grade(permission: Permission, rule: Mapping[str, Any]) -> tuple[int, str]:
+    """How far below the rule's severity a grant of `rule` sits, and the words that say why."""
+    demote, notes = 0, []
+    names = [str(n) for n in sequence(rule.get("resourceNames"))]
+    if names:
+        demote += NAMED
+        notes.append(f"only on the objects named {', '.join(names)}")
+    groups = [str(g) for g in sequence(rule.get("apiGroups"))]
+    if permission.key == "wildcard" and groups and ALL not in groups and "" not in groups:
+        demote += GROUP_SCOPED
+        notes.append(f"in API group{'s' if len(groups) > 1 else ''} {', '.join(groups)} only")
+    return demote, "".join(f", {note}" for note in notes)
+
+
+def _holders_text(grants: list[Grant]) -> str:
+    by_subject: dict[Subject, list[str]] = {}
+    for grant in grants:
+        via = f"{grant.binding_text()} {grant.where()}"
+        if via not in by_subject.setdefault(grant.subject, []):
+            by_subject[grant.subject].append(via)
+    parts = [f"{subject.describe()} (via {'; '.join(vias)})" for subject, vias in by_subject.items()]
+    more = f" and {len(parts) - MAX_HOLDERS} more" if len(parts) > MAX_HOLDERS else ""
+    return ", ".join(parts[:MAX_HOLDERS]) + more
+
+
+def _role_rule_hits(index: RbacIndex, target: Target, permission: Permission, include_system: bool) -> list[Hit]:
+    """On a Role or ClusterRole: each `rules[i]` it writes that gives the permission, with who holds
+    it and through which bindings, or latent (lower) when no binding of the scan gives it anyone."""
+    role = index.role_of(target.resource)
+    if role is None or permission.key == "cluster-admin":  # cluster-admin bound is the binding's fact
+        return []
+    hits = []
+    own = [(rule, source) for rule, source in zip(role.rules, role.sources) if source.resource is target.resource]
+    for rule, source in own:
+        held = [g for g in index.holders(target.resource, source.index)
+                if permission.matches(rule, namespaced=g.namespaced)]
+        demote, note = grade(permission, rule)
+        values = {"does": permission.does + note, "grant": f"{source.describe()} ({describe_rule(rule)})"}
+        if held:
+            shown = [g for g in held if include_system or not is_system_subject(g.subject)]
+            if not shown:
+                continue  # the control plane's own grant
+            hits.append(Hit(("rules", source.index), {**values, "subject": _holders_text(shown)}, fact=rule_key(rule),
+                            demote=demote))
+        elif not index.holders(target.resource, source.index) and \
+                permission.matches(rule, namespaced=role.kind == "Role"):
+            # latent: one `kubectl create rolebinding` away. A role bound only through RoleBindings
+            # that cannot carry this rule (cluster-scoped resources) grants it to nobody: not reported.
+            who = "Whoever it is bound to (not bound in the scanned objects)"
+            hits.append(Hit(("rules", source.index), {**values, "subject": who}, fact=f"latent {rule_key(rule)}",
+                            demote=demote + LATENT))
+    return hits
+
+
+def _binding_hits(index: RbacIndex, target: Target, permission: Permission, include_system: bool) -> list[Hit]:
+    """On a binding: grants of rules written outside the scan (built-in or foreign roles), which have
+    no line of their own to point at; and cluster-admin (or an equivalent) bound, whatever wrote it."""
+    hits = []
+    reported: set[tuple[Subject, str]] = set()
+    for grant in index.grants_by_binding.get(id(target.resource), ()):
+        in_scan = grant.source is not None and grant.source.resource is not None
+        if (in_scan and permission.key != "cluster-admin") or \
+                (not include_system and is_system_subject(grant.subject)) or \
+                not permission.matches(grant.rule, namespaced=grant.namespaced):
+            continue
+        key = (grant.subject, rule_key(grant.rule))
+        if key in reported:
+            continue
+        reported.add(key)
+        demote, note = grade(permission, grant.rule)
+        hits.append(Hit(("roleRef",), {"does": permission.does + note, "grant": grant.path(),
+                                       "subject": grant.subject.describe()},
+                        fact=f"{grant.subject.key()} {rule_key(grant.rule)}", demote=demote))
+    return hits
 
 
 def _binding_grants(params: Mapping[str, Any], target: str) -> Check:
@@ -27,19 +113,9 @@ def _binding_grants(params: Mapping[str, Any], target: str) -> Check:
     def check(subject: Target) -> Iterable[Hit]:
         assert subject.lookup is not None
         index = rbac_index(subject.lookup)
-        hits = []
-        reported: set[tuple[Subject, int]] = set()
-        for grant in index.grants_by_binding.get(id(subject.resource), ()):
-            if not include_system and is_system_subject(grant.subject):
-                continue
-            if (grant.subject, grant.rule_index) in reported or \
-                    not permission.matches(grant.rule, namespaced=grant.scope is not None):
-                continue
-            reported.add((grant.subject, grant.rule_index))
-            hits.append(Hit(("roleRef",), {"does": permission.does, "grant": grant.path(),
-                                           "subject": grant.subject.describe()},
-                            fact=f"{grant.subject.key()} {rule_key(grant.rule)}"))
-        return hits
+        if subject.resource.kind in ("Role", "ClusterRole"):
+            return _role_rule_hits(index, subject, permission, include_system)
+        return _binding_hits(index, subject, permission, include_system)
 
     return check
 
@@ -48,8 +124,11 @@ SUBJECT_PARAMS = {
     "type": "object",
     "required": ["subjects"],
     "additionalProperties": False,
-    "properties": {"subjects": {"enum": ["everyone", "default-service-account"]}},
+    "properties": {"subjects": {"enum": ["everyone", "all-service-accounts", "default-service-account"]}},
 }
+# Who each `subjects` value means, by the names the API server gives them (not by look-alikes).
+EVERYONE = {("Group", "system:authenticated"), ("Group", "system:unauthenticated"), ("User", "system:anonymous")}
+ALL_SERVICE_ACCOUNTS = {("Group", "system:serviceaccounts")}
 
 
 def _risky_subjects(params: Mapping[str, Any], target: str) -> Check:
@@ -61,7 +140,8 @@ def _risky_subjects(params: Mapping[str, Any], target: str) -> Check:
         role_text = role.describe() if role is not None else "an unresolvable roleRef"
         hits = []
         for index, member in enumerate(binding_subjects(subject.resource)):
-            if which == "everyone" and member.kind in ("Group", "User") and member.name in SYSTEM_GROUPS_FOR_EVERYONE:
+            if (which == "everyone" and (member.kind, member.name) in EVERYONE) or \
+                    (which == "all-service-accounts" and (member.kind, member.name) in ALL_SERVICE_ACCOUNTS):
                 hits.append(Hit(("subjects", index), {"subject": member.describe(), "role": role_text},
                                 fact=member.key()))
             if which == "default-service-account" and member.kind == "ServiceAccount" and member.name == "default":
@@ -122,9 +202,12 @@ def _workload_identity(params: Mapping[str, Any], target: str) -> Check:
 
 
 TEMPLATES = [
-    Template("rbac-binding-grants", "A binding grants its subjects a dangerous permission (named by path).",
-             frozenset({"object"}), BINDING_PARAMS, _binding_grants, cross_object=True, reads=frozenset({"Role", "ClusterRole"})),
-    Template("rbac-risky-subjects", "Bindings to everyone (anonymous / all users) or to the default service account.",
+    Template("rbac-binding-grants", "A role rule grants a dangerous permission (with who holds it), or a binding "
+                                    "grants one from a role outside the scan.",
+             frozenset({"object"}), BINDING_PARAMS, _binding_grants, cross_object=True,
+             reads=frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})),
+    Template("rbac-risky-subjects", "Bindings to everyone (anonymous / all users), to every service account, or to "
+                                    "the default service account.",
              frozenset({"object"}), SUBJECT_PARAMS, _risky_subjects),
     Template("workload-rbac", "A workload's mounted service account token carries dangerous permissions.",
              frozenset({"pod"}), WORKLOAD_PARAMS, _workload_identity, cross_object=True, reads=frozenset({"ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})),
