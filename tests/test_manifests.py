@@ -63,24 +63,40 @@ def test_stdin(tmp_path: Path) -> None:
 
 
 def test_non_kubernetes_yaml_is_skipped_with_a_reason(write: Write, tmp_path: Path) -> None:
+    write("tree/values.yaml", "image: {repository: nginx}\n")
+    write("tree/.github/workflows/ci.yml", "on: push\njobs: {}\n")
+    write("tree/ci.yml", "on: push\njobs: {build: {runs-on: ubuntu}}\n")
+    write("tree/empty-doc.yaml", "---\n---\n" + DEPLOYMENT)
+    kustomization = write("kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                                                "resources: [a.yaml]\n")
+    scan = load_manifests([str(tmp_path / "tree"), str(kustomization)])  # a kustomization named alone: a file
+    reasons = {os.path.relpath(s.file, tmp_path): s.reason for s in scan.inputs.skipped}
+    assert reasons == {
+        "tree/values.yaml": "Helm values, not a Kubernetes object",
+        "tree/.github": "hidden directory, not entered (name it to scan it)",
+        "kustomization.yaml": "kustomize configuration; scan `kustomize build` output instead",
+        "tree/ci.yml": "not a Kubernetes object (no apiVersion and kind)",
+        "tree/empty-doc.yaml": "empty document",
+    }
+    assert not scan.inputs.errors and names(scan) == ["Deployment/shop/web"]
+
+
+def test_chart_and_kustomization_directories_are_units_not_manifests(write: Write, tmp_path: Path) -> None:
     write("chart/Chart.yaml", "apiVersion: v2\nname: shop\nversion: 1.0.0\n")
     write("chart/values.yaml", "image: {repository: nginx}\n")
     write("chart/templates/deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n")
-    write("kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n")
-    write(".github/workflows/ci.yml", "on: push\njobs: {}\n")
-    write("ci.yml", "on: push\njobs: {build: {runs-on: ubuntu}}\n")
-    write("empty-doc.yaml", "---\n---\n" + DEPLOYMENT)
+    write("overlay/kustomization.yaml", "resources: [deploy.yaml]\n")
+    write("overlay/deploy.yaml", DEPLOYMENT)
+    write("plain/deploy.yaml", DEPLOYMENT)
     scan = load_manifests([str(tmp_path)])
-    reasons = {os.path.relpath(s.file, tmp_path): s.reason for s in scan.inputs.skipped}
-    assert reasons == {
-        "chart/Chart.yaml": "Helm chart metadata, not a Kubernetes object",
-        "chart/values.yaml": "Helm values, not a Kubernetes object",
-        "chart/templates/deploy.yaml": "Helm chart template: render it (helm template … | kaudit scan -) to scan it",
-        "kustomization.yaml": "kustomize configuration; scan `kustomize build` output instead",
-        "ci.yml": "not a Kubernetes object (no apiVersion and kind)",
-        "empty-doc.yaml": "empty document",
-    }
-    assert not scan.inputs.errors and names(scan) == ["Deployment/shop/web"]
+    errors = {os.path.relpath(e.file, tmp_path): e.message.split(":")[0] for e in scan.inputs.errors}
+    assert errors == {"chart": f"Helm chart at {tmp_path / 'chart'} not rendered",
+                      "overlay": f"Kustomization at {tmp_path / 'overlay'} not rendered"}
+    assert scan.inputs.files == 1 and names(scan) == ["Deployment/shop/web"]  # only plain/ was read
+    named = load_manifests([str(tmp_path / "chart" / "templates" / "deploy.yaml")])
+    [error] = named.inputs.errors  # a named file of a chart is the chart's error, not a manifest
+    assert error.message.startswith("Helm chart at ") and " not rendered: " in error.message
+    assert named.inputs.files == 0
 
 
 def test_broken_objects_are_errors_not_skips(write: Write, tmp_path: Path) -> None:
