@@ -44,6 +44,8 @@ def identity_path(body: Mapping[str, Any], path: FieldPath) -> str:
         if isinstance(part, int):
             item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
             key = _item_key(item)
+            if key is not None and sum(1 for other in node if _item_key(other) == key) > 1:
+                key = None  # two items of one name (an invalid object): only the position tells them apart
             parts.append(f"[{key}]" if key is not None else f"[{part}]")
             node = item
         else:

@@ -187,3 +187,14 @@ def test_stable_across_line_moves_file_moves_and_list_reordering(tmp_path: Path)
     common = set(before) & set(after)
     assert len(common) > 15
     assert {key: before[key] for key in common} == {key: after[key] for key in common}
+
+
+def test_items_sharing_a_name_fall_back_to_their_position(tmp_path: Path) -> None:
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec:\n  containers:\n"
+           "  - {name: app, image: nginx}\n  - {name: app, image: nginx}\n")
+    first, moved = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(pod)
+    moved.write_text("# moved\n\n" + pod)
+    before, after = scan(first), scan(moved)
+    assert_unique(before)
+    assert sorted(f.fingerprint for f in before.findings) == sorted(f.fingerprint for f in after.findings)
