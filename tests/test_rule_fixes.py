@@ -1,0 +1,57 @@
+"""Regression tests for issue 12 section 3 (rule fixes), with the literal inputs the issue quotes."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kaudit.engine import run
+from kaudit.inventory import Inventory
+from kaudit.model import Finding, Origin, Resource, ResourceRef
+from kaudit.ruleset import load_builtin_rules
+
+RULES = {rule.id: rule for rule in load_builtin_rules(use_index=False)}
+
+
+def resource(body: dict[str, Any]) -> Resource:
+    meta = body.setdefault("metadata", {})
+    meta.setdefault("name", "x")
+    ref = ResourceRef(body.get("apiVersion", "v1"), body["kind"], meta["name"], meta.get("namespace"))
+    return Resource(ref, body, Origin(file="case.yaml", line=1))
+
+
+def findings(rule_id: str, *bodies: dict[str, Any]) -> list[Finding]:
+    result = run([RULES[rule_id]], Inventory([resource(b) for b in bodies]))
+    assert not result.errors
+    return [f for f in result.findings if f.rule == rule_id]
+
+
+def pod(*containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {"containers": list(containers) or [{"name": "app", "image": "app:1.0"}], **spec}}
+
+
+# --- container-runtime-socket -------------------------------------------------------------------
+
+RUNTIME_SOCKET_PATHS = [
+    "/run/k3s/containerd/containerd.sock",               # k3s, and RKE2 (same path)
+    "/run/k0s/containerd.sock",                          # k0s
+    "/var/snap/microk8s/common/run/containerd.sock",     # MicroK8s
+    "/run/cri-dockerd.sock", "/var/run/cri-dockerd.sock",  # cri-dockerd
+    "/run/user/1000/docker.sock",                        # rootless Docker
+    "/var/run/docker", "/run", "/var/run",               # parents
+    "/run/k3s", "/run/user/1000", "/run/user", "/var/snap/microk8s/common/run",  # directories holding a socket
+    "/run/k0s/", "//run//k0s/./containerd.sock", "/var/lib/../run/k3s/containerd",  # spellings
+]
+
+
+@pytest.mark.parametrize("path", RUNTIME_SOCKET_PATHS)
+def test_runtime_socket_paths_and_their_directories_are_reported(path: str) -> None:
+    [finding] = findings("container-runtime-socket", pod(volumes=[{"name": "rt", "hostPath": {"path": path}}]))
+    assert finding.path == ("spec", "volumes", 0, "hostPath", "path")
+
+
+@pytest.mark.parametrize("path", ["/run/k3s-backup", "/run/user/1000/cache", "/var/lib/rancher/k3s/storage",
+                                  "/var/snap/microk8s/common/var/lib", "/run/udev", "/var/lib/docker"])
+def test_runtime_socket_look_alikes_are_not(path: str) -> None:
+    assert findings("container-runtime-socket", pod(volumes=[{"name": "d", "hostPath": {"path": path}}])) == []
