@@ -55,3 +55,40 @@ def test_runtime_socket_paths_and_their_directories_are_reported(path: str) -> N
                                   "/var/snap/microk8s/common/var/lib", "/run/udev", "/var/lib/docker"])
 def test_runtime_socket_look_alikes_are_not(path: str) -> None:
     assert findings("container-runtime-socket", pod(volumes=[{"name": "d", "hostPath": {"path": path}}])) == []
+
+
+# --- image references: only @<algorithm>:<hex of the right length> pins -----------------------
+
+SHA256 = "sha256:" + "0123456789abcdef" * 4
+
+
+def image_rules(image: str) -> set[str]:
+    fired = set()
+    for rule_id in ("latest-tag", "image-not-pinned-by-digest"):
+        if findings(rule_id, pod({"name": "c", "image": image})):
+            fired.add(rule_id)
+    return fired
+
+
+@pytest.mark.parametrize("image, fired", [
+    # the inputs: none of them pins anything
+    ("nginx@", {"latest-tag", "image-not-pinned-by-digest"}),
+    ("nginx@foo", {"latest-tag", "image-not-pinned-by-digest"}),
+    ("@sha256:abc", {"image-not-pinned-by-digest"}),  # no name: not an image at all, so no tag to judge
+    ("nginx:latest@sha256:abc", {"latest-tag", "image-not-pinned-by-digest"}),
+    ("nginx@sha256:" + "a" * 32, {"latest-tag", "image-not-pinned-by-digest"}),  # 32 hex: sha256 needs 64
+    ("nginx@sha256:" + "A" * 64, {"latest-tag", "image-not-pinned-by-digest"}),  # the runtime wants lower case
+    ("nginx@md5:" + "a" * 32, {"latest-tag", "image-not-pinned-by-digest"}),
+    # a valid digest pins; the runtime then ignores the tag, `latest` included (documented decision)
+    ("nginx:latest@" + SHA256, set()),
+    ("nginx@" + SHA256, set()),
+    ("nginx@sha512:" + "ab" * 64, set()),
+    ("nginx:1.25", {"image-not-pinned-by-digest"}),
+])
+def test_only_a_valid_digest_pins(image: str, fired: set[str]) -> None:
+    assert image_rules(image) == fired
+
+
+def test_a_broken_digest_is_explained() -> None:
+    [finding] = findings("image-not-pinned-by-digest", pod({"name": "c", "image": "nginx@sha256:" + "a" * 32}))
+    assert "not a valid image reference" in finding.message and "32 hex digits, not 64" in finding.message
