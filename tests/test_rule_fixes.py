@@ -92,3 +92,34 @@ def test_only_a_valid_digest_pins(image: str, fired: set[str]) -> None:
 def test_a_broken_digest_is_explained() -> None:
     [finding] = findings("image-not-pinned-by-digest", pod({"name": "c", "image": "nginx@sha256:" + "a" * 32}))
     assert "not a valid image reference" in finding.message and "32 hex digits, not 64" in finding.message
+
+
+# --- network-policy-allows-all: everyone on listed ports is its own, lower-severity finding ---------
+
+ARGO_CD_CONTROLLER_POLICY = {  # argo-cd install.yaml
+    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+    "metadata": {"name": "argocd-application-controller-network-policy", "namespace": "argocd"},
+    "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "argocd-application-controller"}},
+             "policyTypes": ["Ingress"],
+             "ingress": [{"from": [{"namespaceSelector": {}}], "ports": [{"port": 8082}]}]}}
+FLUX_SCRAPING_POLICY = {
+    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+    "metadata": {"name": "allow-scraping", "namespace": "flux-system"},
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+             "ingress": [{"from": [{"namespaceSelector": {}}], "ports": [{"port": 8080, "protocol": "TCP"}]}]}}
+
+
+@pytest.mark.parametrize("policy, ports", [(ARGO_CD_CONTROLLER_POLICY, "TCP 8082"), (FLUX_SCRAPING_POLICY, "TCP 8080")])
+def test_everyone_on_listed_ports_is_reported_with_the_ports_at_low_severity(policy: dict[str, Any], ports: str) -> None:
+    assert findings("network-policy-allows-all", policy) == []
+    [finding] = findings("network-policy-allows-all-on-ports", policy)
+    assert f"lets everyone through on {ports}:" in finding.message
+    assert finding.severity < RULES["network-policy-allows-all"].severity
+    assert finding.path == ("spec", "ingress", 0)
+
+
+def test_everyone_on_every_port_is_still_the_medium_rule() -> None:
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "open", "namespace": "a"},
+              "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]}}
+    assert len(findings("network-policy-allows-all", policy)) == 1
+    assert findings("network-policy-allows-all-on-ports", policy) == []
