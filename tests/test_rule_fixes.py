@@ -123,3 +123,22 @@ def test_everyone_on_every_port_is_still_the_medium_rule() -> None:
               "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]}}
     assert len(findings("network-policy-allows-all", policy)) == 1
     assert findings("network-policy-allows-all-on-ports", policy) == []
+
+
+# --- default-service-account-automount: reported on the ServiceAccount, where the fix goes --------
+
+def test_default_service_account_finding_points_at_the_service_account() -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    unset = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "shop"}}
+    [finding] = findings("default-service-account-automount", namespace, unset)
+    assert (finding.resource.kind, finding.resource.name, finding.path) == ("ServiceAccount", "default", ("metadata", "name"))
+    assert "automountServiceAccountToken unset" in finding.message
+    explicit = {**unset, "automountServiceAccountToken": True}
+    [finding] = findings("default-service-account-automount", explicit)  # no Namespace in the scan: still judged
+    assert finding.path == ("automountServiceAccountToken",) and "automountServiceAccountToken true" in finding.message
+    assert findings("default-service-account-automount", {**unset, "automountServiceAccountToken": False}) == []
+    other = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "billing", "namespace": "shop"}}
+    assert findings("default-service-account-automount", namespace, other) == []
+    system = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "kube-system"}}
+    assert len(findings("default-service-account-automount", system)) == len(
+        findings("default-service-account-automount", {**system, "metadata": {"name": "default", "namespace": "x"}}))
