@@ -142,3 +142,27 @@ def test_default_service_account_finding_points_at_the_service_account() -> None
     system = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "kube-system"}}
     assert len(findings("default-service-account-automount", system)) == len(
         findings("default-service-account-automount", {**system, "metadata": {"name": "default", "namespace": "x"}}))
+
+
+# --- the JSON `container` field: every container-level finding carries its container -----------
+
+def test_pod_level_rules_name_the_container_they_found_the_problem_in() -> None:
+    bad = {"privileged": True, "runAsUser": 0, "procMount": "Unmasked", "allowPrivilegeEscalation": True,
+           "capabilities": {"add": ["NET_ADMIN", "SYS_ADMIN"]}, "seccompProfile": {"type": "Unconfined"},
+           "seLinuxOptions": {"type": "spc_t"}, "appArmorProfile": {"type": "Unconfined"}}
+    spec = pod({"name": "good", "image": "app:1"},
+               {"name": "bad", "image": "app:1", "securityContext": bad, "ports": [{"containerPort": 80, "hostPort": 80}],
+                "livenessProbe": {"httpGet": {"host": "10.0.0.1", "port": 80}}},
+               initContainers=[{"name": "init-bad", "image": "app:1", "securityContext": {"runAsUser": 0}}])
+    checked = 0
+    for rule_id, rule in RULES.items():
+        if rule.target != "pod":
+            continue
+        for finding in findings(rule_id, spec):
+            where = [p for p in finding.path if isinstance(p, str)]
+            if "containers" in where or "initContainers" in where:
+                index = finding.path[finding.path.index("containers" if "containers" in where else "initContainers") + 1]
+                group = spec["spec"]["containers" if "containers" in where else "initContainers"]
+                assert finding.container == group[index]["name"], (rule_id, finding.path)
+                checked += 1
+    assert checked >= 10

@@ -47,11 +47,14 @@ class Target:
 @dataclass(frozen=True)
 class Hit:
     """A violation at `path` (in the object); `values` fill the rule's message placeholders; `fact`
-    tells apart several facts one rule reports at the same field (e.g. two subjects of a binding)."""
+    tells apart several facts one rule reports at the same field (e.g. two subjects of a binding);
+    `container` names the container a pod-level check found the problem in (a container target
+    already carries its own)."""
 
     path: FieldPath
     values: Mapping[str, str] = field(default_factory=dict)
     fact: str = ""
+    container: Optional[str] = None
 
 
 Check = Callable[[Target], Iterable[Hit]]
