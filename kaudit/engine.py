@@ -86,7 +86,7 @@ def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
         resource=resource.ref,
         path=hit.path,
         location=locate(resource, hit.path),
-        container=container.name if container is not None else None,
+        container=container.name if container is not None else hit.container,
         category=rule.category,
         frameworks=rule.frameworks,
         remediation=rule.docs.get("fix", ""),

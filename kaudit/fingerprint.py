@@ -18,7 +18,7 @@ from kaudit.model import FieldPath, Finding
 
 # Bumped whenever the identity below changes: a baseline written with another version would match
 # nothing (or, worse, the wrong things), so it is refused with a clear message instead.
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 3  # 3: pod-level findings inside a container name it (Hit.container)
 
 
 def _item_key(item: Any) -> Optional[str]:

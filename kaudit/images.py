@@ -12,10 +12,18 @@ from typing import Optional
 
 DOCKER_HUB = "docker.io"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+# The grammar of github.com/distribution/reference (regexp.go, reference.go):
+#   reference := name [ ":" tag ] [ "@" digest ]
+#   digest    := algorithm ":" hex, algorithm := [A-Za-z][A-Za-z0-9]* ([-_+.] [A-Za-z][A-Za-z0-9]*)*
+_DIGEST = re.compile(r"^(?P<algorithm>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):(?P<hex>[0-9a-fA-F]{32,})$")
+# ...and a digest the runtime accepts (opencontainers/go-digest Validate): a registered algorithm and
+# exactly its length of lower-case hex. Anything else is refused at pull time, so it pins nothing.
+DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_LOWER_HEX = re.compile(r"^[0-9a-f]+$")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _DOMAIN = re.compile(r"^(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$")
+NAME_TOTAL_LENGTH_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ class ImageRef:
 
     @property
     def pinned(self) -> bool:
-        """Pinned by digest: the only immutable form of reference."""
+        """Pinned by digest: the only immutable form of reference (parsing admits only valid digests)."""
         return self.digest is not None
 
     @property
@@ -46,27 +54,58 @@ class ImageRef:
 
 @functools.lru_cache(maxsize=8192)
 def parse_image(reference: str) -> Optional[ImageRef]:
-    """Parse an image reference; None when it is not one (empty, templated, malformed).
+    """Parse an image reference; None when it is not one (empty, templated, malformed, bad digest).
 
     Cached: every image rule asks about the same few hundred references in a large tree."""
-    if not isinstance(reference, str) or not reference or reference != reference.strip():
-        return None
+    return check_reference(reference)[0]
+
+
+@functools.lru_cache(maxsize=8192)
+def check_reference(reference: str) -> tuple[Optional[ImageRef], str]:
+    """The parsed reference, or None and why it is not a valid one (never both)."""
+    if not isinstance(reference, str) or not reference:
+        return None, "it is empty"
+    if reference != reference.strip():
+        return None, "it has leading or trailing spaces"
     remainder, digest = reference, None
     if "@" in remainder:
         remainder, digest = remainder.split("@", 1)
-        if not _DIGEST.match(digest):
-            return None
+        problem = digest_problem(digest)
+        if problem:
+            return None, problem
     tag = None
     slash = remainder.rfind("/")
     colon = remainder.rfind(":")
     if colon > slash:
         remainder, tag = remainder[:colon], remainder[colon + 1:]
         if not _TAG.match(tag):
-            return None
+            return None, f"its tag {tag!r} is not a valid tag" if tag else "its tag is empty"
+    if not remainder:
+        return None, "it has no repository name"
+    if len(remainder) > NAME_TOTAL_LENGTH_MAX:
+        return None, f"its name is longer than {NAME_TOTAL_LENGTH_MAX} characters"
     registry, repository = _split_registry(remainder)
     if registry is None or not repository or not all(_PATH_COMPONENT.match(c) for c in repository.split("/")):
-        return None
-    return ImageRef(reference, registry, repository, tag, digest)
+        return None, f"{remainder!r} is not a valid repository name"
+    return ImageRef(reference, registry, repository, tag, digest), ""
+
+
+def digest_problem(digest: str) -> str:
+    """Why `digest` (the text after `@`) does not pin an image; "" when it does."""
+    if not digest:
+        return "its digest after '@' is empty"
+    match = _DIGEST.match(digest)
+    if match is None:
+        return f"its digest {digest!r} is not <algorithm>:<hex>"
+    algorithm, hex_digits = match["algorithm"], match["hex"]
+    length = DIGEST_HEX_LENGTHS.get(algorithm)
+    if length is None:
+        return f"its digest algorithm {algorithm!r} is not one of {', '.join(DIGEST_HEX_LENGTHS)}"
+    if len(hex_digits) != length:
+        return f"its {algorithm} digest has {len(hex_digits)} hex digits, not {length}"
+    if not _LOWER_HEX.match(hex_digits):
+        return f"its {algorithm} digest is not lower-case hex"
+    return ""
 
 
 def _split_registry(name: str) -> tuple[Optional[str], str]:

@@ -113,12 +113,16 @@ def network_index(lookup: Any) -> NetworkIndex:
 
 
 def allows_everything(rule: Any, direction: str) -> Optional[str]:
-    """Why one ingress/egress rule opens the pods to everyone, or None."""
+    """Why one ingress/egress rule lets every peer through, or None. Ports are not considered:
+    the caller tells "everyone, on every port" from "everyone, on these ports" (`rule_ports`)."""
     rule = mapping(rule)
     peers_key = "from" if direction == "ingress" else "to"
-    if not rule or (not sequence(rule.get(peers_key)) and not sequence(rule.get("ports"))):
-        return "an empty rule allows all peers on all ports"
-    for peer in sequence(rule.get(peers_key)):
+    peers = sequence(rule.get(peers_key))
+    if not peers:
+        if not sequence(rule.get("ports")):
+            return "an empty rule allows all peers on all ports"
+        return f"it has no `{peers_key}`, which allows every {'source' if direction == 'ingress' else 'destination'}"
+    for peer in peers:
         peer = mapping(peer)
         every_namespace = peer.get("namespaceSelector") is not None and \
             parse_selector(peer["namespaceSelector"]).everything
@@ -129,6 +133,21 @@ def allows_everything(rule: Any, direction: str) -> Optional[str]:
         if cidr in OPEN_CIDRS:
             return f"ipBlock {cidr} allows every address"
     return None
+
+
+def rule_ports(rule: Any) -> list[str]:
+    """The ports one rule is limited to, as `TCP 8080`, `UDP 53`, `TCP 8000-8100`, `TCP metrics`
+    (empty: every port). An entry without `port` is every port of its protocol."""
+    described = []
+    for entry in sequence(mapping(rule).get("ports")):
+        entry = mapping(entry)
+        protocol = str(entry.get("protocol") or "TCP")  # the API's default
+        port, end = entry.get("port"), entry.get("endPort")
+        if port is None:
+            described.append(f"all {protocol} ports")
+        else:
+            described.append(f"{protocol} {port}" + (f"-{end}" if end is not None else ""))
+    return described
 
 
 

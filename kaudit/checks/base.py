@@ -47,7 +47,9 @@ class Target:
 @dataclass(frozen=True)
 class Hit:
     """A violation at `path` (in the object); `values` fill the rule's message placeholders; `fact`
-    tells apart several facts one rule reports at the same field (e.g. two subjects of a binding)."""
+    tells apart several facts one rule reports at the same field (e.g. two subjects of a binding);
+    `container` names the container a pod-level check found the problem in (a container target
+    already carries its own)."""
 
     path: FieldPath
     values: Mapping[str, str] = field(default_factory=dict)
@@ -55,6 +57,7 @@ class Hit:
     # Levels below the rule's severity (floored at info): for rules whose docs grade their findings,
     # e.g. an RBAC grant not bound to anyone yet. Relative, so a config's severity for the rule holds.
     demote: int = 0
+    container: Optional[str] = None
 
 
 Check = Callable[[Target], Iterable[Hit]]

@@ -211,13 +211,16 @@ def _default_sa_automount(params: Mapping[str, Any], target: str) -> Check:
     ignored = set(params.get("ignore-namespaces", SYSTEM_NAMESPACES))
 
     def check(subject: Target) -> Iterable[Hit]:
-        assert subject.lookup is not None
-        if subject.namespace in ignored:
+        # Judged on the ServiceAccount itself, so the finding points where the fix goes (its
+        # automountServiceAccountToken), in the file that declares it, not at the Namespace.
+        account = subject.resource
+        if account.kind != "ServiceAccount" or account.name != "default" or account.namespace in ignored:
             return ()
-        account = subject.lookup.get("ServiceAccount", subject.namespace, "default")
-        if account is None or account.body.get("automountServiceAccountToken") is False:
+        setting = account.body.get("automountServiceAccountToken")
+        if setting is False:
             return ()
-        return (Hit(("metadata", "name"), {"account": account.ref.describe()}),)
+        where = ("automountServiceAccountToken",) if "automountServiceAccountToken" in account.body else ("metadata", "name")
+        return (Hit(where, {"setting": "unset" if setting is None else repr(setting).lower()}),)
 
     return check
 
@@ -237,5 +240,5 @@ TEMPLATES = [
     Template("control-plane-flags", "kube-apiserver flags: audit logging, anonymous auth, profiling, kubelet CA.",
              frozenset({"container"}), FLAGS_PARAMS, _control_plane_flags),
     Template("default-service-account-automount", "A namespace's default ServiceAccount leaves its token automounted.",
-             frozenset({"namespace"}), DEFAULT_SA_PARAMS, _default_sa_automount, cross_object=True, reads=frozenset({"ServiceAccount"})),
+             frozenset({"object"}), DEFAULT_SA_PARAMS, _default_sa_automount),
 ]

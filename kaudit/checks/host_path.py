@@ -14,7 +14,8 @@ PARAMS_SCHEMA = {
         "paths": {
             "type": "array",
             "items": {"type": "string", "pattern": "^/"},
-            "description": "host paths to look for; a volume of any of their parent directories exposes them too",
+            "description": "host paths to look for (`*` stands for one path component, e.g. a uid); a volume "
+                           "of any of their parent directories exposes them too",
         },
     },
 }
@@ -30,8 +31,13 @@ def normalize(path: str) -> str:
 
 
 def exposes(volume_path: str, sensitive: str) -> bool:
-    """Mounting a path exposes everything below it: `/var/run` exposes `/var/run/docker.sock`."""
-    return sensitive == volume_path or volume_path == "/" or sensitive.startswith(volume_path + "/")
+    """Mounting a path exposes everything below it: `/var/run` exposes `/var/run/docker.sock`, and
+    `/run/user/1000` exposes `/run/user/*/docker.sock` (a `*` component matches any one component)."""
+    mounted = [c for c in volume_path.split("/") if c]
+    wanted = [c for c in sensitive.split("/") if c]
+    if len(mounted) > len(wanted):
+        return False
+    return all(w == "*" or w == m for m, w in zip(mounted, wanted))
 
 
 def _bind(params: Mapping[str, Any], target: str) -> Check:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from kaudit.checks.base import Check, Hit, Target, Template
-from kaudit.images import ImageRef, matches_prefix, parse_image
+from kaudit.images import ImageRef, check_reference, matches_prefix, parse_image
 from kaudit.workloads import Container
 
 NO_PARAMS: Mapping[str, Any] = {"type": "object", "additionalProperties": False}
@@ -25,9 +25,16 @@ def _image_check(decide: Callable[[Container, Optional[ImageRef], str], Optional
 
 def _latest_tag(params: Mapping[str, Any], target: str) -> Check:
     def decide(container: Container, ref: Optional[ImageRef], image: str) -> Optional[Hit]:
+        broken_digest = ""
+        if ref is None and "@" in image:
+            # `nginx:latest@sha256:abc`: the digest pins nothing, so judge the name and tag alone
+            ref, (_, broken_digest) = parse_image(image.split("@", 1)[0]), check_reference(image)
         if ref is None or ref.pinned or ref.effective_tag != "latest":
-            return None
+            return None  # a valid digest decides what runs: the runtime ignores the tag
         reason = "has no tag (so `latest` is pulled)" if ref.tag is None else "uses the `latest` tag"
+        if broken_digest:
+            reason = ("has no tag" if ref.tag is None else "uses the `latest` tag") + \
+                f" ({broken_digest}, so it pins nothing)"
         return Hit(container.path + ("image",), {"image": image, "reason": reason})
 
     return _image_check(decide)
@@ -59,8 +66,15 @@ def _digest(params: Mapping[str, Any], target: str) -> Check:
         container = subject.container
         assert container is not None
         image = container.body.get("image")
-        ref = parse_image(image) if isinstance(image, str) else None
-        if ref is None or ref.pinned:
+        if not isinstance(image, str):
+            return ()
+        ref, why = check_reference(image)
+        if ref is None:
+            # `nginx@`, `nginx@foo`, `@sha256:abc`: meant as a digest, pins nothing (the kubelet
+            # refuses the name). Other non-references (templates) are not judged here.
+            return (Hit(container.path + ("image",), {"image": image, "pin": f": it is not a valid image reference, {why}"}),) \
+                if "@" in image else ()
+        if ref.pinned:
             return ()
         # with --resolve-digests (or --verify-images) the digest the tag points to now is known
         facts = subject.lookup.memo.get("images", {}).get(image) if subject.lookup is not None else None

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from kaudit.analyzers.network import DIRECTIONS, allows_everything, is_network_policy, network_index, parse_policy
+from kaudit.analyzers.network import (DIRECTIONS, allows_everything, is_network_policy, network_index, parse_policy,
+                                     rule_ports)
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.selectors import parse_selector
 from kaudit.workloads import mapping, sequence
@@ -87,7 +88,21 @@ def _isolation(params: Mapping[str, Any], target: str) -> Check:
     return check
 
 
+ALLOWS_ALL_PARAMS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "ports": {"enum": ["all", "listed"], "default": "all",
+                  "description": "report rules open to everyone on every port (all), or only on listed ports (listed)"},
+    },
+}
+
+
 def _allows_all(params: Mapping[str, Any], target: str) -> Check:
+    # Everyone on every port and everyone on a few ports (a metrics port scraped from any
+    # namespace) are different risks, so they are reported by different rules and severities.
+    listed = params.get("ports", "all") == "listed"
+
     def check(subject: Target) -> Iterable[Hit]:
         if not is_network_policy(subject.resource):
             return ()  # Calico's NetworkPolicy has the same kind and another language
@@ -98,8 +113,10 @@ def _allows_all(params: Mapping[str, Any], target: str) -> Check:
                 continue  # rules of a direction the policy does not isolate are ignored by the API
             for index, rule in enumerate(policy.rules[direction]):
                 why = allows_everything(rule, direction)
-                if why:
-                    hits.append(Hit(("spec", direction, index), {"direction": direction, "why": why}))
+                ports = rule_ports(rule)
+                if why and bool(ports) == listed:
+                    hits.append(Hit(("spec", direction, index), {"direction": direction, "why": why,
+                                                                "ports": ", ".join(ports)}))
         return hits
 
     return check
@@ -142,8 +159,8 @@ TEMPLATES = [
              frozenset({"namespace"}), COVERAGE_PARAMS, _coverage, cross_object=True, reads=frozenset({"NetworkPolicy", "CiliumNetworkPolicy"})),
     Template("network-isolation", "Workloads no NetworkPolicy isolates for ingress (or egress).",
              frozenset({"pod"}), ISOLATION_PARAMS, _isolation, cross_object=True, reads=frozenset({"NetworkPolicy", "CiliumNetworkPolicy"})),
-    Template("network-policy-allows-all", "NetworkPolicy rules that let every peer in.",
-             frozenset({"object"}), OBJECT, _allows_all),
+    Template("network-policy-allows-all", "NetworkPolicy rules that let every peer in (on every port, or on listed ones).",
+             frozenset({"object"}), ALLOWS_ALL_PARAMS, _allows_all),
     Template("network-policy-selects-nothing", "NetworkPolicies (or their namespace peers) that select nothing.",
              frozenset({"object"}), OBJECT, _selects_nothing, cross_object=True, reads=frozenset({"Namespace", "Pod", "Deployment"})),
 ]

@@ -10,6 +10,8 @@ what admission would decide.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from kaudit.checks.base import Check, Hit, Target, Template
@@ -333,9 +335,20 @@ def _bind(params: Mapping[str, Any], target: str) -> Check:
 
     def check(subject: Target) -> Iterable[Hit]:
         assert subject.pod is not None
-        return evaluate(check_id, subject.pod, list(subject.containers))
+        return with_containers(evaluate(check_id, subject.pod, list(subject.containers)), subject.containers)
 
     return check
+
+
+def with_containers(hits: Iterable[Hit], pod_containers: Iterable[Container]) -> list[Hit]:
+    """Each hit under a container's path names that container (the JSON `container` field): the
+    checks judge the whole pod, but most of what they find is in one container."""
+    owners = [(c.path, c.name) for c in pod_containers]
+    named = []
+    for hit in hits:
+        owner = next((name for path, name in owners if hit.path[:len(path)] == path), None)
+        named.append(replace(hit, container=owner) if owner is not None and hit.container is None else hit)
+    return named
 
 
 TEMPLATES = [
