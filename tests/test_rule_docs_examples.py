@@ -47,13 +47,11 @@ def rule_findings(rule_id: str, objects: list[dict[str, Any]]) -> list[str]:
 
 
 # Docs whose example (or fix) does not yet evaluate as written: most show one object of a
-# cross-object fact (a ClusterRole without its binding, a policy without the pods it selects, a
-# workload without the probe context). Strict: converting one makes its test pass and fail here.
+# cross-object fact (a policy without the pods it selects, a workload without the probe context).
+# The RBAC rules' examples (a role's rule) evaluate since grants are reported on the role. Strict: converting one makes its test pass and fail here.
 KNOWN_DOCS_GAPS = {
     "missing-liveness-probe", "missing-readiness-probe", "namespace-without-default-deny",
-    "network-policy-selects-nothing", "rbac-create-persistentvolumes", "rbac-create-workloads",
-    "rbac-csr-approval", "rbac-escalate-bind-impersonate", "rbac-nodes-proxy", "rbac-pod-exec",
-    "rbac-secrets-read", "rbac-token-create", "rbac-webhook-write", "rbac-wildcard", "untrusted-registry",
+    "network-policy-selects-nothing", "untrusted-registry",
     "untrusted-workload-without-sandbox", "workload-not-isolated-egress", "workload-not-isolated-ingress",
     "workload-with-dangerous-permissions",
 }
