@@ -131,12 +131,11 @@ def _check_images(request: ScanRequest, inventory: Inventory) -> ImageSummary:
     if wanted is None or not (wanted.verify or wanted.resolve):
         return ImageSummary()
     from kaudit.registry.verify import check_images
-    from kaudit.workloads import containers, pod_spec
+    from kaudit.workloads import containers, pod_specs
 
     images: list[str] = []
     for resource in inventory:
-        pod = pod_spec(resource.body)
-        if pod is not None:
+        for pod in pod_specs(resource.body):
             images.extend(str(c.body["image"]) for c in containers(pod) if isinstance(c.body.get("image"), str))
     result = check_images(images, wanted)
     inventory.memo["images"] = result.facts
