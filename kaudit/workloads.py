@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Optional
 
-from kaudit.model import FieldPath
+from kaudit.model import CustomWorkload, FieldPath, Resource, format_path
 
 EMPTY: Mapping[str, Any] = {}
 
@@ -196,7 +196,7 @@ KNOWN_KINDS: dict[tuple[str, str], tuple[Place, ...]] = {
         ("spec", "leaderWorkerTemplate", "workerTemplate", "spec")),
     ("agents.x-k8s.io", "Sandbox"): _places(("spec", "podTemplate", "spec")),
     ("extensions.agents.x-k8s.io", "SandboxTemplate"): _places(("spec", "podTemplate", "spec")),
-    ("keda.sh", "ScaledJob"): _places(("spec", "jobTemplate", "spec", "template", "spec")),
+    ("keda.sh", "ScaledJob"): _places(("spec", "jobTargetRef", "template", "spec")),  # a JobSpec (keda.sh docs)
     ("pkg.crossplane.io", "DeploymentRuntimeConfig"): _places(
         ("spec", "deploymentTemplate", "spec", "template", "spec")),
     ("pkg.crossplane.io", "ControllerConfig"): _places(("spec",), fields=()),
@@ -242,6 +242,17 @@ def pod_specs(body: Mapping[str, Any]) -> list[PodSpec]:
         if isinstance(spec, dict) and isinstance(spec.get("containers"), list):
             return [_pod(body, path, spec, POD_CONTAINERS, "kind")]
     return list(_by_shape(body))
+
+
+def custom_workload(resource: Resource) -> Optional[CustomWorkload]:
+    """How a custom resource was judged as a workload (None for core kinds and non-workloads)."""
+    body = resource.body
+    if (api_group(body), resource.kind) in CORE_WORKLOADS:
+        return None
+    pods = pod_specs(body)
+    if not pods:
+        return None
+    return CustomWorkload(resource.ref, pods[0].found_by, tuple(format_path(pod.path) for pod in pods))
 
 
 def pod_spec(body: Mapping[str, Any]) -> Optional[PodSpec]:
