@@ -76,7 +76,7 @@ def _annotations(resource: Resource) -> list[tuple[Mapping[str, Any], tuple[str 
     found: list[tuple[Mapping[str, Any], tuple[str | int, ...]]] = [
         (mapping(mapping(resource.body.get("metadata")).get("annotations")), ("metadata", "annotations"))]
     for pod in pod_specs(resource.body):
-        if pod.metadata_path not in ((), ("metadata",)):
+        if pod.metadata_path != ("metadata",):
             found.append((mapping(pod.metadata.get("annotations")), pod.metadata_path + ("annotations",)))
     return found
 

@@ -147,6 +147,8 @@ CORE_WORKLOADS: dict[tuple[str, str], tuple[Place, ...]] = {
     ("batch", "CronJob"): _places(("spec", "jobTemplate", "spec", "template", "spec")),
 }
 
+_CORE_BY_KIND = {kind: places for (_, kind), places in CORE_WORKLOADS.items()}
+
 # Custom resources of well-known controllers, by API group and kind, at the paths of their API docs
 # (tests/data/crds/ holds one of each). KubeVirt VirtualMachines hold no PodSpec: not judged here.
 KNOWN_KINDS: dict[tuple[str, str], tuple[Place, ...]] = {
@@ -232,10 +234,13 @@ def pod_specs(body: Mapping[str, Any]) -> list[PodSpec]:
     if not isinstance(kind, str):
         return []
     group = api_group(body)
-    places = CORE_WORKLOADS.get((group, kind)) or KNOWN_KINDS.get((group, kind))
+    if "apiVersion" in body:
+        places = CORE_WORKLOADS.get((group, kind)) or KNOWN_KINDS.get((group, kind))
+    else:  # a bare fragment (a rule fixture, a snippet): the core kind of that name, if any
+        places = _CORE_BY_KIND.get(kind)
     if places is not None:
         return [pod for place in places for pod in _at_place(body, place)][:MAX_POD_SPECS]
-    if group in CORE_GROUPS or (group, kind) in NOT_WORKLOADS:
+    if "apiVersion" in body and group in CORE_GROUPS or (group, kind) in NOT_WORKLOADS:
         return []
     for path in _GENERIC_TEMPLATES:
         spec = _get(body, path)
@@ -273,9 +278,9 @@ def _pod(body: Mapping[str, Any], path: FieldPath, spec: Mapping[str, Any],
         metadata_path: FieldPath = ("metadata",)
     elif path and path[-1] == "spec":
         metadata_path = path[:-1] + ("metadata",)
-    else:
-        metadata_path = ()  # no pod metadata of its own here (an Argo template, a Spark driver)
-    metadata = mapping(_get_any(body, metadata_path)) if metadata_path else EMPTY
+    else:  # no pod metadata of its own (an Argo workflow, a Spark driver): the object's stands in
+        metadata_path = ("metadata",)
+    metadata = mapping(_get_any(body, metadata_path))
     return PodSpec(spec, path, metadata, metadata_path, fields, found_by, pod_level)
 
 
