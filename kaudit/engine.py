@@ -12,7 +12,7 @@ from kaudit.inventory import NO_NAMESPACE, Inventory
 from kaudit.model import FieldPath, Finding, Location, Resource, Severity, format_path
 from kaudit.ruleset import Rule
 from kaudit.sources.yamldoc import deepest_position
-from kaudit.workloads import containers, pod_spec
+from kaudit.workloads import PodSpec, containers, pod_specs
 
 _PLACEHOLDER_SPLIT = re.compile(r"(\{[A-Za-z_][A-Za-z0-9_-]*\})")
 CONTAINER_KIND_WORDS = {"container": "container", "initContainer": "init container",
@@ -29,22 +29,16 @@ def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
     result = EngineResult()
     applicable: dict[tuple[str, bool], list[Rule]] = {}
     for resource in inventory:
-        pod = pod_spec(resource.body)
-        key = (resource.kind, pod is not None)
+        pods = pod_specs(resource.body)
+        key = (resource.kind, bool(pods))
         if key not in applicable:
-            applicable[key] = [r for r in rules if r.applies_to(resource.kind, pod is not None)]
-        targets = {"object": [Target(resource, lookup=inventory)]}
-        if pod is not None:
-            pod_containers = tuple(containers(pod))
-            targets["pod"] = [Target(resource, pod, lookup=inventory, containers=pod_containers)]
-            targets["container"] = [Target(resource, pod, c, lookup=inventory, containers=pod_containers)
-                                    for c in pod_containers]
-        windows = pod is not None and pod.is_windows
+            applicable[key] = [r for r in rules if r.applies_to(resource.kind, bool(pods))]
+        targets = _targets(resource, pods, inventory)
         for rule in applicable[key]:
-            if windows and rule.linux_only:
-                continue
             for target in targets.get(rule.target, ()):
                 if target.container is not None and target.container.kind not in rule.container_kinds:
+                    continue
+                if rule.linux_only and target.pod is not None and target.pod.is_windows:
                     continue
                 _evaluate(rule, target, result)
     namespace_rules = [r for r in rules if r.target == "namespace"]
@@ -56,6 +50,18 @@ def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
                 _evaluate(rule, target, result)
     result.findings.sort(key=sort_key)
     return result
+
+
+def _targets(resource: Resource, pods: Sequence[PodSpec], inventory: Inventory) -> dict[str, list[Target]]:
+    """The object, and each of its pod specs and their containers (an object may hold several)."""
+    targets: dict[str, list[Target]] = {"object": [Target(resource, lookup=inventory)], "pod": [], "container": []}
+    for pod in pods:
+        pod_containers = tuple(containers(pod))
+        if pod.pod_level:
+            targets["pod"].append(Target(resource, pod, lookup=inventory, containers=pod_containers))
+        targets["container"].extend(Target(resource, pod, c, lookup=inventory, containers=pod_containers)
+                                    for c in pod_containers)
+    return targets
 
 
 def _evaluate(rule: Rule, target: Target, result: EngineResult) -> None:

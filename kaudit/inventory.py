@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Iterator, Optional
 
-from kaudit.model import Origin, Resource, ResourceRef
+from kaudit.model import InputError, Origin, Resource, ResourceRef
 
 NO_NAMESPACE = "(no namespace)"  # manifests without metadata.namespace: the namespace chosen at deploy time
 
@@ -61,3 +61,28 @@ class Inventory:
         for name, resources in declared.items():
             found.setdefault(name, resources)
         return [resource for resources in found.values() for resource in resources]
+
+
+def declared_twice(resources: Iterable[Resource]) -> list[InputError]:
+    """One warning for each object declared again (same API group, kind, namespace and name) in the
+    scanned manifests: which declaration wins depends on the order of applying, so both are judged
+    and both places are named. Objects without a name (generateName) are each a new object."""
+    first: dict[tuple[str, str, Optional[str], str], Resource] = {}
+    warnings = []
+    for resource in resources:
+        metadata = resource.body.get("metadata")
+        if resource.origin.file is None or not (isinstance(metadata, dict) and metadata.get("name")):
+            continue
+        api_version = resource.ref.api_version
+        key = (api_version.rpartition("/")[0], resource.kind, resource.namespace, resource.name)
+        earlier = first.setdefault(key, resource)
+        if earlier is not resource:
+            warnings.append(InputError(
+                resource.origin.file, resource.origin.line,
+                f"{resource.ref.describe()} is declared twice, here and at {_where(earlier.origin)}: "
+                "what the cluster gets depends on the order they are applied; both are judged"))
+    return warnings
+
+
+def _where(origin: Origin) -> str:
+    return f"{origin.file}:{origin.line}" if origin.line is not None else str(origin.file)

@@ -182,6 +182,15 @@ class InputError:
 
 
 @dataclass(frozen=True)
+class CustomWorkload:
+    """A custom resource judged as a workload: how its pod specs were found and where they are."""
+
+    resource: "ResourceRef"
+    found_by: str  # kind (a known controller's kind) | shape (a PodSpec recognised by its fields)
+    pod_spec_paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class FileRead:
     """One input file that was opened: how many documents and objects it gave."""
 
@@ -201,6 +210,7 @@ class Inputs:
     errors: list[InputError] = field(default_factory=list)
     warnings: list[InputError] = field(default_factory=list)
     read: list[FileRead] = field(default_factory=list)  # every file opened, in scan order
+    workloads: list[CustomWorkload] = field(default_factory=list)  # custom resources judged as workloads
 
     def merge(self, other: "Inputs") -> None:
         self.files += other.files
@@ -210,6 +220,7 @@ class Inputs:
         self.errors.extend(other.errors)
         self.warnings.extend(other.warnings)
         self.read.extend(other.read)
+        self.workloads.extend(other.workloads)
 
     def per_file(self) -> list[dict[str, Any]]:
         """Each input with its outcome: `error` (it or a document in it failed), `scanned` (it gave

@@ -25,7 +25,7 @@ from kaudit.model import Finding, Inputs, Resource
 from kaudit.ruleset import Rule
 from kaudit.sources.manifests import ManifestScan, Plan, PlannedFile, load_item, parsing_heap
 from kaudit.sources.yamldoc import YamlMap, YamlSeq
-from kaudit.workloads import CONTAINER_LISTS, pod_spec
+from kaudit.workloads import CONTAINER_LISTS, POD_CONTAINERS, pod_specs
 
 MIN_BYTES = 8 * 1024 * 1024  # below this, starting worker processes costs more than it saves
 BATCHES_PER_WORKER = 4  # several batches each, so a worker that drew big files does not hold up the rest
@@ -148,9 +148,14 @@ def _lean(resource: Resource, split: SplitRules) -> Resource:
     """What the main process needs of a resource: all of it for the kinds its rules target or read,
     a workload without its containers' bodies, anything else as its metadata."""
     body = resource.body
-    pod = pod_spec(body)
-    if pod is not None:
-        if split.whole_containers:
+    pods = pod_specs(body)
+    if pods:
+        pod = pods[0]
+        # Only the common case travels lean: one pod spec of a known kind with the PodSpec's own
+        # container lists. Several templates, containers elsewhere, or a pod found by shape (whose
+        # containers a lean copy might no longer show) travel whole, so the main process finds the same.
+        if split.whole_containers or len(pods) > 1 or pod.found_by != "kind" or \
+                pod.container_places != POD_CONTAINERS:
             return resource
         lean_body = _without_container_bodies(body, pod.path)
     elif resource.kind in split.full_kinds or not isinstance(body, YamlMap):

@@ -13,7 +13,8 @@ from kaudit.config import Config, apply_rule_settings, load_config
 from kaudit.engine import EngineResult, run
 from kaudit.errors import KauditError
 from kaudit.fingerprint import make_unique
-from kaudit.inventory import Inventory
+from kaudit.inventory import Inventory, declared_twice
+from kaudit.workloads import custom_workload
 from kaudit.model import Coverage, CoverageGap, ImageSummary, InputError, Inputs, Origin, Report, Resource, ResourceRef, Severity
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
 from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_planned, max_file_bytes, plan
@@ -94,6 +95,9 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     the rules already ran (spread over worker processes)."""
     rules = prepared.rules
     inventory = Inventory(resources)
+    if coverage is None:  # a cluster holds each object once
+        inputs.warnings.extend(declared_twice(resources))
+    inputs.workloads = [w for w in map(custom_workload, resources) if w is not None]
     image_summary = _check_images(request, inventory)
     result = evaluated if evaluated is not None else run(rules, inventory)
     not_evaluated = dict(coverage.rules_not_evaluated) if coverage is not None else {}
@@ -131,12 +135,11 @@ def _check_images(request: ScanRequest, inventory: Inventory) -> ImageSummary:
     if wanted is None or not (wanted.verify or wanted.resolve):
         return ImageSummary()
     from kaudit.registry.verify import check_images
-    from kaudit.workloads import containers, pod_spec
+    from kaudit.workloads import containers, pod_specs
 
     images: list[str] = []
     for resource in inventory:
-        pod = pod_spec(resource.body)
-        if pod is not None:
+        for pod in pod_specs(resource.body):
             images.extend(str(c.body["image"]) for c in containers(pod) if isinstance(c.body.get("image"), str))
     result = check_images(images, wanted)
     inventory.memo["images"] = result.facts

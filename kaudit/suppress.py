@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.model import Finding, InputError, Resource, ResourceRef, Suppression
-from kaudit.workloads import mapping, pod_spec
+from kaudit.workloads import mapping, pod_specs
 
 IGNORE = "kaudit.io/ignore"
 IGNORE_REASON = "kaudit.io/ignore-reason"
@@ -75,9 +75,9 @@ def _annotations(resource: Resource) -> list[tuple[Mapping[str, Any], tuple[str 
     """The object's annotations and, for workloads, its pod template's (either may exempt)."""
     found: list[tuple[Mapping[str, Any], tuple[str | int, ...]]] = [
         (mapping(mapping(resource.body.get("metadata")).get("annotations")), ("metadata", "annotations"))]
-    pod = pod_spec(resource.body)
-    if pod is not None and pod.metadata_path != ("metadata",):
-        found.append((mapping(pod.metadata.get("annotations")), pod.metadata_path + ("annotations",)))
+    for pod in pod_specs(resource.body):
+        if pod.metadata_path != ("metadata",):
+            found.append((mapping(pod.metadata.get("annotations")), pod.metadata_path + ("annotations",)))
     return found
 
 

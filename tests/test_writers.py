@@ -83,7 +83,10 @@ def test_sarif_validates_against_the_oasis_schema(report: Report) -> None:
     driver = run["tool"]["driver"]
     assert driver["name"] == "kaudit" and driver["semanticVersion"] == report.tool_version
     assert "informationUri" not in driver
-    assert run["invocations"] == [{"executionSuccessful": True}]
+    (invocation,) = run["invocations"]
+    assert invocation["executionSuccessful"] is True
+    # the examples hold insecure and hardened versions of the same objects: warnings, not errors
+    assert {n["level"] for n in invocation.get("toolExecutionNotifications", [])} <= {"warning"}
     assert run["properties"]["kaudit"]["findings"] == len(report.active_findings)
 
 

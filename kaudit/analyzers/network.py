@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional
 
 from kaudit.model import Resource
 from kaudit.selectors import Selector, labels_of, parse_selector
-from kaudit.workloads import mapping, pod_spec, sequence
+from kaudit.workloads import mapping, pod_specs, sequence
 
 DIRECTIONS = ("ingress", "egress")
 NAMESPACED_THIRD_PARTY = {("cilium.io", "CiliumNetworkPolicy"), ("crd.projectcalico.org", "NetworkPolicy"),
@@ -105,9 +105,10 @@ def network_index(lookup: Any) -> NetworkIndex:
             index.namespace_labels[resource.name] = {**labels_of(resource.body.get("metadata")),
                                                      "kubernetes.io/metadata.name": resource.name}
         else:
-            pod = pod_spec(resource.body)
-            if pod is not None and pod.spec.get("hostNetwork") is not True:  # policies do not apply to those
-                index.workloads.setdefault(resource.namespace, []).append(Workload(resource, labels_of(pod.metadata)))
+            for pod in pod_specs(resource.body):
+                if pod.pod_level and pod.spec.get("hostNetwork") is not True:  # policies do not apply to those
+                    index.workloads.setdefault(resource.namespace, []).append(
+                        Workload(resource, labels_of(pod.metadata)))
     lookup.memo["network"] = index
     return index
 

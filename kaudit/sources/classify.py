@@ -21,6 +21,26 @@ TOOLING_GROUPS = {
 }
 TOOLING_PREFIXES = {"skaffold/": "skaffold configuration, not a cluster object"}
 
+# Cluster-scoped kinds of the Kubernetes API, by API group. The API server ignores a
+# metadata.namespace on them, and so does kaudit: a Namespace carrying one is still a declaration.
+CLUSTER_SCOPED: dict[str, frozenset[str]] = {
+    "": frozenset({"Namespace", "Node", "PersistentVolume", "ComponentStatus"}),
+    "rbac.authorization.k8s.io": frozenset({"ClusterRole", "ClusterRoleBinding"}),
+    "storage.k8s.io": frozenset({"StorageClass", "CSIDriver", "CSINode", "VolumeAttachment", "VolumeAttributesClass"}),
+    "apiextensions.k8s.io": frozenset({"CustomResourceDefinition"}),
+    "admissionregistration.k8s.io": frozenset({
+        "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"}),
+    "scheduling.k8s.io": frozenset({"PriorityClass"}),
+    "node.k8s.io": frozenset({"RuntimeClass"}),
+    "networking.k8s.io": frozenset({"IngressClass", "IPAddress", "ServiceCIDR"}),
+    "apiregistration.k8s.io": frozenset({"APIService"}),
+    "certificates.k8s.io": frozenset({"CertificateSigningRequest", "ClusterTrustBundle"}),
+    "flowcontrol.apiserver.k8s.io": frozenset({"FlowSchema", "PriorityLevelConfiguration"}),
+    "resource.k8s.io": frozenset({"DeviceClass", "ResourceSlice"}),
+    "policy": frozenset({"PodSecurityPolicy"}),
+}
+
 
 @dataclass(frozen=True)
 class ObjectDoc:
@@ -30,6 +50,7 @@ class ObjectDoc:
     namespace: Optional[str]
     body: Mapping[str, Any]
     items: Optional[list[Any]] = None  # set for List kinds, whose items are the objects
+    warning: Optional[str] = None  # something the API server would ignore or change, said once
 
 
 Outcome = Union[ObjectDoc, Skipped, InputError]
@@ -62,6 +83,10 @@ def classify_document(data: Any, file: str) -> Outcome:
     namespace = metadata.get("namespace")
     if not isinstance(name, str) or not (namespace is None or isinstance(namespace, str)):
         return InputError(file, None, f"{kind}: metadata.name and metadata.namespace must be strings")
+    if namespace and kind in CLUSTER_SCOPED.get(api_version.rpartition("/")[0], ()):
+        return ObjectDoc(api_version, kind, name, None, data,
+                         warning=f"{kind}/{name} is cluster-scoped: metadata.namespace {namespace!r} is ignored, "
+                                 "as the API server ignores it")
     return ObjectDoc(api_version, kind, name, namespace or None, data)
 
 

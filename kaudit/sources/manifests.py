@@ -340,5 +340,7 @@ def _add_resource(file: str, obj: ObjectDoc, line: int, column: int, scan: Manif
     origin = Origin(file=file, line=line, column=column)
     scan.resources.append(Resource(ref, obj.body, origin))
     scan.inputs.resources += 1
+    if obj.warning is not None:
+        scan.inputs.warnings.append(InputError(file, line, obj.warning))
 
 

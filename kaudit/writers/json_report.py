@@ -87,6 +87,9 @@ def _inputs(inputs: Inputs) -> dict[str, Any]:
         "errors": [_line_entry(e.file, e.line, message=e.message) for e in inputs.errors],
         "warnings": [_line_entry(w.file, w.line, message=w.message) for w in inputs.warnings],
         "perFile": inputs.per_file(),
+        "workloads": [{"resource": {"apiVersion": w.resource.api_version, "kind": w.resource.kind,
+                                    "namespace": w.resource.namespace, "name": w.resource.name},
+                       "foundBy": w.found_by, "podSpecPaths": list(w.pod_spec_paths)} for w in inputs.workloads],
     }
 
 

@@ -53,6 +53,10 @@ def write(report: Report, stream: TextIO) -> None:
                              f"{r.count('not-evaluated')} not evaluated / {r.count('not-covered')} not covered"
                              for r in report.frameworks)
         stream.write(paint(f"controls: {compact}", _DIM) + "\n")
+    if inputs.workloads:
+        count = len(inputs.workloads)
+        stream.write(paint(f"{count} custom resource{'s' if count != 1 else ''} judged as workload{'s' if count != 1 else ''}"
+                           " (see -f json)", _DIM) + "\n")
     stream.write(summary_line(report) + "\n")
 
 
