@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from kaudit.analyzers.rbac import PERMISSIONS, Subject, rbac_index
 from kaudit.inventory import Inventory
+from kaudit.scan import ScanRequest, scan_manifests
 from kaudit.sources.manifests import load_manifests
 
 from .conftest import CliResult
@@ -208,3 +209,29 @@ def test_manifest_and_cluster_scans_agree_on_builtin_roles(tmp_path: Path) -> No
 def _rules_via(resources: list[Any], binding: str) -> set[str]:
     index = rbac_index(Inventory(resources))
     return {str(g.rule) for grants in index.grants_by_subject.values() for g in grants if g.binding.name == binding}
+
+
+def test_a_role_declared_twice_is_judged_in_both_declarations_whatever_the_order(tmp_path: Path) -> None:
+    """Two copies of a ClusterRole (a project's own install and a bundle that vendors it): the cluster
+    keeps whichever is applied last, so the dangerous copy is reported in either file order."""
+    first = tmp_path / "a.yaml"
+    first.write_text("""apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: dup}
+rules:
+  - {apiGroups: [""], resources: [secrets], verbs: [get, list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: dup}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: dup}
+subjects: [{kind: ServiceAccount, name: app, namespace: shop}]
+""")
+    second = tmp_path / "b.yaml"
+    second.write_text("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: dup}\n"
+                      "rules:\n  - {apiGroups: [\"\"], resources: [configmaps], verbs: [get]}\n")
+    for order in ((first, second), (second, first)):
+        report = scan_manifests(ScanRequest(targets=tuple(str(p) for p in order)))
+        found = [(Path(f.location.file or "").name, f.location.line) for f in report.findings
+                 if f.rule == "rbac-secrets-read"]
+        assert found == [("a.yaml", 5)], (order, found)

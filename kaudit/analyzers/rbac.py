@@ -238,6 +238,9 @@ class RbacIndex:
     grants_by_binding: dict[int, list[Grant]] = field(default_factory=dict)  # id(binding resource)
     grants_by_subject: dict[Subject, list[Grant]] = field(default_factory=dict)
     grants_by_source: dict[tuple[int, int], list[Grant]] = field(default_factory=dict)  # (id(role), index)
+    # Earlier declarations of a role the scan declares twice (by id of the object): the cluster keeps
+    # whichever is applied last, so each is judged as if it were the one, bindings included.
+    shadowed: dict[int, Role] = field(default_factory=dict)
     _first_grant: dict[tuple[Subject, str], Optional[Grant]] = field(default_factory=dict)
 
     def role_for(self, binding: Resource) -> Optional[Role]:
@@ -249,6 +252,15 @@ class RbacIndex:
             return self.roles.get((binding.namespace, name)) or Role(None, "Role", name, binding.namespace, ())
         return None
 
+    def roles_for(self, binding: Resource) -> list[Role]:
+        """The role a binding refers to, and each earlier declaration of it in the scan."""
+        role = self.role_for(binding)
+        if role is None:
+            return []
+        others = [r for r in self.shadowed.values() if r.kind == role.kind and r.name == role.name
+                  and (r.kind == "ClusterRole" or r.namespace == role.namespace)]
+        return [role, *others]
+
     def grants_of(self, subject: Subject) -> list[Grant]:
         seen: list[Grant] = []
         for identity in subject.identities():
@@ -259,7 +271,9 @@ class RbacIndex:
         """The effective Role or ClusterRole a scanned object is (reconciled, aggregated)."""
         role = self.roles.get((resource.namespace, resource.name)) if resource.kind == "Role" else \
             self.cluster_roles.get(resource.name)
-        return role if role is not None and role.resource is resource else None
+        if role is not None and role.resource is resource:
+            return role
+        return self.shadowed.get(id(resource))
 
     def holders(self, role: Resource, index: int) -> list[Grant]:
         """The grants of `rules[index]` of this Role or ClusterRole of the scan, whichever role
@@ -338,24 +352,31 @@ def rbac_index(lookup: Any) -> RbacIndex:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     index = RbacIndex()
-    cluster_roles = _builtin_roles()
+    builtins = _builtin_roles()
+    cluster_roles = dict(builtins)
+    earlier: list[Role] = []
     for resource in lookup.resources:
         if not resource.ref.api_version.startswith(RBAC_GROUP + "/"):
             continue
         if resource.kind == "Role":
+            previous = index.roles.get((resource.namespace, resource.name))
+            if previous is not None:
+                earlier.append(previous)
             index.roles[(resource.namespace, resource.name)] = _role(resource, "Role")
         elif resource.kind == "ClusterRole":
             scanned = _role(resource, "ClusterRole")
-            builtin = cluster_roles.get(resource.name)
-            cluster_roles[resource.name] = _reconcile(scanned, builtin) \
-                if builtin is not None and builtin.resource is None else scanned
+            builtin = builtins.get(resource.name)
+            previous = cluster_roles.get(resource.name)
+            if previous is not None and previous.resource is not None:
+                earlier.append(previous)
+            cluster_roles[resource.name] = _reconcile(scanned, builtin) if builtin is not None else scanned
         elif resource.kind in ("RoleBinding", "ClusterRoleBinding"):
             index.bindings.append(resource)
     index.cluster_roles = _aggregate(cluster_roles)
+    index.shadowed = {id(role.resource): role for role in earlier}
     for binding in index.bindings:
-        role = index.role_for(binding)
-        grants = []
-        if role is not None:
+        grants: list[Grant] = []
+        for role in index.roles_for(binding):
             namespaced = binding.kind == "RoleBinding"
             scope = binding.namespace if namespaced else None
             for subject in binding_subjects(binding):
