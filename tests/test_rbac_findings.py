@@ -235,3 +235,26 @@ subjects: [{kind: ServiceAccount, name: app, namespace: shop}]
         found = [(Path(f.location.file or "").name, f.location.line) for f in report.findings
                  if f.rule == "rbac-secrets-read"]
         assert found == [("a.yaml", 5)], (order, found)
+
+
+def test_a_live_cluster_scan_agrees_with_the_manifest_scan_on_builtin_roles(tmp_path: Path) -> None:
+    """The same, with the v1.36 bootstrap objects read from an HTTPS API server by the real client."""
+    import yaml
+
+    from kaudit.sources.cluster import ClusterRequest, load_cluster
+    from tests.k8s_api import FakeApiServer
+
+    bindings = tmp_path / "bindings.yaml"
+    bindings.write_text(
+        _binding("RoleBinding", "devs-edit", "ClusterRole", "edit", CI, "shop")
+        + _binding("ClusterRoleBinding", "ops-view", "ClusterRole", "view", "{kind: Group, name: ops}"))
+    served = [o for o in yaml.safe_load_all(BOOTSTRAP_RBAC.read_text()) if isinstance(o, dict)]
+    served += [o for o in yaml.safe_load_all(bindings.read_text()) if isinstance(o, dict)]
+    with FakeApiServer(served, version="v1.36.2") as api:
+        kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
+        live = load_cluster(ClusterRequest(kubeconfig=str(kubeconfig), context="test")).resources
+    assert any(r.kind == "ClusterRole" and r.name == "system:aggregate-to-edit" for r in live)
+    manifest = load_manifests([str(bindings)]).resources
+    for subject in (Subject("ServiceAccount", "ci", "shop"), Subject("Group", "ops")):
+        assert _permissions(manifest, subject) == _permissions(live, subject)
+    assert _rules_via(manifest, "devs-edit") == _rules_via(live, "devs-edit")
