@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import Counter
 from typing import Any, Mapping, Optional, Sequence
 
 from kaudit.model import FieldPath, Finding
@@ -36,6 +37,22 @@ def _item_key(item: Any) -> Optional[str]:
     return f"name={name}"
 
 
+# Key counts per list, computed once: a pod of 10,000 containers has 10,000 findings per rule, and
+# counting siblings for each would be quadratic. The list is kept with its counts, so its id cannot
+# be reused by another list while the entry lives.
+_COUNTS: dict[int, tuple[list[Any], Counter[Optional[str]]]] = {}
+_COUNTS_KEPT = 4096
+
+
+def _key_counts(items: list[Any]) -> Counter[Optional[str]]:
+    entry = _COUNTS.get(id(items))
+    if entry is None or entry[0] is not items:
+        if len(_COUNTS) >= _COUNTS_KEPT:
+            _COUNTS.clear()
+        entry = _COUNTS[id(items)] = (items, Counter(_item_key(item) for item in items))
+    return entry[1]
+
+
 def identity_path(body: Mapping[str, Any], path: FieldPath) -> str:
     """`spec.containers[name=web].securityContext` for `('spec', 'containers', 0, 'securityContext')`."""
     parts: list[str] = []
@@ -44,7 +61,7 @@ def identity_path(body: Mapping[str, Any], path: FieldPath) -> str:
         if isinstance(part, int):
             item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
             key = _item_key(item)
-            if key is not None and sum(1 for other in node if _item_key(other) == key) > 1:
+            if key is not None and _key_counts(node)[key] > 1:
                 key = None  # two items of one name (an invalid object): only the position tells them apart
             parts.append(f"[{key}]" if key is not None else f"[{part}]")
             node = item
