@@ -3,6 +3,7 @@ variables and look-alikes that describe a secret without holding one. Values are
 from __future__ import annotations
 
 import json
+import time
 import re
 import subprocess
 import sys
@@ -192,3 +193,14 @@ def test_json_report_names_every_variable_and_repeats_no_value(tmp_path: Path) -
     for entry in env:
         assert entry["value"] not in done.stdout + done.stderr
         assert any(f"env var {entry['name']}:" in message for message in messages), entry["name"]
+
+
+# --- the new value shapes stay linear on long values (tests/test_hostile.py covers the URL one) ---
+
+@pytest.mark.parametrize("value", ["password " * 30_000 + "=", "Pwd=" + " " * 256 * 1024 + ";",
+                                   "Bearer " + "a" * 256 * 1024 + " x", "Authorization: " * 20_000,
+                                   "Basic " * 50_000])
+def test_long_values_that_almost_match_a_shape_are_fast(value: str) -> None:
+    start = time.perf_counter()
+    findings({"name": "DATA", "value": value})
+    assert time.perf_counter() - start < 3, "quadratic-time value pattern"
