@@ -132,7 +132,7 @@ def test_authorization_values(value: str) -> None:
 
 
 @pytest.mark.parametrize("value", ["Bearer $(API_TOKEN)", "Bearer", "Basic auth is disabled", "Bearer ",
-                                   "use Bearer tokens"])
+                                   "use Bearer tokens", "Basic authentication", "Token Refresh"])
 def test_authorization_look_alikes(value: str) -> None:
     assert flagged("UPSTREAM_OPTS", value) is None
 
