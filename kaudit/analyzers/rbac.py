@@ -403,7 +403,7 @@ class Permission:
     def matches(self, rule: Mapping[str, Any], namespaced: bool = False) -> bool:
         """Does `rule` give this permission? `namespaced`: it arrives through a RoleBinding (or is in
         a Role), which cannot grant cluster-scoped resources or nonResourceURLs."""
-        if namespaced and all(r in CLUSTER_SCOPED for r in sequence(rule.get("resources"))):
+        if namespaced and all(isinstance(r, str) and r in CLUSTER_SCOPED for r in sequence(rule.get("resources"))):
             return False  # nothing it names exists in a namespace (nonResourceURLs: no resources at all)
         if self.key == "wildcard":
             return any(ALL in sequence(rule.get(k)) for k in ("verbs", "resources", "apiGroups"))
