@@ -19,7 +19,6 @@ import copy
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from kaudit.model import Finding, InputError, Inputs, Location, Report, Severity
-from kaudit.writers import get_writer, junit, markdown, sarif
+from kaudit.writers import get_writer, markdown, sarif
 from tests.report_fixture import HOSTILE, REPO, build_report
 
 HOSTILE_NAME = "xss-<script>window.__pwned=1</script>"

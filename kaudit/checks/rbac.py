@@ -7,7 +7,7 @@ named non-core API groups one.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping
 
 from kaudit.analyzers.rbac import ALL, PERMISSIONS, Grant, Permission, RbacIndex, Subject, binding_subjects, \
     describe_rule, is_system_subject, rbac_index, rule_key
