@@ -99,6 +99,7 @@ def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
         references=rule.references,
         key_path=identity_path(resource.body, hit.path),
         fact=hit.fact,
+        subject=hit.subject,
     )
 
 

@@ -147,6 +147,7 @@ class Finding:
     # with list items named by their keys, `fact` tells apart facts that share a field.
     key_path: str = ""
     fact: str = ""
+    subject: Optional[str] = None  # the RBAC subject the fact is about (`Hit.subject`), if one
 
     @functools.cached_property
     def path_text(self) -> str:

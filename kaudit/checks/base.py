@@ -58,6 +58,9 @@ class Hit:
     # e.g. an RBAC grant not bound to anyone yet. Relative, so a config's severity for the rule holds.
     demote: int = 0
     container: Optional[str] = None
+    # The identity the fact is about (an RBAC subject's key, `Subject.key()`), where one field
+    # carries facts about several identities: a binding's roleRef grants each subject apart.
+    subject: Optional[str] = None
 
 
 Check = Callable[[Target], Iterable[Hit]]

@@ -102,7 +102,8 @@ def _binding_hits(index: RbacIndex, target: Target, permission: Permission, incl
         demote, note = grade(permission, grant.rule)
         hits.append(Hit(("roleRef",), {"does": permission.does + note, "grant": grant.path(),
                                        "subject": grant.subject.describe()},
-                        fact=f"{grant.subject.key()} {rule_key(grant.rule)}", demote=demote))
+                        fact=f"{grant.subject.key()} {rule_key(grant.rule)}", demote=demote,
+                        subject=grant.subject.key()))
     return hits
 
 
@@ -143,10 +144,10 @@ def _risky_subjects(params: Mapping[str, Any], target: str) -> Check:
             if (which == "everyone" and (member.kind, member.name) in EVERYONE) or \
                     (which == "all-service-accounts" and (member.kind, member.name) in ALL_SERVICE_ACCOUNTS):
                 hits.append(Hit(("subjects", index), {"subject": member.describe(), "role": role_text},
-                                fact=member.key()))
+                                fact=member.key(), subject=member.key()))
             if which == "default-service-account" and member.kind == "ServiceAccount" and member.name == "default":
                 hits.append(Hit(("subjects", index), {"subject": member.describe(), "role": role_text},
-                                fact=member.key()))
+                                fact=member.key(), subject=member.key()))
         return hits
 
     return check
