@@ -41,12 +41,18 @@ def load_baseline(path: str) -> Baseline:
         # Older fingerprints could name several facts at once: matching on them could hide a new finding.
         raise KauditError(f"{path}: baseline written by an older kaudit (fingerprints v{data.get('fingerprintVersion', 1)}, "
                           f"this kaudit uses v{FINGERPRINT_VERSION}): recreate it with `kaudit baseline create`")
-    prints = frozenset(str(f.get("fingerprint")) for f in data["findings"] if isinstance(f, dict) and f.get("fingerprint"))
+    prints = frozenset(str(entry.get("fingerprint")) for f in data["findings"] if isinstance(f, dict)
+                       for entry in [f, *(j for j in f.get("joined") or () if isinstance(j, dict))]
+                       if entry.get("fingerprint"))
     return Baseline(path, str(data.get("generatedAt", "?")), prints)
 
 
 def apply_baseline(findings: Sequence[Finding], baseline: Baseline) -> list[Finding]:
-    """Known findings become suppressed by the baseline; new ones stay active."""
+    """Known findings become suppressed by the baseline; new ones stay active. A finding with others
+    joined to it (kaudit/relations.py) is known only when every fact in it is: a new fact joined to
+    a known one must not hide."""
     reason = f"in baseline {baseline.source} ({baseline.generated_at})"
+    known = baseline.fingerprints
     return [dataclasses.replace(f, suppressed=Suppression("baseline", reason))
-            if f.suppressed is None and f.fingerprint in baseline.fingerprints else f for f in findings]
+            if f.suppressed is None and f.fingerprint in known and all(j.fingerprint in known for j in f.joined)
+            else f for f in findings]

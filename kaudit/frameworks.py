@@ -214,7 +214,8 @@ def evaluate(framework_id: str, rules_run: Sequence["Rule"], findings: Sequence[
     failing_rules: dict[str, int] = {}
     for finding in findings:
         if finding.suppressed is None:
-            failing_rules[finding.rule] = failing_rules.get(finding.rule, 0) + 1
+            for rule_id in finding.rules:  # a joined rule's control fails too
+                failing_rules[rule_id] = failing_rules.get(rule_id, 0) + 1
     ran = {rule.id for rule in rules_run}
     everything = list(catalog) if catalog is not None else list(rules_run)
     results = []

@@ -128,6 +128,22 @@ class Suppression:
     reason: str
 
 
+@dataclass(frozen=True)
+class JoinedFinding:
+    """Another rule's finding on the same fact, reported within the finding that leads
+    (kaudit/relations.py): its rule, what it said and where, and its own fingerprint (baselines)."""
+
+    rule: str
+    severity: Severity
+    message: str
+    resource: "ResourceRef"  # the leader's, or an object in the leading namespace finding's namespace
+    path: FieldPath
+    container: Optional[str]
+    location: Location
+    fingerprint: str
+    relation: str  # same-as (the same fact) | implied (a consequence of the leading finding's fact)
+
+
 @dataclass
 class Finding:
     rule: str
@@ -148,6 +164,12 @@ class Finding:
     key_path: str = ""
     fact: str = ""
     subject: Optional[str] = None  # the RBAC subject the fact is about (`Hit.subject`), if one
+    joined: tuple[JoinedFinding, ...] = ()  # other rules' findings on this fact (kaudit/relations.py)
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """Every rule this finding reports: its own, then those joined to it."""
+        return (self.rule, *(joined.rule for joined in self.joined))
 
     @functools.cached_property
     def path_text(self) -> str:
@@ -283,6 +305,8 @@ class RuleInfo:
     remediation: str
     references: tuple[str, ...]
     docs: Mapping[str, str] = field(default_factory=dict)  # what / why / example / fix
+    same_as: tuple[str, ...] = ()  # relations (kaudit/relations.py)
+    implies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

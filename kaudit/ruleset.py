@@ -43,6 +43,8 @@ class Rule:
     source: str
     builtin: bool
     check: Check
+    same_as: tuple[str, ...] = ()  # relations.same-as: the same fact as these rules' (kaudit/relations.py)
+    implies: tuple[str, ...] = ()  # relations.implies: these rules' findings follow from this one's
 
     def applies_to(self, kind: str, has_pod: bool) -> bool:
         if self.target == "namespace":
@@ -52,7 +54,7 @@ class Rule:
 
     def info(self) -> RuleInfo:
         return RuleInfo(self.id, self.title, self.severity, self.category, self.frameworks,
-                        self.docs.get("fix", ""), self.references, self.docs)
+                        self.docs.get("fix", ""), self.references, self.docs, self.same_as, self.implies)
 
     def with_params(self, params: Mapping[str, Any]) -> "Rule":
         """A copy with params merged over the rule's own and the template bound again."""
@@ -135,13 +137,31 @@ def load_rule_dirs(directories: Iterable[str]) -> list[Rule]:
 
 
 def combine(*groups: Iterable[Rule]) -> list[Rule]:
-    """All rules, refusing two with one id: a custom rule cannot silently replace a built-in one."""
+    """All rules, refusing two with one id (a custom rule cannot silently replace a built-in one) and
+    relations to rules that do not exist."""
     seen: dict[str, Rule] = {}
     for rule in (r for group in groups for r in group):
         if rule.id in seen:
             raise KauditError(f"{rule.source}: rule id {rule.id!r} is already defined in {seen[rule.id].source}")
         seen[rule.id] = rule
+    problems = relation_problems(seen.values(), seen)
+    if problems:
+        raise RuleFileError(problems)
     return list(seen.values())
+
+
+def relation_problems(rules: Iterable[Rule], known: Mapping[str, Rule]) -> list[str]:
+    """A relation naming an unknown rule, or the rule itself."""
+    problems = []
+    for rule in rules:
+        for kind, others in (("same-as", rule.same_as), ("implies", rule.implies)):
+            for other in others:
+                if other == rule.id:
+                    problems.append(f"{rule.source}: relations.{kind} names the rule itself")
+                elif other not in known:
+                    problems.append(f"{rule.source}: relations.{kind} names {other!r}, which is not a known rule "
+                                    "(see `kaudit rules list`)")
+    return problems
 
 
 def read_rule_document(path: Path) -> Document:
@@ -195,6 +215,8 @@ def rule_from_document(path: Path, data: Mapping[str, Any], *, builtin: bool) ->
         source=str(path),
         builtin=builtin,
         check=_bind(data["template"], data.get("params") or {}, target, str(path)),
+        same_as=tuple((data.get("relations") or {}).get("same-as") or ()),
+        implies=tuple((data.get("relations") or {}).get("implies") or ()),
     )
 
 

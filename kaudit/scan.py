@@ -6,7 +6,7 @@ import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, AbstractSet as Set, BinaryIO, Mapping, Optional, Sequence
 
-from kaudit import __version__, frameworks, owners, parallel, suppress
+from kaudit import __version__, frameworks, owners, parallel, relations, suppress
 from kaudit.baseline import Baseline, apply_baseline, load_baseline
 from kaudit.checks import TEMPLATES
 from kaudit.config import Config, apply_rule_settings, load_config
@@ -106,6 +106,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
                                         prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
     inputs.warnings.extend(warnings)
+    findings = relations.join(findings, relations.Relations.of(rules))  # one finding per fact
     if prepared.baseline is not None:
         findings = apply_baseline(findings, prepared.baseline)
     reported = request.frameworks or tuple(frameworks.FRAMEWORKS)

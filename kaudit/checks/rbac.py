@@ -190,16 +190,25 @@ def _workload_identity(params: Mapping[str, Any], target: str) -> Check:
         identity = Subject("ServiceAccount", account, subject.resource.namespace)
         # the token works wherever its account is bound, not only in the pod's own namespace
         index = rbac_index(subject.lookup)
-        hits = []
-        for permission in wanted:
-            grant = index.first_grant(identity, permission)
-            if grant is not None:
-                where = pod.path + ("serviceAccountName",)
-                hits.append(Hit(where, {"does": permission.does, "grant": grant.path(),
-                                        "serviceAccount": identity.describe()}, fact=permission.key))
-        return hits
+        found = [(permission, grant) for permission in wanted
+                 if (grant := index.first_grant(identity, permission)) is not None]
+        if not found:
+            return ()
+        # One fact: this token carries these permissions. cluster-admin (or its equal) says all.
+        keys = {permission.key for permission, _ in found}
+        shown = [(p, g) for p, g in found if p.key == "cluster-admin"] if "cluster-admin" in keys else found
+        grants = {g.path() for _, g in found}
+        more = f" (and {len(grants) - 1} more grant{'s' if len(grants) > 2 else ''})" if len(grants) > 1 else ""
+        return (Hit(pod.path + ("serviceAccountName",),
+                    {"does": _and([permission.does for permission, _ in shown]), "grant": shown[0][1].path() + more,
+                     "serviceAccount": identity.describe(), "permissions": ", ".join(sorted(keys))}),)
 
     return check
+
+
+def _and(phrases: list[str]) -> str:
+    """"can read secrets", "can exec into pods" -> "can read secrets and can exec into pods"."""
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
 TEMPLATES = [

@@ -5,10 +5,10 @@ import json
 from typing import Any, Optional, TextIO
 
 from kaudit.fingerprint import FINGERPRINT_VERSION
-from kaudit.model import Finding, FrameworkResult, Inputs, Report, ResourceRef, RuleInfo
+from kaudit.model import Finding, FrameworkResult, Inputs, JoinedFinding, Report, ResourceRef, RuleInfo, format_path
 from kaudit.writers.summary import summary
 
-SCHEMA_VERSION = "1.1"  # 1.1: fingerprintVersion (fingerprints name one fact: kaudit/fingerprint.py)
+SCHEMA_VERSION = "1.2"  # 1.1: fingerprintVersion (fingerprints name one fact); 1.2: joined findings, rule relations
 
 
 def write(report: Report, stream: TextIO) -> None:
@@ -95,11 +95,8 @@ def _inputs(inputs: Inputs) -> dict[str, Any]:
 
 def _finding(finding: Finding, resources: dict[ResourceRef, dict[str, Any]]) -> dict[str, Any]:
     """One finding; its rule's title, category, frameworks and remediation are in `rules`."""
-    ref, location = finding.resource, finding.location
-    resource = resources.get(ref)
-    if resource is None:
-        resource = resources[ref] = {"apiVersion": ref.api_version, "kind": ref.kind, "namespace": ref.namespace,
-                                     "name": ref.name}
+    location = finding.location
+    resource = _resource(finding.resource, resources)
     return {
         "rule": finding.rule,
         "severity": finding.severity.label,
@@ -110,6 +107,29 @@ def _finding(finding: Finding, resources: dict[ResourceRef, dict[str, Any]]) -> 
         "location": {k: v for k, v in vars(location).items() if v is not None},
         "fingerprint": finding.fingerprint,
         "suppressed": None if finding.suppressed is None else vars(finding.suppressed),
+        **({"joined": [_joined(j, resources) for j in finding.joined]} if finding.joined else {}),
+    }
+
+
+def _resource(ref: ResourceRef, resources: dict[ResourceRef, dict[str, Any]]) -> dict[str, Any]:
+    resource = resources.get(ref)
+    if resource is None:
+        resource = resources[ref] = {"apiVersion": ref.api_version, "kind": ref.kind, "namespace": ref.namespace,
+                                     "name": ref.name}
+    return resource
+
+
+def _joined(joined: JoinedFinding, resources: dict[ResourceRef, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "rule": joined.rule,
+        "severity": joined.severity.label,
+        "message": joined.message,
+        "resource": _resource(joined.resource, resources),
+        "container": joined.container,
+        "path": format_path(joined.path),
+        "location": {k: v for k, v in vars(joined.location).items() if v is not None},
+        "fingerprint": joined.fingerprint,
+        "relation": joined.relation,
     }
 
 
@@ -138,4 +158,6 @@ def _rule(info: RuleInfo) -> dict[str, Any]:
         "frameworks": {name: list(controls) for name, controls in info.frameworks.items()},
         "remediation": info.remediation,
         "references": list(info.references),
+        **({"relations": {key: list(ids) for key, ids in (("sameAs", info.same_as), ("implies", info.implies)) if ids}}
+           if info.same_as or info.implies else {}),
     }

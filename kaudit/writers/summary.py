@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable
 
-from kaudit.model import Finding, Report, Severity
+from kaudit.model import Finding, Report, ResourceRef, Severity
 
 
 def by_severity(findings: Iterable[Finding]) -> dict[str, int]:
@@ -14,6 +14,25 @@ def by_severity(findings: Iterable[Finding]) -> dict[str, int]:
 
 def by_rule(findings: Iterable[Finding]) -> dict[str, int]:
     return dict(sorted(Counter(f.rule for f in findings).items()))
+
+
+def joined_text(finding: Finding) -> str:
+    """The rules joined to a finding (kaudit/relations.py), each once: "privilege-escalation-allowed,
+    dangerous-capabilities ×2, workload-not-isolated-ingress on Deployment/shop/web"; "" when none."""
+    joined: dict[str, list[ResourceRef]] = {}  # rule -> the object of each of its findings
+    for entry in finding.joined:
+        joined.setdefault(entry.rule, []).append(entry.resource)
+    parts = []
+    for rule, objects in joined.items():
+        elsewhere = [ref for ref in objects if ref != finding.resource]
+        times = f" ×{len(objects)}" if len(objects) > 1 else ""
+        if not elsewhere:
+            parts.append(rule + times)
+        elif len(set(elsewhere)) == 1:
+            parts.append(f"{rule}{times} on {elsewhere[0].describe()}")
+        else:
+            parts.append(f"{rule}{times} on {len(set(elsewhere))} other objects")
+    return ", ".join(parts)
 
 
 def gate_verdict(report: Report) -> str:

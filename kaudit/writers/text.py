@@ -6,7 +6,7 @@ from itertools import groupby
 from typing import TextIO
 
 from kaudit.model import FrameworkResult, Report, Severity
-from kaudit.writers.summary import by_severity, gate_verdict
+from kaudit.writers.summary import by_severity, gate_verdict, joined_text
 
 MAX_SKIPPED_SHOWN = 20
 _COLOURS = {
@@ -36,6 +36,8 @@ def write(report: Report, stream: TextIO) -> None:
             where = finding.location.describe()
             severity = paint(f"{finding.severity.label:<8}", _COLOURS[finding.severity])
             stream.write(f"  {where}  {severity} {finding.rule}  {finding.resource.describe()}: {finding.message}\n")
+            if finding.joined:  # the same fact seen by other rules, or its consequences: one line, no location
+                stream.write(paint(f"      also: {joined_text(finding)}", _DIM) + "\n")
         stream.write("\n")
     inputs = report.inputs
     for label, text in _problems(report):

@@ -1,0 +1,231 @@
+"""One finding per fact: rules declare how their findings relate, and related findings are one.
+
+A rule's `relations` (rule files, see docs/rules.md):
+- `same-as: [ids]`: its finding and theirs are the same fact seen by two rules (a kaudit rule and
+  its Pod Security Standards counterpart; two dangerous grants one binding gives one subject) when
+  both sit on the same object, container, RBAC subject and field (or one's field inside the
+  other's). An equivalence: declared once, it holds both ways and through chains.
+- `implies: [ids]`: its finding makes theirs a consequence (`privileged: true` gives every
+  capability and lifts seccomp, so `capabilities-not-dropped` adds nothing). An implied finding
+  joins when it is on the same object and, for a finding in a container, in that container; else
+  about the same RBAC subject; else on the same field. A namespace rule's finding implies across
+  the objects in its namespace (no NetworkPolicy there: each workload is not isolated). Implication
+  is transitive, and what implies one rule implies the rules that are the same as it.
+
+Related findings become one: the leader, carrying the others as `joined` (rule, severity,
+message, field, fingerprint), so every rule id and framework control stays visible and counted.
+The leader is the most severe (a join never lowers what the gate sees); among equals, the cause
+over its consequences, then the rule others name as the same fact, then the rule id. Only active
+findings join: a suppressed one stays apart, as whoever suppressed it chose.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Optional, Protocol, Sequence
+
+from kaudit.model import FieldPath, Finding, JoinedFinding
+
+
+class Related(Protocol):
+    id: str
+    target: str
+    same_as: tuple[str, ...]
+    implies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Relations:
+    same: Mapping[str, int]  # rule id -> its same-as class (rules alone in theirs are absent)
+    implied: Mapping[str, frozenset[str]]  # rule id -> every rule its findings make consequences
+    named: Mapping[str, int]  # rule id -> how many rules name it in `same-as` (leader tie-break)
+    involved: frozenset[str] = frozenset()  # every rule whose findings may join another's
+    namespace_rules: frozenset[str] = frozenset()  # rules judging a namespace: they imply across its objects
+
+    @property
+    def empty(self) -> bool:
+        return not self.involved
+
+    @classmethod
+    def of(cls, rules: Iterable[Related]) -> "Relations":
+        """The relations among `rules`; names of rules not among them are ignored (not run)."""
+        rules = list(rules)
+        known = {rule.id for rule in rules}
+        parent = {rule_id: rule_id for rule_id in known}
+
+        def root(rule_id: str) -> str:
+            while parent[rule_id] != rule_id:
+                parent[rule_id] = parent[parent[rule_id]]
+                rule_id = parent[rule_id]
+            return rule_id
+
+        named: dict[str, int] = defaultdict(int)
+        for rule in rules:
+            for other in rule.same_as:
+                if other in known:
+                    parent[root(rule.id)] = root(other)
+                    named[other] += 1
+        members: dict[str, list[str]] = defaultdict(list)
+        for rule_id in sorted(known):
+            members[root(rule_id)].append(rule_id)
+        classes = [sorted(ids) for ids in members.values() if len(ids) > 1]
+        same = {rule_id: number for number, ids in enumerate(classes) for rule_id in ids}
+
+        def mates(rule_id: str) -> list[str]:
+            return classes[same[rule_id]] if rule_id in same else [rule_id]
+
+        direct: dict[str, set[str]] = defaultdict(set)
+        for rule in rules:
+            for other in rule.implies:
+                if other in known:
+                    for source in mates(rule.id):
+                        direct[source].update(mates(other))
+        implied: dict[str, frozenset[str]] = {}
+        for start in direct:
+            seen: set[str] = set()
+            stack = list(direct[start])
+            while stack:
+                current = stack.pop()
+                if current not in seen:
+                    seen.add(current)
+                    stack.extend(direct.get(current, ()))
+            seen.difference_update(mates(start))  # a rule never implies the fact it is
+            if seen:
+                implied[start] = frozenset(seen)
+        involved = frozenset(same) | frozenset(implied) | frozenset(r for ids in implied.values() for r in ids)
+        namespace_rules = frozenset(rule.id for rule in rules if rule.target == "namespace" and rule.id in implied)
+        return cls(same, implied, dict(named), involved, namespace_rules)
+
+    def same_fact(self, a: str, b: str) -> bool:
+        return a != b and a in self.same and self.same.get(b) == self.same[a]
+
+    def implies(self, a: str, b: str) -> bool:
+        return b in self.implied.get(a, ())
+
+
+def join(findings: Sequence[Finding], relations: Relations) -> list[Finding]:
+    """The findings with each set of related active findings reported as one (see module doc)."""
+    if relations.empty:
+        return list(findings)
+    by_object: dict[tuple[object, Optional[str]], list[int]] = defaultdict(list)
+    for index, finding in enumerate(findings):
+        if finding.suppressed is None and finding.rule in relations.involved:
+            by_object[(finding.resource, finding.location.file)].append(index)
+    parent = list(range(len(findings)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    def union(a: int, b: int) -> None:
+        parent[root(a)] = root(b)
+
+    for indices in by_object.values():
+        if len(indices) > 1:
+            _link(findings, indices, relations, union)
+    if relations.namespace_rules:
+        _link_namespaces(findings, [i for indices in by_object.values() for i in indices], relations, union)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for indices in by_object.values():
+        for index in indices:
+            groups[root(index)].append(index)
+    lead_of: dict[int, Finding] = {}
+    dropped: set[int] = set()
+    for members in groups.values():
+        if len(members) > 1:
+            leader, joined = _merge([findings[i] for i in members], relations)
+            for index in members:
+                if findings[index] is leader:
+                    lead_of[index] = dataclasses.replace(leader, joined=joined)
+                else:
+                    dropped.add(index)
+    return [lead_of.get(index, finding) for index, finding in enumerate(findings) if index not in dropped]
+
+
+def _link(findings: Sequence[Finding], indices: list[int], relations: Relations,
+          union: Callable[[int, int], None]) -> None:
+    """Union the related findings of one object: by field (same-as, and implies outside containers
+    and subjects) through each finding's path prefixes: the same field, or one inside the other (a
+    volume and its hostPath.path); the empty path (the whole object) only with itself, as it would
+    swallow every field. By container or subject: implies."""
+    at_field: dict[tuple[FieldPath, Optional[str], Optional[str]], list[int]] = defaultdict(list)
+    in_unit: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for index in sorted(indices, key=lambda i: len(findings[i].path)):
+        finding = findings[index]
+        path, container, subject = finding.path, finding.container, finding.subject
+        for size in range(1 if path else 0, len(path) + 1):
+            for other in at_field.get((path[:size], container, subject), ()):
+                if _by_field(findings[other], finding, relations):
+                    union(index, other)
+        at_field[(path, container, subject)].append(index)
+        unit = _unit(finding)
+        if unit is not None:
+            in_unit[unit][finding.rule].append(index)
+    for by_rule in in_unit.values():
+        for rule_id, causes in by_rule.items():
+            for implied in relations.implied.get(rule_id, ()):
+                # Anchored on the first of each, so a unit never costs more than its size: a valid
+                # pod names each container once, so a rule's cause appears once per unit anyway.
+                for consequence in by_rule.get(implied, ()):
+                    union(causes[0], consequence)
+                for cause in causes[1:]:
+                    union(cause, causes[0])
+
+
+def _link_namespaces(findings: Sequence[Finding], indices: list[int], relations: Relations,
+                     union: Callable[[int, int], None]) -> None:
+    """A namespace-level finding joins the findings it implies on the objects in that namespace:
+    "no NetworkPolicy in namespace shop" is the one fact behind each of its workloads' "not
+    isolated", and the namespace is where the fix goes."""
+    causes: dict[str, dict[str, int]] = defaultdict(dict)  # namespace -> rule -> its first finding there
+    for index in indices:
+        finding = findings[index]
+        if finding.rule in relations.namespace_rules and finding.resource.kind == "Namespace":
+            first = causes[finding.resource.name].setdefault(finding.rule, index)
+            if first != index:
+                union(index, first)  # the same namespace declared in two files
+    if not causes:
+        return
+    for index in indices:
+        finding = findings[index]
+        here = causes.get(finding.resource.namespace or "") if finding.resource.kind != "Namespace" else None
+        for rule_id, cause in (here or {}).items():
+            if finding.rule in relations.implied[rule_id]:
+                union(cause, index)
+
+
+def _unit(finding: Finding) -> Optional[tuple[str, str]]:
+    if finding.container is not None:
+        return ("container", finding.container)
+    if finding.subject is not None:
+        return ("subject", finding.subject)
+    return None
+
+
+def _by_field(a: Finding, b: Finding, relations: Relations) -> bool:
+    """Related through their fields (the caller matched container and subject): the same fact, or,
+    outside containers and subjects (where the unit decides), one implying the other."""
+    if relations.same_fact(a.rule, b.rule):
+        return True
+    return _unit(a) is None and (relations.implies(a.rule, b.rule) or relations.implies(b.rule, a.rule))
+
+
+def _merge(members: list[Finding], relations: Relations) -> tuple[Finding, tuple[JoinedFinding, ...]]:
+    rules = {finding.rule for finding in members}
+
+    def rank(finding: Finding) -> tuple[int, int, int, str, str]:
+        causes = sum(1 for rule in rules if relations.implies(finding.rule, rule))
+        return (-finding.severity, -causes, -relations.named.get(finding.rule, 0), finding.rule,
+                finding.path_text)
+
+    ordered = sorted(members, key=rank)
+    leader = ordered[0]
+    joined = tuple(
+        JoinedFinding(rule=f.rule, severity=f.severity, message=f.message, resource=f.resource, path=f.path,
+                      container=f.container, location=f.location, fingerprint=f.fingerprint,
+                      relation="same-as" if relations.same_fact(leader.rule, f.rule) else "implied")
+        for f in ordered[1:])
+    return leader, joined
