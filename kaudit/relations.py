@@ -23,16 +23,12 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional, Sequence
 
 from kaudit.model import FieldPath, Finding, JoinedFinding
 
-
-class Related(Protocol):
-    id: str
-    target: str
-    same_as: tuple[str, ...]
-    implies: tuple[str, ...]
+if TYPE_CHECKING:
+    from kaudit.ruleset import Rule
 
 
 @dataclass(frozen=True)
@@ -48,7 +44,7 @@ class Relations:
         return not self.involved
 
     @classmethod
-    def of(cls, rules: Iterable[Related]) -> "Relations":
+    def of(cls, rules: Iterable["Rule"]) -> "Relations":
         """The relations among `rules`; names of rules not among them are ignored (not run)."""
         rules = list(rules)
         known = {rule.id for rule in rules}
