@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional, Sequence
 
-from kaudit.model import FieldPath, Finding, JoinedFinding
+from kaudit.model import FieldPath, Finding, JoinedFinding, ResourceRef
 
 if TYPE_CHECKING:
     from kaudit.ruleset import Rule
@@ -105,13 +105,11 @@ def join(findings: Sequence[Finding], relations: Relations) -> list[Finding]:
     """The findings with each set of related active findings reported as one (see module doc)."""
     if relations.empty:
         return list(findings)
-    # Findings of one object share its ResourceRef object (engine.make_finding): keyed by identity,
-    # as hashing the dataclass for each of 60,000 findings is a tenth of the join.
-    by_object: dict[tuple[int, Optional[str]], list[int]] = defaultdict(list)
+    by_object: dict[tuple[ResourceRef, Optional[str]], list[int]] = defaultdict(list)
     involved = relations.involved
     for index, finding in enumerate(findings):
         if finding.rule in involved and finding.suppressed is None:
-            by_object[(id(finding.resource), finding.location.file)].append(index)
+            by_object[(finding.resource, finding.location.file)].append(index)
     parent = list(range(len(findings)))
 
     def root(index: int) -> int:
