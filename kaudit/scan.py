@@ -6,7 +6,7 @@ import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, AbstractSet as Set, BinaryIO, Mapping, Optional, Sequence
 
-from kaudit import __version__, frameworks, owners, parallel, relations, suppress
+from kaudit import __version__, frameworks, owners, parallel, platform, relations, suppress
 from kaudit.baseline import Baseline, apply_baseline, load_baseline
 from kaudit.checks import TEMPLATES
 from kaudit.config import Config, apply_rule_settings, load_config
@@ -41,6 +41,7 @@ class ScanRequest:
     max_file_mb: float = DEFAULT_MAX_FILE_MB
     jobs: int = 0  # processes for a large manifest scan; 0: one per available core
     allow_empty: bool = False  # inputs without any Kubernetes object may pass (pre-commit on other YAML)
+    include_platform: bool = False  # also report findings on platform defaults (kaudit/platform.py)
 
 
 def rule_catalog(rule_dirs: Sequence[str], config: Config) -> list[Rule]:
@@ -103,6 +104,10 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     not_evaluated = dict(coverage.rules_not_evaluated) if coverage is not None else {}
     # A rule not evaluated reports nothing (its verdicts would be guesses); its controls are not evaluated.
     findings = make_unique([f for f in owners.drop_inherited(result.findings, kept_pods) if f.rule not in not_evaluated])
+    # Kubernetes' own objects: counted, their findings left out unless asked for
+    findings, platform_summary = platform.hide(findings, resources, inventory,
+                                               platform.Versions.of(coverage.version if coverage else None),
+                                               request.include_platform)
     findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
                                         prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
     inputs.warnings.extend(warnings)
@@ -127,6 +132,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         gaps_allowed=request.allow_gaps,
         images=image_summary,
         empty_allowed=request.allow_empty,
+        platform=platform_summary,
     )
 
 
