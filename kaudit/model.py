@@ -370,6 +370,7 @@ class PlatformSummary:
     modified: int = 0  # bootstrap objects that differ from their default (each difference is reported)
     findings_hidden: int = 0  # findings on the defaults left out of the report
     findings_shown: int = 0  # ... kept in it (--include-platform)
+    included: bool = False  # --include-platform
     server_minor: Optional[str] = None  # a cluster's minor when no policy of it is shipped (nearest used)
 
 

@@ -318,5 +318,5 @@ def hide(findings: Iterable[Finding], resources: Sequence[Resource], lookup: Any
     ordered = tuple(m for m in bootstrap_rbac.minors() if m in minors) if bootstrap else ()
     return kept, PlatformSummary(
         objects=len(tally.defaults), bootstrap=len(bootstrap), minors=ordered, modified=tally.modified,
-        findings_hidden=0 if include else hidden, findings_shown=hidden if include else 0,
+        findings_hidden=0 if include else hidden, findings_shown=hidden if include else 0, included=include,
         server_minor=versions.server if versions.compared_with_nearest() else None)

@@ -104,14 +104,14 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     not_evaluated = dict(coverage.rules_not_evaluated) if coverage is not None else {}
     # A rule not evaluated reports nothing (its verdicts would be guesses); its controls are not evaluated.
     findings = make_unique([f for f in owners.drop_inherited(result.findings, kept_pods) if f.rule not in not_evaluated])
-    # Kubernetes' own objects: counted, their findings left out unless asked for
-    findings, platform_summary = platform.hide(findings, resources, inventory,
-                                               platform.Versions.of(coverage.version if coverage else None),
-                                               request.include_platform)
     findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
                                         prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
     inputs.warnings.extend(warnings)
     findings = relations.join(findings, relations.Relations.of(rules))  # one finding per fact
+    # Kubernetes' own objects: counted, their findings left out unless asked for
+    findings, platform_summary = platform.hide(findings, resources, inventory,
+                                               platform.Versions.of(coverage.version if coverage else None),
+                                               request.include_platform)
     if prepared.baseline is not None:
         findings = apply_baseline(findings, prepared.baseline)
     reported = request.frameworks or tuple(frameworks.FRAMEWORKS)
