@@ -15,10 +15,14 @@ cluster's owners, so a scan does not report them (they are counted; `--include-p
 - **Control-plane objects**: the `kubernetes` Service of namespace `default` as the API server keeps it
   (ClusterIP, no selector, one port 443 named https, no external IPs), and each namespace's
   `kube-root-ca.crt` ConfigMap as the root-ca-cert-publisher writes it (data key `ca.crt` only).
-  Both are put back by their controller when changed.
-- **Not platform-owned: the `default` ServiceAccount.** The controller creates it in every
-  namespace but never resets it, and setting `automountServiceAccountToken: false` on it is a
-  hardening step the cluster's owner is asked to take (CIS 5.1.5), so findings on it stay.
+  Both are put back by their controller when changed. And each namespace's `default`
+  ServiceAccount as its controller creates it (nothing beyond metadata but the legacy token
+  controller's `default-token-*` secrets), which nobody can delete or move: a finding that it
+  exists or where it is (it is "in the default namespace") is noise.
+- **Except what the owner is asked to set**: `automountServiceAccountToken: false` on the `default`
+  ServiceAccount is a hardening step the cluster's owner takes (CIS 5.1.5); the controller never
+  resets it. So `default-service-account-automount` keeps reporting default ServiceAccounts
+  (RULES_KEPT), and one that sets the field either way is still recognised.
 
 A name, a `system:` prefix or the `kubernetes.io/bootstrapping` label proves nothing: anyone can write
 them. An object with a bootstrap object's identity that differs from it is *modified*: the rule
@@ -39,6 +43,9 @@ from kaudit.selectors import parse_selector
 from kaudit.workloads import mapping, sequence
 
 MODIFIED_RULE = "modified-platform-default"
+# Rules reported on platform defaults too: the differences themselves, and settings of a platform
+# object that are the owner's to make and that no controller puts back.
+RULES_KEPT = frozenset({MODIFIED_RULE, "default-service-account-automount"})
 AGGREGATE_PREFIX = "rbac.authorization.k8s.io/aggregate-to-"
 AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
 SECTIONS = {"ClusterRole": "clusterRoles", "ClusterRoleBinding": "clusterRoleBindings", "Role": "roles",
@@ -91,7 +98,7 @@ class Verdict:
 
     def hides(self, finding: Finding) -> bool:
         """Is this finding about the default (hidden unless --include-platform), not a difference?"""
-        if finding.rule == MODIFIED_RULE:
+        if finding.rule in RULES_KEPT:
             return False
         if self.is_default:
             return True
@@ -249,9 +256,22 @@ def _is_root_ca_configmap(resource: Resource) -> bool:
     return isinstance(data, dict) and set(data) == {"ca.crt"} and not body.get("binaryData")
 
 
+SERVICE_ACCOUNT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "secrets", "automountServiceAccountToken"})
+
+
+def _is_default_service_account(resource: Resource) -> bool:
+    body = resource.body
+    if not set(body) <= SERVICE_ACCOUNT_FIELDS or body.get("automountServiceAccountToken") not in (None, True, False):
+        return False
+    secrets = body.get("secrets")  # what the legacy token controller (before 1.24) added
+    return secrets is None or isinstance(secrets, list) and all(
+        str(mapping(s).get("name", "")).startswith("default-token-") for s in secrets)
+
+
 CONTROL_PLANE = {
     ("v1", "Service"): lambda r: r.namespace == "default" and r.name == "kubernetes" and _is_kubernetes_service(r),
     ("v1", "ConfigMap"): lambda r: bool(r.namespace) and r.name == "kube-root-ca.crt" and _is_root_ca_configmap(r),
+    ("v1", "ServiceAccount"): lambda r: bool(r.namespace) and r.name == "default" and _is_default_service_account(r),
 }
 
 

@@ -41,28 +41,29 @@ def _plural(count: int, word: str) -> str:
 
 def platform_text(platform: PlatformSummary) -> str:
     """"135 platform defaults, identical to Kubernetes v1.36 bootstrap policy (24 findings not shown:
-    --include-platform)", plus modified defaults; "" when the scan holds no platform object."""
+    --include-platform)"; modified defaults counted too; "" when the scan holds no platform object."""
     parts = []
     if platform.objects:
         policy = f"Kubernetes {', '.join('v' + m for m in platform.minors)} bootstrap policy"
         if platform.server_minor:
-            policy += f" (the nearest to the server's v{platform.server_minor})"
+            policy += f" (nearest to the server's v{platform.server_minor})"
+        others = platform.objects - platform.bootstrap
         text = _plural(platform.objects, "platform default")
-        if platform.bootstrap == platform.objects:
+        if not others:
             text += f", identical to {policy}"
         elif platform.bootstrap:
-            text += f" ({platform.bootstrap} identical to {policy}, {platform.objects - platform.bootstrap} " \
-                    "control-plane objects)"
+            text += f": {platform.bootstrap} identical to {policy}, {_plural(others, 'control-plane object')}"
         else:
-            text += " (control-plane objects)"
-        if platform.findings_hidden:
-            text += f" ({_plural(platform.findings_hidden, 'finding')} not shown: --include-platform)"
-        elif platform.findings_shown:
-            text += f" ({_plural(platform.findings_shown, 'finding')} shown)"
+            text += " (created by the control plane)"
         parts.append(text)
     if platform.modified:
-        parts.append(_plural(platform.modified, "modified platform default"))
-    return " · ".join(parts)
+        parts.append(f"{platform.modified} modified" if parts else _plural(platform.modified, "modified platform default"))
+    text = ", ".join(parts)
+    if platform.findings_hidden:
+        text += f" ({_plural(platform.findings_hidden, 'finding')} not shown: --include-platform)"
+    elif platform.findings_shown:
+        text += f" ({_plural(platform.findings_shown, 'finding')} on them shown)"
+    return text
 
 
 def gate_verdict(report: Report) -> str:
