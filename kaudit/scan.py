@@ -92,8 +92,8 @@ def _prepare(request: ScanRequest) -> _Prepared:
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
               targets: tuple[str, ...], coverage: Optional[Coverage] = None,
               kept_pods: Sequence[owners.KeptPod] = (), evaluated: Optional[EngineResult] = None) -> Report:
-    """Rules, suppression, baseline, frameworks: the same for manifests and clusters. `evaluated`:
-    the rules already ran (spread over worker processes)."""
+    """Rules, suppression, platform defaults, baseline, frameworks: the same for manifests and clusters.
+    `evaluated`: the rules already ran (spread over worker processes)."""
     rules = prepared.rules
     inventory = Inventory(resources)
     if coverage is None:  # a cluster holds each object once

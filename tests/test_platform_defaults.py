@@ -489,3 +489,40 @@ def test_control_plane_objects_are_counted_but_the_default_accounts_automount_is
 def test_a_manifest_scan_in_process_counts_the_same(tmp_path: Path) -> None:
     report = scan_manifests(ScanRequest(targets=(str(BOOTSTRAP),)))
     assert report.findings == () and report.platform.objects == 135 and report.platform.minors == ("1.36",)
+
+
+def test_which_minor_a_manifest_or_a_cluster_is_compared_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two shipped minors whose system:discovery differs (1.35 here also binds system:unauthenticated):
+    a manifest is a default if identical in any; a cluster compares with its own minor only."""
+    real = bootstrap_rbac.policy("1.36")
+    older = copy.deepcopy(dict(real))
+    older["clusterRoleBindings"]["system:discovery"]["subjects"].append({"kind": "Group",
+                                                                         "name": "system:unauthenticated"})
+    monkeypatch.setattr(bootstrap_rbac, "_data", lambda: {"1.35": older, "1.36": real})
+    unauthenticated = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:unauthenticated"}
+    both = binding("system:discovery", "system:discovery", [GROUP_AUTHENTICATED, unauthenticated])
+    assert judge(both, platform.Versions.of(None)) == platform.Verdict("bootstrap", ("1.35",))
+    assert judge(binding("system:discovery", "system:discovery", [GROUP_AUTHENTICATED]),
+                 platform.Versions.of(None)) == platform.Verdict("bootstrap", ("1.35", "1.36"))
+    on_136 = judge(both, platform.Versions.of("v1.36.2"))
+    assert on_136 is not None and [d.text for d in on_136.differences] == [
+        "adds subject Group system:unauthenticated to the Kubernetes v1.36 default (subjects: Group "
+        "system:authenticated)"]
+    assert judge(both, platform.Versions.of("v1.35.9")).is_default  # type: ignore[union-attr]
+    # modified in every minor: compared with the closest (fewest differences; the newest on a tie)
+    three = binding("system:discovery", "system:discovery", [GROUP_AUTHENTICATED, unauthenticated, ALICE])
+    assert judge(three, platform.Versions.of(None)).minors == ("1.35",)  # type: ignore[union-attr]
+    alice = binding("system:discovery", "system:discovery", [GROUP_AUTHENTICATED, ALICE])
+    assert judge(alice, platform.Versions.of(None)).minors == ("1.36",)  # type: ignore[union-attr]
+
+
+def test_a_scan_split_over_worker_processes_counts_the_same(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from kaudit import parallel
+
+    objects = edited("ClusterRoleBinding", "system:discovery", lambda o: o["subjects"].append(ALICE))
+    for start in range(0, len(objects), 10):
+        write_objects(tmp_path / f"part-{start:03}.yaml", objects[start:start + 10])
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    report = scan_manifests(ScanRequest(targets=(str(tmp_path),), jobs=2))
+    assert [(f.rule, f.resource.name) for f in report.findings] == [("modified-platform-default", "system:discovery")]
+    assert (report.platform.objects, report.platform.modified) == (134, 1)
