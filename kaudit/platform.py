@@ -33,7 +33,7 @@ reported as on any object.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.analyzers import bootstrap_rbac
@@ -56,20 +56,23 @@ MEMO = "platform"
 
 @dataclass(frozen=True)
 class Versions:
-    """The shipped minors objects are compared with, and the server's own minor (cluster scans)."""
+    """Which shipped minors objects are compared with: the server's minor ("1.37") or the nearest
+    shipped one in a cluster scan; every shipped minor when the server is unknown (manifests)."""
 
-    minors: tuple[str, ...]
     server: Optional[str] = None
 
     @classmethod
     def of(cls, server_version: Optional[str]) -> "Versions":
-        """The server's minor ("v1.36.2" -> 1.36) or its nearest shipped one; every shipped minor when
-        the server is unknown (manifests) or its version unreadable."""
+        """From the server's version ("v1.36.2"); unknown when there is none or it is unreadable."""
         found = re.match(r"v?1\.(\d+)", server_version or "")
-        if found is None:
-            return cls(tuple(bootstrap_rbac.minors()))
-        server = f"1.{found.group(1)}"
-        return cls((bootstrap_rbac.nearest(server),), server)
+        return cls(f"1.{found.group(1)}" if found else None)
+
+    @property
+    def minors(self) -> tuple[str, ...]:
+        # read on use: a scan without RBAC objects never loads the policy data
+        if self.server is None:
+            return tuple(bootstrap_rbac.minors())
+        return (bootstrap_rbac.nearest(self.server),)
 
     def compared_with_nearest(self) -> bool:
         return self.server is not None and self.minors != (self.server,)
@@ -300,10 +303,13 @@ def verdict_of(resource: Resource, lookup: Any) -> Optional[Verdict]:
 
 # --- the report ----------------------------------------------------------------------------------
 
-@dataclass
-class _Tally:
-    defaults: list[Verdict] = field(default_factory=list)
-    modified: int = 0
+def _minors(defaults: Sequence[Verdict]) -> tuple[str, ...]:
+    """The minors every bootstrap default is identical to; if they share none, each one's."""
+    if not defaults:
+        return ()
+    common = set(defaults[0].minors).intersection(*(v.minors for v in defaults))
+    wanted = common or {m for v in defaults for m in v.minors}
+    return tuple(m for m in bootstrap_rbac.minors() if m in wanted)
 
 
 def hide(findings: Iterable[Finding], resources: Sequence[Resource], lookup: Any, versions: Versions,
@@ -311,17 +317,17 @@ def hide(findings: Iterable[Finding], resources: Sequence[Resource], lookup: Any
     """Drop the findings on platform defaults and on the default parts of modified ones (all kept
     with `include`), and count them."""
     lookup.memo.setdefault(MEMO, {})["versions"] = versions
-    verdicts: dict[tuple[ResourceRef, Optional[str]], Verdict] = {}
-    tally = _Tally()
+    verdicts: dict[tuple[ResourceRef, Optional[str]], Verdict] = {}  # findings know their object by these
+    defaults: list[Verdict] = []
+    modified = 0
     for resource in resources:
         verdict = verdict_of(resource, lookup)
-        if verdict is None:
-            continue
-        verdicts[(resource.ref, resource.origin.file)] = verdict
-        if verdict.is_default:
-            tally.defaults.append(verdict)
-        else:
-            tally.modified += 1
+        if verdict is not None:
+            verdicts[(resource.ref, resource.origin.file)] = verdict
+            if verdict.is_default:
+                defaults.append(verdict)
+            else:
+                modified += 1
     kept, hidden = [], 0
     for finding in findings:
         verdict = verdicts.get((finding.resource, finding.location.file)) if verdicts else None
@@ -330,13 +336,8 @@ def hide(findings: Iterable[Finding], resources: Sequence[Resource], lookup: Any
             if not include:
                 continue
         kept.append(finding)
-    bootstrap = [v for v in tally.defaults if v.source == "bootstrap"]
-    common = set(versions.minors)
-    for verdict in bootstrap:
-        common &= set(verdict.minors)
-    minors = common if bootstrap and common else {m for v in bootstrap for m in v.minors}
-    ordered = tuple(m for m in bootstrap_rbac.minors() if m in minors) if bootstrap else ()
+    bootstrap = [v for v in defaults if v.source == "bootstrap"]
     return kept, PlatformSummary(
-        objects=len(tally.defaults), bootstrap=len(bootstrap), minors=ordered, modified=tally.modified,
+        objects=len(defaults), bootstrap=len(bootstrap), minors=_minors(bootstrap), modified=modified,
         findings_hidden=0 if include else hidden, findings_shown=hidden if include else 0, included=include,
         server_minor=versions.server if versions.compared_with_nearest() else None)

@@ -278,7 +278,7 @@ def test_an_aggregating_roles_rules_are_the_controllers_copy_its_selectors_are_c
 
 
 def test_a_cluster_scan_compares_with_the_servers_minor_or_the_nearest_shipped() -> None:
-    assert platform.Versions.of("v1.36.2") == platform.Versions(("1.36",), "1.36")
+    assert (platform.Versions.of("v1.36.2").minors, platform.Versions.of("v1.36.2").server) == (("1.36",), "1.36")
     assert not platform.Versions.of("v1.36.2").compared_with_nearest()
     newer = platform.Versions.of("v1.37.1")
     assert newer.minors == (bootstrap_rbac.nearest("1.37"),) and newer.server == "1.37"
@@ -526,3 +526,13 @@ def test_a_scan_split_over_worker_processes_counts_the_same(monkeypatch: pytest.
     report = scan_manifests(ScanRequest(targets=(str(tmp_path),), jobs=2))
     assert [(f.rule, f.resource.name) for f in report.findings] == [("modified-platform-default", "system:discovery")]
     assert (report.platform.objects, report.platform.modified) == (134, 1)
+
+
+def test_a_scan_without_rbac_objects_never_reads_the_policy_data(tmp_path: Path) -> None:
+    pod = tmp_path / "pod.yaml"
+    pod.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\n"
+                   "spec: {containers: [{name: web, image: nginx}]}\n")
+    bootstrap_rbac._data.cache_clear()
+    report = scan_manifests(ScanRequest(targets=(str(pod),), per_file=True))
+    assert report.findings and report.platform.objects == 0
+    assert bootstrap_rbac._data.cache_info().currsize == 0  # the pre-commit path: no JSON parsed
