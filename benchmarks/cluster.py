@@ -262,13 +262,13 @@ def run_kaudit(kubeconfig: str) -> tuple[float, float, int]:
     return seconds, usage.ru_maxrss / 1024, process.returncode
 
 
-def floor(info: dict[str, Any], requests: list[tuple[str, str, dict[str, str], str | None]]) -> tuple[float, float, int]:
+def floor(info: dict[str, Any], requests: list[Any]) -> tuple[float, float, int]:
     """Replay `requests` with urllib (sequentially), json.loads each body: (seconds, of which json.loads, bytes)."""
     context = ssl.create_default_context(cafile=info["ca"])
     loads = 0.0
     size = 0
     start = time.perf_counter()
-    for _method, path, query, accept in requests:
+    for _method, path, query, accept, *_headers in requests:  # RecordedRequest (or a plain 4-tuple)
         url = info["url"] + path + (f"?{urlencode(query)}" if query else "")
         headers = {"Authorization": f"Bearer {info['token']}", "Accept": accept or "application/json"}
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), context=context) as response:

@@ -4,13 +4,14 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Optional, Sequence, TextIO
 
 from kaudit import frameworks
 from kaudit.errors import KauditError
 from kaudit.fixtures import fixture_problems
 from kaudit.ruleset import (
     Rule, RuleFileError, combine, custom_rule_files, load_builtin_rules, load_rule_dirs, load_rule_file,
+    relation_problems,
 )
 
 
@@ -56,6 +57,10 @@ def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
             for control in frameworks.rule_controls(rule, framework_id):
                 if control.id in rule.frameworks.get(framework_id, ()):
                     out.write(f"  {framework_id} {control.id}: {control.title}\n")
+    from kaudit.docs import relation_lines
+
+    for line in relation_lines(rule):
+        out.write(f"relation: {line.replace('`', '')}\n")
     for heading, key in (("What it does", "what"), ("Why is this bad?", "why"), ("Example", "example"),
                          ("Use instead", "fix")):
         out.write(f"\n{heading}\n{textwrap.indent(rule.docs[key].rstrip(), '  ')}\n")
@@ -71,19 +76,24 @@ def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
 def validate_rules(directory: str, out: TextIO) -> int:
     """Check every rule file in `directory`; 0 when all are valid, 1 otherwise."""
     files = custom_rule_files(directory)
-    builtin_ids = {r.id: r.source for r in load_builtin_rules()}
-    seen: dict[str, str] = {}
-    failures = 0
+    builtin = {r.id: r for r in load_builtin_rules()}
+    loaded: list[tuple[Path, Optional[Rule], list[str]]] = []
     for path in files:
         try:
             rule = load_rule_file(path, validate=True)
-            problems = fixture_problems(rule)
-            clash = builtin_ids.get(rule.id) or seen.get(rule.id)
-            if clash and Path(clash).resolve() != path.resolve():
-                problems.append(f"{path}: rule id {rule.id!r} is already defined in {clash}")
-            seen[rule.id] = str(path)
+            loaded.append((path, rule, fixture_problems(rule)))
         except RuleFileError as error:
-            problems = error.problems
+            loaded.append((path, None, error.problems))
+    known = {**builtin, **{rule.id: rule for _, rule, _ in loaded if rule is not None}}
+    seen: dict[str, str] = {}
+    failures = 0
+    for path, custom, problems in loaded:
+        if custom is not None:
+            clash = (builtin[custom.id].source if custom.id in builtin else None) or seen.get(custom.id)
+            if clash and Path(clash).resolve() != path.resolve():
+                problems.append(f"{path}: rule id {custom.id!r} is already defined in {clash}")
+            seen[custom.id] = str(path)
+            problems.extend(relation_problems([custom], known))
         if problems:
             failures += 1
             out.writelines(f"{p}\n" for p in problems)

@@ -54,6 +54,10 @@ def _rule_section(rule: Rule) -> str:
                 for c in frameworks.rule_controls(rule, fid) if c.id in rule.frameworks.get(fid, ())]
     if controls:
         lines.append("Framework controls: " + "; ".join(controls) + ".\n")
+    relations = relation_lines(rule)
+    if relations:
+        lines.append("Relations (one finding per fact, see the README's \"How findings are grouped\"): "
+                     + "; ".join(relations) + ".\n")
     lines += ["**What it does.** " + rule.docs["what"].strip() + "\n",
               "**Why is this bad?** " + rule.docs["why"].strip() + "\n",
               "**Example**\n", _yaml_block(rule.docs["example"]),
@@ -68,6 +72,18 @@ def _rule_section(rule: Rule) -> str:
         lines += [f"- {ref}" for ref in rule.references]
         lines.append("")
     return "\n".join(lines)
+
+
+def relation_lines(rule: Rule) -> list[str]:
+    """The rule's declared relations in words (docs/rules.md and `kaudit rules show`)."""
+    lines = []
+    if rule.same_as:
+        lines.append("the same fact as " + ", ".join(f"`{r}`" for r in rule.same_as) + " on the same field")
+    if rule.implies:
+        lines.append("implies " + ", ".join(f"`{r}`" for r in rule.implies)
+                     + (" on objects in the namespace" if rule.target == "namespace" else
+                        " on the same container, subject or field"))
+    return lines
 
 
 def _yaml_block(text: str) -> str:

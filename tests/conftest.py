@@ -140,3 +140,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = KNOWN_BUGS.get(item.nodeid)
         if reason is not None:
             item.add_marker(pytest.mark.xfail(reason=f"known bug: {reason}", strict=True))
+
+
+def every_fact(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """JSON findings and the findings joined to them (kaudit/relations.py), each as its own entry
+    (a joined entry has the leader's `suppressed`): what each rule found, wherever it is reported."""
+    facts = []
+    for finding in findings:
+        facts.append(finding)
+        facts.extend({**joined, "suppressed": finding["suppressed"], "joinedTo": finding["rule"]}
+                     for joined in finding.get("joined", ()))
+    return facts

@@ -12,7 +12,7 @@ from kaudit.inventory import Inventory
 from kaudit.scan import ScanRequest, scan_manifests
 from kaudit.sources.manifests import load_manifests
 
-from .conftest import CliResult
+from .conftest import CliResult, every_fact
 
 Kaudit = Callable[..., CliResult]
 BOOTSTRAP_RBAC = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / \
@@ -29,7 +29,7 @@ def _findings(kaudit: Kaudit, tmp_path: Path, text: str, *extra: str) -> list[di
 
 
 def _on(findings: list[dict[str, Any]], rule: str, kind: str | None = None) -> list[dict[str, Any]]:
-    return [f for f in findings if f["rule"] == rule and (kind is None or f["resource"]["kind"] == kind)]
+    return [f for f in every_fact(findings) if f["rule"] == rule and (kind is None or f["resource"]["kind"] == kind)]
 
 
 def _role(kind: str, name: str, rules: str, namespace: str = "", labels: str = "") -> str:

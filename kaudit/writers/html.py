@@ -14,7 +14,7 @@ from typing import Any, Optional, TextIO
 
 from kaudit.model import Finding, Report, RuleInfo, Severity
 from kaudit.paths import reports_dir
-from kaudit.writers.summary import by_rule, by_severity, gate_verdict, platform_text
+from kaudit.writers.summary import by_rule, by_severity, gate_verdict, joined_text, platform_text
 
 TEMPLATE = "report.html.j2"
 _HASHED_BLOCKS = ("style", "script")  # inline <style> and <script>, allowed by the CSP by their hash
@@ -43,6 +43,7 @@ def write(report: Report, stream: TextIO) -> None:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["code_spans"] = code_spans
     env.tests["web_link"] = is_web_link
+    env.globals["joined_text"] = joined_text
     template = env.get_template(TEMPLATE)
     context = _context(report)
     csp = {name: _csp_hash("".join(template.blocks[name](template.new_context(context))))
@@ -89,7 +90,9 @@ def _context(report: Report) -> dict[str, Any]:
         "namespaces": _by_namespace(active),
         "rule_counts": _rule_counts(active_by_rule, rules, report.findings),
         "quiet_rules": [info for info in report.rules if info.id not in active_by_rule],
-        "rule_options": sorted(by_rule(report.findings).items()),
+        # a rule joined to another's finding (kaudit/relations.py) is filterable and documented too
+        "rule_options": sorted(Counter(rule for f in report.findings for rule in f.rules).items()),
+        "doc_rules": sorted({rule for f in report.findings for rule in f.rules}),
         "namespace_options": sorted({f.resource.namespace for f in report.findings},
                                     key=lambda n: (n is not None, n or "")),  # cluster-scoped first
     }

@@ -6,6 +6,8 @@ passing testcase "no findings"; inputs that could not be read and rules that cou
 """
 from __future__ import annotations
 
+import dataclasses
+
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -38,7 +40,7 @@ def to_element(report: Report) -> ET.Element:
         ET.SubElement(properties, "property", name=name, value=clean(value))
 
     groups: dict[str, dict[ResourceRef, list[Finding]]] = defaultdict(dict)
-    for finding in report.findings:
+    for finding in _with_joined(report):
         groups[finding.rule].setdefault(finding.resource, []).append(finding)
     rule_ids = list(dict.fromkeys([*(info.id for info in report.rules), *groups]))
     for rule in rule_ids:
@@ -69,6 +71,23 @@ def to_element(report: Report) -> ET.Element:
     root = ET.Element("testsuites", {"name": SUITE, **counts})
     root.append(suite)
     return root
+
+
+def _with_joined(report: Report) -> list[Finding]:
+    """Every finding, and each rule's finding joined to another (kaudit/relations.py) as its own:
+    a JUnit case is one rule on one object, and a joined rule failed there too."""
+    infos = {info.id: info for info in report.rules}
+    findings = []
+    for finding in report.findings:
+        findings.append(finding)
+        for joined in finding.joined:
+            info = infos.get(joined.rule)
+            findings.append(dataclasses.replace(
+                finding, rule=joined.rule, severity=joined.severity, title=info.title if info else joined.rule,
+                message=f"{joined.message} (reported with {finding.rule})", resource=joined.resource,
+                path=joined.path, location=joined.location, container=joined.container,
+                remediation=info.remediation if info else "", joined=()))
+    return findings
 
 
 def _case(suite: ET.Element, group: str, name: str) -> ET.Element:

@@ -11,7 +11,7 @@ import re
 from typing import TextIO
 
 from kaudit.model import Finding, Location, Report
-from kaudit.writers.summary import by_severity, gate_verdict, platform_text
+from kaudit.writers.summary import by_severity, gate_verdict, joined_text, platform_text
 
 MAX_FINDINGS = 20
 MAX_ERRORS = 10
@@ -104,8 +104,9 @@ def _heading(report: Report) -> str:
 
 def _row(finding: Finding) -> str:
     resource = finding.resource.describe() + (f" ({finding.container})" if finding.container else "")
+    also = f" (also: {joined_text(finding)})" if finding.joined else ""
     cells = [finding.severity.label, escape(finding.rule), escape(clip(_where(finding.location))),
-             escape(clip(resource)), escape(clip(finding.message))]
+             escape(clip(resource)), escape(clip(finding.message + also))]
     return "| " + " | ".join(cells) + " |"
 
 

@@ -14,9 +14,9 @@ import re
 import sys
 from typing import Any, Optional, TextIO
 
-from kaudit.model import Finding, InputError, Report, RuleInfo, Severity
+from kaudit.model import Finding, InputError, JoinedFinding, Report, RuleInfo, Severity, format_path
 from kaudit.writers.sarif_locations import ArtifactUris
-from kaudit.writers.summary import summary
+from kaudit.writers.summary import joined_text, summary
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "kaudit/v1"
@@ -64,7 +64,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "name": "kaudit",
             "version": report.tool_version,
             "semanticVersion": report.tool_version,
-            "rules": [_rule(info) for info in report.rules],
+            "rules": [_rule(info, rule_index) for info in report.rules],
         }},
         "invocations": [_invocation(report, uris, omitted)],
         "originalUriBaseIds": uris.base_ids(),
@@ -98,7 +98,7 @@ def _omitted_text(total: int) -> str:
 
 # -- rules ---------------------------------------------------------------------------------------
 
-def _rule(info: RuleInfo) -> dict[str, Any]:
+def _rule(info: RuleInfo, rule_index: Optional[dict[str, int]] = None) -> dict[str, Any]:
     docs = info.docs
     what = docs.get("what", "").strip() or info.title
     descriptor: dict[str, Any] = {
@@ -117,7 +117,27 @@ def _rule(info: RuleInfo) -> dict[str, Any]:
     help_uri = next((ref for ref in info.references if ref.startswith(("https://", "http://"))), None)
     if help_uri is not None:
         descriptor["helpUri"] = help_uri
+    relationships = _relationships(info, rule_index or {})
+    if relationships:
+        descriptor["relationships"] = relationships
     return descriptor
+
+
+def _relationships(info: RuleInfo, rule_index: dict[str, int]) -> list[dict[str, Any]]:
+    """The rule's declared relations to rules of this run (kaudit/relations.py): `same-as` is SARIF's
+    `equal`; `implies` is `relevant`, described, as SARIF has no kind for a consequence."""
+    relationships = []
+    for kind, ids in (("equal", info.same_as), ("relevant", info.implies)):
+        for rule_id in ids:
+            if rule_id in rule_index:
+                relationship: dict[str, Any] = {"target": {"id": rule_id, "index": rule_index[rule_id]},
+                                                "kinds": [kind]}
+                if kind == "relevant":
+                    relationship["description"] = {
+                        "text": f"A finding of {info.id} implies {rule_id}'s on the same container, subject or "
+                                "field: it is reported within this rule's result."}
+                relationships.append(relationship)
+    return relationships
 
 
 def camel_case(rule_id: str) -> str:
@@ -190,12 +210,31 @@ def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris) ->
                                   "apiVersion": ref.api_version, **stream}
     if finding.container is not None:
         properties["container"] = finding.container
+    if finding.joined:
+        # Other rules' findings on this fact (kaudit/relations.py): their rules, messages and
+        # fingerprints; those on other objects (a namespace's workloads) as related locations.
+        properties["joinedRules"] = list(dict.fromkeys(joined.rule for joined in finding.joined))
+        properties["joined"] = [{"rule": j.rule, "severity": j.severity.label, "message": j.message,
+                                 "path": format_path(j.path), "relation": j.relation, "fingerprint": j.fingerprint}
+                                for j in finding.joined]
+        related = [_related_location(number, joined, uris) for number, joined in enumerate(
+            (j for j in finding.joined if j.resource != finding.resource), start=1)]
+        if related:
+            result["relatedLocations"] = related
+        result["message"]["text"] += f" (also: {joined_text(finding)})"
     result["properties"] = properties
     if finding.suppressed is not None:
         kind = "inSource" if finding.suppressed.by == "annotation" else "external"
         result["suppressions"] = [{"kind": kind, "justification": finding.suppressed.reason,
                                    "properties": {"by": finding.suppressed.by}}]
     return result
+
+
+def _related_location(number: int, joined: JoinedFinding, uris: ArtifactUris) -> dict[str, Any]:
+    ref = joined.resource
+    physical, _ = uris.physical(joined.location, ref)
+    return {"id": number, "physicalLocation": physical, "message": {"text": plain_text(f"{joined.rule}: {joined.message}")},
+            "logicalLocations": [{"name": ref.name, "fullyQualifiedName": ref.describe(), "kind": "resource"}]}
 
 
 def plain_text(text: str) -> str:

@@ -81,6 +81,7 @@ def summary(report: Report) -> dict[str, Any]:
         "suppressed": len(report.findings) - len(active),
         "bySeverity": by_severity(active),
         "byRule": by_rule(active),
+        "joinedByRule": dict(sorted(Counter(j.rule for f in active for j in f.joined).items())),
         "failOn": report.fail_on.label if report.fail_on is not None else "never",
         "failing": len(report.failing_findings()),
         "verdict": gate_verdict(report),
