@@ -79,14 +79,15 @@ class ParallelScan:
     result: EngineResult  # findings of every rule, sorted as the engine sorts them
 
 
-def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int) -> ParallelScan:
+def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int,
+         default_namespace: Optional[str] = None) -> ParallelScan:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     split = split_rules(rules)
     batches = _batches(planned.files, jobs * BATCHES_PER_WORKER)
-    _Worker.setup(split, max_bytes)  # inherited by the forked workers: nothing to pickle
+    _Worker.setup(split, max_bytes, default_namespace)  # inherited by the forked workers: nothing to pickle
     loaded = ManifestScan()
     result = EngineResult()
     try:
@@ -101,7 +102,7 @@ def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int) -> Par
     except BrokenProcessPool:
         raise KauditError("a worker process died (out of memory?); rerun with --jobs 1") from None
     finally:
-        _Worker.setup(None, 0)
+        _Worker.setup(None, 0, None)
     central = run(split.main, Inventory(loaded.resources))
     result.findings.extend(central.findings)
     result.findings.sort(key=sort_key)
@@ -123,10 +124,11 @@ def _in_plan_order(batches: Iterator[_BatchResult], result: EngineResult) -> Ite
 class _Worker:
     split: Optional[SplitRules] = None
     max_bytes = 0
+    default_namespace: Optional[str] = None
 
     @classmethod
-    def setup(cls, split: Optional[SplitRules], max_bytes: int) -> None:
-        cls.split, cls.max_bytes = split, max_bytes
+    def setup(cls, split: Optional[SplitRules], max_bytes: int, default_namespace: Optional[str]) -> None:
+        cls.split, cls.max_bytes, cls.default_namespace = split, max_bytes, default_namespace
 
     @classmethod
     def work(cls, batch: list[PlannedFile]) -> _BatchResult:
@@ -135,7 +137,7 @@ class _Worker:
         scans = []
         with parsing_heap():
             for item in batch:
-                scans.append(ManifestScan())
+                scans.append(ManifestScan(default_namespace=cls.default_namespace))
                 load_item(item, cls.max_bytes, scans[-1])
             result = run(split.local, Inventory(r for s in scans for r in s.resources))
         files = [(s.inputs, [_lean(r, split) for r in s.resources]) for s in scans]
