@@ -60,10 +60,9 @@ class Inventory:
         self.resources: list[Resource] = list(resources)
         self.memo: dict[str, Any] = {}  # indexes analyzers build once per scan
         self._by_kind: dict[str, list[Resource]] = defaultdict(list)
-        self._by_identity: dict[tuple[str, Scope, str], Resource] = {}
+        self._by_identity: Optional[dict[tuple[str, Scope, str], Resource]] = None  # built on the first get()
         for resource in self.resources:
             self._by_kind[resource.kind].append(resource)
-            self._by_identity.setdefault((resource.kind, self.scope(resource), resource.name), resource)
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)
@@ -77,6 +76,10 @@ class Inventory:
 
     def get(self, kind: str, scope: Scope, name: str) -> Optional[Resource]:
         """The object of this kind and name in `scope` (CLUSTER for cluster-scoped kinds)."""
+        if self._by_identity is None:
+            self._by_identity = {}
+            for resource in self.resources:
+                self._by_identity.setdefault((resource.kind, self.scope(resource), resource.name), resource)
         return self._by_identity.get((kind, scope, name))
 
     def of_kind(self, kind: str) -> list[Resource]:
