@@ -31,11 +31,18 @@ class Scope(NamedTuple):
 CLUSTER = Scope()
 
 
-@functools.lru_cache(maxsize=4096)
 def group_of(file: str) -> str:
     """The group of the objects in `file`: its folder (absolute, so `a/x.yaml` and `./a/y.yaml`
     are one), or standard input."""
-    return file if file == STDIN_NAME else os.path.dirname(os.path.abspath(file))
+    if file == STDIN_NAME:
+        return file
+    return _folder("" if os.path.isabs(file) else os.getcwd(), file)
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder(cwd: str, file: str) -> str:
+    # keyed by the working directory too: a long-lived process (tests, a library user) may change it
+    return os.path.dirname(os.path.normpath(os.path.join(cwd, file)))
 
 
 def scope_of(ref: ResourceRef, file: Optional[str]) -> Scope:

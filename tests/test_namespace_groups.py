@@ -304,3 +304,17 @@ def test_a_bad_namespace_is_a_usage_error_without_traceback(kaudit: Kaudit, proj
 def test_default_namespace_is_for_manifest_scans_only(kaudit: Kaudit) -> None:
     result = kaudit("scan", "--context", "prod", "--default-namespace", "team-a")
     assert result.code == 2 and "--default-namespace is for manifest scans" in result.err
+
+
+def test_a_folder_is_one_group_however_its_files_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kaudit.inventory import CLUSTER, Scope, scope_of
+    from kaudit.model import STDIN_NAME, ResourceRef
+
+    monkeypatch.chdir(tmp_path)
+    pod = ResourceRef("v1", "Pod", "web")
+    groups = {scope_of(pod, file) for file in ("a/x.yaml", "./a/y.yaml", str(tmp_path / "a" / "z.yaml"), "a/b/../w.yaml")}
+    assert groups == {Scope(None, str(tmp_path / "a"))}
+    assert len({scope_of(pod, "x.yaml"), scope_of(pod, STDIN_NAME), scope_of(pod, "a/sub/x.yaml")}) == 3
+    assert scope_of(ResourceRef("rbac.authorization.k8s.io/v1", "ClusterRole", "r"), "a/x.yaml") == CLUSTER
+    assert scope_of(ResourceRef("v1", "Pod", "web", "shop"), "a/x.yaml") == Scope("shop")
+    assert scope_of(pod, None) == CLUSTER  # from a cluster: a namespaced object always has its namespace

@@ -1,9 +1,9 @@
 """NetworkPolicy coverage over the whole inventory: which pods are isolated, for which direction.
 
 Semantics follow the NetworkPolicy API:
-- a policy selects pods in its own namespace by `podSelector` (`{}` = every pod); one without a
-  namespace in the manifest, pods without one of its own group (kaudit/inventory.py: the objects
-  of one folder are applied to one namespace, another folder's maybe elsewhere);
+- a policy selects pods in its own namespace by `podSelector` (`{}` = every pod); a policy without
+  a namespace in the manifest selects only pods without one from its own folder (kaudit/inventory.py:
+  one folder's objects are applied to one namespace, another folder's maybe to another);
 - `policyTypes` says which directions it isolates; when omitted, Ingress always, and Egress only
   when the policy has an `egress` section;
 - a pod is isolated for a direction once any policy selecting it isolates that direction;
