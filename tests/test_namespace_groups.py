@@ -271,11 +271,14 @@ def test_worker_processes_group_as_one_process_does(projects: Path, namespace: s
     assert isolated_b == (namespace is not None)
 
 
-def test_a_per_file_scan_judges_each_object_on_its_own_as_before(projects: Path) -> None:
-    together = report(projects, per_file=True)
-    apart = report(projects / "a" / "app.yaml", per_file=True)["findings"] + \
-        report(projects / "b" / "app.yaml", per_file=True)["findings"]
-    assert together["findings"] and facts(together) == facts({"findings": apart})
+def test_a_per_file_scan_of_several_folders_judges_each_folder_as_alone(projects: Path, write: Write) -> None:
+    # what the pre-commit hook does with the staged files of several projects
+    write("installs/a/account.yaml", QUIET_ACCOUNT.replace("{name: app}", "{name: default}"))
+    files = [projects / "a" / "account.yaml", projects / "a" / "app.yaml", projects / "b" / "app.yaml"]
+    together = report(*files, per_file=True)
+    apart = report(*files[:2], per_file=True)["findings"] + report(files[2], per_file=True)["findings"]
+    assert facts(together) == facts({"findings": apart})
+    assert "automount-service-account-token" in rules_on(together, "web-b")  # A's account is not B's
     assert not {rule for rule, *_ in facts(together)} & set(NETWORK_RULES)
 
 
