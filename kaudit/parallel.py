@@ -3,8 +3,8 @@
 Parsing and the per-object rules are most of the work of a large scan, and they need nothing but
 the file at hand, so worker processes do them, a batch of files each, and send back the findings
 and a lean copy of every resource. The main process then runs what needs the whole inventory
-(NetworkPolicy coverage, RBAC paths, namespace rules), suppression and the report, exactly as a
-single-process scan would: the result is the same report (a test compares them).
+(NetworkPolicy coverage, RBAC paths, namespace rules, a pod's ServiceAccount), suppression and the
+report, exactly as a single-process scan would: the result is the same report (a test compares them).
 
 Why lean copies: sending whole parsed objects between processes costs about as much as parsing
 them (measured on the 10 MiB benchmark corpus: 3.1 s to pickle and unpickle, 3.5 s to parse), so
@@ -64,7 +64,10 @@ class SplitRules:
 
 
 def split_rules(rules: Sequence[Rule]) -> SplitRules:
-    local = [r for r in rules if not TEMPLATES[r.template].cross_object and r.target != "namespace"]
+    # A rule that looks another object up (a pod's ServiceAccount) needs every file too: in a worker
+    # it would see only its batch's, and miss an account declared in a file another worker read.
+    local = [r for r in rules if not TEMPLATES[r.template].cross_object and not TEMPLATES[r.template].reads
+             and r.target != "namespace"]
     local_ids = {id(r) for r in local}
     main = [r for r in rules if id(r) not in local_ids]
     kinds: set[str] = {"Namespace"}

@@ -271,6 +271,17 @@ def test_worker_processes_group_as_one_process_does(projects: Path, namespace: s
     assert isolated_b == (namespace is not None)
 
 
+def test_worker_processes_find_a_pod_s_service_account_in_another_file_of_its_folder(write: Write,
+                                                                                      tmp_path: Path) -> None:
+    write("a/1-account.yaml", QUIET_ACCOUNT)
+    write("a/2-app.yaml", deployment("web-a", account="app"))
+    write("b/app.yaml", deployment("web-b", account="app"))
+    request = ScanRequest(targets=(str(tmp_path),), fail_on="never", select=("automount-service-account-token",))
+    single, spread = to_dict(scan_manifests(request)), to_dict(scan_on_workers(request, 2))
+    assert [f["resource"]["name"] for f in spread["findings"]] == ["web-b"]
+    assert spread["findings"] == single["findings"]
+
+
 def test_a_per_file_scan_of_several_folders_judges_each_folder_as_alone(projects: Path, write: Write) -> None:
     # what the pre-commit hook does with the staged files of several projects
     write("installs/a/account.yaml", QUIET_ACCOUNT.replace("{name: app}", "{name: default}"))
