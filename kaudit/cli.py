@@ -405,9 +405,12 @@ def baseline() -> None:
 @click.option("--rule", "select", multiple=True, metavar="ID", help="Only this rule (repeatable).")
 @click.option("--framework", "frameworks", multiple=True, metavar="NAME", help="Only this framework's rules.")
 @click.option("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
+@click.option("-n", "--default-namespace", metavar="NS",
+              help="Put objects that name no namespace in NS, as the scans this baseline is for do (scan -n NS).")
 @click.pass_context
 def baseline_create(ctx: click.Context, paths: tuple[str, ...], output: str, rule_dirs: tuple[str, ...],
-                    select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str]) -> None:
+                    select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str],
+                    default_namespace: Optional[str]) -> None:
     """Scan PATHS and write the report as a baseline (a JSON report; commit it beside the manifests)."""
     import gc
 
@@ -416,7 +419,8 @@ def baseline_create(ctx: click.Context, paths: tuple[str, ...], output: str, rul
     from kaudit.writers.json_report import write
 
     report = scan_manifests(ScanRequest(targets=paths, rule_dirs=rule_dirs, select=select, frameworks=frameworks,
-                                        config=config, fail_on="never"))
+                                        config=config, fail_on="never",
+                                        default_namespace=_default_namespace((), default_namespace)))
     if not report.complete:
         from kaudit.writers.text import problem_lines
 

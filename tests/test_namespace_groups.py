@@ -315,6 +315,14 @@ def test_a_bad_namespace_is_a_usage_error_without_traceback(kaudit: Kaudit, proj
     assert result.code == 2 and says in result.err and "Traceback" not in result.err
 
 
+def test_a_baseline_made_with_n_matches_scans_with_n(kaudit: Kaudit, projects: Path, tmp_path: Path) -> None:
+    baseline = tmp_path / "baseline.json"
+    assert kaudit("baseline", "create", projects, "-n", "team-a", "-o", baseline).code == 0
+    result = kaudit("scan", projects, "-n", "team-a", "--baseline", baseline, "-f", "json")
+    assert result.code == 0 and result.json()["findings"]
+    assert all(f["suppressed"] and f["suppressed"]["by"] == "baseline" for f in result.json()["findings"])
+
+
 def test_default_namespace_is_for_manifest_scans_only(kaudit: Kaudit) -> None:
     result = kaudit("scan", "--context", "prod", "--default-namespace", "team-a")
     assert result.code == 2 and "--default-namespace is for manifest scans" in result.err
