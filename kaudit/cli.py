@@ -6,6 +6,7 @@ was asked (bad usage or config, unreadable or malformed input, a rule that could
 from __future__ import annotations
 
 import os
+import re
 import sys
 from contextlib import ExitStack
 from typing import Any, Optional, Sequence, TextIO
@@ -84,7 +85,12 @@ def cli() -> None:
 @click.option("--kubeconfig", metavar="FILE", help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
 @click.option("--in-cluster", is_flag=True, help="Scan the cluster kaudit runs in (its pod's service account).")
 @click.option("-n", "--namespace", "namespaces", multiple=True, metavar="NS",
-              help="Cluster scans: only these namespaces (repeatable; default all).")
+              help="Cluster scans: only these namespaces (repeatable; default all). Manifest scans: one "
+                   "namespace, the same as --default-namespace.")
+@click.option("--default-namespace", metavar="NS",
+              help="Manifest scans: put every namespaced object that names no namespace in NS, as "
+                   "`kubectl apply -n NS` does. Without it, such objects are grouped by folder (one "
+                   "folder, or standard input, is applied to one namespace) and never pooled across folders.")
 @click.option("--exclude-namespace", "exclude_namespaces", multiple=True, metavar="NS",
               help="Cluster scans: skip this namespace (repeatable).")
 @click.option("--allow-gaps", is_flag=True,
@@ -126,7 +132,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
          exclude_namespaces: tuple[str, ...], allow_gaps: bool, request_timeout: float, verify_images: bool,
          cosign_keys: tuple[str, ...], resolve_digests: bool, registry_config: Optional[str],
          registry_ca: Optional[str], insecure_registries: tuple[str, ...], image_cache: Optional[str],
-         image_cache_ttl: Optional[int], jobs: int, allow_empty: bool, include_platform: bool) -> None:
+         image_cache_ttl: Optional[int], jobs: int, allow_empty: bool, include_platform: bool,
+         default_namespace: Optional[str]) -> None:
     """Scan manifests (files, directories, globs, '-' for stdin) or a live cluster (--context)."""
     import gc
 
@@ -138,19 +145,24 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
     from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB
 
     destinations = ctx.meta["kaudit.outputs"] or [("text", None)]
+    cluster_mode = bool(contexts or all_contexts or in_cluster)
+    if cluster_mode and default_namespace is not None:
+        raise click.UsageError("--default-namespace is for manifest scans (PATH...); with --context, -n selects "
+                               "namespaces")
     request = ScanRequest(
         targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
         per_file=per_file, allow_gaps=allow_gaps, jobs=jobs, allow_empty=allow_empty,
-        include_platform=include_platform, images=_image_request(verify_images, cosign_keys, resolve_digests, registry_config, registry_ca,
+        include_platform=include_platform,
+        default_namespace=None if cluster_mode else _default_namespace(namespaces, default_namespace),
+        images=_image_request(verify_images, cosign_keys, resolve_digests, registry_config, registry_ca,
                               insecure_registries, image_cache, image_cache_ttl, config),
     )
     writers = _writers(destinations)  # unknown formats fail before the scan runs
-    cluster_mode = bool(contexts or all_contexts or in_cluster)
     if cluster_mode and paths:
         raise click.UsageError("scan manifests (PATH...) or a cluster (--context / --in-cluster), not both")
-    if not cluster_mode and (namespaces or exclude_namespaces or kubeconfig):
-        raise click.UsageError("-n, --exclude-namespace and --kubeconfig need --context or --in-cluster")
+    if not cluster_mode and (exclude_namespaces or kubeconfig):
+        raise click.UsageError("--exclude-namespace and --kubeconfig need --context or --in-cluster")
     failed: list[str] = []
     if not cluster_mode:
         reports = [scan_manifests(request)]
@@ -173,6 +185,21 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
 
 
 SINGLE_DOCUMENT_FORMATS = ("html", "sarif", "junit")
+_NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # an RFC 1123 label, as the API requires
+
+
+def _default_namespace(namespaces: tuple[str, ...], default_namespace: Optional[str]) -> Optional[str]:
+    """The one namespace a manifest scan puts objects without one in (-n or --default-namespace)."""
+    given = list(dict.fromkeys([*namespaces, *([default_namespace] if default_namespace is not None else [])]))
+    if not given:
+        return None
+    if len(given) > 1:
+        raise click.UsageError(f"a manifest scan takes one namespace, as `kubectl apply -n` does (given: "
+                               f"{', '.join(given)}); scan each namespace's manifests apart")
+    if not _NAMESPACE_NAME.match(given[0]):
+        raise click.UsageError(f"-n {given[0]!r}: not a namespace name (at most 63 lowercase letters, digits "
+                               "and '-', starting and ending with a letter or digit)")
+    return given[0]
 
 
 def _tell_stderr(report: Any, several: bool) -> None:
@@ -383,9 +410,12 @@ def baseline() -> None:
 @click.option("--rule", "select", multiple=True, metavar="ID", help="Only this rule (repeatable).")
 @click.option("--framework", "frameworks", multiple=True, metavar="NAME", help="Only this framework's rules.")
 @click.option("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
+@click.option("-n", "--default-namespace", metavar="NS",
+              help="Put objects that name no namespace in NS, as the scans this baseline is for do (scan -n NS).")
 @click.pass_context
 def baseline_create(ctx: click.Context, paths: tuple[str, ...], output: str, rule_dirs: tuple[str, ...],
-                    select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str]) -> None:
+                    select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str],
+                    default_namespace: Optional[str]) -> None:
     """Scan PATHS and write the report as a baseline (a JSON report; commit it beside the manifests)."""
     import gc
 
@@ -394,7 +424,8 @@ def baseline_create(ctx: click.Context, paths: tuple[str, ...], output: str, rul
     from kaudit.writers.json_report import write
 
     report = scan_manifests(ScanRequest(targets=paths, rule_dirs=rule_dirs, select=select, frameworks=frameworks,
-                                        config=config, fail_on="never"))
+                                        config=config, fail_on="never",
+                                        default_namespace=_default_namespace((), default_namespace)))
     if not report.complete:
         from kaudit.writers.text import problem_lines
 

@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from kaudit.checks import TEMPLATES
 from kaudit.checks.base import Hit, Target
 from kaudit.fingerprint import identity_path
-from kaudit.inventory import NO_NAMESPACE, Inventory
+from kaudit.inventory import Inventory, Scope
 from kaudit.model import FieldPath, Finding, Location, Resource, Severity, format_path
 from kaudit.ruleset import Rule
 from kaudit.sources.yamldoc import deepest_position
@@ -28,11 +29,16 @@ class EngineResult:
 def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
     result = EngineResult()
     applicable: dict[tuple[str, bool], list[Rule]] = {}
+    namespace_rules = [r for r in rules if r.target == "namespace"]
+    group_rules = [r for r in namespace_rules if TEMPLATES[r.template].judges_groups]
+    groups: dict[Scope, Resource] = {}  # each group of objects without a namespace -> its first workload
     for resource in inventory:
         pods = pod_specs(resource.body)
         key = (resource.kind, bool(pods))
         if key not in applicable:
             applicable[key] = [r for r in rules if r.applies_to(resource.kind, bool(pods))]
+        if group_rules and pods and resource.namespace is None:
+            groups.setdefault(inventory.scope(resource), resource)
         targets = _targets(resource, pods, inventory)
         for rule in applicable[key]:
             for target in targets.get(rule.target, ()):
@@ -41,12 +47,15 @@ def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
                 if rule.linux_only and target.pod is not None and target.pod.is_windows:
                     continue
                 _evaluate(rule, target, result)
-    namespace_rules = [r for r in rules if r.target == "namespace"]
     if namespace_rules:
         for namespace in inventory.namespace_resources():
-            objects_namespace = None if namespace.name == NO_NAMESPACE else namespace.name
-            target = Target(namespace, lookup=inventory, namespace=objects_namespace)
+            target = Target(namespace, lookup=inventory, scope=Scope(namespace.name))
             for rule in namespace_rules:
+                _evaluate(rule, target, result)
+    for scope, first in groups.items():
+        if scope.group is not None:  # not a cluster-scoped object
+            target = Target(first, lookup=inventory, scope=scope)
+            for rule in group_rules:
                 _evaluate(rule, target, result)
     result.findings.sort(key=sort_key)
     return result

@@ -1,12 +1,65 @@
-"""All resources of a scan, indexed by kind, namespace and name; namespaces implied by objects."""
+"""All resources of a scan, indexed by kind, scope and name; namespaces implied by objects.
+
+A namespaced object without metadata.namespace lands in whichever namespace it is applied to, and
+the objects applied together land in the same one: the files of one folder (`kubectl apply -f
+dir/`; a sub-folder is a group of its own), or standard input. Such a group is its own scope:
+a NetworkPolicy selects pods, a RoleBinding grants and a pod finds its ServiceAccount within its
+group, never in another folder's. `Scope` is that key, and `scope_of` the one place that says
+which an object is in; every cross-object lookup goes through it. (`kaudit scan -n NS` gives the
+objects their namespace when they are read, as `kubectl apply -n NS` would.)
+"""
 from __future__ import annotations
 
+import functools
+import os
 from collections import defaultdict
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, NamedTuple, Optional
 
-from kaudit.model import InputError, Origin, Resource, ResourceRef
+from kaudit.model import STDIN_NAME, InputError, Origin, Resource, ResourceRef
+from kaudit.sources.classify import cluster_scoped
 
-NO_NAMESPACE = "(no namespace)"  # manifests without metadata.namespace: the namespace chosen at deploy time
+
+class Scope(NamedTuple):
+    """Where an object's namespaced relations hold: its namespace; for a namespaced object without
+    one, its group (`group`: the absolute folder of its file, or STDIN_NAME); CLUSTER for
+    cluster-scoped objects."""
+
+    namespace: Optional[str] = None
+    group: Optional[str] = None
+
+
+CLUSTER = Scope()
+
+
+def group_of(file: str) -> str:
+    """The group of the objects in `file`: its folder (absolute, so `a/x.yaml` and `./a/y.yaml`
+    are one), or standard input."""
+    if file == STDIN_NAME:
+        return file
+    return _folder("" if os.path.isabs(file) else os.getcwd(), file)
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder(cwd: str, file: str) -> str:
+    # keyed by the working directory too: a long-lived process (tests, a library user) may change it
+    return os.path.dirname(os.path.normpath(os.path.join(cwd, file)))
+
+
+def scope_of(ref: ResourceRef, file: Optional[str]) -> Scope:
+    """The scope of the object `ref` read from `file` (None: from a cluster, where every namespaced
+    object has its namespace)."""
+    if ref.namespace is not None:
+        return Scope(ref.namespace)
+    if file is None or cluster_scoped(ref.api_version, ref.kind):
+        return CLUSTER
+    return Scope(None, group_of(file))
+
+
+def group_text(file: str) -> str:
+    """The group of `file` as the user names it: `deploy/a/`, `./`, or standard input."""
+    if file == STDIN_NAME:
+        return "standard input"
+    return (os.path.dirname(file) or ".") + "/"
 
 
 class Inventory:
@@ -14,10 +67,9 @@ class Inventory:
         self.resources: list[Resource] = list(resources)
         self.memo: dict[str, Any] = {}  # indexes analyzers build once per scan
         self._by_kind: dict[str, list[Resource]] = defaultdict(list)
-        self._by_identity: dict[tuple[str, Optional[str], str], Resource] = {}
+        self._by_identity: Optional[dict[tuple[str, Scope, str], Resource]] = None  # built on the first get()
         for resource in self.resources:
             self._by_kind[resource.kind].append(resource)
-            self._by_identity.setdefault((resource.kind, resource.namespace, resource.name), resource)
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)
@@ -25,8 +77,17 @@ class Inventory:
     def __len__(self) -> int:
         return len(self.resources)
 
-    def get(self, kind: str, namespace: Optional[str], name: str) -> Optional[Resource]:
-        return self._by_identity.get((kind, namespace, name))
+    @staticmethod
+    def scope(resource: Resource) -> Scope:
+        return scope_of(resource.ref, resource.origin.file)
+
+    def get(self, kind: str, scope: Scope, name: str) -> Optional[Resource]:
+        """The object of this kind and name in `scope` (CLUSTER for cluster-scoped kinds)."""
+        if self._by_identity is None:
+            self._by_identity = {}
+            for resource in self.resources:
+                self._by_identity.setdefault((resource.kind, self.scope(resource), resource.name), resource)
+        return self._by_identity.get((kind, scope, name))
 
     def of_kind(self, kind: str) -> list[Resource]:
         return self._by_kind.get(kind, [])
@@ -40,24 +101,24 @@ class Inventory:
     def namespace_resources(self) -> list[Resource]:
         """The namespaces rules look at: every Namespace declaration (the same namespace declared in two
         files is two places to fix, and scanning the files apart or together must agree), and for a
-        namespace nobody declares, one implied by the first object that lives in it (located there).
-        Objects without a namespace share one implied namespace."""
+        namespace nobody declares, one implied by the first object whose metadata.namespace names it
+        (located there). Objects without a namespace imply none: they are not in a namespace the scan
+        can name (see the module doc)."""
         declared: dict[str, list[Resource]] = {}
         for namespace in self.of_kind("Namespace"):
             declared.setdefault(namespace.name, []).append(namespace)
-        found: dict[Optional[str], list[Resource]] = {}
+        found: dict[str, list[Resource]] = {}
         for resource in self.resources:
-            if resource.kind == "Namespace" or resource.namespace in found:
-                continue
             key = resource.namespace
-            if key is not None and key in declared:
+            if resource.kind == "Namespace" or key is None or key in found:
+                continue
+            if key in declared:
                 found[key] = declared[key]
                 continue
-            name = key if key is not None else NO_NAMESPACE
-            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": key}}
             origin = Origin(file=resource.origin.file, line=resource.origin.line, column=resource.origin.column,
                             context=resource.origin.context, server=resource.origin.server)
-            found[key] = [Resource(ResourceRef("v1", "Namespace", name), body, origin)]
+            found[key] = [Resource(ResourceRef("v1", "Namespace", key), body, origin)]
         for name, resources in declared.items():
             found.setdefault(name, resources)
         return [resource for resources in found.values() for resource in resources]
@@ -66,15 +127,16 @@ class Inventory:
 def declared_twice(resources: Iterable[Resource]) -> list[InputError]:
     """One warning for each object declared again (same API group, kind, namespace and name) in the
     scanned manifests: which declaration wins depends on the order of applying, so both are judged
-    and both places are named. Objects without a name (generateName) are each a new object."""
-    first: dict[tuple[str, str, Optional[str], str], Resource] = {}
+    and both places are named. Objects without a name (generateName) are each a new object; objects
+    without a namespace are the same object only within their group (folder)."""
+    first: dict[tuple[str, str, Scope, str], Resource] = {}
     warnings = []
     for resource in resources:
         metadata = resource.body.get("metadata")
         if resource.origin.file is None or not (isinstance(metadata, dict) and metadata.get("name")):
             continue
         api_version = resource.ref.api_version
-        key = (api_version.rpartition("/")[0], resource.kind, resource.namespace, resource.name)
+        key = (api_version.rpartition("/")[0], resource.kind, Inventory.scope(resource), resource.name)
         earlier = first.setdefault(key, resource)
         if earlier is not resource:
             warnings.append(InputError(

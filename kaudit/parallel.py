@@ -3,8 +3,8 @@
 Parsing and the per-object rules are most of the work of a large scan, and they need nothing but
 the file at hand, so worker processes do them, a batch of files each, and send back the findings
 and a lean copy of every resource. The main process then runs what needs the whole inventory
-(NetworkPolicy coverage, RBAC paths, namespace rules), suppression and the report, exactly as a
-single-process scan would: the result is the same report (a test compares them).
+(NetworkPolicy coverage, RBAC paths, namespace rules, a pod's ServiceAccount), suppression and the
+report, exactly as a single-process scan would: the result is the same report (a test compares them).
 
 Why lean copies: sending whole parsed objects between processes costs about as much as parsing
 them (measured on the 10 MiB benchmark corpus: 3.1 s to pickle and unpickle, 3.5 s to parse), so
@@ -64,7 +64,10 @@ class SplitRules:
 
 
 def split_rules(rules: Sequence[Rule]) -> SplitRules:
-    local = [r for r in rules if not TEMPLATES[r.template].cross_object and r.target != "namespace"]
+    # A rule that looks another object up (a pod's ServiceAccount) needs every file too: in a worker
+    # it would see only its batch's, and miss an account declared in a file another worker read.
+    local = [r for r in rules if not TEMPLATES[r.template].cross_object and not TEMPLATES[r.template].reads
+             and r.target != "namespace"]
     local_ids = {id(r) for r in local}
     main = [r for r in rules if id(r) not in local_ids]
     kinds: set[str] = {"Namespace"}
@@ -79,14 +82,15 @@ class ParallelScan:
     result: EngineResult  # findings of every rule, sorted as the engine sorts them
 
 
-def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int) -> ParallelScan:
+def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int,
+         default_namespace: Optional[str] = None) -> ParallelScan:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     split = split_rules(rules)
     batches = _batches(planned.files, jobs * BATCHES_PER_WORKER)
-    _Worker.setup(split, max_bytes)  # inherited by the forked workers: nothing to pickle
+    _Worker.setup(split, max_bytes, default_namespace)  # inherited by the forked workers: nothing to pickle
     loaded = ManifestScan()
     result = EngineResult()
     try:
@@ -101,7 +105,7 @@ def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int) -> Par
     except BrokenProcessPool:
         raise KauditError("a worker process died (out of memory?); rerun with --jobs 1") from None
     finally:
-        _Worker.setup(None, 0)
+        _Worker.setup(None, 0, None)
     central = run(split.main, Inventory(loaded.resources))
     result.findings.extend(central.findings)
     result.findings.sort(key=sort_key)
@@ -123,10 +127,11 @@ def _in_plan_order(batches: Iterator[_BatchResult], result: EngineResult) -> Ite
 class _Worker:
     split: Optional[SplitRules] = None
     max_bytes = 0
+    default_namespace: Optional[str] = None
 
     @classmethod
-    def setup(cls, split: Optional[SplitRules], max_bytes: int) -> None:
-        cls.split, cls.max_bytes = split, max_bytes
+    def setup(cls, split: Optional[SplitRules], max_bytes: int, default_namespace: Optional[str]) -> None:
+        cls.split, cls.max_bytes, cls.default_namespace = split, max_bytes, default_namespace
 
     @classmethod
     def work(cls, batch: list[PlannedFile]) -> _BatchResult:
@@ -135,7 +140,7 @@ class _Worker:
         scans = []
         with parsing_heap():
             for item in batch:
-                scans.append(ManifestScan())
+                scans.append(ManifestScan(default_namespace=cls.default_namespace))
                 load_item(item, cls.max_bytes, scans[-1])
             result = run(split.local, Inventory(r for s in scans for r in s.resources))
         files = [(s.inputs, [_lean(r, split) for r in s.resources]) for s in scans]

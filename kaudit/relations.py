@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional, Sequence
 
+from kaudit.inventory import Scope, scope_of
 from kaudit.model import FieldPath, Finding, JoinedFinding, ResourceRef
 
 if TYPE_CHECKING:
@@ -196,22 +197,31 @@ def _link_namespaces(findings: Sequence[Finding], indices: list[int], relations:
                      union: Callable[[int, int], None]) -> None:
     """A namespace-level finding joins the findings it implies on the objects in that namespace:
     "no NetworkPolicy in namespace shop" is the one fact behind each of its workloads' "not
-    isolated", and the namespace is where the fix goes."""
-    causes: dict[str, dict[str, int]] = defaultdict(dict)  # namespace -> rule -> its first finding there
+    isolated", and the namespace is where the fix goes. For objects without a namespace, their
+    group (kaudit/inventory.py) is the namespace: its finding sits on the group's first workload."""
+    causes: dict[Scope, dict[str, int]] = defaultdict(dict)  # scope -> rule -> its first finding there
     for index in indices:
         finding = findings[index]
-        if finding.rule in relations.namespace_rules and finding.resource.kind == "Namespace":
-            first = causes[finding.resource.name].setdefault(finding.rule, index)
+        if finding.rule in relations.namespace_rules:
+            first = causes[_scope(finding, cause=True)].setdefault(finding.rule, index)
             if first != index:
                 union(index, first)  # the same namespace declared in two files
     if not causes:
         return
     for index in indices:
         finding = findings[index]
-        here = causes.get(finding.resource.namespace or "") if finding.resource.kind != "Namespace" else None
-        for rule_id, cause in (here or {}).items():
+        if finding.rule in relations.namespace_rules:
+            continue
+        for rule_id, cause in causes.get(_scope(finding, cause=False), {}).items():
             if finding.rule in relations.implied[rule_id]:
                 union(cause, index)
+
+
+def _scope(finding: Finding, cause: bool) -> Scope:
+    """The namespace a finding is about: a namespace finding's Namespace, or its object's scope."""
+    if cause and finding.resource.kind == "Namespace":
+        return Scope(finding.resource.name)
+    return scope_of(finding.resource, finding.location.file)
 
 
 def _unit(finding: Finding) -> Optional[tuple[str, str]]:

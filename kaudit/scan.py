@@ -42,6 +42,7 @@ class ScanRequest:
     jobs: int = 0  # processes for a large manifest scan; 0: one per available core
     allow_empty: bool = False  # inputs without any Kubernetes object may pass (pre-commit on other YAML)
     include_platform: bool = False  # also report findings on platform defaults (kaudit/platform.py)
+    default_namespace: Optional[str] = None  # manifests: `-n NS`, as `kubectl apply -n NS` (sources/manifests.py)
 
 
 def rule_catalog(rule_dirs: Sequence[str], config: Config) -> list[Rule]:
@@ -167,10 +168,10 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
     jobs = request.jobs or parallel.available_cores()
     images = request.images
     if not (images and (images.verify or images.resolve)) and parallel.worthwhile(planned, jobs):
-        done = parallel.scan(planned, prepared.rules, max_bytes, jobs)
+        done = parallel.scan(planned, prepared.rules, max_bytes, jobs, request.default_namespace)
         return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
                          evaluated=done.result)
-    loaded = load_planned(planned, max_bytes, stdin)
+    loaded = load_planned(planned, max_bytes, stdin, request.default_namespace)
     return _evaluate(request, prepared, loaded.resources, loaded.inputs, request.targets)
 
 

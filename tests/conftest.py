@@ -108,7 +108,8 @@ def scan_on_workers(request: ScanRequest, jobs: int) -> Report:
     from kaudit.sources.manifests import max_file_bytes, plan
 
     prepared = _prepare(request)
-    done = parallel.scan(plan(request.targets), prepared.rules, max_file_bytes(request.max_file_mb), jobs)
+    done = parallel.scan(plan(request.targets), prepared.rules, max_file_bytes(request.max_file_mb), jobs,
+                         request.default_namespace)
     return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
                      evaluated=done.result)
 

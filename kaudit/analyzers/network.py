@@ -1,7 +1,9 @@
 """NetworkPolicy coverage over the whole inventory: which pods are isolated, for which direction.
 
 Semantics follow the NetworkPolicy API:
-- a policy selects pods in its own namespace by `podSelector` (`{}` = every pod);
+- a policy selects pods in its own namespace by `podSelector` (`{}` = every pod); a policy without
+  a namespace in the manifest selects only pods without one from its own folder (kaudit/inventory.py:
+  one folder's objects are applied to one namespace, another folder's maybe to another);
 - `policyTypes` says which directions it isolates; when omitted, Ingress always, and Egress only
   when the policy has an `egress` section;
 - a pod is isolated for a direction once any policy selecting it isolates that direction;
@@ -18,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from kaudit.inventory import Scope
 from kaudit.model import Resource
 from kaudit.selectors import Selector, labels_of, parse_selector
 from kaudit.workloads import mapping, pod_specs, sequence
@@ -49,16 +52,17 @@ class Workload:
 
 @dataclass
 class NetworkIndex:
-    policies: dict[Optional[str], list[Policy]] = field(default_factory=dict)
-    workloads: dict[Optional[str], list[Workload]] = field(default_factory=dict)
-    third_party: dict[Optional[str], list[Resource]] = field(default_factory=dict)
+    # by the scope of the objects (their namespace, or their group when they have none)
+    policies: dict[Scope, list[Policy]] = field(default_factory=dict)
+    workloads: dict[Scope, list[Workload]] = field(default_factory=dict)
+    third_party: dict[Scope, list[Resource]] = field(default_factory=dict)
     cluster_wide: list[Resource] = field(default_factory=list)
     namespace_labels: dict[str, Mapping[str, str]] = field(default_factory=dict)  # declared Namespace objects
 
-    def isolated(self, namespace: Optional[str], labels: Mapping[str, str], direction: str) -> bool:
-        if self.cluster_wide or self.third_party.get(namespace):
+    def isolated(self, scope: Scope, labels: Mapping[str, str], direction: str) -> bool:
+        if self.cluster_wide or self.third_party.get(scope):
             return True
-        return any(direction in p.isolates and p.pod_selector.matches(labels) for p in self.policies.get(namespace, ()))
+        return any(direction in p.isolates and p.pod_selector.matches(labels) for p in self.policies.get(scope, ()))
 
     def namespaces_matching(self, selector: Selector) -> list[str]:
         return [name for name, labels in self.namespace_labels.items() if selector.matches(labels)]
@@ -95,9 +99,9 @@ def network_index(lookup: Any) -> NetworkIndex:
     for resource in lookup.resources:
         key = (api_group(resource), resource.kind)
         if is_network_policy(resource):
-            index.policies.setdefault(resource.namespace, []).append(parse_policy(resource))
+            index.policies.setdefault(lookup.scope(resource), []).append(parse_policy(resource))
         elif key in NAMESPACED_THIRD_PARTY:
-            index.third_party.setdefault(resource.namespace, []).append(resource)
+            index.third_party.setdefault(lookup.scope(resource), []).append(resource)
         elif key in CLUSTER_THIRD_PARTY:
             index.cluster_wide.append(resource)
         elif resource.kind == "Namespace":
@@ -107,7 +111,7 @@ def network_index(lookup: Any) -> NetworkIndex:
         else:
             for pod in pod_specs(resource.body):
                 if pod.pod_level and pod.spec.get("hostNetwork") is not True:  # policies do not apply to those
-                    index.workloads.setdefault(resource.namespace, []).append(
+                    index.workloads.setdefault(lookup.scope(resource), []).append(
                         Workload(resource, labels_of(pod.metadata)))
     lookup.memo["network"] = index
     return index

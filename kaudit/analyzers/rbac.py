@@ -7,7 +7,9 @@ group or resource; `*/sub` matches that subresource of any resource. A rule narr
 still matches (its grant names the objects), so reviewers see narrowed access too. A RoleBinding
 never grants cluster-scoped resources (nodes, PVs, CSRs, webhooks, users) or nonResourceURLs, whatever
 its role says, and grants in its own namespace: one without a namespace in the manifest grants in
-whichever namespace it is applied to, never cluster-wide.
+whichever namespace it is applied to, never cluster-wide, with the Roles and service accounts of its
+own group (kaudit/inventory.py: the objects of one folder without a namespace are applied together;
+another folder's may land elsewhere).
 
 Every rule remembers where it is written (`RuleSource`: a role's `rules[i]`), through aggregation too,
 so a finding can sit on the line to fix. The bootstrap ClusterRoles of the API server (`admin`,
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Optional
 
 from kaudit.analyzers import bootstrap_rbac
+from kaudit.inventory import CLUSTER, Inventory, Scope
 from kaudit.model import Resource
 from kaudit.selectors import Selector, labels_of, parse_selector
 from kaudit.workloads import mapping, sequence
@@ -47,6 +50,9 @@ class Subject:
     kind: str  # User | Group | ServiceAccount
     name: str
     namespace: Optional[str] = None  # ServiceAccount only
+    # A ServiceAccount without a namespace in the manifest: the group (folder) of the binding or pod
+    # naming it, so that groups stay apart. Never shown, nor in its key: a group is not a namespace.
+    group: Optional[str] = None
 
     def describe(self) -> str:
         if self.kind == "ServiceAccount":
@@ -111,6 +117,7 @@ class Role:
     labels: Mapping[str, str] = field(default_factory=dict)
     selectors: tuple[Selector, ...] = ()  # aggregationRule: its own rules are the controller's
     builtin: bool = False  # one of the API server's bootstrap ClusterRoles
+    scope: Scope = CLUSTER  # a Role's namespace, or its group when it has none (kaudit/inventory.py)
 
     def describe(self) -> str:
         where = f"{self.namespace}/" if self.kind == "Role" and self.namespace else ""
@@ -138,7 +145,8 @@ def _role(resource: Resource, kind: str) -> Role:
                                     if isinstance(r, dict)]
     namespace = resource.namespace if kind == "Role" else None
     role = Role(resource, kind, resource.name, namespace, tuple(r for r, _ in written),
-                labels=labels_of(body.get("metadata")), selectors=selectors)
+                labels=labels_of(body.get("metadata")), selectors=selectors,
+                scope=Inventory.scope(resource) if kind == "Role" else CLUSTER)
     return replace(role, sources=tuple(RuleSource(role.label(), i, resource) for _, i in written))
 
 
@@ -232,7 +240,7 @@ def rule_allows(rule: Mapping[str, Any], verb: str, group: str, resource: str) -
 
 @dataclass
 class RbacIndex:
-    roles: dict[tuple[Optional[str], str], Role] = field(default_factory=dict)  # (namespace, name) of Roles
+    roles: dict[tuple[Scope, str], Role] = field(default_factory=dict)  # (scope, name) of Roles
     cluster_roles: dict[str, Role] = field(default_factory=dict)
     bindings: list[Resource] = field(default_factory=list)
     grants_by_binding: dict[int, list[Grant]] = field(default_factory=dict)  # id(binding resource)
@@ -249,7 +257,8 @@ class RbacIndex:
         if kind == "ClusterRole":
             return self.cluster_roles.get(name) or Role(None, "ClusterRole", name, None, ())
         if kind == "Role" and binding.kind == "RoleBinding":
-            return self.roles.get((binding.namespace, name)) or Role(None, "Role", name, binding.namespace, ())
+            scope = Inventory.scope(binding)
+            return self.roles.get((scope, name)) or Role(None, "Role", name, binding.namespace, (), scope=scope)
         return None
 
     def roles_for(self, binding: Resource) -> list[Role]:
@@ -258,7 +267,7 @@ class RbacIndex:
         if role is None:
             return []
         others = [r for r in self.shadowed.values() if r.kind == role.kind and r.name == role.name
-                  and (r.kind == "ClusterRole" or r.namespace == role.namespace)]
+                  and r.scope == role.scope]
         return [role, *others]
 
     def grants_of(self, subject: Subject) -> list[Grant]:
@@ -269,7 +278,7 @@ class RbacIndex:
 
     def role_of(self, resource: Resource) -> Optional[Role]:
         """The effective Role or ClusterRole a scanned object is (reconciled, aggregated)."""
-        role = self.roles.get((resource.namespace, resource.name)) if resource.kind == "Role" else \
+        role = self.roles.get((Inventory.scope(resource), resource.name)) if resource.kind == "Role" else \
             self.cluster_roles.get(resource.name)
         if role is not None and role.resource is resource:
             return role
@@ -304,12 +313,14 @@ class RbacIndex:
 
 
 def binding_subjects(binding: Resource) -> list[Subject]:
-    parsed = (parse_subject(entry, binding.namespace) for entry in sequence(binding.body.get("subjects")))
+    group = Inventory.scope(binding).group  # a RoleBinding without a namespace: its folder's accounts
+    parsed = (parse_subject(entry, binding.namespace, group) for entry in sequence(binding.body.get("subjects")))
     return [subject for subject in parsed if subject is not None]
 
 
-def parse_subject(entry: Any, binding_namespace: Optional[str]) -> Optional[Subject]:
-    """One `subjects[j]` as the API server reads it; None when it names no User, Group or ServiceAccount."""
+def parse_subject(entry: Any, binding_namespace: Optional[str], group: Optional[str] = None) -> Optional[Subject]:
+    """One `subjects[j]` as the API server reads it; None when it names no User, Group or ServiceAccount.
+    `group`: the folder of a namespace-less RoleBinding, for its namespace-less service accounts."""
     entry = mapping(entry)
     kind, name = entry.get("kind"), entry.get("name")
     if kind not in ("User", "Group", "ServiceAccount") or not isinstance(name, str):
@@ -319,7 +330,7 @@ def parse_subject(entry: Any, binding_namespace: Optional[str]) -> Optional[Subj
         namespace = binding_namespace  # RoleBinding subjects default to the binding's namespace
     if kind == "User" and name.startswith("system:serviceaccount:") and name.count(":") == 3:
         kind, (_, _, namespace, name) = "ServiceAccount", name.split(":")  # a service account by its username
-    return Subject(kind, name, namespace)
+    return Subject(kind, name, namespace, group if kind == "ServiceAccount" and not namespace else None)
 
 
 def _aggregate(cluster_roles: dict[str, Role]) -> dict[str, Role]:
@@ -362,10 +373,11 @@ def rbac_index(lookup: Any) -> RbacIndex:
         if not resource.ref.api_version.startswith(RBAC_GROUP + "/"):
             continue
         if resource.kind == "Role":
-            previous = index.roles.get((resource.namespace, resource.name))
+            role = _role(resource, "Role")
+            previous = index.roles.get((role.scope, resource.name))
             if previous is not None:
                 earlier.append(previous)
-            index.roles[(resource.namespace, resource.name)] = _role(resource, "Role")
+            index.roles[(role.scope, resource.name)] = role
         elif resource.kind == "ClusterRole":
             scanned = _role(resource, "ClusterRole")
             builtin = builtins.get(resource.name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
 
+from kaudit.inventory import Scope
 from kaudit.model import FieldPath, Resource
 from kaudit.workloads import Container, PodSpec
 
@@ -21,22 +22,26 @@ class Lookup(Protocol):
     memo: dict[str, Any]
     resources: list[Resource]
 
-    def get(self, kind: str, namespace: Optional[str], name: str) -> Optional[Resource]: ...
+    def get(self, kind: str, scope: Scope, name: str) -> Optional[Resource]: ...
+
+    def scope(self, resource: Resource) -> Scope: ...  # where its namespaced relations hold (inventory.py)
 
     def of_kind(self, kind: str) -> list[Resource]: ...
 
 
 @dataclass(frozen=True)
 class Target:
-    """What a check looks at. For target `namespace`, `resource` is the Namespace (declared or implied)
-    and `namespace` the key objects in it carry (None for objects without metadata.namespace)."""
+    """What a check looks at. For target `namespace`, `scope` is the namespace judged and `resource`
+    its Namespace (declared or implied), or, for a template that `judges_groups`, a group of objects
+    without metadata.namespace and `resource` the group's first workload (a real object: the finding
+    sits there, not on a namespace nobody named)."""
 
     resource: Resource
     pod: Optional[PodSpec] = None
     container: Optional[Container] = None
     lookup: Optional[Lookup] = None
     containers: tuple[Container, ...] = ()  # all containers of the pod, found once per object
-    namespace: Optional[str] = None
+    scope: Optional[Scope] = None
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # views shared by rules
 
     @property
@@ -75,6 +80,10 @@ class Template:
     bind: Callable[[Mapping[str, Any], str], Check]  # (params, target) -> check
     cross_object: bool = False  # needs the whole inventory to be right (not just the object's own file)
     reads: frozenset[str] = frozenset()  # kinds it consults besides its target (cluster coverage gaps)
+    # Target namespace: also judges each group of objects without metadata.namespace (the namespace
+    # they are applied to), on the group's first workload. Templates that read a Namespace's own
+    # fields (its labels) cannot, as the group has none.
+    judges_groups: bool = False
 
 
 class TemplateError(ValueError):

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Mapping, Optional
 import yaml
 
 from kaudit.checks.base import Check, Hit, Target, Template
+from kaudit.inventory import CLUSTER
 from kaudit.workloads import mapping, sequence
 
 RELEASES_FILE = "kubernetes-releases.yaml"
@@ -134,7 +135,7 @@ def _pod_security_labels(params: Mapping[str, Any], target: str) -> Check:
 
     def check(subject: Target) -> Iterable[Hit]:
         namespace = subject.resource
-        declared = subject.lookup is not None and subject.lookup.get("Namespace", None, namespace.name) is not None
+        declared = subject.lookup is not None and subject.lookup.get("Namespace", CLUSTER, namespace.name) is not None
         if namespace.name in ignored or not declared:
             return ()  # a namespace only implied by objects: its labels are unknown
         labels = mapping(mapping(namespace.body.get("metadata")).get("labels"))

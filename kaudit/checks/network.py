@@ -6,6 +6,8 @@ from typing import Any, Iterable, Mapping
 from kaudit.analyzers.network import (DIRECTIONS, allows_everything, is_network_policy, network_index, parse_policy,
                                      rule_ports)
 from kaudit.checks.base import Check, Hit, Target, Template
+from kaudit.inventory import group_text
+from kaudit.model import FieldPath
 from kaudit.selectors import parse_selector
 from kaudit.workloads import mapping, sequence
 
@@ -24,28 +26,37 @@ COVERAGE_PARAMS = {
 
 
 def _coverage(params: Mapping[str, Any], target: str) -> Check:
+    """A namespace's workloads, or those of a group of objects without a namespace: for a group,
+    "the namespace" is the one its objects are applied to, and the finding sits on its first
+    workload (there is no Namespace to point at), saying which folder it is about."""
     require = params["require"]
     ignored = set(params.get("ignore-namespaces", SYSTEM_NAMESPACES))
 
     def check(subject: Target) -> Iterable[Hit]:
-        namespace = subject.namespace
-        if namespace in ignored or subject.lookup is None:
+        scope = subject.scope
+        if scope is None or scope.namespace in ignored or subject.lookup is None:
             return ()
         index = network_index(subject.lookup)
-        workloads = index.workloads.get(namespace, [])
-        if not workloads or index.cluster_wide or index.third_party.get(namespace):
+        workloads = index.workloads.get(scope, [])
+        if not workloads or index.cluster_wide or index.third_party.get(scope):
             return ()
-        policies = index.policies.get(namespace, [])
+        policies = index.policies.get(scope, [])
         example = workloads[0].resource.ref.describe()
+        path: FieldPath = ("metadata", "name")
+        where = f'Namespace "{scope.namespace}"'
+        if scope.namespace is None:
+            file = subject.resource.origin.file or ""
+            where = f"The namespace {group_text(file)} is applied to (its objects set no metadata.namespace)"
+            path = ("metadata",)
+        values = {"where": where, "workloads": str(len(workloads)), "example": example}
         if require == "any-policy":
             if policies:
                 return ()
-            return (Hit(("metadata", "name"), {"workloads": str(len(workloads)), "example": example}),)
+            return (Hit(path, values),)
         missing = [d for d in DIRECTIONS if not any(p.default_deny(d) for p in policies)]
         if "ingress" not in missing:
             return ()
-        return (Hit(("metadata", "name"), {"workloads": str(len(workloads)), "example": example,
-                                           "missing": " and ".join(missing)}),)
+        return (Hit(path, {**values, "missing": " and ".join(missing)}),)
 
     return check
 
@@ -68,14 +79,14 @@ def _isolation(params: Mapping[str, Any], target: str) -> Check:
     def check(subject: Target) -> Iterable[Hit]:
         pod = subject.pod
         assert pod is not None and subject.lookup is not None
-        namespace = subject.resource.namespace
-        if namespace in ignored or pod.spec.get("hostNetwork") is True:
+        if subject.resource.namespace in ignored or pod.spec.get("hostNetwork") is True:
             return ()  # NetworkPolicy does not apply to pods in the node's network namespace
         index = network_index(subject.lookup)
+        scope = subject.lookup.scope(subject.resource)
         labels = {str(k): str(v) for k, v in mapping(pod.metadata.get("labels")).items()}
-        if index.isolated(namespace, labels, direction):
+        if index.isolated(scope, labels, direction):
             return ()
-        policies = index.policies.get(namespace, [])
+        policies = index.policies.get(scope, [])
         selecting = [p.resource.name for p in policies if p.pod_selector.matches(labels)]
         if selecting:
             which = f"policy {selecting[0]} selects" if len(selecting) == 1 else f"policies {', '.join(selecting)} select"
@@ -130,7 +141,7 @@ def _selects_nothing(params: Mapping[str, Any], target: str) -> Check:
         index = network_index(subject.lookup)
         policy = parse_policy(subject.resource)
         hits = []
-        workloads = index.workloads.get(subject.resource.namespace, [])
+        workloads = index.workloads.get(subject.lookup.scope(subject.resource), [])
         if workloads and not policy.pod_selector.everything and \
                 not any(policy.pod_selector.matches(w.labels) for w in workloads):
             hits.append(Hit(("spec", "podSelector"), {"what": f"its podSelector ({policy.pod_selector.describe()}) "
@@ -156,7 +167,8 @@ def _selects_nothing(params: Mapping[str, Any], target: str) -> Check:
 OBJECT = {"type": "object", "additionalProperties": False}
 TEMPLATES = [
     Template("network-policy-coverage", "Namespaces with workloads but no NetworkPolicy, or no default-deny.",
-             frozenset({"namespace"}), COVERAGE_PARAMS, _coverage, cross_object=True, reads=frozenset({"NetworkPolicy", "CiliumNetworkPolicy"})),
+             frozenset({"namespace"}), COVERAGE_PARAMS, _coverage, cross_object=True, reads=frozenset({"NetworkPolicy", "CiliumNetworkPolicy"}),
+             judges_groups=True),
     Template("network-isolation", "Workloads no NetworkPolicy isolates for ingress (or egress).",
              frozenset({"pod"}), ISOLATION_PARAMS, _isolation, cross_object=True, reads=frozenset({"NetworkPolicy", "CiliumNetworkPolicy"})),
     Template("network-policy-allows-all", "NetworkPolicy rules that let every peer in (on every port, or on listed ones).",

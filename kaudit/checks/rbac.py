@@ -174,7 +174,8 @@ def token_mounted(target: Target) -> bool:
     if setting is not None:
         return setting is not False
     account = pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default"
-    sa = target.lookup.get("ServiceAccount", target.resource.namespace, str(account)) if target.lookup else None
+    lookup = target.lookup
+    sa = lookup.get("ServiceAccount", lookup.scope(target.resource), str(account)) if lookup is not None else None
     return not (sa is not None and sa.body.get("automountServiceAccountToken") is False)
 
 
@@ -187,7 +188,8 @@ def _workload_identity(params: Mapping[str, Any], target: str) -> Check:
         if not token_mounted(subject):
             return ()
         account = str(pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default")
-        identity = Subject("ServiceAccount", account, subject.resource.namespace)
+        scope = subject.lookup.scope(subject.resource)
+        identity = Subject("ServiceAccount", account, scope.namespace, scope.group)
         # the token works wherever its account is bound, not only in the pod's own namespace
         index = rbac_index(subject.lookup)
         found = [(permission, grant) for permission in wanted

@@ -19,7 +19,7 @@ def _bind(params: Mapping[str, Any], target: str) -> Check:
             return ()
         if setting is None and subject.lookup is not None:
             # The pod field wins when set; otherwise the ServiceAccount's own setting applies.
-            sa = subject.lookup.get("ServiceAccount", subject.resource.namespace, str(account))
+            sa = subject.lookup.get("ServiceAccount", subject.lookup.scope(subject.resource), str(account))
             if sa is not None and sa.body.get("automountServiceAccountToken") is False:
                 return ()
         return (Hit(where, values),)

@@ -42,6 +42,12 @@ CLUSTER_SCOPED: dict[str, frozenset[str]] = {
 }
 
 
+def cluster_scoped(api_version: str, kind: str) -> bool:
+    """Is this a cluster-scoped kind of the Kubernetes API? Other kinds, custom ones included, are
+    taken as namespaced (most are; a scan cannot ask the API server's discovery)."""
+    return kind in CLUSTER_SCOPED.get(api_version.rpartition("/")[0], ())
+
+
 @dataclass(frozen=True)
 class ObjectDoc:
     api_version: str
@@ -83,7 +89,7 @@ def classify_document(data: Any, file: str) -> Outcome:
     namespace = metadata.get("namespace")
     if not isinstance(name, str) or not (namespace is None or isinstance(namespace, str)):
         return InputError(file, None, f"{kind}: metadata.name and metadata.namespace must be strings")
-    if namespace and kind in CLUSTER_SCOPED.get(api_version.rpartition("/")[0], ()):
+    if namespace and cluster_scoped(api_version, kind):
         return ObjectDoc(api_version, kind, name, None, data,
                          warning=f"{kind}/{name} is cluster-scoped: metadata.namespace {namespace!r} is ignored, "
                                  "as the API server ignores it")

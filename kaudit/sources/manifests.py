@@ -13,12 +13,12 @@ import stat
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterable, Iterator, Optional
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping, Optional
 
 from kaudit.model import STDIN_NAME, FileRead, InputError, Inputs, Origin, Resource, ResourceRef, Skipped
-from kaudit.sources.classify import ObjectDoc, classify_document
+from kaudit.sources.classify import ObjectDoc, classify_document, cluster_scoped
 from kaudit.sources.units import RenderUnit, enclosing_chart, unit_at
-from kaudit.sources.yamldoc import Document, parse_documents, position_of
+from kaudit.sources.yamldoc import Document, YamlMap, parse_documents, position_of
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_MB = 32
@@ -30,6 +30,9 @@ STDIN = "-"
 class ManifestScan:
     resources: list[Resource] = field(default_factory=list)
     inputs: Inputs = field(default_factory=Inputs)
+    # `kaudit scan -n NS`: the namespace of every namespaced object that names none, set as the
+    # objects are read (so every rule, in any process, sees the object as the cluster would get it)
+    default_namespace: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,15 @@ class PlannedFile:
 
 
 def load_manifests(
-    targets: Iterable[str], *, max_file_mb: float = DEFAULT_MAX_FILE_MB, stdin: Optional[BinaryIO] = None
+    targets: Iterable[str], *, max_file_mb: float = DEFAULT_MAX_FILE_MB, stdin: Optional[BinaryIO] = None,
+    default_namespace: Optional[str] = None,
 ) -> ManifestScan:
-    return load_planned(plan(targets), max_file_bytes(max_file_mb), stdin)
+    return load_planned(plan(targets), max_file_bytes(max_file_mb), stdin, default_namespace)
 
 
-def load_planned(planned: "Plan", max_bytes: int, stdin: Optional[BinaryIO] = None) -> ManifestScan:
-    scan = ManifestScan()
+def load_planned(planned: "Plan", max_bytes: int, stdin: Optional[BinaryIO] = None,
+                 default_namespace: Optional[str] = None) -> ManifestScan:
+    scan = ManifestScan(default_namespace=default_namespace)
     with parsing_heap():
         for found, item in planned.steps:
             scan.inputs.merge(found)
@@ -336,11 +341,39 @@ def _add_list_items(file: str, document: Document, items: list[Any], scan: Manif
 
 
 def _add_resource(file: str, obj: ObjectDoc, line: int, column: int, scan: ManifestScan) -> None:
-    ref = ResourceRef(obj.api_version, obj.kind, obj.name, obj.namespace)
+    namespace, body = obj.namespace, obj.body
+    given = scan.default_namespace
+    if given is not None and not cluster_scoped(obj.api_version, obj.kind):
+        if namespace is None:
+            namespace, body = given, with_namespace(body, given)
+        elif namespace != given:
+            scan.inputs.warnings.append(InputError(file, line, (
+                f"{obj.kind}/{namespace}/{obj.name} names namespace {namespace}, not {given} (-n): "
+                f"`kubectl apply -n {given}` would refuse it; judged in {namespace}, as written")))
+    ref = ResourceRef(obj.api_version, obj.kind, obj.name, namespace)
     origin = Origin(file=file, line=line, column=column)
-    scan.resources.append(Resource(ref, obj.body, origin))
+    scan.resources.append(Resource(ref, body, origin))
     scan.inputs.resources += 1
     if obj.warning is not None:
         scan.inputs.warnings.append(InputError(file, line, obj.warning))
+
+
+def with_namespace(body: Mapping[str, Any], namespace: str) -> Mapping[str, Any]:
+    """`body` with metadata.namespace set, as the API server stores an object applied with `-n`.
+    Copies, not edits: a YAML alias may share the metadata with another object. The new field has
+    no position; findings on it point at `metadata`."""
+    metadata = body.get("metadata")
+    copy = _copy_map(body)
+    copy["metadata"] = _copy_map(metadata if isinstance(metadata, Mapping) else {})
+    copy["metadata"]["namespace"] = namespace
+    return copy
+
+
+def _copy_map(mapping: Mapping[str, Any]) -> YamlMap:
+    copy = YamlMap()
+    copy.update(mapping)
+    if isinstance(mapping, YamlMap):
+        copy.positions.update(mapping.positions)
+    return copy
 
 
