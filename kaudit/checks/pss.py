@@ -111,12 +111,19 @@ def host_path_volumes(pod: PodSpec, all_containers: list[Container]) -> list[Hit
 
 def host_ports(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
     hits = []
+    # The API server defaults a host-network pod's unset hostPorts to their containerPorts
+    # (SetDefaults_Pod) before admission judges it: a manifest and its pods on a cluster say the same.
+    host_network = pod.spec.get("hostNetwork") is True
     for c in all_containers:
         for index, port in enumerate(sequence(c.body.get("ports"))):
             host_port = mapping(port).get("hostPort")
+            defaulted = host_network and not host_port and c.kind != "ephemeralContainer"
+            if defaulted:
+                host_port = mapping(port).get("containerPort")
             if _set(host_port) and host_port != 0:
+                how = " (hostNetwork: the containerPort is the node's)" if defaulted else ""
                 hits.append(Hit(c.path + ("ports", index, "hostPort"),
-                                {"detail": f'container "{c.name}" hostPort {host_port}'}))
+                                {"detail": f'container "{c.name}" hostPort {host_port}{how}'}))
     return hits
 
 
