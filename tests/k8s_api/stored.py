@@ -219,8 +219,8 @@ def _hash(template: Mapping[str, Any], seed: str) -> str:
 def cluster_state(manifests: Sequence[Mapping[str, Any]], seed: str = "rollout-1",
                   inject: Optional[Mapping[str, Injector]] = None, replicas: Optional[int] = None) -> list[Obj]:
     """Every object of `manifests` as stored, each namespace's `default` ServiceAccount, the nodes,
-    and the objects their controllers create. `inject`: pod name prefix (the owner's name) -> a
-    function that changes the first pod of that owner as a mutating webhook would."""
+    and the objects their controllers create. `inject`: a workload's name -> a function that changes
+    each of its pods as a mutating webhook would."""
     stored = [defaulted(m) for m in manifests]
     accounts = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in stored if o["kind"] == "ServiceAccount"}
     made: list[Obj] = []
@@ -285,11 +285,18 @@ def cluster_state(manifests: Sequence[Mapping[str, Any]], seed: str = "rollout-1
             made.append(job)
             pods.append(_pod_from(job["spec"]["template"], job, f"{job['metadata']['name']}-{_generated(seed, name)}"))
     for index, pod in enumerate(pods):
-        prefix = next((p for p in (inject or {}) if pod["metadata"]["name"].startswith(p)), None)
-        if prefix is not None and not any(p["metadata"]["name"].startswith(prefix) for p in pods[:index]):
-            inject[prefix](pod)  # type: ignore[index]
+        injector = (inject or {}).get(_top_owner_name(pod, made))
+        if injector is not None:
+            injector(pod)
         made.append(admitted(pod, NODES[index % len(NODES)], accounts))
     return stored + made
+
+
+def _top_owner_name(pod: Obj, made: Sequence[Obj]) -> str:
+    """The name of the workload a pod comes from (through its ReplicaSet or Job)."""
+    owner = pod["metadata"]["ownerReferences"][0]
+    parent = next((o for o in made if o["metadata"]["uid"] == owner["uid"]), None)
+    return str(parent["metadata"]["ownerReferences"][0]["name"] if parent is not None else owner["name"])
 
 
 def istio_sidecar(pod: Obj) -> None:
