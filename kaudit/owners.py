@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from kaudit.checks.pss import APPARMOR_ANNOTATION_PREFIX
+from kaudit.checks.pss import APPARMOR_ANNOTATION_PREFIX, apparmor_field
 from kaudit.model import Resource
 from kaudit.workloads import EMPTY, PodSpec, mapping, pod_spec, sequence
 
@@ -67,17 +67,36 @@ def _api_token_volume(volume: Any) -> bool:
                and not s["serviceAccountToken"].get("audience") for s in sources)
 
 
+def _apparmor(field: Any, annotation: Any, pod_field: Any) -> Any:
+    """The AppArmor profile a container runs with: its field, else its annotation (since v1.30 the
+    API server copies each into the other in every pod), else the pod's field."""
+    if field is not None:
+        return field
+    if annotation is not None:
+        return apparmor_field(annotation) or {"annotation": annotation}
+    return pod_field
+
+
 def signature(spec: Mapping[str, Any], metadata: Mapping[str, Any] = EMPTY, claims: Iterable[str] = ()) -> str:
     """What rules see of a pod spec, with what the API server adds to every pod normalised away:
     nil structs defaulted to {}, the account named `default` when none is, the API token volume,
-    a host-network pod's ports defaulted to host ports, a StatefulSet's claim volumes (`claims`:
-    the names of its volumeClaimTemplates, which the controller adds to each pod, claim per pod)."""
+    a host-network pod's ports defaulted to host ports, AppArmor fields and annotations kept in
+    step, a StatefulSet's claim volumes (`claims`: the names of its volumeClaimTemplates, which the
+    controller adds to each pod, claim per pod)."""
     token_volumes = {mapping(v).get("name") for v in sequence(spec.get("volumes")) if _api_token_volume(v)}
     host_network = spec.get("hostNetwork") is True
+    annotations = mapping(metadata.get("annotations"))
+    pod_apparmor = mapping(spec.get("securityContext")).get("appArmorProfile")
+    names: set[Any] = set()
 
     def container(c: Any) -> dict[str, Any]:
         c = mapping(c)
         view = {k: c[k] for k in CONTAINER_FIELDS if not _empty(c.get(k))}
+        names.add(c.get("name"))
+        context = dict(mapping(c.get("securityContext")))
+        view["apparmor"] = _apparmor(context.pop("appArmorProfile", None),
+                                     annotations.get(f"{APPARMOR_ANNOTATION_PREFIX}{c.get('name')}"), pod_apparmor)
+        view["securityContext"] = context
         if token_volumes and "volumeMounts" in view:
             view["volumeMounts"] = [m for m in sequence(view["volumeMounts"]) if mapping(m).get("name") not in token_volumes]
         if host_network and "ports" in view:  # SetDefaults_Pod: hostPort = containerPort
@@ -97,9 +116,8 @@ def signature(spec: Mapping[str, Any], metadata: Mapping[str, Any] = EMPTY, clai
     view["volumes"] = [volumes[name] for name in sorted(volumes)]  # a map keyed by name: order is no difference
     for key in CONTAINER_LISTS:
         view[key] = [container(c) for c in sequence(spec.get(key))]
-    annotations = mapping(metadata.get("annotations"))
-    view["annotations"] = {k: v for k, v in annotations.items()
-                           if isinstance(k, str) and k.startswith(APPARMOR_ANNOTATION_PREFIX)}
+    view["annotations"] = {k: v for k, v in annotations.items() if isinstance(k, str) and k.startswith(
+        APPARMOR_ANNOTATION_PREFIX) and k[len(APPARMOR_ANNOTATION_PREFIX):] not in names}
     return json.dumps(view, sort_keys=True, default=str)
 
 

@@ -169,11 +169,37 @@ def owner_reference(owner: Mapping[str, Any]) -> Obj:
             "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
 
 
+APPARMOR = "container.apparmor.security.beta.kubernetes.io/"
+
+
+def _apparmor_skew(pod: Obj) -> None:
+    """The pod strategy's applyAppArmorVersionSkew (v1.30-v1.32): each container's AppArmor field and
+    annotation copied into the other, the pod's field standing in for a container without one."""
+    meta, spec = pod["metadata"], pod["spec"]
+    pod_profile = spec.get("securityContext", {}).get("appArmorProfile")
+    for key in ("initContainers", "containers"):
+        for container in spec.get(key, []):
+            annotation = meta.get("annotations", {}).get(APPARMOR + container["name"])
+            field = container.get("securityContext", {}).get("appArmorProfile")
+            if annotation is None and (field or pod_profile):
+                profile = field or pod_profile
+                value = {"RuntimeDefault": "runtime/default", "Unconfined": "unconfined"}.get(
+                    profile["type"], f"localhost/{profile.get('localhostProfile')}")
+                meta.setdefault("annotations", {})[APPARMOR + container["name"]] = value
+            elif annotation is not None and field is None:
+                field = {"runtime/default": {"type": "RuntimeDefault"}, "unconfined": {"type": "Unconfined"}}.get(
+                    annotation, {"type": "Localhost", "localhostProfile": annotation.removeprefix("localhost/")})
+                if field != pod_profile:
+                    container.setdefault("securityContext", {})["appArmorProfile"] = field
+
+
 def admitted(pod: Obj, node: str, accounts: Mapping[tuple[str, str], Mapping[str, Any]]) -> Obj:
-    """What admission and the scheduler add to a pod the API server accepts."""
+    """What the API server, admission and the scheduler make of a pod created: defaults, AppArmor
+    in step, the service account and its token, tolerations, priority, a node."""
     meta, spec = pod["metadata"], pod["spec"]
     meta.setdefault("uid", uid(pod))
     _pod(pod)
+    _apparmor_skew(pod)
     account = spec.get("serviceAccountName") or "default"
     spec["serviceAccountName"] = spec["serviceAccount"] = account
     automount = spec.get("automountServiceAccountToken")
@@ -222,6 +248,7 @@ def cluster_state(manifests: Sequence[Mapping[str, Any]], seed: str = "rollout-1
     and the objects their controllers create. `inject`: a workload's name -> a function that changes
     each of its pods as a mutating webhook would."""
     stored = [defaulted(m) for m in manifests]
+    bare_pods = [o for o in stored if o["kind"] == "Pod"]
     accounts = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in stored if o["kind"] == "ServiceAccount"}
     made: list[Obj] = []
     for namespace in [o["metadata"]["name"] for o in stored if o["kind"] == "Namespace"]:
@@ -284,6 +311,8 @@ def cluster_state(manifests: Sequence[Mapping[str, Any]], seed: str = "rollout-1
             job = defaulted(job)
             made.append(job)
             pods.append(_pod_from(job["spec"]["template"], job, f"{job['metadata']['name']}-{_generated(seed, name)}"))
+    for index, pod in enumerate(bare_pods):
+        admitted(pod, NODES[index % len(NODES)], accounts)
     for index, pod in enumerate(pods):
         injector = (inject or {}).get(_top_owner_name(pod, made))
         if injector is not None:
