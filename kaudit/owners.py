@@ -99,6 +99,8 @@ def signature(spec: Mapping[str, Any], metadata: Mapping[str, Any] = EMPTY, clai
         view["securityContext"] = context
         if token_volumes and "volumeMounts" in view:
             view["volumeMounts"] = [m for m in sequence(view["volumeMounts"]) if mapping(m).get("name") not in token_volumes]
+            if not view["volumeMounts"]:
+                del view["volumeMounts"]
         if host_network and "ports" in view:  # SetDefaults_Pod: hostPort = containerPort
             view["ports"] = [{**p, "hostPort": p.get("hostPort") or p.get("containerPort")} if isinstance(p, dict) else p
                              for p in sequence(view["ports"])]

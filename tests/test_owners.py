@@ -10,7 +10,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from kaudit.model import Finding, Report
+from kaudit import owners
+from kaudit.model import Finding, Origin, Report, Resource, ResourceRef
 from kaudit.scan import ScanRequest, scan_cluster, scan_manifests
 from kaudit.sources.cluster import ClusterRequest
 from tests.k8s_api import FakeApiServer
@@ -70,6 +71,22 @@ def deployment(name: str, namespace: str, replicas: int, image: str = "registry.
 
 def namespace(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def as_resources(objects: Iterable[Mapping[str, Any]]) -> list[Resource]:
+    return [Resource(ResourceRef(o["apiVersion"], o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")),
+                     o, Origin(context="test")) for o in objects]
+
+
+def test_what_the_api_server_adds_to_every_pod_is_no_difference_from_its_template() -> None:
+    """Token volume and mounts, default account, host ports of a host-network pod, AppArmor
+    annotations mirroring fields, a StatefulSet's claims, labels, tolerations, node: the pods and
+    the Job collapse without being judged; only the pods Istio changed are, once for their owner."""
+    plain = deployment("api", "shop", replicas=2)  # no volume of its own: only the token's
+    served = as_resources(cluster_state([*manifests(), plain], inject={"web": istio_sidecar}))
+    collapsed = owners.collapse(served)
+    assert {(r.kind, r.name) for r in collapsed.resources if r.kind in ("Pod", *GENERATED_KINDS)} == {("Pod", "toolbox")}
+    assert [(i.owner.name, i.resource.kind, i.origin) for i in collapsed.instances] == [("web", "Pod", "admission")]
 
 
 def test_a_cluster_scan_and_a_manifest_scan_of_the_same_objects_give_the_same_fingerprints(tmp_path: Path) -> None:
