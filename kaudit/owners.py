@@ -12,8 +12,9 @@ ReplicaSet, a Job) becomes part of its top controller in the scan:
   reported on the owner (kaudit/instances.py); never an object of its own, so network isolation,
   namespace rules and their counts see the controller only.
 
-An object whose controller is not in the scan (forbidden, another namespace, not a kind kaudit
-reads) is judged as itself. A ReplicaSet scaled to zero (an old revision) runs nothing: dropped.
+An object whose controller is not in the scan (unreadable, or a kind kaudit does not read) or is
+not a workload (the Node of a static pod) is judged as itself. A ReplicaSet scaled to zero (an old
+revision) runs nothing: dropped.
 """
 from __future__ import annotations
 
