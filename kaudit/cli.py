@@ -114,6 +114,9 @@ def cli() -> None:
 @click.option("--per-file", is_flag=True,
               help="Judge objects on their own: skip cross-object analysis (NetworkPolicy coverage, RBAC "
                    "paths), which needs every manifest, not just the files given (pre-commit).")
+@click.option("--include-platform", is_flag=True,
+              help="Also report findings on platform defaults: objects identical to Kubernetes' bootstrap RBAC "
+                   "policy and to the objects the control plane creates (counted, not reported, by default).")
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rule_dirs: tuple[str, ...],
          select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str], baseline: Optional[str],
@@ -123,7 +126,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
          exclude_namespaces: tuple[str, ...], allow_gaps: bool, request_timeout: float, verify_images: bool,
          cosign_keys: tuple[str, ...], resolve_digests: bool, registry_config: Optional[str],
          registry_ca: Optional[str], insecure_registries: tuple[str, ...], image_cache: Optional[str],
-         image_cache_ttl: Optional[int], jobs: int, allow_empty: bool) -> None:
+         image_cache_ttl: Optional[int], jobs: int, allow_empty: bool, include_platform: bool) -> None:
     """Scan manifests (files, directories, globs, '-' for stdin) or a live cluster (--context)."""
     import gc
 
@@ -139,7 +142,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
         targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
         per_file=per_file, allow_gaps=allow_gaps, jobs=jobs, allow_empty=allow_empty,
-        images=_image_request(verify_images, cosign_keys, resolve_digests, registry_config, registry_ca,
+        include_platform=include_platform, images=_image_request(verify_images, cosign_keys, resolve_digests, registry_config, registry_ca,
                               insecure_registries, image_cache, image_cache_ttl, config),
     )
     writers = _writers(destinations)  # unknown formats fail before the scan runs

@@ -87,13 +87,13 @@ def validate_rules(directory: str, out: TextIO) -> int:
     known = {**builtin, **{rule.id: rule for _, rule, _ in loaded if rule is not None}}
     seen: dict[str, str] = {}
     failures = 0
-    for path, rule, problems in loaded:
-        if rule is not None:
-            clash = (builtin[rule.id].source if rule.id in builtin else None) or seen.get(rule.id)
+    for path, custom, problems in loaded:
+        if custom is not None:
+            clash = (builtin[custom.id].source if custom.id in builtin else None) or seen.get(custom.id)
             if clash and Path(clash).resolve() != path.resolve():
-                problems.append(f"{path}: rule id {rule.id!r} is already defined in {clash}")
-            seen[rule.id] = str(path)
-            problems.extend(relation_problems([rule], known))
+                problems.append(f"{path}: rule id {custom.id!r} is already defined in {clash}")
+            seen[custom.id] = str(path)
+            problems.extend(relation_problems([custom], known))
         if problems:
             failures += 1
             out.writelines(f"{p}\n" for p in problems)

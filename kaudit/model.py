@@ -360,6 +360,21 @@ class ImageSummary:
 
 
 @dataclass(frozen=True)
+class PlatformSummary:
+    """Objects identical to what the platform creates (kaudit/platform.py): their findings are not
+    reported unless --include-platform; they are counted here."""
+
+    objects: int = 0  # platform defaults in the scan: bootstrap RBAC and control-plane objects
+    bootstrap: int = 0  # ... of which bootstrap RBAC objects
+    minors: tuple[str, ...] = ()  # the bootstrap policy minors those are identical to
+    modified: int = 0  # bootstrap objects that differ from their default (each difference is reported)
+    findings_hidden: int = 0  # findings on the defaults left out of the report
+    findings_shown: int = 0  # ... kept in it (--include-platform)
+    included: bool = False  # --include-platform
+    server_minor: Optional[str] = None  # a cluster's minor when no policy of it is shipped (nearest used)
+
+
+@dataclass(frozen=True)
 class Report:
     tool_version: str
     generated_at: str
@@ -375,6 +390,7 @@ class Report:
     gaps_allowed: bool = False  # --allow-gaps: coverage gaps are reported but do not make the scan incomplete
     images: ImageSummary = field(default_factory=ImageSummary)
     empty_allowed: bool = False  # --allow-empty: a scan of inputs without Kubernetes objects may pass
+    platform: PlatformSummary = field(default_factory=PlatformSummary)
 
     @property
     def saw_nothing(self) -> bool:

@@ -20,19 +20,14 @@ findings join: a suppressed one stays apart, as whoever suppressed it chose.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional, Sequence
 
-from kaudit.model import FieldPath, Finding, JoinedFinding
+from kaudit.model import FieldPath, Finding, JoinedFinding, ResourceRef
 
-
-class Related(Protocol):
-    id: str
-    target: str
-    same_as: tuple[str, ...]
-    implies: tuple[str, ...]
+if TYPE_CHECKING:
+    from kaudit.ruleset import Rule
 
 
 @dataclass(frozen=True)
@@ -42,13 +37,14 @@ class Relations:
     named: Mapping[str, int]  # rule id -> how many rules name it in `same-as` (leader tie-break)
     involved: frozenset[str] = frozenset()  # every rule whose findings may join another's
     namespace_rules: frozenset[str] = frozenset()  # rules judging a namespace: they imply across its objects
+    namespace_implied: frozenset[str] = frozenset()  # the rules they imply
 
     @property
     def empty(self) -> bool:
         return not self.involved
 
     @classmethod
-    def of(cls, rules: Iterable[Related]) -> "Relations":
+    def of(cls, rules: Iterable["Rule"]) -> "Relations":
         """The relations among `rules`; names of rules not among them are ignored (not run)."""
         rules = list(rules)
         known = {rule.id for rule in rules}
@@ -95,7 +91,8 @@ class Relations:
                 implied[start] = frozenset(seen)
         involved = frozenset(same) | frozenset(implied) | frozenset(r for ids in implied.values() for r in ids)
         namespace_rules = frozenset(rule.id for rule in rules if rule.target == "namespace" and rule.id in implied)
-        return cls(same, implied, dict(named), involved, namespace_rules)
+        namespace_implied = frozenset(r for rule in namespace_rules for r in implied[rule])
+        return cls(same, implied, dict(named), involved, namespace_rules, namespace_implied)
 
     def same_fact(self, a: str, b: str) -> bool:
         return a != b and a in self.same and self.same.get(b) == self.same[a]
@@ -108,9 +105,10 @@ def join(findings: Sequence[Finding], relations: Relations) -> list[Finding]:
     """The findings with each set of related active findings reported as one (see module doc)."""
     if relations.empty:
         return list(findings)
-    by_object: dict[tuple[object, Optional[str]], list[int]] = defaultdict(list)
+    by_object: dict[tuple[ResourceRef, Optional[str]], list[int]] = defaultdict(list)
+    involved = relations.involved
     for index, finding in enumerate(findings):
-        if finding.suppressed is None and finding.rule in relations.involved:
+        if finding.rule in involved and finding.suppressed is None:
             by_object[(finding.resource, finding.location.file)].append(index)
     parent = list(range(len(findings)))
 
@@ -124,10 +122,12 @@ def join(findings: Sequence[Finding], relations: Relations) -> list[Finding]:
         parent[root(a)] = root(b)
 
     for indices in by_object.values():
-        if len(indices) > 1:
+        if len(indices) > 1 and _may_relate({findings[i].rule for i in indices}, relations):
             _link(findings, indices, relations, union)
     if relations.namespace_rules:
-        _link_namespaces(findings, [i for indices in by_object.values() for i in indices], relations, union)
+        wanted = relations.namespace_rules | relations.namespace_implied
+        _link_namespaces(findings, [i for indices in by_object.values() for i in indices if findings[i].rule in wanted],
+                         relations, union)
     groups: dict[int, list[int]] = defaultdict(list)
     for indices in by_object.values():
         for index in indices:
@@ -139,10 +139,27 @@ def join(findings: Sequence[Finding], relations: Relations) -> list[Finding]:
             leader, joined = _merge([findings[i] for i in members], relations)
             for index in members:
                 if findings[index] is leader:
-                    lead_of[index] = dataclasses.replace(leader, joined=joined)
+                    lead_of[index] = _with_joined(leader, joined)
                 else:
                     dropped.add(index)
     return [lead_of.get(index, finding) for index, finding in enumerate(findings) if index not in dropped]
+
+
+def _may_relate(rules: set[str], relations: Relations) -> bool:
+    """Could any two of these rules' findings join? Most objects' cannot: their fields are not read."""
+    classes = [relations.same[rule] for rule in rules if rule in relations.same]
+    if len(classes) != len(set(classes)):
+        return True
+    return any(relations.implied.get(rule, frozenset()) & rules for rule in rules)
+
+
+def _with_joined(leader: Finding, joined: tuple[JoinedFinding, ...]) -> Finding:
+    """A copy of `leader` carrying `joined` (its fingerprint, already computed, stays: joining does
+    not change the fact). Cheaper than dataclasses.replace, which re-runs __init__ for each field."""
+    copy = object.__new__(Finding)
+    copy.__dict__.update(leader.__dict__)
+    copy.joined = joined
+    return copy
 
 
 def _link(findings: Sequence[Finding], indices: list[int], relations: Relations,
@@ -217,7 +234,7 @@ def _merge(members: list[Finding], relations: Relations) -> tuple[Finding, tuple
     rules = {finding.rule for finding in members}
 
     def rank(finding: Finding) -> tuple[int, int, int, str, str]:
-        causes = sum(1 for rule in rules if relations.implies(finding.rule, rule))
+        causes = len(relations.implied.get(finding.rule, frozenset()) & rules)
         return (-finding.severity, -causes, -relations.named.get(finding.rule, 0), finding.rule,
                 finding.path_text)
 

@@ -6,7 +6,7 @@ import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, AbstractSet as Set, BinaryIO, Mapping, Optional, Sequence
 
-from kaudit import __version__, frameworks, owners, parallel, relations, suppress
+from kaudit import __version__, frameworks, owners, parallel, platform, relations, suppress
 from kaudit.baseline import Baseline, apply_baseline, load_baseline
 from kaudit.checks import TEMPLATES
 from kaudit.config import Config, apply_rule_settings, load_config
@@ -42,6 +42,7 @@ class ScanRequest:
     max_file_mb: float = DEFAULT_MAX_FILE_MB
     jobs: int = 0  # processes for a large manifest scan; 0: one per available core
     allow_empty: bool = False  # inputs without any Kubernetes object may pass (pre-commit on other YAML)
+    include_platform: bool = False  # also report findings on platform defaults (kaudit/platform.py)
 
 
 def rule_catalog(rule_dirs: Sequence[str], config: Config) -> list[Rule]:
@@ -92,9 +93,9 @@ def _prepare(request: ScanRequest) -> _Prepared:
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
               targets: tuple[str, ...], coverage: Optional[Coverage] = None,
               instances: Sequence[owners.Instance] = (), evaluated: Optional[EngineResult] = None) -> Report:
-    """Rules, suppression, baseline, frameworks: the same for manifests and clusters. `instances`:
-    running pods that differ from their controller's template (kaudit/owners.py). `evaluated`: the
-    rules already ran (spread over worker processes)."""
+    """Rules, suppression, platform defaults, baseline, frameworks: the same for manifests and clusters.
+    `instances`: running pods that differ from their controller's template (kaudit/owners.py).
+    `evaluated`: the rules already ran (spread over worker processes)."""
     rules = prepared.rules
     inventory = Inventory(resources)
     if coverage is None:  # a cluster holds each object once
@@ -112,6 +113,10 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
                                         prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
     inputs.warnings.extend(warnings)
     findings = relations.join(findings, relations.Relations.of(rules))  # one finding per fact
+    # Kubernetes' own objects: counted, their findings left out unless asked for
+    findings, platform_summary = platform.hide(findings, resources, inventory,
+                                               platform.Versions.of(coverage.version if coverage else None),
+                                               request.include_platform)
     if prepared.baseline is not None:
         findings = apply_baseline(findings, prepared.baseline)
     reported = request.frameworks or tuple(frameworks.FRAMEWORKS)
@@ -132,6 +137,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         gaps_allowed=request.allow_gaps,
         images=image_summary,
         empty_allowed=request.allow_empty,
+        platform=platform_summary,
     )
 
 

@@ -82,9 +82,21 @@ class Run:
         return found[-1] if found else ""
 
     def finding(self, rule: str, ref: str) -> list[str]:
-        """Finding lines of `rule` for resource `ref` (Kind/ns/name)."""
+        """Finding lines of `rule` for resource `ref` (Kind/ns/name), or of a finding on `ref` whose
+        `also:` line names `rule` (joined to it: kaudit/relations.py)."""
         pattern = re.compile(rf"^\s+\S+:\d+:\d+\s+\w+\s+{re.escape(rule)}\s+{re.escape(ref)}: ")
-        return [line for line in self.out.splitlines() if pattern.match(line)]
+        on_ref = re.compile(rf"^\s+\S+:\d+:\d+\s+\w+\s+\S+\s+{re.escape(ref)}: ")
+        found, previous = [], ""
+        for line in self.out.splitlines():
+            if pattern.match(line):
+                found.append(line)
+            elif line.lstrip().startswith("also: ") and on_ref.match(previous):
+                joined = [part.split(" ")[0] for part in line.strip()[len("also: "):].split(", ")]
+                if rule in joined:
+                    found.append(previous)
+            if not line.lstrip().startswith("also: "):
+                previous = line
+        return found
 
     def describe(self) -> str:
         head = "\n".join(self.out.splitlines()[-15:])

@@ -202,3 +202,10 @@ def test_undefined_alias_is_one_documents_problem() -> None:
     results = parse("a: *nowhere\n---\nb: 1\n")
     assert isinstance(results[0], Problem) and results[0].message == "invalid YAML: found undefined alias"
     assert results[1].data == {"b": 1}
+
+
+def test_a_lone_surrogate_is_a_problem_not_a_crash() -> None:
+    # found by the YAML fuzzer: CParser raised UnicodeEncodeError on text no file decode produces
+    parsed = list(parse_documents("a: 1\n---\nb: \udc80\n"))
+    assert isinstance(parsed[0], Document) and parsed[0].data == {"a": 1}
+    assert isinstance(parsed[1], Problem) and parsed[1].line == 3 and "unpaired surrogate" in parsed[1].message

@@ -304,19 +304,22 @@ class RbacIndex:
 
 
 def binding_subjects(binding: Resource) -> list[Subject]:
-    subjects = []
-    for entry in sequence(binding.body.get("subjects")):
-        entry = mapping(entry)
-        kind, name = entry.get("kind"), entry.get("name")
-        if kind not in ("User", "Group", "ServiceAccount") or not isinstance(name, str):
-            continue
-        namespace = entry.get("namespace") if kind == "ServiceAccount" else None
-        if kind == "ServiceAccount" and not namespace:
-            namespace = binding.namespace  # RoleBinding subjects default to the binding's namespace
-        if kind == "User" and name.startswith("system:serviceaccount:") and name.count(":") == 3:
-            kind, (_, _, namespace, name) = "ServiceAccount", name.split(":")  # a service account by its username
-        subjects.append(Subject(kind, name, namespace))
-    return subjects
+    parsed = (parse_subject(entry, binding.namespace) for entry in sequence(binding.body.get("subjects")))
+    return [subject for subject in parsed if subject is not None]
+
+
+def parse_subject(entry: Any, binding_namespace: Optional[str]) -> Optional[Subject]:
+    """One `subjects[j]` as the API server reads it; None when it names no User, Group or ServiceAccount."""
+    entry = mapping(entry)
+    kind, name = entry.get("kind"), entry.get("name")
+    if kind not in ("User", "Group", "ServiceAccount") or not isinstance(name, str):
+        return None
+    namespace = entry.get("namespace") if kind == "ServiceAccount" else None
+    if kind == "ServiceAccount" and not namespace:
+        namespace = binding_namespace  # RoleBinding subjects default to the binding's namespace
+    if kind == "User" and name.startswith("system:serviceaccount:") and name.count(":") == 3:
+        kind, (_, _, namespace, name) = "ServiceAccount", name.split(":")  # a service account by its username
+    return Subject(kind, name, namespace)
 
 
 def _aggregate(cluster_roles: dict[str, Role]) -> dict[str, Role]:

@@ -205,7 +205,11 @@ def _documents(text: str) -> Iterator[tuple[str, _Place]]:
 
 
 def _parse_document(chunk: str, place: _Place, budget: list[int]) -> Iterator[Parsed]:
-    parser = CParser(chunk)
+    try:
+        parser = CParser(chunk)
+    except UnicodeEncodeError as error:  # a lone surrogate: no file decoded by kaudit holds one, a caller's text may
+        yield Problem(place.of_index(error.start, chunk), "not valid Unicode text (an unpaired surrogate)")
+        return
     try:
         while True:
             event = parser.get_event()

@@ -14,7 +14,7 @@ from typing import Any, Optional, TextIO
 
 from kaudit.model import Finding, Report, RuleInfo, Severity
 from kaudit.paths import reports_dir
-from kaudit.writers.summary import by_rule, by_severity, gate_verdict, joined_text
+from kaudit.writers.summary import by_rule, by_severity, gate_verdict, joined_text, platform_text
 
 TEMPLATE = "report.html.j2"
 _HASHED_BLOCKS = ("style", "script")  # inline <style> and <script>, allowed by the CSP by their hash
@@ -81,6 +81,7 @@ def _context(report: Report) -> dict[str, Any]:
         "findings": findings,
         "active": active,
         "suppressed": len(report.findings) - len(active),
+        "platform": platform_text(report.platform),
         "failing": len(report.failing_findings()),
         "verdict": "off" if verdict == "pass" and report.fail_on is None else verdict,
         "severities": [s.label for s in _SEVERITIES],

@@ -5,10 +5,13 @@ import json
 from typing import Any, Optional, TextIO
 
 from kaudit.fingerprint import FINGERPRINT_VERSION
-from kaudit.model import Finding, FrameworkResult, Inputs, JoinedFinding, Report, ResourceRef, RuleInfo, format_path
+from kaudit.model import Finding, FrameworkResult, Inputs, JoinedFinding, PlatformSummary, Report, ResourceRef, \
+    RuleInfo, format_path
 from kaudit.writers.summary import summary
 
-SCHEMA_VERSION = "1.2"  # 1.1: fingerprintVersion (fingerprints name one fact); 1.2: joined findings, rule relations
+# 1.1: fingerprintVersion (fingerprints name one fact); 1.2: joined findings, rule relations;
+# 1.3: platform (platform defaults counted, their findings left out unless --include-platform)
+SCHEMA_VERSION = "1.3"
 
 
 def write(report: Report, stream: TextIO) -> None:
@@ -45,6 +48,7 @@ def to_dict(report: Report, findings: bool = True) -> dict[str, Any]:
             "gaps": [{"image": image, "message": why} for image, why in report.images.gaps],
             "resolved": [{"image": image, "digest": digest} for image, digest in report.images.resolved],
         },
+        "platform": _platform(report.platform),
         "rules": [_rule(info) for info in report.rules],
         "frameworks": [_framework(result) for result in report.frameworks],
         "ruleErrors": list(report.rule_errors),
@@ -71,6 +75,19 @@ def _scanned(report: Report) -> dict[str, Any]:
             "rulesPartiallyEvaluated": [{"rule": rule, "why": why} for rule, why in coverage.rules_partially_evaluated],
             "gapsAllowed": report.gaps_allowed,
         },
+    }
+
+
+def _platform(platform: PlatformSummary) -> dict[str, Any]:
+    return {
+        "objects": platform.objects,
+        "bootstrapRbac": platform.bootstrap,
+        "minors": list(platform.minors),
+        "serverMinor": platform.server_minor,
+        "modified": platform.modified,
+        "findingsHidden": platform.findings_hidden,
+        "findingsShown": platform.findings_shown,
+        "included": platform.included,
     }
 
 

@@ -11,7 +11,7 @@ import re
 from typing import TextIO
 
 from kaudit.model import Finding, Location, Report
-from kaudit.writers.summary import by_severity, gate_verdict, joined_text
+from kaudit.writers.summary import by_severity, gate_verdict, joined_text, platform_text
 
 MAX_FINDINGS = 20
 MAX_ERRORS = 10
@@ -61,6 +61,8 @@ def render(report: Report) -> str:
                  f"document{_s(inputs.documents)}, {inputs.resources} resource{_s(inputs.resources)}; "
                  f"{len(inputs.skipped)} skipped, {len(inputs.errors)} error{_s(len(inputs.errors))}"
                  + (f", {len(report.rule_errors)} rule error{_s(len(report.rule_errors))}" if report.rule_errors else ""))
+    if platform_text(report.platform):
+        lines += ["", f"**Platform:** {escape(platform_text(report.platform))}"]
     problems = [f"- ⚠️ {escape(clip(error.describe()))}" for error in inputs.errors]
     problems += [f"- ⚠️ {escape(clip(message))}" for message in report.rule_errors]
     if problems:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable
 
-from kaudit.model import Finding, Report, ResourceRef, Severity
+from kaudit.model import Finding, PlatformSummary, Report, ResourceRef, Severity
 
 
 def by_severity(findings: Iterable[Finding]) -> dict[str, int]:
@@ -33,6 +33,37 @@ def joined_text(finding: Finding) -> str:
         else:
             parts.append(f"{rule}{times} on {len(set(elsewhere))} other objects")
     return ", ".join(parts)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def platform_text(platform: PlatformSummary) -> str:
+    """"135 platform defaults, identical to Kubernetes v1.36 bootstrap policy (24 findings not shown:
+    --include-platform)"; modified defaults counted too; "" when the scan holds no platform object."""
+    parts = []
+    if platform.objects:
+        policy = f"Kubernetes {', '.join('v' + m for m in platform.minors)} bootstrap policy"
+        if platform.server_minor:
+            policy += f" (nearest to the server's v{platform.server_minor})"
+        others = platform.objects - platform.bootstrap
+        text = _plural(platform.objects, "platform default")
+        if not others:
+            text += f", identical to {policy}"
+        elif platform.bootstrap:
+            text += f": {platform.bootstrap} identical to {policy}, {_plural(others, 'control-plane object')}"
+        else:
+            text += " (created by the control plane)"
+        parts.append(text)
+    if platform.modified:
+        parts.append(f"{platform.modified} modified" if parts else _plural(platform.modified, "modified platform default"))
+    text = ", ".join(parts)
+    if platform.findings_hidden:
+        text += f" ({_plural(platform.findings_hidden, 'finding')} not shown: --include-platform)"
+    elif platform.findings_shown:
+        text += f" ({_plural(platform.findings_shown, 'finding')} on them shown)"
+    return text
 
 
 def gate_verdict(report: Report) -> str:

@@ -6,7 +6,7 @@ from itertools import groupby
 from typing import TextIO
 
 from kaudit.model import FrameworkResult, Report, Severity
-from kaudit.writers.summary import by_severity, gate_verdict, joined_text
+from kaudit.writers.summary import by_severity, gate_verdict, joined_text, platform_text
 
 MAX_SKIPPED_SHOWN = 20
 _COLOURS = {
@@ -112,6 +112,8 @@ def summary_line(report: Report) -> str:
                   + (" (allowed)" if coverage.open_gaps and report.gaps_allowed else "")
                   + (f" ({len(coverage.gaps) - len(coverage.open_gaps)} accepted)"
                      if len(coverage.open_gaps) < len(coverage.gaps) else "")]
+    if platform_text(report.platform):
+        parts.append(platform_text(report.platform))
     if suppressed:
         parts.append(f"{suppressed} suppressed")
     images = report.images
