@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from kaudit.checks import TEMPLATES
 from kaudit.checks.base import Hit, Target
@@ -16,6 +16,7 @@ from kaudit.sources.yamldoc import deepest_position
 from kaudit.workloads import PodSpec, containers, pod_specs
 
 _PLACEHOLDER_SPLIT = re.compile(r"(\{[A-Za-z_][A-Za-z0-9_-]*\})")
+Emit = Callable[[Rule, Target, Hit], Optional[Finding]]  # a hit -> its finding, or None: dropped
 CONTAINER_KIND_WORDS = {"container": "container", "initContainer": "init container",
                         "ephemeralContainer": "ephemeral container"}
 
@@ -41,12 +42,7 @@ def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
             groups.setdefault(inventory.scope(resource), resource)
         targets = _targets(resource, pods, inventory)
         for rule in applicable[key]:
-            for target in targets.get(rule.target, ()):
-                if target.container is not None and target.container.kind not in rule.container_kinds:
-                    continue
-                if rule.linux_only and target.pod is not None and target.pod.is_windows:
-                    continue
-                _evaluate(rule, target, result)
+            _judge(rule, targets.get(rule.target, ()), result)
     if namespace_rules:
         for namespace in inventory.namespace_resources():
             target = Target(namespace, lookup=inventory, scope=Scope(namespace.name))
@@ -61,6 +57,26 @@ def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
     return result
 
 
+def judge_pods(rules: Sequence[Rule], resource: Resource, pods: Sequence[PodSpec], inventory: Inventory,
+               emit: Emit, result: EngineResult) -> None:
+    """The pod and container rules among `rules` on `pods` of `resource`, an object outside the
+    inventory (a running pod that differs from its controller's template: kaudit/instances.py);
+    `emit` makes each hit a finding, or None to drop it."""
+    targets = _targets(resource, pods, inventory)
+    for rule in rules:
+        if rule.target in ("pod", "container"):
+            _judge(rule, targets[rule.target], result, emit)
+
+
+def _judge(rule: Rule, targets: Sequence[Target], result: EngineResult, emit: Optional[Emit] = None) -> None:
+    for target in targets:
+        if target.container is not None and target.container.kind not in rule.container_kinds:
+            continue
+        if rule.linux_only and target.pod is not None and target.pod.is_windows:
+            continue
+        _evaluate(rule, target, result, emit)
+
+
 def _targets(resource: Resource, pods: Sequence[PodSpec], inventory: Inventory) -> dict[str, list[Target]]:
     """The object, and each of its pod specs and their containers (an object may hold several)."""
     targets: dict[str, list[Target]] = {"object": [Target(resource, lookup=inventory)], "pod": [], "container": []}
@@ -73,14 +89,20 @@ def _targets(resource: Resource, pods: Sequence[PodSpec], inventory: Inventory) 
     return targets
 
 
-def _evaluate(rule: Rule, target: Target, result: EngineResult) -> None:
+def _evaluate(rule: Rule, target: Target, result: EngineResult, emit: Optional[Emit] = None) -> None:
     try:
         hits = list(rule.check(target))
     except Exception as error:  # a rule bug must not hide the rest of the scan
         result.errors.append(
             f"rule {rule.id} could not evaluate {target.resource.ref.describe()}: {type(error).__name__}: {error}")
         return
-    result.findings.extend(make_finding(rule, target, hit) for hit in hits)
+    if emit is None:
+        result.findings.extend(make_finding(rule, target, hit) for hit in hits)
+        return
+    for hit in hits:
+        finding = emit(rule, target, hit)
+        if finding is not None:
+            result.findings.append(finding)
 
 
 def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:

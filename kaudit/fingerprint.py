@@ -22,7 +22,7 @@ from kaudit.model import FieldPath, Finding
 FINGERPRINT_VERSION = 3  # 3: pod-level findings inside a container name it (Hit.container)
 
 
-def _item_key(item: Any) -> Optional[str]:
+def item_key(item: Any) -> Optional[str]:
     """What names a list item in Kubernetes (the merge keys of containers, volumes, env, ports, …;
     RBAC subjects by kind, namespace and name); None for items that have no name."""
     if not isinstance(item, Mapping):
@@ -49,7 +49,7 @@ def _key_counts(items: list[Any]) -> Counter[Optional[str]]:
     if entry is None or entry[0] is not items:
         if len(_COUNTS) >= _COUNTS_KEPT:
             _COUNTS.clear()
-        entry = _COUNTS[id(items)] = (items, Counter(_item_key(item) for item in items))
+        entry = _COUNTS[id(items)] = (items, Counter(item_key(item) for item in items))
     return entry[1]
 
 
@@ -60,7 +60,7 @@ def identity_path(body: Mapping[str, Any], path: FieldPath) -> str:
     for part in path:
         if isinstance(part, int):
             item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
-            key = _item_key(item)
+            key = item_key(item)
             if key is not None and _key_counts(node)[key] > 1:
                 key = None  # two items of one name (an invalid object): only the position tells them apart
             parts.append(f"[{key}]" if key is not None else f"[{part}]")

@@ -10,9 +10,10 @@ from kaudit import __version__, frameworks, owners, parallel, platform, relation
 from kaudit.baseline import Baseline, apply_baseline, load_baseline
 from kaudit.checks import TEMPLATES
 from kaudit.config import Config, apply_rule_settings, load_config
-from kaudit.engine import EngineResult, run
+from kaudit.engine import EngineResult, run, sort_key
 from kaudit.errors import KauditError
 from kaudit.fingerprint import make_unique
+from kaudit.instances import judge_instances
 from kaudit.inventory import Inventory, declared_twice
 from kaudit.workloads import custom_workload
 from kaudit.model import Coverage, CoverageGap, ImageSummary, InputError, Inputs, Origin, Report, Resource, ResourceRef, Severity
@@ -92,19 +93,23 @@ def _prepare(request: ScanRequest) -> _Prepared:
 
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
               targets: tuple[str, ...], coverage: Optional[Coverage] = None,
-              kept_pods: Sequence[owners.KeptPod] = (), evaluated: Optional[EngineResult] = None) -> Report:
+              instances: Sequence[owners.Instance] = (), evaluated: Optional[EngineResult] = None) -> Report:
     """Rules, suppression, platform defaults, baseline, frameworks: the same for manifests and clusters.
+    `instances`: running pods that differ from their controller's template (kaudit/owners.py).
     `evaluated`: the rules already ran (spread over worker processes)."""
     rules = prepared.rules
     inventory = Inventory(resources)
     if coverage is None:  # a cluster holds each object once
         inputs.warnings.extend(declared_twice(resources))
     inputs.workloads = [w for w in map(custom_workload, resources) if w is not None]
-    image_summary = _check_images(request, inventory)
+    image_summary = _check_images(request, inventory, instances)
     result = evaluated if evaluated is not None else run(rules, inventory)
+    if instances:  # what running pods add to their controllers' findings
+        added = judge_instances(rules, inventory, instances, result.findings)
+        result = EngineResult(sorted(result.findings + added.findings, key=sort_key), result.errors + added.errors)
     not_evaluated = dict(coverage.rules_not_evaluated) if coverage is not None else {}
     # A rule not evaluated reports nothing (its verdicts would be guesses); its controls are not evaluated.
-    findings = make_unique([f for f in owners.drop_inherited(result.findings, kept_pods) if f.rule not in not_evaluated])
+    findings = make_unique([f for f in result.findings if f.rule not in not_evaluated])
     findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
                                         prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
     inputs.warnings.extend(warnings)
@@ -137,7 +142,8 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     )
 
 
-def _check_images(request: ScanRequest, inventory: Inventory) -> ImageSummary:
+def _check_images(request: ScanRequest, inventory: Inventory, instances: Sequence[owners.Instance] = ()
+                  ) -> ImageSummary:
     """Resolve and verify the scan's images when asked; the only network access of a manifest scan."""
     wanted = request.images
     if wanted is None or not (wanted.verify or wanted.resolve):
@@ -145,10 +151,11 @@ def _check_images(request: ScanRequest, inventory: Inventory) -> ImageSummary:
     from kaudit.registry.verify import check_images
     from kaudit.workloads import containers, pod_specs
 
+    pods = [pod for resource in inventory for pod in pod_specs(resource.body)]
+    pods.extend(instance.pod for instance in instances)  # an injected sidecar's image too
     images: list[str] = []
-    for resource in inventory:
-        for pod in pod_specs(resource.body):
-            images.extend(str(c.body["image"]) for c in containers(pod) if isinstance(c.body.get("image"), str))
+    for pod in pods:
+        images.extend(str(c.body["image"]) for c in containers(pod) if isinstance(c.body.get("image"), str))
     result = check_images(images, wanted)
     inventory.memo["images"] = result.facts
     facts = sorted(result.facts.values(), key=lambda f: f.image)
@@ -246,7 +253,8 @@ def scan_cluster(request: ScanRequest, cluster: "ClusterRequest") -> Report:
     from kaudit.sources.cluster import load_cluster  # imports the kubernetes client: only here
 
     scanned = load_cluster(cluster)
-    resources, kept = owners.collapse(scanned.resources)
+    collapsed = owners.collapse(scanned.resources)
+    resources = collapsed.resources
     resources.append(cluster_info(scanned, resources))
     not_evaluated, partial = rules_affected(prepared.rules, scanned.gaps, set(scanned.kinds_read))
     gaps = _accept_gaps(scanned.gaps, prepared.config.accepted_gaps)
@@ -255,4 +263,4 @@ def scan_cluster(request: ScanRequest, cluster: "ClusterRequest") -> Report:
     inputs = Inputs(documents=len(scanned.resources), resources=len(resources),
                     warnings=[InputError(f"context {scanned.context}", None, text) for text in scanned.warnings])
     target = f"context {scanned.context} ({scanned.server})"
-    return _evaluate(request, prepared, resources, inputs, (target,), coverage, kept)
+    return _evaluate(request, prepared, resources, inputs, (target,), coverage, collapsed.instances)

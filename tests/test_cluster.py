@@ -70,12 +70,14 @@ def scan(api: FakeApiServer, tmp_path: Path, **request: Any) -> Any:
 def test_findings_go_to_the_controller_not_its_replicas(api: FakeApiServer, tmp_path: Path) -> None:
     report = scan(api, tmp_path)
     assert report.complete and report.coverage.version == "v1.29.4"
-    run_as_root = {f.resource.describe() for f in report.findings if f.rule == "run-as-root"}
-    # the Deployment is judged; its identical replicas are not; the pod whose sidecar was injected is,
-    # but only for what differs from its template (the sidecar)
-    assert run_as_root == {"Deployment/shop/web", "Pod/shop/web-5d9f-c"}
-    on_pod = {(f.rule, f.container) for f in report.findings if f.resource.kind == "Pod"}
-    assert ("privileged-container", "mesh-proxy") in on_pod and all(c != "web" for _, c in on_pod)
+    # the Deployment is judged; its identical replicas are not; what the pod whose sidecar was
+    # injected adds (the sidecar) is reported on the Deployment, where the fix goes
+    assert {f.resource.kind for f in report.findings} == {"Deployment", "Namespace", "ClusterInfo"}
+    run_as_root = {(f.resource.describe(), f.container) for f in report.findings if f.rule == "run-as-root"}
+    assert run_as_root == {("Deployment/shop/web", "web"), ("Deployment/shop/web", "mesh-proxy")}
+    [sidecar] = [f for f in report.findings if f.rule == "privileged-container"]
+    assert (sidecar.container, sidecar.path_text) == ("mesh-proxy", "spec.template.spec.containers[1].securityContext.privileged")
+    assert "injected into its running pods at admission" in sidecar.message
     finding = next(f for f in report.findings if f.resource.kind == "Deployment")
     assert finding.location.context == "test" and finding.location.server == api.url and finding.location.file is None
 
@@ -87,8 +89,10 @@ def test_fingerprints_match_a_manifest_scan_of_the_same_object(api: FakeApiServe
     from_files = scan_manifests(ScanRequest(targets=(str(tmp_path / "web.yaml"),)))
     from_cluster = scan(api, tmp_path)
     files = {f.fingerprint for f in from_files.findings if f.resource.kind == "Deployment"}
-    cluster = {f.fingerprint for f in from_cluster.findings if f.resource.kind == "Deployment"}
-    assert files and files == cluster
+    cluster = {f.fingerprint: f for f in from_cluster.findings if f.resource.kind == "Deployment"}
+    assert files and files <= set(cluster)
+    # the rest is the sidecar injected into one of its pods, which the manifest does not have
+    assert {cluster[extra].container for extra in set(cluster) - files} == {"mesh-proxy"}
 
 
 def test_secrets_are_read_as_metadata_only(api: FakeApiServer, tmp_path: Path) -> None:
@@ -262,8 +266,8 @@ def test_a_per_object_rule_with_a_gap_is_partially_evaluated(tmp_path: Path) -> 
     partial = dict(report.coverage.rules_partially_evaluated)
     assert "run-as-root" in partial and "could not read pods in namespace team-b" in partial["run-as-root"]
     assert "run-as-root" not in dict(report.coverage.rules_not_evaluated)
-    assert {f.resource.describe() for f in report.findings if f.rule == "run-as-root"} == {
-        "Deployment/shop/web", "Pod/shop/web-5d9f-c"}
+    assert {(f.resource.describe(), f.container) for f in report.findings if f.rule == "run-as-root"} == {
+        ("Deployment/shop/web", "web"), ("Deployment/shop/web", "mesh-proxy")}
     from kaudit.writers.json_report import to_dict
 
     cluster = to_dict(report)["scanned"]["cluster"]

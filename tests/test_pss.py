@@ -129,3 +129,50 @@ def test_user_namespaces_relax_run_as_rules_but_not_restricted_proc_mount() -> N
                         "procMount": "Unmasked"}}]}}
     assert level_verdict(pod, "baseline") == set()
     assert level_verdict(pod, "restricted") == {"proc-mount-type"}
+
+
+def hit_paths(check: str, spec: dict[str, Any], annotations: dict[str, str] | None = None) -> list[str]:
+    from kaudit.model import format_path
+
+    pod = pod_spec({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": annotations or {}},
+                    "spec": spec})
+    assert pod is not None
+    return [format_path(hit.path) for hit in evaluate(check, pod)]
+
+
+UNCONFINED_ANNOTATION = {"container.apparmor.security.beta.kubernetes.io/a": "unconfined"}
+UNCONFINED = {"appArmorProfile": {"type": "Unconfined"}}
+APPARMOR_FIELD = "spec.containers[0].securityContext.appArmorProfile.type"
+
+
+APPARMOR_CASES = [
+    # the API server copies an annotation into the field and back (v1.30+): one fact, at the field
+    ({"containers": [{"name": "a"}]}, UNCONFINED_ANNOTATION, [APPARMOR_FIELD]),
+    ({"containers": [{"name": "a", "securityContext": UNCONFINED}]}, UNCONFINED_ANNOTATION, [APPARMOR_FIELD]),
+    ({"securityContext": UNCONFINED, "containers": [{"name": "a"}]}, UNCONFINED_ANNOTATION,
+     ["spec.securityContext.appArmorProfile.type"]),
+    # an annotation the field contradicts, or one for no container, is a fact of its own, as admission judges both
+    ({"containers": [{"name": "a", "securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}}}]},
+     UNCONFINED_ANNOTATION, ['metadata.annotations["container.apparmor.security.beta.kubernetes.io/a"]']),
+    ({"containers": [{"name": "b"}]}, UNCONFINED_ANNOTATION,
+     ['metadata.annotations["container.apparmor.security.beta.kubernetes.io/a"]']),
+]
+
+
+def test_an_apparmor_annotation_and_field_the_api_server_keeps_in_step_are_one_fact() -> None:
+    assert [hit_paths("appArmorProfile", spec, annotations) for spec, annotations, _ in APPARMOR_CASES] == [
+        paths for _, _, paths in APPARMOR_CASES]
+
+
+HOST_PORT_CASES = [
+    # the API server sets a host-network pod's unset hostPorts to the containerPorts (SetDefaults_Pod)
+    ({"hostNetwork": True, "containers": [{"name": "a", "ports": [{"containerPort": 9100}]}]},
+     ["spec.containers[0].ports[0].hostPort"]),
+    ({"hostNetwork": True, "initContainers": [{"name": "i", "ports": [{"containerPort": 53, "hostPort": 0}]}],
+      "containers": [{"name": "a"}]}, ["spec.initContainers[0].ports[0].hostPort"]),
+    ({"containers": [{"name": "a", "ports": [{"containerPort": 9100}]}]}, []),
+]
+
+
+def test_a_host_network_pod_binds_its_container_ports_on_the_node() -> None:
+    assert [hit_paths("hostPorts", spec) for spec, _ in HOST_PORT_CASES] == [paths for _, paths in HOST_PORT_CASES]

@@ -111,12 +111,19 @@ def host_path_volumes(pod: PodSpec, all_containers: list[Container]) -> list[Hit
 
 def host_ports(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
     hits = []
+    # The API server defaults a host-network pod's unset hostPorts to their containerPorts
+    # (SetDefaults_Pod) before admission judges it: a manifest and its pods on a cluster say the same.
+    host_network = pod.spec.get("hostNetwork") is True
     for c in all_containers:
         for index, port in enumerate(sequence(c.body.get("ports"))):
             host_port = mapping(port).get("hostPort")
+            defaulted = host_network and not host_port and c.kind != "ephemeralContainer"
+            if defaulted:
+                host_port = mapping(port).get("containerPort")
             if _set(host_port) and host_port != 0:
+                how = " (hostNetwork: the containerPort is the node's)" if defaulted else ""
                 hits.append(Hit(c.path + ("ports", index, "hostPort"),
-                                {"detail": f'container "{c.name}" hostPort {host_port}'}))
+                                {"detail": f'container "{c.name}" hostPort {host_port}{how}'}))
     return hits
 
 
@@ -133,11 +140,37 @@ def apparmor(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
         if bad_profile(_sc(c).get("appArmorProfile")):
             hits.append(Hit(_sc_path(c, "appArmorProfile", "type"),
                             {"detail": f'container "{c.name}" appArmorProfile is not RuntimeDefault or Localhost'}))
+    by_name = {c.name: c for c in all_containers}
+    pod_profile = pod.security_context.get("appArmorProfile")
     for key, value in mapping(pod.metadata.get("annotations")).items():
         if isinstance(key, str) and key.startswith(APPARMOR_ANNOTATION_PREFIX):
             if not (value == "runtime/default" or (isinstance(value, str) and value.startswith("localhost/")) or value == ""):
-                hits.append(Hit(pod.metadata_path + ("annotations", key), {"detail": f"annotation {key}={value}"}))
+                detail = {"detail": f"annotation {key}={value}"}
+                container = by_name.get(key[len(APPARMOR_ANNOTATION_PREFIX):])
+                field = apparmor_field(value)
+                if container is None or field is None or pod.is_windows:
+                    hits.append(Hit(pod.metadata_path + ("annotations", key), detail))
+                    continue
+                # Since v1.30 the API server keeps the annotation and the container's field in step
+                # (applyAppArmorVersionSkew): one fact, reported at the field whichever one says it.
+                decided_by = _sc(container).get("appArmorProfile") or pod_profile
+                if decided_by is None:
+                    hits.append(Hit(_sc_path(container, "appArmorProfile", "type"), detail))
+                elif mapping(decided_by) != field:
+                    hits.append(Hit(pod.metadata_path + ("annotations", key), detail))  # they disagree: both count
     return hits
+
+
+def apparmor_field(annotation: Any) -> Optional[dict[str, str]]:
+    """The appArmorProfile field an AppArmor annotation value stands for (podutil.ApparmorFieldForAnnotation),
+    or None for a value the API server does not copy into the field."""
+    if annotation == "runtime/default":
+        return {"type": "RuntimeDefault"}
+    if annotation == "unconfined":
+        return {"type": "Unconfined"}
+    if isinstance(annotation, str) and annotation.startswith("localhost/") and annotation != "localhost/":
+        return {"type": "Localhost", "localhostProfile": annotation[len("localhost/"):]}
+    return None
 
 
 def selinux(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
