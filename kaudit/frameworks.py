@@ -202,6 +202,13 @@ def tag_problems(frameworks: Mapping[str, Sequence[str]]) -> list[str]:
 def evaluate(framework_id: str, rules_run: Sequence["Rule"], findings: Sequence[Finding],
              catalog: Optional[Sequence["Rule"]] = None, not_evaluated: Optional[Mapping[str, str]] = None,
              nothing_scanned: bool = False) -> FrameworkResult:
+    """One framework's verdicts (see `evaluate_all`)."""
+    return evaluate_all((framework_id,), rules_run, findings, catalog, not_evaluated, nothing_scanned)[0]
+
+
+def evaluate_all(framework_ids: Sequence[str], rules_run: Sequence["Rule"], findings: Sequence[Finding],
+                 catalog: Optional[Sequence["Rule"]] = None, not_evaluated: Optional[Mapping[str, str]] = None,
+                 nothing_scanned: bool = False) -> list[FrameworkResult]:
     """Per control:
     - fail: a rule that checks it ran and has an unsuppressed finding;
     - pass: every rule that checks it (in `catalog`, the rules known before selection) ran, fully,
@@ -210,12 +217,19 @@ def evaluate(framework_id: str, rules_run: Sequence["Rule"], findings: Sequence[
       --per-file), could not read what it needs (`not_evaluated`: rule id -> why), or nothing was
       scanned; never a pass;
     - not-covered: no kaudit rule checks it (with the reason)."""
-    not_evaluated = not_evaluated or {}
-    failing_rules: dict[str, int] = {}
+    failing_rules: dict[str, int] = {}  # counted once for every framework: a big scan has many findings
     for finding in findings:
         if finding.suppressed is None:
-            for rule_id in finding.rules:  # a joined rule's control fails too
-                failing_rules[rule_id] = failing_rules.get(rule_id, 0) + 1
+            failing_rules[finding.rule] = failing_rules.get(finding.rule, 0) + 1
+            for joined in finding.joined:  # a joined rule's control fails too
+                failing_rules[joined.rule] = failing_rules.get(joined.rule, 0) + 1
+    return [_verdicts(framework_id, rules_run, failing_rules, catalog, not_evaluated or {}, nothing_scanned)
+            for framework_id in framework_ids]
+
+
+def _verdicts(framework_id: str, rules_run: Sequence["Rule"], failing_rules: Mapping[str, int],
+              catalog: Optional[Sequence["Rule"]], not_evaluated: Mapping[str, str],
+              nothing_scanned: bool) -> FrameworkResult:
     ran = {rule.id for rule in rules_run}
     everything = list(catalog) if catalog is not None else list(rules_run)
     results = []

@@ -39,6 +39,7 @@ class Severity(enum.IntEnum):
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+@functools.lru_cache(maxsize=4096)  # a scan's findings share few paths: formatting each is a third of a big report
 def format_path(path: FieldPath) -> str:
     """`('spec', 'containers', 0, 'image')` -> `spec.containers[0].image`; keys with dots or slashes
     are quoted (`annotations["kaudit.io/ignore"]`) so the path stays unambiguous."""

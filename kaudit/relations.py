@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional, Sequence
 
 from kaudit.inventory import Scope, scope_of
-from kaudit.model import FieldPath, Finding, JoinedFinding, ResourceRef
+from kaudit.model import Finding, JoinedFinding, ResourceRef
 
 if TYPE_CHECKING:
     from kaudit.ruleset import Rule
@@ -111,28 +111,37 @@ def join(findings: Sequence[Finding], relations: Relations) -> list[Finding]:
     for index, finding in enumerate(findings):
         if finding.rule in involved and finding.suppressed is None:
             by_object[(finding.resource, finding.location.file)].append(index)
-    parent = list(range(len(findings)))
+    parent: dict[int, int] = {}  # union-find over the findings that join another (most stand alone)
 
     def root(index: int) -> int:
-        while parent[index] != index:
-            parent[index] = parent[parent[index]]
-            index = parent[index]
-        return index
+        top = index
+        while (up := parent.get(top, top)) != top:
+            top = up
+        while index != top:  # path compression
+            parent[index], index = top, parent[index]
+        return top
 
     def union(a: int, b: int) -> None:
-        parent[root(a)] = root(b)
+        top_a, top_b = root(a), root(b)
+        if top_a != top_b:
+            parent[top_a] = top_b
+            parent.setdefault(top_b, top_b)
 
+    partnered: dict[frozenset[str], frozenset[str]] = {}  # an object's rules -> those that may join there
     for indices in by_object.values():
-        if len(indices) > 1 and _may_relate({findings[i].rule for i in indices}, relations):
-            _link(findings, indices, relations, union)
+        if len(indices) > 1:
+            present = frozenset(findings[i].rule for i in indices)
+            if present not in partnered:  # objects of one shape share the answer
+                partnered[present] = _partnered(present, relations)
+            if partnered[present]:
+                _link(findings, [i for i in indices if findings[i].rule in partnered[present]], relations, union)
     if relations.namespace_rules:
         wanted = relations.namespace_rules | relations.namespace_implied
         _link_namespaces(findings, [i for indices in by_object.values() for i in indices if findings[i].rule in wanted],
                          relations, union)
     groups: dict[int, list[int]] = defaultdict(list)
-    for indices in by_object.values():
-        for index in indices:
-            groups[root(index)].append(index)
+    for index in sorted(parent):  # members in report order: ties between leaders go to the first
+        groups[root(index)].append(index)
     lead_of: dict[int, Finding] = {}
     dropped: set[int] = set()
     for members in groups.values():
@@ -146,12 +155,19 @@ def join(findings: Sequence[Finding], relations: Relations) -> list[Finding]:
     return [lead_of.get(index, finding) for index, finding in enumerate(findings) if index not in dropped]
 
 
-def _may_relate(rules: set[str], relations: Relations) -> bool:
-    """Could any two of these rules' findings join? Most objects' cannot: their fields are not read."""
-    classes = [relations.same[rule] for rule in rules if rule in relations.same]
-    if len(classes) != len(set(classes)):
-        return True
-    return any(relations.implied.get(rule, frozenset()) & rules for rule in rules)
+def _partnered(rules: frozenset[str], relations: Relations) -> frozenset[str]:
+    """The rules among `rules` whose findings could join another's there: those with a same-as
+    mate, a consequence or a cause among them. Relations are symmetric in this, so the findings of
+    the other rules can be left out of the search without losing a join."""
+    partners: set[str] = set()
+    for rule in rules:
+        consequences = relations.implied.get(rule, frozenset()) & rules
+        if consequences:
+            partners.add(rule)
+            partners.update(consequences)
+        if rule in relations.same and any(relations.same_fact(rule, other) for other in rules):
+            partners.add(rule)
+    return frozenset(partners)
 
 
 def _with_joined(leader: Finding, joined: tuple[JoinedFinding, ...]) -> Finding:
@@ -163,22 +179,38 @@ def _with_joined(leader: Finding, joined: tuple[JoinedFinding, ...]) -> Finding:
     return copy
 
 
+class _Field:
+    """A node of one object's field tree: the findings at this field, and the fields inside it."""
+    __slots__ = ("findings", "inside")
+
+    def __init__(self) -> None:
+        self.findings: list[int] = []
+        self.inside: dict[object, _Field] = {}
+
+
 def _link(findings: Sequence[Finding], indices: list[int], relations: Relations,
           union: Callable[[int, int], None]) -> None:
     """Union the related findings of one object: by field (same-as, and implies outside containers
-    and subjects) through each finding's path prefixes: the same field, or one inside the other (a
-    volume and its hostPath.path); the empty path (the whole object) only with itself, as it would
-    swallow every field. By container or subject: implies."""
-    at_field: dict[tuple[FieldPath, Optional[str], Optional[str]], list[int]] = defaultdict(list)
+    and subjects): the same field, or one inside the other (a volume and its hostPath.path); the
+    empty path (the whole object) only with itself, as it would swallow every field. By container
+    or subject: implies. Fields are a tree per container and subject, so each finding meets the
+    findings above it in one walk down its path."""
+    trees: dict[tuple[Optional[str], Optional[str]], _Field] = defaultdict(_Field)
     in_unit: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for index in sorted(indices, key=lambda i: len(findings[i].path)):
+    for index in sorted(indices, key=lambda i: len(findings[i].path)):  # fields before the fields inside them
         finding = findings[index]
-        path, container, subject = finding.path, finding.container, finding.subject
-        for size in range(1 if path else 0, len(path) + 1):
-            for other in at_field.get((path[:size], container, subject), ()):
+        node = trees[(finding.container, finding.subject)]
+        if finding.path:
+            for part in finding.path:
+                node = node.inside.get(part) or node.inside.setdefault(part, _Field())
+                for other in node.findings:
+                    if _by_field(findings[other], finding, relations):
+                        union(index, other)
+        else:
+            for other in node.findings:
                 if _by_field(findings[other], finding, relations):
                     union(index, other)
-        at_field[(path, container, subject)].append(index)
+        node.findings.append(index)
         unit = _unit(finding)
         if unit is not None:
             in_unit[unit][finding.rule].append(index)
@@ -243,10 +275,11 @@ def _by_field(a: Finding, b: Finding, relations: Relations) -> bool:
 def _merge(members: list[Finding], relations: Relations) -> tuple[Finding, tuple[JoinedFinding, ...]]:
     rules = {finding.rule for finding in members}
 
-    def rank(finding: Finding) -> tuple[int, int, int, str, str]:
+    def rank(finding: Finding) -> tuple[int, int, int, str]:
         causes = len(relations.implied.get(finding.rule, frozenset()) & rules)
-        return (-finding.severity, -causes, -relations.named.get(finding.rule, 0), finding.rule,
-                finding.path_text)
+        # Ties beyond the rule id keep the findings' order (sorted by place): formatting paths
+        # for the comparison would cost more than the rest of the join.
+        return (-finding.severity, -causes, -relations.named.get(finding.rule, 0), finding.rule)
 
     ordered = sorted(members, key=rank)
     leader = ordered[0]

@@ -131,8 +131,8 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         rules=tuple(sorted((rule.info() for rule in rules), key=lambda info: info.id)),
         fail_on=prepared.fail_on,
         rule_errors=tuple(sorted(result.errors)),  # sorted: the same however the work was split
-        frameworks=tuple(frameworks.evaluate(f, rules, findings, prepared.catalog, not_evaluated, nothing_scanned)
-                         for f in reported),
+        frameworks=tuple(frameworks.evaluate_all(reported, rules, findings, prepared.catalog, not_evaluated,
+                                                 nothing_scanned)),
         framework_selected=bool(request.frameworks),
         coverage=coverage,
         gaps_allowed=request.allow_gaps,

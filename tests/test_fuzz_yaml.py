@@ -394,6 +394,16 @@ def test_regression_parsing_resumes_after_a_broken_document(text: str, documents
     assert len(problems) == 1 and problems[0].line is not None
 
 
+def test_regression_whitespace_libyaml_refuses_before_a_document_loses_nothing() -> None:
+    # A tab-indented blank line or comment before `---` went with the next document, and libyaml,
+    # which refuses a tab there, refused the document too: `k1: v1` was lost (found by the fuzzer).
+    for text in ("\t\n---\nk1: v1\n---\na\n", "\t# note\n---\nk1: v1\n", "a: 1\n---\n \t\n---\nk1: v1\n"):
+        results = parse(text)
+        assert {"k1": "v1"} in [r.data for r in results if isinstance(r, Document)], (text, results)
+    # directives still go with their document
+    assert [r.data for r in parse("%YAML 1.1\n---\nk: v\n")] == [{"k": "v"}]
+
+
 def test_regression_a_broken_first_document_is_reported_once() -> None:
     # A blank line (or comment) before the first `---`: the broken document was parsed twice and
     # its error reported twice.

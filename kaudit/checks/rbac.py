@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from kaudit.analyzers.rbac import ALL, PERMISSIONS, Grant, Permission, RbacIndex, Subject, binding_subjects, \
-    describe_rule, is_system_subject, rbac_index, rule_key
+    RuleSource, describe_rule, is_system_subject, rbac_index, rule_key
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.workloads import mapping, sequence
 
@@ -64,24 +64,29 @@ def _role_rule_hits(index: RbacIndex, target: Target, permission: Permission, in
     hits = []
     own = [(rule, source) for rule, source in zip(role.rules, role.sources) if source.resource is target.resource]
     for rule, source in own:
-        held = [g for g in index.holders(target.resource, source.index)
-                if permission.matches(rule, namespaced=g.namespaced)]
-        demote, note = grade(permission, rule)
-        values = {"does": permission.does + note, "grant": f"{source.describe()} ({describe_rule(rule)})"}
+        holders = index.holders(target.resource, source.index)
+        held = [g for g in holders if permission.matches(rule, namespaced=g.namespaced)]
         if held:
             shown = [g for g in held if include_system or not is_system_subject(g.subject)]
             if not shown:
                 continue  # the control plane's own grant
-            hits.append(Hit(("rules", source.index), {**values, "subject": _holders_text(shown)}, fact=rule_key(rule),
-                            demote=demote))
-        elif not index.holders(target.resource, source.index) and \
-                permission.matches(rule, namespaced=role.kind == "Role"):
+            hits.append(_rule_hit(permission, rule, source, _holders_text(shown), rule_key(rule), 0))
+        elif not holders and permission.matches(rule, namespaced=role.kind == "Role"):
             # latent: one `kubectl create rolebinding` away. A role bound only through RoleBindings
             # that cannot carry this rule (cluster-scoped resources) grants it to nobody: not reported.
             who = "Whoever it is bound to (not bound in the scanned objects)"
-            hits.append(Hit(("rules", source.index), {**values, "subject": who}, fact=f"latent {rule_key(rule)}",
-                            demote=demote + LATENT))
+            hits.append(_rule_hit(permission, rule, source, who, f"latent {rule_key(rule)}", LATENT))
     return hits
+
+
+def _rule_hit(permission: Permission, rule: Mapping[str, Any], source: RuleSource, subject: str, fact: str,
+              demote: int) -> Hit:
+    """The finding on `rules[i]` of a role; its words are made only for a rule that grants (each
+    role is read by every grant rule, and most of its rules grant none of their permissions)."""
+    graded, note = grade(permission, rule)
+    return Hit(("rules", source.index), {"does": permission.does + note,
+                                         "grant": f"{source.describe()} ({describe_rule(rule)})", "subject": subject},
+               fact=fact, demote=demote + graded)
 
 
 def _binding_hits(index: RbacIndex, target: Target, permission: Permission, include_system: bool) -> list[Hit]:

@@ -72,6 +72,7 @@ _FORBIDDEN = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uf
 # make libyaml refuse that document too.
 _TRIVIA = re.compile(r"(?:[ \t]*(?:#[^%s]*)?(?:\r\n|[%s])|%%[^%s]*(?:\r\n|[%s]))*[ \t]*(?:#[^%s]*)?"
                      % (_YAML_BREAK + _FORBIDDEN, _YAML_BREAK, _YAML_BREAK, _YAML_BREAK, _YAML_BREAK + _FORBIDDEN))
+_DIRECTIVE = re.compile(r"(?:\A|(?<=[%s]))%%" % _YAML_BREAK)  # `%YAML` or `%TAG`, at the start of a line
 # YAML allows a byte order mark before any document: `cat a.yaml b.yaml` keeps b's.
 _LATER_BOM = re.compile(r"(?:\A|(?<=[%s]))\ufeff" % _YAML_BREAK)
 
@@ -192,7 +193,13 @@ def _documents(text: str) -> Iterator[tuple[str, _Place]]:
         if end <= start:
             continue
         if end < len(text) and _TRIVIA.fullmatch(text, start, end):
-            continue  # nothing but comments and directives: they go with the next document
+            if _DIRECTIVE.search(text[start:end]):
+                continue  # directives (and comments around them) go with the next document
+            # Blank lines and comments hold no document: dropped, not joined to the next, whose
+            # parse would fail with them where libyaml refuses their whitespace (a tab before the
+            # first `---`).
+            start = end
+            continue
         if counts_newlines_only:
             line += text.count("\n", counted_to, start)
         else:
