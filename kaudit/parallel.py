@@ -60,7 +60,8 @@ class SplitRules:
     local: list[Rule]  # need only the object itself: run in the workers
     main: list[Rule]  # need the whole inventory (or every namespace): run here
     full_kinds: frozenset[str]  # kinds the main rules target or read, sent whole
-    whole_containers: bool  # a main rule looks at containers: workloads are sent whole too
+    whole_containers: bool  # a main rule looks at containers and says not what of them: workloads are sent whole
+    container_fields: frozenset[str] = frozenset()  # else the container fields main rules read, sent with the name
 
 
 def split_rules(rules: Sequence[Rule]) -> SplitRules:
@@ -73,7 +74,10 @@ def split_rules(rules: Sequence[Rule]) -> SplitRules:
     kinds: set[str] = {"Namespace"}
     for rule in main:
         kinds |= set(TEMPLATES[rule.template].reads) | {k for k in rule.kinds if k != "workloads"}
-    return SplitRules(local, main, frozenset(kinds), any(r.target == "container" for r in main))
+    container_rules = [TEMPLATES[r.template] for r in main if r.target == "container"]
+    fields = frozenset(f for template in container_rules for f in template.container_fields)
+    whole = any(not template.container_fields for template in container_rules)
+    return SplitRules(local, main, frozenset(kinds), whole, fields)
 
 
 @dataclass
@@ -162,7 +166,7 @@ def _lean(resource: Resource, split: SplitRules) -> Resource:
         if split.whole_containers or len(pods) > 1 or pod.found_by != "kind" or \
                 pod.container_places != POD_CONTAINERS:
             return resource
-        lean_body = _without_container_bodies(body, pod.path)
+        lean_body = _without_container_bodies(body, pod.path, ("name", *sorted(split.container_fields)))
     elif resource.kind in split.full_kinds or not isinstance(body, YamlMap):
         return resource
     else:
@@ -180,26 +184,27 @@ def _only(mapping: YamlMap, keys: Sequence[str]) -> YamlMap:
     return kept
 
 
-def _without_container_bodies(body: Any, pod_path: tuple[Any, ...]) -> Any:
-    """A copy of `body` down to the pod spec, whose container lists keep each container's name."""
+def _without_container_bodies(body: Any, pod_path: tuple[Any, ...], kept: tuple[str, ...]) -> Any:
+    """A copy of `body` down to the pod spec, whose container lists keep each container's `kept`
+    fields (its name, and what main-process container rules read)."""
     if not pod_path:
         spec = _only(body, tuple(body))
         for list_name, _ in CONTAINER_LISTS:
             listed = spec.get(list_name)
             if isinstance(listed, YamlSeq):
-                spec[list_name] = _names_only(listed)
+                spec[list_name] = _fields_only(listed, kept)
         return spec
     if not isinstance(body, YamlMap):
         return body
     copy = _only(body, tuple(body))
-    copy[pod_path[0]] = _without_container_bodies(body[pod_path[0]], pod_path[1:])
+    copy[pod_path[0]] = _without_container_bodies(body[pod_path[0]], pod_path[1:], kept)
     return copy
 
 
-def _names_only(containers: YamlSeq) -> YamlSeq:
+def _fields_only(containers: YamlSeq, kept: tuple[str, ...]) -> YamlSeq:
     lean = YamlSeq()
     for container in containers:
-        lean.append(_only(container, ("name",)) if isinstance(container, YamlMap) else container)
+        lean.append(_only(container, kept) if isinstance(container, YamlMap) else container)
     lean.positions.extend(containers.positions)
     return lean
 

@@ -103,5 +103,9 @@ def test_lean_resources_keep_what_whole_inventory_rules_read() -> None:
             assert lean_template["metadata"] == template["metadata"]
             assert [c["name"] for c in lean_template["spec"]["containers"]] == \
                 [c["name"] for c in template["spec"]["containers"]]
-            assert all(set(c) == {"name"} for c in lean_template["spec"]["containers"])
+            # ...but their name and what main-process container rules read (the resource rules: LimitRanges)
+            assert split.container_fields == {"resources"} and not split.whole_containers
+            for container, lean_container in zip(template["spec"]["containers"], lean_template["spec"]["containers"]):
+                assert set(lean_container) == {"name", "resources"} & set(container)
+                assert lean_container.get("resources") == container.get("resources")
             assert lean_template["spec"].positions == template["spec"].positions

@@ -84,6 +84,9 @@ class Template:
     # they are applied to), on the group's first workload. Templates that read a Namespace's own
     # fields (its labels) cannot, as the group has none.
     judges_groups: bool = False
+    # Target container, run on the whole inventory: the container fields it reads (besides `name`).
+    # A parallel scan then sends workloads to the main process with only those; empty: whole.
+    container_fields: frozenset[str] = frozenset()
 
 
 class TemplateError(ValueError):
