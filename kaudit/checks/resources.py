@@ -122,7 +122,7 @@ def _limit_range_problem(index: LimitsIndex, scope: Any) -> str:
     missing = [name for name in GUARDED if name not in bounded]
     if not missing:
         return ""
-    which = f"its LimitRange {names(ranges)} sets" if len(ranges) == 1 else f"its LimitRanges {names(ranges)} set"
+    which = f"its LimitRange {names(ranges)} sets" if len(ranges) == 1 else f"its LimitRanges ({names(ranges)}) set"
     return f"{which} no default, min or max for {' or '.join(missing)}"
 
 
@@ -135,10 +135,10 @@ def _quota_problem(index: LimitsIndex, scope: Any) -> str:
     missing = [name for name in GUARDED if name not in bounded]
     if not missing:
         return ""
-    which = f"its ResourceQuota {names(quotas)} sets" if len(quotas) == 1 else f"its ResourceQuotas {names(quotas)} set"
+    which = f"its ResourceQuota {names(quotas)} sets" if len(quotas) == 1 else f"its ResourceQuotas ({names(quotas)}) set"
     scoped = [q for q in quotas if q.scoped and q.bounded]
-    caveat = f" (a scoped quota, {names(scoped)}, counts only the pods it selects)" if scoped else ""
-    return f"{which} no hard limit on the {' or '.join(missing)} of all its pods{caveat}"
+    caveat = f" ({names(scoped)}: scoped, it counts only the pods it selects)" if scoped else ""
+    return f"{which} no hard limit on {' or '.join(missing)} for all its pods{caveat}"
 
 
 def _limit_range_coverage(params: Mapping[str, Any], target: str) -> Check:
