@@ -49,7 +49,7 @@ MAX_RESPONSE = 128 << 20  # one list page; past it the type is a gap, not an out
 # (API group, plural) of what the rules read. Types a server does not offer are simply not listed.
 WANTED: tuple[tuple[str, str], ...] = (
     ("", "namespaces"), ("", "pods"), ("", "services"), ("", "serviceaccounts"), ("", "secrets"),
-    ("", "replicationcontrollers"), ("", "nodes"),
+    ("", "replicationcontrollers"), ("", "nodes"), ("", "limitranges"), ("", "resourcequotas"),
     ("apps", "deployments"), ("apps", "daemonsets"), ("apps", "statefulsets"), ("apps", "replicasets"),
     ("batch", "jobs"), ("batch", "cronjobs"),
     ("networking.k8s.io", "networkpolicies"), ("networking.k8s.io", "ingresses"),
