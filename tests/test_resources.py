@@ -143,7 +143,8 @@ def test_the_message_names_the_limit_range_that_falls_short(tmp_path: Path) -> N
 
 
 def test_the_finding_is_at_the_field_to_set(tmp_path: Path) -> None:
-    [finding] = [f for f in scan(tmp_path, ("app.yaml", pod("{requests: {cpu: 100m}}"))) if f.rule == "missing-cpu-limit"]
+    findings = scan(tmp_path, ("app.yaml", pod("{requests: {cpu: 100m}}")))
+    [finding] = [f for f in findings if f.rule == "missing-cpu-limit"]
     assert finding.path == ("spec", "containers", 0, "resources", "limits", "cpu")
     assert finding.location.line == 7  # the container's line: `resources.limits` does not exist yet
 
@@ -235,7 +236,8 @@ def test_namespace_guard_rails(tmp_path: Path, text: str, expected: set[str]) ->
 
 def test_a_guard_rail_message_says_what_is_missing(tmp_path: Path) -> None:
     text = pod() + limit_range("[{type: Container, default: {memory: 1Gi}}]", name="memory-only") \
-        + "---\napiVersion: v1\nkind: ResourceQuota\nmetadata: {name: counts, namespace: shop}\nspec: {hard: {pods: '9'}}\n" \
+        + "---\napiVersion: v1\nkind: ResourceQuota\nmetadata: {name: counts, namespace: shop}\n" \
+          "spec: {hard: {pods: '9'}}\n" \
         + "---\napiVersion: v1\nkind: ResourceQuota\nmetadata: {name: batch, namespace: shop}\n" \
           "spec: {hard: {cpu: '4', memory: 8Gi}, scopes: [Terminating]}\n"
     messages = {f.rule: f.message for f in scan(tmp_path, ("app.yaml", text), rules=NAMESPACE_RULES)}

@@ -84,7 +84,8 @@ def parse_quota(resource: Resource) -> Quota:
     spec = mapping(resource.body.get("spec"))
     hard = set_keys(spec.get("hard"))
     bounded = frozenset(name for name in GUARDED if any(key in hard for key in QUOTA_KEYS[name]))
-    scoped = bool(sequence(spec.get("scopes"))) or bool(sequence(mapping(spec.get("scopeSelector")).get("matchExpressions")))
+    selector = mapping(spec.get("scopeSelector"))
+    scoped = bool(sequence(spec.get("scopes"))) or bool(sequence(selector.get("matchExpressions")))
     return Quota(resource.name, bounded, scoped)
 
 

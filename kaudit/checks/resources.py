@@ -135,7 +135,8 @@ def _quota_problem(index: LimitsIndex, scope: Any) -> str:
     missing = [name for name in GUARDED if name not in bounded]
     if not missing:
         return ""
-    which = f"its ResourceQuota {names(quotas)} sets" if len(quotas) == 1 else f"its ResourceQuotas ({names(quotas)}) set"
+    which = f"its ResourceQuota {names(quotas)} sets" if len(quotas) == 1 else \
+        f"its ResourceQuotas ({names(quotas)}) set"
     scoped = [q for q in quotas if q.scoped and q.bounded]
     caveat = f" ({names(scoped)}: scoped, it counts only the pods it selects)" if scoped else ""
     return f"{which} no hard limit on {' or '.join(missing)} for all its pods{caveat}"
