@@ -284,7 +284,8 @@ def test_join_is_linear_on_a_pod_with_many_containers() -> None:
     import yaml
 
     from kaudit.model import Origin, Resource, ResourceRef
-    rules = load_builtin_rules()
+    # the resource rules relate to none: their 3,000 findings each would only dilute the joins counted
+    rules = [rule for rule in load_builtin_rules() if rule.category != "resources"]
     containers = "\n".join(f"    - {{name: c, image: 'r.example.com/i:1', securityContext: {{privileged: true}}}}"
                            for _ in range(3000))
     body = yaml.safe_load(f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n{containers}\n")
@@ -303,8 +304,12 @@ def test_join_is_linear_on_a_pod_with_many_containers() -> None:
 def test_insecure_examples_share_fields_at_most_ten_percent_and_keep_every_rule() -> None:
     report = scan_manifests(ScanRequest(targets=(str(INSECURE),)))
     active = report.active_findings
+    # A namespace's missing guard rails (no NetworkPolicy, no LimitRange, no ResourceQuota) are
+    # distinct facts, each fixed by adding its own object, with nowhere to sit but the namespace's name.
+    absences = {rule.id for rule in load_builtin_rules() if rule.target == "namespace"}
     places = collections.Counter((f.resource, f.location.file, f.container, f.path) for f in active)
-    sharing = sum(1 for f in active if places[(f.resource, f.location.file, f.container, f.path)] > 1)
+    sharing = sum(1 for f in active if f.rule not in absences
+                  and places[(f.resource, f.location.file, f.container, f.path)] > 1)
     assert sharing <= 0.10 * len(active), (sharing, len(active))
     engine = run(load_builtin_rules(), Inventory(load_manifests([str(INSECURE)]).resources)).findings
     assert len(active) < 0.6 * len(engine)  # 165 -> 86 when this was written

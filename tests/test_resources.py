@@ -261,3 +261,18 @@ def test_a_cluster_that_hides_its_limit_ranges_leaves_the_container_rules_unjudg
     not_evaluated, partial = rules_affected(list(RULES.values()), [gap])
     assert {rule for rule, _ in not_evaluated} == set(CONTAINER_RULES) | {"namespace-without-limit-range"}
     assert partial == []
+
+
+def test_a_missing_request_with_no_limit_either_is_one_finding_on_the_limit(tmp_path: Path) -> None:
+    from kaudit.scan import ScanRequest, scan_manifests
+
+    (tmp_path / "app.yaml").write_text(pod() + pod("{requests: {cpu: 100m}}").replace("name: app,", "name: other,"))
+    report = scan_manifests(ScanRequest(targets=(str(tmp_path),), fail_on="never"))
+    ours = [f for f in report.active_findings if f.rule in CONTAINER_RULES]
+    on_app = {(f.rule, tuple(j.rule for j in f.joined)) for f in ours if f.resource.name == "app"}
+    assert on_app == {("missing-cpu-limit", ("missing-cpu-request",)),
+                      ("missing-memory-limit", ("missing-memory-request",)),
+                      ("missing-ephemeral-storage-limit", ("missing-ephemeral-storage-request",))}
+    # a request without a limit: the limit finding alone, nothing to join
+    on_other = {(f.rule, tuple(j.rule for j in f.joined)) for f in ours if f.resource.name == "other"}
+    assert ("missing-cpu-limit", ()) in on_other and all(rule != "missing-cpu-request" for rule, _ in on_other)
