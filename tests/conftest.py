@@ -129,7 +129,7 @@ spec:
         allowPrivilegeEscalation: false
         readOnlyRootFilesystem: true
         capabilities: {{drop: [ALL]}}
-      resources: {{limits: {{cpu: 100m, memory: 64Mi}}}}
+      resources: {{limits: {{cpu: 100m, memory: 64Mi, ephemeral-storage: 64Mi}}}}
 """
 
 

@@ -48,8 +48,23 @@ def test_exit_1_on_findings_at_or_above_fail_on(kaudit: Kaudit, write: Write) ->
     assert kaudit("scan", path, "--fail-on", "LOW").code == 1
 
 
+GUARD_RAILS = """---
+apiVersion: v1
+kind: LimitRange
+metadata: {name: bounds, namespace: team}
+spec:
+  limits: [{type: Container, max: {cpu: "1", memory: 1Gi}}]
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: compute, namespace: team}
+spec:
+  hard: {requests.cpu: "2", requests.memory: 2Gi}
+"""
+
+
 def test_exit_0_on_a_clean_manifest(kaudit: Kaudit, write: Write) -> None:
-    result = kaudit("scan", write("ok.yaml", HARDENED_POD), "--fail-on", "info")
+    result = kaudit("scan", write("ok.yaml", HARDENED_POD + GUARD_RAILS), "--fail-on", "info")
     assert result.code == 0, result.out
     assert result.out.strip().endswith("gate pass: 0 at or above info")
     assert "0 findings" in result.out

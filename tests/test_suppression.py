@@ -67,9 +67,10 @@ def test_pod_template_annotation_and_wildcard(kaudit: Kaudit, write: Write) -> N
     own = [f for f in findings(result) if f["resource"]["kind"] == "Deployment"]
     assert own and all(f["suppressed"]["by"] == "annotation" for f in own)
     assert all("no reason given" in f["suppressed"]["reason"] for f in own)
-    # the namespace's own findings (no NetworkPolicy) are not the Deployment's to exempt
+    # the namespace's own findings (no NetworkPolicy, LimitRange or quota) are not the Deployment's to exempt
     assert {f["rule"] for f in findings(result) if f["suppressed"] is None} <= {
-        "namespace-without-network-policy", "namespace-without-default-deny"}
+        "namespace-without-network-policy", "namespace-without-default-deny", "namespace-without-limit-range",
+        "namespace-without-resource-quota"}
 
 
 def test_unknown_rule_in_annotation_is_a_warning(kaudit: Kaudit, write: Write) -> None:
