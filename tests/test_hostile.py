@@ -451,7 +451,7 @@ def _write_hundred_mib(path: Path, shape: str) -> int:
                     "    spec:\n      containers:\n        - name: app\n          image: registry.example.com/web:{i}\n"
                     "          ports: [{{containerPort: 8080}}]\n          env:\n"
                     "            - {{name: MODE, value: production}}\n            - {{name: INDEX, value: \"{i}\"}}\n"
-                    "          resources:\n            limits: {{cpu: 500m, memory: 256Mi}}\n"
+                    "          resources:\n            limits: {{cpu: 500m, memory: 256Mi, ephemeral-storage: 1Gi}}\n"
                     "          securityContext:\n            runAsNonRoot: true\n"
                     "            allowPrivilegeEscalation: false\n            readOnlyRootFilesystem: true\n"
                     "            capabilities: {{drop: [ALL]}}\n            seccompProfile: {{type: RuntimeDefault}}\n")
