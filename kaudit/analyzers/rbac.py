@@ -313,9 +313,16 @@ class RbacIndex:
 
 
 def binding_subjects(binding: Resource) -> list[Subject]:
+    return [subject for _, subject in indexed_binding_subjects(binding)]
+
+
+def indexed_binding_subjects(binding: Resource) -> list[tuple[int, Subject]]:
+    """Each subject the binding grants to, with its index in `subjects` (entries naming no User,
+    Group or ServiceAccount are skipped, so the index is not the position in the result)."""
     group = Inventory.scope(binding).group  # a RoleBinding without a namespace: its folder's accounts
-    parsed = (parse_subject(entry, binding.namespace, group) for entry in sequence(binding.body.get("subjects")))
-    return [subject for subject in parsed if subject is not None]
+    parsed = ((index, parse_subject(entry, binding.namespace, group))
+              for index, entry in enumerate(sequence(binding.body.get("subjects"))))
+    return [(index, subject) for index, subject in parsed if subject is not None]
 
 
 def parse_subject(entry: Any, binding_namespace: Optional[str], group: Optional[str] = None) -> Optional[Subject]:

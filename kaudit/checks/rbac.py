@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from kaudit.analyzers.rbac import ALL, PERMISSIONS, Grant, Permission, RbacIndex, Subject, binding_subjects, \
-    RuleSource, describe_rule, is_system_subject, rbac_index, rule_key
+from kaudit.analyzers.rbac import ALL, PERMISSIONS, Grant, Permission, RbacIndex, Subject, \
+    RuleSource, describe_rule, indexed_binding_subjects, is_system_subject, rbac_index, rule_key
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.workloads import mapping, sequence
 
@@ -145,7 +145,7 @@ def _risky_subjects(params: Mapping[str, Any], target: str) -> Check:
         role = rbac_index(subject.lookup).role_for(subject.resource)
         role_text = role.describe() if role is not None else "an unresolvable roleRef"
         hits = []
-        for index, member in enumerate(binding_subjects(subject.resource)):
+        for index, member in indexed_binding_subjects(subject.resource):
             if (which == "everyone" and (member.kind, member.name) in EVERYONE) or \
                     (which == "all-service-accounts" and (member.kind, member.name) in ALL_SERVICE_ACCOUNTS):
                 hits.append(Hit(("subjects", index), {"subject": member.describe(), "role": role_text},
