@@ -54,7 +54,7 @@ def _contains(outer: "Network", inner: "Network") -> bool:
 
 
 def _overlaps(a: "Network", b: "Network") -> bool:
-    return a.version == b.version and a.overlaps(b)  # type: ignore[arg-type]
+    return a.version == b.version and a.overlaps(b)
 
 
 def block_covers(ip_block: Any, destination: "Network") -> bool:
