@@ -147,3 +147,19 @@ def test_calicos_network_policy_of_the_same_kind_is_not_read() -> None:
     calico = Resource(ResourceRef("projectcalico.org/v3", "NetworkPolicy", "p", "shop"),
                       {**target.resource.body, "apiVersion": "projectcalico.org/v3"}, Origin())
     assert list(_egress_opens(METADATA_PARAMS, "object")(Target(calico))) == []
+
+
+def test_the_node_ranges_are_a_parameter() -> None:
+    subnet = _policy({"podSelector": {}, "policyTypes": ["Egress"],
+                      "egress": [{"to": [{"ipBlock": {"cidr": "10.0.16.0/20"}}], "ports": [{"port": 10250}]}]})
+    default = {"destinations": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"], "ports": [10250, 10255]}
+    assert list(_egress_opens(default, "object")(subnet)) == []
+    [hit] = _egress_opens({**default, "destinations": ["10.0.16.0/20"]}, "object")(subnet)
+    assert hit.values == {"destination": "10.0.16.0/20", "why": "ipBlock 10.0.16.0/20", "ports": "TCP 10250"}
+
+
+def test_a_destination_that_is_no_cidr_is_a_rule_error_not_a_silent_pass() -> None:
+    from kaudit.checks.base import TemplateError
+
+    with pytest.raises(TemplateError, match="999.0.0.0/8"):
+        list(_egress_opens({"destinations": ["999.0.0.0/8"], "ports": [80]}, "object")(_policy({"egress": [{}]})))
