@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from kaudit.checks import (
-    capabilities, cluster, env_secrets, exposure, host_path, images, network, platform, pss, rbac, rbac_hygiene, sandbox,
-    schema, service_account, signatures,
+    capabilities, cluster, env_secrets, exposure, host_path, images, network, platform, pss, rbac, rbac_hygiene,
+    sandbox, schema, service_account, signatures,
 )
 from kaudit.checks.base import Template
 
