@@ -24,7 +24,7 @@ from kaudit.inventory import Inventory
 from kaudit.model import Finding, Inputs, Resource
 from kaudit.pod_security import ENFORCE_VERSION_LABEL, PodSecurityVersions
 from kaudit.ruleset import Rule
-from kaudit.sources.manifests import ManifestScan, Plan, PlannedFile, load_item, parsing_heap
+from kaudit.sources.manifests import ManifestScan, Plan, PlannedFile, load_item, parsing_heap, read_file
 from kaudit.sources.yamldoc import YamlMap, YamlSeq
 from kaudit.workloads import CONTAINER_LISTS, POD_CONTAINERS, pod_specs
 
@@ -135,11 +135,11 @@ def _pinned_versions(planned: Plan, max_bytes: int, default_namespace: Optional[
     for item in planned.files:
         try:
             assert item.path is not None  # worthwhile(): no stdin in a parallel scan
-            with open(item.path, "rb") as stream:
-                if label not in stream.read(max_bytes + 1):
-                    continue
-        except OSError:
-            continue  # the worker reports it
+            # never blocks on a file replaced by a FIFO since the walk; the worker reports such files
+            if label not in read_file(item.path, max_bytes + 1, regular_only=True):
+                continue
+        except Exception:  # a FIFO, a folder, unreadable: the worker that reads it reports it
+            continue
         found = ManifestScan(default_namespace=default_namespace)
         load_item(item, max_bytes, found)
         versions.with_namespaces(r for r in found.resources if r.kind == "Namespace")

@@ -19,6 +19,7 @@ the user (CLI, config) that does not parse is an error instead: the user can fix
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
@@ -28,14 +29,18 @@ from kaudit.errors import KauditError
 Version = tuple[int, int]  # (1, minor)
 NEWEST: Version = (1, 37)  # the highest MinimumVersion among the admission controller's checks
 ENFORCE_VERSION_LABEL = "pod-security.kubernetes.io/enforce-version"
-_VERSION = re.compile(r"v1\.([0-9]|[1-9][0-9]{0,17})")  # Go's Atoi fails past int64: 18 digits is safe
+
+
+@functools.cache
+def _version_pattern() -> re.Pattern[str]:  # compiled on first use: not on the rule loader's path
+    return re.compile(r"v1\.([0-9]|[1-9][0-9]{0,17})")  # Go's Atoi fails past int64: 18 digits are safe
 
 
 def parse_version(text: Any) -> Optional[Version]:
     """`v1.<n>` as admission parses it; None for `latest` and for anything that does not parse."""
     if not isinstance(text, str):
         return None
-    match = _VERSION.fullmatch(text)
+    match = _version_pattern().fullmatch(text)
     return (1, int(match.group(1))) if match else None
 
 
