@@ -153,7 +153,8 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
 
 def _with_versions(results: Sequence[FrameworkResult], versions: PodSecurityVersions) -> list[FrameworkResult]:
     """The Pod Security frameworks' titles say which policy versions judged the scan's pods."""
-    return [dataclasses.replace(result, title=f"{result.title} ({versions.describe()})")
+    said = versions.describe()
+    return [dataclasses.replace(result, title=f"{result.title} ({said})", versions=said)
             if result.id in frameworks.PSS_FRAMEWORKS else result for result in results]
 
 
