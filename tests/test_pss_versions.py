@@ -261,3 +261,42 @@ def test_the_fixture_script_judges_each_file_at_its_own_version(tmp_path: Path) 
     done = subprocess.run(script, capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 1 and "total: 3/4" in done.stdout
     assert "baseline/v1.27/pass/sysctls0.yaml: admission allows, kaudit denies (sysctls)" in done.stdout
+
+
+def test_a_cluster_scan_reads_namespace_labels_and_its_own_latest(tmp_path: Path) -> None:
+    """On a v1.29 cluster `latest` is v1.29: tcp_rmem (safe since v1.32) is still forbidden there."""
+    from kaudit.scan import ScanRequest, scan_cluster
+    from kaudit.sources.cluster import ClusterRequest
+    from tests.k8s_api import FakeApiServer
+
+    def pod(name: str, ns: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+                "spec": {"securityContext": {"sysctls": [{"name": "net.ipv4.tcp_rmem", "value": "4096 87380 6291456"}]},
+                         "containers": [{"name": "a", "image": "registry.example.com/a:1"}]}}
+
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": "shop", "labels": {"pod-security.kubernetes.io/enforce-version": "latest"}}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": "old", "labels": {"pod-security.kubernetes.io/enforce-version": "v1.10"}}},
+        pod("a", "shop"), pod("b", "old")]
+    with FakeApiServer(objects) as api:
+        kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
+        report = scan_cluster(ScanRequest(targets=(), fail_on="never", frameworks=("pss-baseline",)),
+                              ClusterRequest(kubeconfig=str(kubeconfig), context="test"))
+    assert report.coverage is not None and report.coverage.version == "v1.29.4"
+    messages = {f.resource.namespace: f.message for f in report.findings if f.rule == "unsafe-sysctl"}
+    assert messages["shop"].endswith("(Pod Security v1.29, latest, pinned by namespace shop)")
+    assert messages["old"].endswith("(Pod Security v1.10, pinned by namespace old)")
+    [framework] = report.frameworks
+    assert framework.versions == "policy version v1.29 (latest); namespaces pinning one: old v1.10, shop v1.29"
+
+
+@pytest.mark.parametrize("output", ["json", "sarif", "markdown", "html", "junit", "text"])
+def test_every_writer_says_which_version_judged_the_pod(kaudit: Kaudit, write: Write, output: str) -> None:
+    path = write("shop.yaml", SHOP)
+    out = kaudit("scan", path, "--framework", "pss-baseline", "-f", output, "--fail-on", "never").out
+    assert "Pod Security v1.26, pinned by namespace shop" in out
+    if output == "sarif":
+        assert json.loads(out)["runs"][0]["properties"]["kaudit"]["frameworks"]["pss-baseline"]["versions"] == (
+            "policy version v1.37 (latest); namespaces pinning one: shop v1.26")
