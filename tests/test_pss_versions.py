@@ -300,3 +300,35 @@ def test_every_writer_says_which_version_judged_the_pod(kaudit: Kaudit, write: W
     if output == "sarif":
         assert json.loads(out)["runs"][0]["properties"]["kaudit"]["frameworks"]["pss-baseline"]["versions"] == (
             "policy version v1.37 (latest); namespaces pinning one: shop v1.26")
+
+
+def annotation_paths(body: dict[str, Any], version: str = "v1.18") -> list[str]:
+    from kaudit.model import format_path
+
+    pod = pod_spec(body)
+    assert pod is not None
+    parsed = parse_version(version)
+    assert parsed is not None
+    return [format_path(hit.path) for hit in evaluate("seccompProfile_baseline", pod, version=parsed)]
+
+
+def test_the_seccomp_annotations_of_a_pod_template_are_judged_where_they_are_written() -> None:
+    cronjob = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"}, "spec": {"jobTemplate": {"spec": {
+        "template": {"metadata": {"annotations": {"seccomp.security.alpha.kubernetes.io/pod": "unconfined",
+                                                  "container.seccomp.security.alpha.kubernetes.io/dbg": "unconfined"}},
+                     "spec": {"containers": [{"name": "a"}], "ephemeralContainers": [{"name": "dbg"}]}}}}}}
+    prefix = "spec.jobTemplate.spec.template.metadata.annotations"
+    assert annotation_paths(cronjob) == [f'{prefix}["seccomp.security.alpha.kubernetes.io/pod"]',
+                                         f'{prefix}["container.seccomp.security.alpha.kubernetes.io/dbg"]']
+    assert annotation_paths(cronjob, "v1.19") == []  # the fields' era: annotations are not read
+
+
+@pytest.mark.parametrize("annotations", [None, [], "text", {"seccomp.security.alpha.kubernetes.io/pod": None},
+                                         {"seccomp.security.alpha.kubernetes.io/pod": 5},
+                                         {"seccomp.security.alpha.kubernetes.io/pod": ["runtime/default"]}])
+def test_odd_seccomp_annotations_never_raise(annotations: Any) -> None:
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": annotations},
+            "spec": {"containers": [{"name": "a"}, {"name": None}, "not a container"]}}
+    paths = annotation_paths(body)
+    # a value that is not one of the allowed strings is forbidden; no annotations, nothing to judge
+    assert bool(paths) == (isinstance(annotations, dict))
