@@ -71,7 +71,7 @@ class PodSecurityVersions:
     """The scan's rule for choosing versions (see the module doc); one `Choice` per namespace."""
 
     forced: Optional[str] = None  # "v1.25" / "latest" from --framework NAME@VERSION
-    default: Optional[str] = None  # from .kaudit.yaml pod-security-version
+    default: Optional[str] = None  # from .kaudit.yaml pod-security-version ("latest": as if unset)
     ceiling: Version = NEWEST  # a cluster's own newest (its minor, when older than NEWEST)
     pinned: dict[str, str] = field(default_factory=dict)  # namespace -> its enforce-version label
     _choices: dict[Optional[str], Choice] = field(default_factory=dict, repr=False)
@@ -102,8 +102,8 @@ class PodSecurityVersions:
         label = self.pinned.get(namespace) if namespace is not None else None
         if label is not None:
             return self._choice(label, f"pinned by namespace {namespace}")
-        if self.default is not None:
-            return self._choice(self.default, "pod-security-version in .kaudit.yaml")
+        if self.default not in (None, "latest"):
+            return self._choice(str(self.default), "pod-security-version in .kaudit.yaml")
         version = self._clamp(None)
         return Choice(version, "" if version == NEWEST else f"latest of the cluster (v{version[0]}.{version[1]})")
 
@@ -125,7 +125,7 @@ class PodSecurityVersions:
         if self.forced is not None:
             return f"policy version {text(self.for_namespace(None).version)}, forced by --framework"
         default = self.for_namespace(None)
-        where = "pod-security-version in .kaudit.yaml" if self.default is not None else "latest"
+        where = "pod-security-version in .kaudit.yaml" if self.default not in (None, "latest") else "latest"
         parts = [f"policy version {text(default.version)} ({where})"]
         pins = sorted((name, self.for_namespace(name).version) for name in self.pinned)
         if pins:

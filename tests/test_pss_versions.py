@@ -105,6 +105,7 @@ def test_forced_beats_the_namespace_label_which_beats_the_config_default() -> No
     assert versions.for_namespace("new").version == NEWEST
     forced = PodSecurityVersions(forced="v1.25", default="v1.30").with_namespaces(pinned)
     assert {forced.for_namespace(n).version for n in ("shop", "odd", "elsewhere", None)} == {(1, 25)}
+    assert PodSecurityVersions(default="latest").for_namespace(None) == PodSecurityVersions().for_namespace(None)
     plain = PodSecurityVersions().with_namespaces([])
     assert plain.for_namespace("x").version == NEWEST and plain.for_namespace("x").note == ""
 
@@ -332,3 +333,14 @@ def test_odd_seccomp_annotations_never_raise(annotations: Any) -> None:
     paths = annotation_paths(body)
     # a value that is not one of the allowed strings is forbidden; no annotations, nothing to judge
     assert bool(paths) == (isinstance(annotations, dict))
+
+
+def test_rules_show_and_list_name_the_versions(kaudit: Kaudit) -> None:
+    shown = kaudit("rules", "show", "capabilities-not-restricted").out
+    assert ("Pod Security versions: admission check capabilities_restricted, variants from v1.22, v1.25; "
+            "before v1.22 the restricted level runs capabilities_baseline instead") in shown
+    assert "variants from v1.34; no check before v1.34" in kaudit("rules", "show", "host-in-probe-or-hook").out
+    listed = kaudit("rules", "list", "--framework", "pss-restricted@v1.7").out
+    assert "judged at v1.7 for every pod" in listed
+    assert "no admission check yet at v1.7: host-in-probe-or-hook, privilege-escalation-not-disabled, run-as-user-zero" in listed
+    assert "namespace enforce-version label" in kaudit("rules", "list", "--framework", "pss-baseline").out

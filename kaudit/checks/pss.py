@@ -216,8 +216,9 @@ def seccomp_annotations(pod: PodSpec, all_containers: list[Container]) -> list[H
     def allowed(value: Any) -> bool:
         return value in ("runtime/default", "docker/default") or (isinstance(value, str) and value.startswith("localhost/"))
 
-    names = [c.body.get("name") if isinstance(c.body.get("name"), str) else "" for c in all_containers]  # Go: c.Name
-    keys = [SECCOMP_POD_ANNOTATION] + [SECCOMP_CONTAINER_ANNOTATION_PREFIX + name for name in names]
+    names = [c.body.get("name") for c in all_containers]  # as Go has c.Name: "" when unset
+    keys = [SECCOMP_POD_ANNOTATION] + [SECCOMP_CONTAINER_ANNOTATION_PREFIX + (n if isinstance(n, str) else "")
+                                       for n in names]
     return [Hit(pod.metadata_path + ("annotations", key), {"detail": f"annotation {key}={annotations[key]}"})
             for key in dict.fromkeys(keys) if key in annotations and not allowed(annotations[key])]
 
