@@ -344,3 +344,19 @@ def test_rules_show_and_list_name_the_versions(kaudit: Kaudit) -> None:
     assert "judged at v1.7 for every pod" in listed
     assert "no admission check yet at v1.7: host-in-probe-or-hook, privilege-escalation-not-disabled, run-as-user-zero" in listed
     assert "namespace enforce-version label" in kaudit("rules", "list", "--framework", "pss-baseline").out
+
+
+def test_workers_judge_pods_at_the_version_a_namespace_in_another_batch_pins(tmp_path: Path) -> None:
+    from kaudit.scan import ScanRequest, scan_manifests
+    from kaudit.writers.json_report import to_dict
+    from tests.conftest import scan_on_workers
+
+    namespace_doc, *pods = SHOP.split("---")
+    (tmp_path / "a-namespace.yaml").write_text(namespace_doc)
+    for index, doc in enumerate(pods * 3):
+        (tmp_path / f"pod-{index}.yaml").write_text(doc.replace("name: cart", f"name: cart-{index}"))
+    request = ScanRequest(targets=(str(tmp_path),), fail_on="never", frameworks=("pss-baseline",))
+    single, spread = to_dict(scan_manifests(request)), to_dict(scan_on_workers(request, 3))
+    single.pop("generatedAt"), spread.pop("generatedAt")
+    assert spread == single
+    assert sum("pinned by namespace shop" in f["message"] for f in spread["findings"]) == 6
