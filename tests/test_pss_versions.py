@@ -174,6 +174,7 @@ def test_a_namespace_pins_the_version_its_pods_are_judged_at(kaudit: Kaudit, wri
     [framework] = report["frameworks"]
     assert framework["title"] == ("Pod Security Standards: baseline (policy version v1.37 (latest); "
                                   "namespaces pinning one: shop v1.26)")
+    assert framework["versions"] == "policy version v1.37 (latest); namespaces pinning one: shop v1.26"
     text = kaudit("scan", path, "--framework", "pss-baseline").out
     assert "(Pod Security v1.26, pinned by namespace shop)" in text and "namespaces pinning one: shop v1.26" in text
 
@@ -298,6 +299,10 @@ def test_every_writer_says_which_version_judged_the_pod(kaudit: Kaudit, write: W
     path = write("shop.yaml", SHOP)
     out = kaudit("scan", path, "--framework", "pss-baseline", "-f", output, "--fail-on", "never").out
     assert "Pod Security v1.26, pinned by namespace shop" in out
+    if output == "json":  # the report still matches its published schema
+        import jsonschema
+
+        jsonschema.validate(json.loads(out), json.loads((REPO / "reports" / "report.schema.json").read_text()))
     if output == "sarif":
         assert json.loads(out)["runs"][0]["properties"]["kaudit"]["frameworks"]["pss-baseline"]["versions"] == (
             "policy version v1.37 (latest); namespaces pinning one: shop v1.26")
