@@ -112,10 +112,11 @@ class PodSecurityVersions:
         version = self._clamp(parsed)
         if wanted == "latest":
             said = "latest"
-        elif parsed is None:
-            said = f"{wanted!r} is not a version: latest, as admission reads it"
+        elif parsed is None:  # a label anyone can write: quoted, and at most 40 characters of it
+            shown = wanted if len(wanted) <= 40 else wanted[:40] + "…"
+            said = f"{shown!r} is not a version: latest, as admission reads it"
         elif parsed != version:
-            said = f"{wanted} is newer than the newest policy change"
+            said = f"{wanted} is past the newest policy version"
         else:
             said = ""
         return Choice(version, ", ".join(part for part in (said, why) if part))

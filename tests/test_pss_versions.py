@@ -365,3 +365,11 @@ def test_workers_judge_pods_at_the_version_a_namespace_in_another_batch_pins(tmp
     single.pop("generatedAt"), spread.pop("generatedAt")
     assert spread == single
     assert sum("pinned by namespace shop" in f["message"] for f in spread["findings"]) == 6
+
+
+def test_a_long_bad_label_is_quoted_short() -> None:
+    versions = PodSecurityVersions().with_namespaces([namespace("x", "v" * 5000)])
+    choice = versions.for_namespace("x")
+    assert choice.version == NEWEST and len(choice.note) < 120 and "…" in choice.note
+    assert PodSecurityVersions().with_namespaces([namespace("y", "v1.99")]).for_namespace("y").note == (
+        "v1.99 is past the newest policy version, pinned by namespace y")
