@@ -16,7 +16,11 @@ from kaudit.fingerprint import make_unique
 from kaudit.instances import judge_instances
 from kaudit.inventory import Inventory, declared_twice
 from kaudit.workloads import custom_workload
-from kaudit.model import Coverage, CoverageGap, ImageSummary, InputError, Inputs, Origin, Report, Resource, ResourceRef, Severity
+from kaudit.model import (
+    Coverage, CoverageGap, FrameworkResult, ImageSummary, InputError, Inputs, Origin, Report, Resource, ResourceRef,
+    Severity,
+)
+from kaudit.pod_security import PodSecurityVersions, cluster_ceiling
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
 from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_planned, max_file_bytes, plan
 
@@ -75,6 +79,8 @@ class _Prepared:
     known: list[Rule]
     rules: list[Rule]
     baseline: Optional[Baseline]
+    framework_ids: tuple[str, ...] = ()  # --framework without the @VERSION
+    pod_security: PodSecurityVersions = dataclasses.field(default_factory=PodSecurityVersions)
 
 
 def _prepare(request: ScanRequest) -> _Prepared:
@@ -83,12 +89,14 @@ def _prepare(request: ScanRequest) -> _Prepared:
     fail_on = parse_fail_on(request.fail_on or config.fail_on or DEFAULT_FAIL_ON)
     catalog = rule_catalog(request.rule_dirs, config)
     known = apply_rule_settings(catalog, config)
-    rules = select_rules(known, request.select, request.frameworks)
+    framework_ids, forced = frameworks.split_versions(request.frameworks)
+    rules = select_rules(known, request.select, framework_ids)
     if request.per_file:
         rules = [rule for rule in rules if not TEMPLATES[rule.template].cross_object]
     baseline_path = request.baseline or config.baseline
     baseline = load_baseline(baseline_path) if baseline_path else None
-    return _Prepared(config, fail_on, catalog, known, rules, baseline)
+    return _Prepared(config, fail_on, catalog, known, rules, baseline, framework_ids,
+                     PodSecurityVersions(forced=forced, default=config.pod_security_version))
 
 
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
@@ -98,7 +106,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     `instances`: running pods that differ from their controller's template (kaudit/owners.py).
     `evaluated`: the rules already ran (spread over worker processes)."""
     rules = prepared.rules
-    inventory = Inventory(resources)
+    inventory = Inventory(resources, prepared.pod_security)
     if coverage is None:  # a cluster holds each object once
         inputs.warnings.extend(declared_twice(resources))
     inputs.workloads = [w for w in map(custom_workload, resources) if w is not None]
@@ -120,7 +128,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
                                                request.include_platform)
     if prepared.baseline is not None:
         findings = apply_baseline(findings, prepared.baseline)
-    reported = request.frameworks or tuple(frameworks.FRAMEWORKS)
+    reported = prepared.framework_ids or tuple(frameworks.FRAMEWORKS)
     nothing_scanned = coverage is None and inputs.resources == 0
     return Report(
         tool_version=__version__,
@@ -131,8 +139,9 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         rules=tuple(sorted((rule.info() for rule in rules), key=lambda info: info.id)),
         fail_on=prepared.fail_on,
         rule_errors=tuple(sorted(result.errors)),  # sorted: the same however the work was split
-        frameworks=tuple(frameworks.evaluate_all(reported, rules, findings, prepared.catalog, not_evaluated,
-                                                 nothing_scanned)),
+        frameworks=tuple(_with_versions(frameworks.evaluate_all(reported, rules, findings, prepared.catalog,
+                                                                not_evaluated, nothing_scanned),
+                                        inventory.pod_security)),
         framework_selected=bool(request.frameworks),
         coverage=coverage,
         gaps_allowed=request.allow_gaps,
@@ -140,6 +149,13 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         empty_allowed=request.allow_empty,
         platform=platform_summary,
     )
+
+
+def _with_versions(results: Sequence[FrameworkResult], versions: PodSecurityVersions) -> list[FrameworkResult]:
+    """The Pod Security frameworks' titles say which policy versions judged the scan's pods."""
+    said = versions.describe()
+    return [dataclasses.replace(result, title=f"{result.title} ({said})", versions=said)
+            if result.id in frameworks.PSS_FRAMEWORKS else result for result in results]
 
 
 def _check_images(request: ScanRequest, inventory: Inventory, instances: Sequence[owners.Instance] = ()
@@ -175,7 +191,8 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
     jobs = request.jobs or parallel.available_cores()
     images = request.images
     if not (images and (images.verify or images.resolve)) and parallel.worthwhile(planned, jobs):
-        done = parallel.scan(planned, prepared.rules, max_bytes, jobs, request.default_namespace)
+        done = parallel.scan(planned, prepared.rules, max_bytes, jobs, request.default_namespace,
+                             prepared.pod_security)
         return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
                          evaluated=done.result)
     loaded = load_planned(planned, max_bytes, stdin, request.default_namespace)
@@ -253,6 +270,8 @@ def scan_cluster(request: ScanRequest, cluster: "ClusterRequest") -> Report:
     from kaudit.sources.cluster import load_cluster  # imports the kubernetes client: only here
 
     scanned = load_cluster(cluster)
+    # `latest` on this cluster is its own newest policy version (admission's registry maxVersion)
+    prepared.pod_security.ceiling = cluster_ceiling(scanned.version)
     collapsed = owners.collapse(scanned.resources)
     resources = collapsed.resources
     resources.append(cluster_info(scanned, resources))
