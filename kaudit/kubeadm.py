@@ -22,10 +22,11 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from kaudit.flags import Flags, container_flags, map_flags, merged
-from kaudit.model import FieldPath, Resource
+from kaudit.model import FieldPath, InputError, Resource
+from kaudit.sources.yamldoc import position_of
 from kaudit.workloads import containers, mapping, pod_specs, sequence
 
 KUBEADM_GROUP = "kubeadm.k8s.io"
@@ -92,7 +93,7 @@ def embedded_config(resource: Resource) -> Optional[Embedded]:
         return None
     data = resource.body.get("data")
     if not isinstance(data, Mapping) or key not in data:
-        return Embedded(kind, key, None, f"no data.{key}, where kubeadm keeps the {kind}")
+        return None  # not kubeadm's (it always writes the key): nothing to judge, nothing broken
     text = data[key]
     if not isinstance(text, str):
         return Embedded(kind, key, None, f"data.{key} is not a string")
@@ -125,14 +126,22 @@ def _parse(text: str) -> tuple[Optional[Mapping[str, Any]], Optional[str]]:
     return None, "empty"
 
 
-def embedded_problems(resources: list[Resource]) -> list[tuple[Resource, str]]:
-    """kubeadm ConfigMaps whose configuration cannot be read, with why (for the report's inputs)."""
+def embedded_problems(resources: Iterable[Resource]) -> list[InputError]:
+    """kubeadm ConfigMaps whose configuration cannot be read: input errors for the report, each
+    where the ConfigMap came from (its file and the line of the data key, or the cluster)."""
     found = []
     for resource in resources:
-        if resource.kind == "ConfigMap":
-            embedded = embedded_config(resource)
-            if embedded is not None and embedded.problem is not None:
-                found.append((resource, embedded.problem))
+        if resource.kind != "ConfigMap":
+            continue
+        embedded = embedded_config(resource)
+        if embedded is None or embedded.problem is None:
+            continue
+        origin = resource.origin
+        where = origin.file if origin.file is not None else f"context {origin.context}"
+        position = position_of(resource.body.get("data"), embedded.key) if origin.file is not None else None
+        line = position[0] if position is not None else origin.line
+        found.append(InputError(where, line, f"{resource.ref.describe()}: {embedded.problem}; the {embedded.kind} "
+                                             "kubeadm keeps there is not judged"))
     return found
 
 

@@ -105,12 +105,12 @@ def classify_document(data: Any, file: str) -> Outcome:
 
 def _config_document(api_version: str, kind: str, data: Mapping[str, Any], file: str) -> Outcome:
     """A kubeadm or kubelet configuration file: no metadata, so it is named by what identifies it to
-    kubeadm (the cluster's or the node's name) where it says, else `<unnamed>`."""
+    kubeadm (clusterName, default `kubernetes`; the node's name) where it says, else `<unnamed>`."""
     metadata = data.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         return InputError(file, None, f"{kind}: metadata must be a mapping")
     if kind == "ClusterConfiguration":
-        name = data.get("clusterName")
+        name = data.get("clusterName") or "kubernetes"  # kubeadm's default clusterName
     else:
         registration = data.get("nodeRegistration")
         name = registration.get("name") if isinstance(registration, dict) else None
