@@ -98,12 +98,13 @@ def embedded_config(resource: Resource) -> Optional[Embedded]:
     if not isinstance(text, str):
         return Embedded(kind, key, None, f"data.{key} is not a string")
     body, problem = _parse(text)
-    if body is not None and (body.get("kind") != kind or group_of(body) != (KUBEADM_GROUP if kind != "KubeletConfiguration"
-                                                                             else KUBELET_GROUP)):
-        body, problem = None, f"data.{key} holds {body.get('kind')!r} ({body.get('apiVersion')!r}), not a {kind}"
-    elif problem is not None:
-        problem = f"data.{key}: {problem}"
-    return Embedded(kind, key, body, problem)
+    if body is None:
+        return Embedded(kind, key, None, f"data.{key}: {problem}")
+    group = KUBELET_GROUP if kind == "KubeletConfiguration" else KUBEADM_GROUP
+    if body.get("kind") != kind or group_of(body) != group:
+        return Embedded(kind, key, None,
+                        f"data.{key} holds {body.get('kind')!r} ({body.get('apiVersion')!r}), not a {kind}")
+    return Embedded(kind, key, body)
 
 
 @functools.lru_cache(maxsize=32)  # the same ConfigMap is read by several rules
@@ -189,15 +190,16 @@ def cluster_configuration(body: Mapping[str, Any], relocate: Optional[Callable[[
     else:
         defaults.update(APISERVER_LOCAL_ETCD)
     given = map_flags("kube-apiserver", api_server.get("extraArgs"), ("apiServer", "extraArgs"))
-    add_at = ("apiServer", "extraArgs") if "extraArgs" in api_server else ("apiServer",) if "apiServer" in body else ()
-    found = [Component("kube-apiserver", merged(defaults, given, add_at), place(add_at) if add_at else place(("kind",)),
+    add_at: FieldPath = ("apiServer", "extraArgs") if "extraArgs" in api_server else \
+        ("apiServer",) if "apiServer" in body else ("kind",)
+    found = [Component("kube-apiserver", merged(defaults, given, add_at), place(add_at),
                        prefix + "apiServer.extraArgs", place, version=version)]
     if not isinstance(external, Mapping):
         local = mapping(etcd.get("local"))
         given = map_flags("etcd", local.get("extraArgs"), ("etcd", "local", "extraArgs"))
-        add_at = ("etcd", "local", "extraArgs") if "extraArgs" in local else ("etcd", "local") if "local" in etcd \
-            else ("etcd",) if "etcd" in body else ("kind",)
-        found.append(Component("etcd", merged(ETCD_DEFAULTS, given, add_at), place(add_at),
+        etcd_at: FieldPath = ("etcd", "local", "extraArgs") if "extraArgs" in local else \
+            ("etcd", "local") if "local" in etcd else ("etcd",) if "etcd" in body else ("kind",)
+        found.append(Component("etcd", merged(ETCD_DEFAULTS, given, etcd_at), place(etcd_at),
                                prefix + "etcd.local.extraArgs", place, version=version))
     return found
 

@@ -113,10 +113,10 @@ def _node_restriction(component: Component) -> Verdict:
             return _at(component, flag), f"{_named(component, flag)} turns NodeRestriction off", 0
     if any(item == "NodeRestriction" for item, _ in flags.items("enable-admission-plugins")):
         return None
-    flag = flags.last("enable-admission-plugins")
-    said = f"{_named(component, flag)} does not include NodeRestriction" if flag is not None else \
+    enabled = flags.last("enable-admission-plugins")
+    said = f"{_named(component, enabled)} does not include NodeRestriction" if enabled is not None else \
         "no --enable-admission-plugins: NodeRestriction is not among the API server's default plugins"
-    return _at(component, flag), said, 0
+    return _at(component, enabled), said, 0
 
 
 def _always_admit(component: Component) -> Verdict:
