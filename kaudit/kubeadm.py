@@ -272,7 +272,7 @@ KUBELET_SETTINGS: Mapping[str, KubeletSetting] = {
                                      lambda v: v is True, _bool_flag, lambda v: "anonymous requests are served"),
     "authorization-mode": KubeletSetting(("authorization", "mode"), "authorization-mode", "Webhook",
                                          lambda v: v == "AlwaysAllow", str.strip,
-                                         lambda v: "every request is authorized (AlwaysAllow)"),
+                                         lambda v: "every request that gets past authentication is allowed"),
     "read-only-port": KubeletSetting(("readOnlyPort",), "read-only-port", 0,
                                      lambda v: _is_int(v) and v != 0, _port,
                                      lambda v: f"the unauthenticated read-only port {v} is open"),
