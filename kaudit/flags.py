@@ -11,8 +11,7 @@ Where each word was found is kept, so a finding points at the word to change.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, NamedTuple, Optional
 
 from kaudit.model import FieldPath
 from kaudit.workloads import sequence
@@ -43,20 +42,19 @@ def parse_bool(text: str) -> Optional[bool]:
     return None
 
 
-@dataclass(frozen=True)
-class Flag:
+class Flag(NamedTuple):  # NamedTuples, not dataclasses: cheaper to define on the hook path
     name: str
     value: str
     path: FieldPath  # where the word that sets it is, relative to the object
 
 
-@dataclass
 class Flags:
     """The flags of one command line: every occurrence of each, in order."""
 
-    program: str = ""
-    occurrences: dict[str, list[Flag]] = field(default_factory=dict)
-    stray: list[Flag] = field(default_factory=list)  # words that are no flag's value (e.g. after a boolean)
+    def __init__(self, program: str = "") -> None:
+        self.program = program
+        self.occurrences: dict[str, list[Flag]] = {}
+        self.stray: list[Flag] = []  # words that are no flag's value (e.g. after a boolean)
 
     def add(self, name: str, value: str, path: FieldPath) -> None:
         self.occurrences.setdefault(name, []).append(Flag(name, value, path))

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 from kaudit.flags import Flags, container_flags, map_flags, merged
 from kaudit.model import FieldPath, InputError, Resource
@@ -57,24 +56,26 @@ def group_of(body: Mapping[str, Any]) -> str:
     return api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
 
 
-@dataclass(frozen=True)
-class Component:
+def _same(path: FieldPath) -> FieldPath:
+    return path
+
+
+class Component(NamedTuple):  # NamedTuples, not dataclasses: cheaper to define on the hook path
     """One control-plane program and its effective flags, wherever they were written."""
 
     program: str  # kube-apiserver | etcd
     flags: Flags
     add_at: FieldPath  # where a missing flag is added (object path)
     where: str  # what the user edits: 'container "kube-apiserver"', 'apiServer.extraArgs', ...
-    place: Callable[[FieldPath], FieldPath] = lambda path: path  # flag path -> object path
+    place: Callable[[FieldPath], FieldPath] = _same  # flag path -> object path
     container: Optional[str] = None
-    env: Mapping[str, tuple[str, FieldPath]] = field(default_factory=dict)  # literal env values (etcd reads ETCD_*)
+    env: Mapping[str, tuple[str, FieldPath]] = {}  # literal env values (etcd reads ETCD_*); never changed
     version: Optional[str] = None  # the Kubernetes version it runs, when known (image tag, kubernetesVersion)
 
 
 # ---- embedded configuration in kubeadm's ConfigMaps ----
 
-@dataclass(frozen=True)
-class Embedded:
+class Embedded(NamedTuple):
     kind: str  # the kind expected: ClusterConfiguration | KubeletConfiguration
     key: str  # the data key
     body: Optional[Mapping[str, Any]]
@@ -176,7 +177,7 @@ def components(resource: Resource) -> list[Component]:
 def cluster_configuration(body: Mapping[str, Any], relocate: Optional[Callable[[FieldPath], FieldPath]] = None,
                           prefix: str = "") -> list[Component]:
     """kube-apiserver and (local) etcd as kubeadm runs them for this ClusterConfiguration."""
-    place = relocate or (lambda path: path)
+    place = relocate or _same
     version = body.get("kubernetesVersion") if isinstance(body.get("kubernetesVersion"), str) else None
     api_server = mapping(body.get("apiServer"))
     etcd = mapping(body.get("etcd"))
@@ -241,8 +242,7 @@ def minor(version: Optional[str]) -> Optional[tuple[int, int]]:
 
 # ---- kubelet ----
 
-@dataclass(frozen=True)
-class KubeletSetting:
+class KubeletSetting(NamedTuple):
     """One kubelet setting: its KubeletConfiguration field, its flag, the v1beta1 default."""
 
     field: tuple[str, ...]
@@ -285,8 +285,7 @@ KUBELET_SETTINGS: Mapping[str, KubeletSetting] = {
 }
 
 
-@dataclass(frozen=True)
-class KubeletVerdict:
+class KubeletVerdict(NamedTuple):
     path: FieldPath
     detail: str
 

@@ -3,8 +3,7 @@ ClusterConfiguration, the kubeadm-config ConfigMap) and kubelet settings (Kubele
 kubeletExtraArgs, the kubelet-config ConfigMap). What counts as effective is kaudit/kubeadm.py's."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.flags import Flag, parse_bool
@@ -17,8 +16,7 @@ from kaudit.model import FieldPath, format_path
 Verdict = Optional[tuple[FieldPath, str, int]]  # (object path, detail, severity levels to demote)
 
 
-@dataclass(frozen=True)
-class FlagCheck:
+class FlagCheck(NamedTuple):
     program: str
     judge: Callable[[Component], Verdict]
 
@@ -159,6 +157,7 @@ FLAG_CHECKS: Mapping[str, FlagCheck] = {
     "etcd-peer-client-cert-auth": FlagCheck("etcd", _etcd_auth(
         "peer-client-cert-auth", "any host that reaches its peer port is accepted as an etcd peer without a certificate")),
 }
+MEMO_KEY = "control-plane-components"
 COMPONENT_PARAMS = {"type": "object", "required": ["check"], "additionalProperties": False,
                     "properties": {"check": {"enum": sorted(FLAG_CHECKS)}}}
 
@@ -168,7 +167,10 @@ def _component_flags(params: Mapping[str, Any], target: str) -> Check:
 
     def check(subject: Target) -> Iterable[Hit]:
         hits = []
-        for component in components(subject.resource):
+        found = subject.memo.get(MEMO_KEY)
+        if found is None:  # ten rules read the same command lines: parse them once per object
+            found = subject.memo[MEMO_KEY] = components(subject.resource)
+        for component in found:
             if component.program != which.program:
                 continue
             verdict = which.judge(component)
