@@ -371,3 +371,13 @@ def test_a_broken_config_map_in_the_cluster_is_reported_not_a_crash(cluster: Cal
     [error] = report.inputs.errors
     assert error.file == "context test" and "ConfigMap/kube-system/kubelet-config: data.kubelet" in error.message
     assert not report.rule_errors and not report.complete
+
+
+def test_the_existing_apiserver_rules_read_both_flag_forms() -> None:
+    from kaudit.checks.cluster import apiserver_flags
+
+    flags = apiserver_flags({"command": ["kube-apiserver", "--kubelet-certificate-authority", "/pki/ca.crt",
+                                         "--anonymous-auth", "false", "--profiling=false"]})
+    # `--anonymous-auth false` is true to the API server (a boolean never takes the next word)
+    assert flags == {"kubelet-certificate-authority": "/pki/ca.crt", "anonymous-auth": "true", "profiling": "false"}
+    assert apiserver_flags({"command": ["sh", "-c", "kube-apiserver --anonymous-auth=false"]}) is None
