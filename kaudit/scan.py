@@ -15,6 +15,7 @@ from kaudit.errors import KauditError
 from kaudit.fingerprint import make_unique
 from kaudit.instances import judge_instances
 from kaudit.inventory import Inventory, declared_twice
+from kaudit.kubeadm import embedded_problems
 from kaudit.workloads import custom_workload
 from kaudit.model import (
     Coverage, CoverageGap, FrameworkResult, ImageSummary, InputError, Inputs, Origin, Report, Resource, ResourceRef,
@@ -110,6 +111,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     if coverage is None:  # a cluster holds each object once
         inputs.warnings.extend(declared_twice(resources))
     inputs.workloads = [w for w in map(custom_workload, resources) if w is not None]
+    inputs.errors.extend(embedded_problems(resources))  # kubeadm's ConfigMaps: configuration that cannot be read
     image_summary = _check_images(request, inventory, instances)
     result = evaluated if evaluated is not None else run(rules, inventory)
     if instances:  # what running pods add to their controllers' findings

@@ -56,6 +56,8 @@ PSS_RESTRICTED_BREAKS = {
     "control-plane.yaml": {"host-namespaces", "volume-types", "privilege-escalation", "running-as-non-root",
                            "capabilities"},
     "namespaces.yaml": set(),
+    "kubeadm-config.yaml": set(),  # configuration files, no pods
+    "kubelet-config.yaml": set(),
     "rbac.yaml": set(),  # its CI runner is restricted-compliant: the danger is its identity, not its pod spec
     "network-policies.yaml": set(),
     "tenant-build.yaml": set(),
