@@ -1,4 +1,5 @@
-"""`node-selection`: where node pools are required (the `required` param), pods must select nodes.
+"""`node-selection`: where node pools are required (the `required` param, in all namespaces or the
+`namespaces` globs), pods must select nodes.
 
 Selecting nodes is `nodeName`, a `nodeSelector` entry, or required node affinity whose every term
 (terms are ORed) constrains a label with `In` or `Exists` (`NotIn` and `DoesNotExist` only exclude);
@@ -8,6 +9,7 @@ allows a tainted pool, it does not keep the pod off the others.
 """
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from typing import Any, Iterable, Mapping, Optional
 
 from kaudit.checks.base import Check, Hit, Target, Template
@@ -21,6 +23,9 @@ PARAMS_SCHEMA = {
                      "description": "report pods that select no nodes (off by default: the rule reports nothing)"},
         "label-keys": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": [],
                        "description": "node labels that name a pool; empty: any label selects"},
+        "namespaces": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": [],
+                       "description": "only in these namespaces (globs, e.g. tenant-*); empty: everywhere, objects "
+                                      "without a namespace included"},
     },
 }
 SELECTING_OPERATORS = ("In", "Exists")
@@ -53,11 +58,15 @@ def selects_nodes(spec: Mapping[str, Any], keys: Optional[frozenset[str]] = None
 def _bind(params: Mapping[str, Any], target: str) -> Check:
     required = bool(params.get("required", False))
     keys = frozenset(params.get("label-keys") or ()) or None
+    namespaces = tuple(params.get("namespaces") or ())
+
+    def in_scope(namespace: Optional[str]) -> bool:
+        return not namespaces or namespace is not None and any(fnmatchcase(namespace, p) for p in namespaces)
 
     def check(subject: Target) -> Iterable[Hit]:
         pod = subject.pod
         assert pod is not None
-        if not required or selects_nodes(pod.spec, keys):
+        if not required or not in_scope(subject.resource.namespace) or selects_nodes(pod.spec, keys):
             return ()
         wanted = f"a node label among {', '.join(sorted(keys))}" if keys else "a node label"
         return (Hit(pod.path + ("nodeSelector",), {"wanted": wanted}),)
