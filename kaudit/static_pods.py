@@ -17,6 +17,7 @@ what makes it one, never by its name, namespace or labels:
 """
 from __future__ import annotations
 
+import functools
 import posixpath
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
@@ -49,7 +50,7 @@ def _components(path: str) -> tuple[str, ...]:
 def static_pod_dirs(extra: Iterable[str] = (), lookup: Optional["Lookup"] = None) -> tuple[tuple[str, ...], ...]:
     """The static pod directories, as path components: defaults, `extra`, and the staticPodPath of
     each KubeletConfiguration object in the scan (memoised per scan)."""
-    found = list(DEFAULT_STATIC_POD_PATHS) + list(extra)
+    found = list(extra)
     if lookup is not None:
         configured = lookup.memo.get("static-pod-paths")
         if configured is None:
@@ -58,7 +59,13 @@ def static_pod_dirs(extra: Iterable[str] = (), lookup: Optional["Lookup"] = None
                 if str(config.ref.api_version).startswith("kubelet.config.k8s.io/")
                 and isinstance(path := config.body.get("staticPodPath"), str) and 0 < len(path) <= MAX_PATH_CHARS)
         found.extend(configured)
-    return tuple(dict.fromkeys(c for c in (_components(p) for p in found) if c))
+    return _dirs(tuple(found))
+
+
+@functools.lru_cache(maxsize=64)
+def _dirs(paths: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """The defaults and `paths` as path components, each once (`/` itself is no static pod directory)."""
+    return tuple(dict.fromkeys(c for c in map(_components, DEFAULT_STATIC_POD_PATHS + paths) if c))
 
 
 def node_controller(resource: Resource) -> bool:
