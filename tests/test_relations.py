@@ -51,7 +51,8 @@ FIVE_PAIRS = [
     ("capabilities-not-dropped", "capabilities-not-restricted", pod()),
     ("seccomp-unconfined", "seccomp-profile-not-enforced", pod()),
     ("host-path-volume", "non-restricted-volume-type",
-     pod(volumes="  volumes:\n    - name: logs\n      hostPath: {path: /var/log}\n")),
+     # a path no more specific rule claims (/var/log is sensitive-host-path's, which then leads)
+     pod(volumes="  volumes:\n    - name: cache\n      hostPath: {path: /srv/cache}\n")),
     ("latest-tag", "image-not-pinned-by-digest", pod(image="nginx:latest")),
 ]
 
@@ -320,7 +321,9 @@ def test_insecure_examples_share_fields_at_most_ten_percent_and_keep_every_rule(
     sharing = sum(1 for f in active if places[(f.resource, f.location.file, f.container, f.path)] > 1)
     assert sharing <= 0.10 * len(active), (sharing, len(active))
     engine = run(load_builtin_rules(), Inventory(load_manifests([str(INSECURE)]).resources)).findings
-    assert len(active) < 0.6 * len(engine)  # 165 -> 86 when this was written
+    # 165 -> 86 when this was written; 172 -> 104 with issue 14's workload rules, whose facts
+    # (no controller, the default account, a priority class) are separate and join nothing
+    assert len(active) < 0.65 * len(engine)
     reported = {rule for f in active for rule in f.rules}
     assert reported == {f.rule for f in engine}  # every rule id still visible
 
