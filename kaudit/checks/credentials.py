@@ -5,6 +5,7 @@ returns the value, only why it is one."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from kaudit.checks.base import TemplateError
@@ -36,7 +37,6 @@ _NOT_SECRET = re.compile(r"^(?:true|false|yes|no|on|off|enabled|disabled|none|nu
 # An absolute, relative, home or Windows drive path: what a variable documented as a path holds.
 _PATH = re.compile(r"^(?:/|\./|\.\./|~/|[A-Za-z]:[\\/])")
 
-Classifier = Callable[[str, str], Optional[str]]
 
 
 def _compile(patterns: Iterable[str], flags: int = re.I) -> list[re.Pattern[str]]:
@@ -64,9 +64,21 @@ def is_env_reference(value: str) -> bool:
     return value.startswith("$(") and value.endswith(")")
 
 
-def classifier(params: Mapping[str, Any]) -> Classifier:
-    """`classify(name, value)` -> why the pair is a credential ("its value looks like a private key"),
-    or None. The caller has already set aside empty values."""
+@dataclass(frozen=True)
+class Detector:
+    """`classify(name, value)`: why the pair is a credential ("its value looks like a private key"),
+    or None (the caller has already set aside empty values); `shape(text)`: the same for a text
+    judged by its shape alone (no name)."""
+
+    classify: Callable[[str, str], Optional[str]]
+    shape: Callable[[str], Optional[str]]
+
+
+def classifier(params: Mapping[str, Any]) -> Callable[[str, str], Optional[str]]:
+    return detector(params).classify
+
+
+def detector(params: Mapping[str, Any]) -> Detector:
     names = _either(params.get("name-patterns", ()))
     ignored = _either(params.get("ignore-name-patterns", ()))
     labels = list(params.get("value-patterns", {}).items())
@@ -76,14 +88,20 @@ def classifier(params: Mapping[str, Any]) -> Classifier:
     credentials = _exact(params.get("credential-names", {}))
     paths = _exact(params.get("path-names", {}))
 
+    def shape(value: str) -> Optional[str]:
+        match = values.search(value) if values is not None else None
+        if match is None:
+            return None
+        which = next(i for i in range(len(labels)) if match.group(f"v{i}") is not None)
+        return f"its value looks like {labels[which][0]}"
+
     def classify(name: str, value: str) -> Optional[str]:
         if is_env_reference(value.strip()):
             return None
         # 1. the value's shape: a key or token is one whatever the variable is called
-        match = values.search(value) if values is not None else None
-        if match is not None:
-            which = next(i for i in range(len(labels)) if match.group(f"v{i}") is not None)
-            return f"its value looks like {labels[which][0]}"
+        why = shape(value)
+        if why is not None:
+            return why
         # 2. a name a client documents as holding the credential itself: any literal is one, even
         # "123456" or "/etc/x" (a password that looks like a number or a path is still a password)
         if credentials is not None and credentials.match(name):
@@ -98,4 +116,4 @@ def classifier(params: Mapping[str, Any]) -> Classifier:
             return "its name suggests a secret"
         return None
 
-    return classify
+    return Detector(classify, shape)
