@@ -81,8 +81,11 @@ def _prepare(request: ScanRequest) -> _Prepared:
     """Config, rules and baseline: everything that can fail before any input is read."""
     config = load_config(request.config)
     fail_on = parse_fail_on(request.fail_on or config.fail_on or DEFAULT_FAIL_ON)
-    catalog = rule_catalog(request.rule_dirs, config)
-    known = apply_rule_settings(catalog, config)
+    written = rule_catalog(request.rule_dirs, config)
+    known = apply_rule_settings(written, config, request.select)
+    # An opt-in rule left off is no part of this policy: its controls do not wait for it to run.
+    running = {rule.id for rule in known}
+    catalog = [rule for rule in written if rule.enabled or rule.id in running]
     rules = select_rules(known, request.select, request.frameworks)
     if request.per_file:
         rules = [rule for rule in rules if not TEMPLATES[rule.template].cross_object]
