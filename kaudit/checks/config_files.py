@@ -11,8 +11,8 @@ to MAX_BINARY_CHARS, and only text (UTF-8 without NUL bytes) is read.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from functools import cache
+from typing import Any, Iterator, NamedTuple, Optional
 
 MAX_PARSE_CHARS = 256 * 1024  # parse at most this much of one value (a ConfigMap holds at most 1 MiB)
 MAX_ENTRIES = 2000  # entries read from one value
@@ -26,13 +26,17 @@ FORMATS = {
     ".json": "json", ".yaml": "yaml", ".yml": "yaml",
 }
 
-# `key = value`, `key: value`, `export KEY=value`, `key value` (redis.conf, Java properties)
-_KEY_VALUE = re.compile(r"^\s*(?:export\s+)?([^\s=:#;!\[][^\s=:]*)\s*(?:[=:]|\s)\s*(.*?)\s*$")
-_SECTION = re.compile(r"^\s*\[+\s*([^\]]{1,200}?)\s*\]+\s*$")
 
 
-@dataclass(frozen=True)
-class Entry:
+@cache
+def _line_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(key-value line, section header), compiled on first use (checks are imported on the hook path):
+    `key = value`, `key: value`, `export KEY=value`, `key value` (redis.conf, Java properties); `[section]`."""
+    return (re.compile(r"^\s*(?:export\s+)?([^\s=:#;!\[][^\s=:]*)\s*(?:[=:]|\s)\s*(.*?)\s*$"),
+            re.compile(r"^\s*\[+\s*([^\]]{1,200}?)\s*\]+\s*$"))
+
+
+class Entry(NamedTuple):  # a NamedTuple: cheaper to define than a dataclass on the hook path
     """One key inside a file: `path` is where it is (`spring.datasource.password`, `db.users[0].token`),
     `name` the key judged like an env variable's name (the leaf key of JSON/YAML)."""
 
@@ -71,17 +75,18 @@ def _unquote(value: str) -> str:
 
 
 def _key_values(text: str) -> Iterator[Entry]:
+    key_value, section_header = _line_patterns()
     section = ""
     count = 0
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped or stripped[0] in "#;!":
             continue
-        header = _SECTION.match(stripped)
+        header = section_header.match(stripped)
         if header:
             section = header.group(1).strip("\"'")
             continue
-        match = _KEY_VALUE.match(line)
+        match = key_value.match(line)
         if match is None:
             continue
         key, value = match.group(1), _unquote(match.group(2))

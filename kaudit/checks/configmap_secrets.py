@@ -4,6 +4,7 @@ Findings name the key and why, never the value."""
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any, Iterable, Mapping, Optional
 
 from kaudit.checks.base import Check, Hit, Target, Template
@@ -19,7 +20,12 @@ MAX_SHOWN = 120  # characters of a key shown in a message
 # References a config file resolves from elsewhere, rewritten to the `$(VAR)` form the shared
 # detection already treats as "not a literal": `${VAR}` (shells, envsubst, Spring, Compose; a
 # `${VAR:default}` default is not judged) and `{{ … }}` (Helm/Go templates left unrendered).
-_REFERENCE = re.compile(r"\$\{[^{}\s]{1,256}\}|\{\{[^{}]{0,256}\}\}")
+_REFERENCE = r"\$\{[^{}\s]{1,256}\}|\{\{[^{}]{0,256}\}\}"
+
+
+@cache
+def _references() -> re.Pattern[str]:
+    return re.compile(_REFERENCE)  # compiled on first use: checks are imported on the hook path
 
 
 def env_name(key: str) -> str:
@@ -39,7 +45,7 @@ def _shown(key: str, detect: Detector) -> str:
 def judge_value(key: str, value: str, detect: Detector) -> list[tuple[str, str]]:
     """(where, why) for each credential in one ConfigMap value under `key`; `where` names the key
     inside an embedded file, or is empty for the value as a whole."""
-    value = _REFERENCE.sub("$(REF)", value[:MAX_SHAPE_CHARS])
+    value = _references().sub("$(REF)", value[:MAX_SHAPE_CHARS])
     if not value.strip():
         return []
     kind = file_format(key)

@@ -5,8 +5,7 @@ returns the value, only why it is one."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 from kaudit.checks.base import TemplateError
 
@@ -64,8 +63,7 @@ def is_env_reference(value: str) -> bool:
     return value.startswith("$(") and value.endswith(")")
 
 
-@dataclass(frozen=True)
-class Detector:
+class Detector(NamedTuple):
     """`classify(name, value)`: why the pair is a credential ("its value looks like a private key"),
     or None (the caller has already set aside empty values); `shape(text)`: the same for a text
     judged by its shape alone (no name)."""

@@ -8,8 +8,8 @@ never evaluated; only the annotation's key (and a mirror's host) appears in a me
 """
 from __future__ import annotations
 
-import ipaddress
 import re
+from functools import cache
 from typing import Any, Iterable, Mapping, Optional
 
 from kaudit.checks.base import Check, Hit, Target, Template
@@ -25,7 +25,7 @@ DEFAULT_INJECTABLE = ("auth-url", "auth-tls-match-cn", "mirror-target", "mirror-
 # what ends an nginx directive or block, opens a quoted string or a comment, or starts a new line:
 # none of these annotation values needs them
 # (a backslash is not among them: auth-tls-match-cn is a regular expression, `CN=.*\.example\.com`)
-_BREAKOUT = re.compile(r"[\x00-\x1f\x7f\"';{}#`]")
+_BREAKOUT = r"[\x00-\x1f\x7f\"';{}#`]"
 MAX_HOST = 253
 
 _PREFIXES_SCHEMA = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
@@ -42,6 +42,11 @@ def _annotations(subject: Target, prefixes: Iterable[str], names: Iterable[str])
             value = annotations.get(key)
             if isinstance(value, str):
                 yield key, value
+
+
+@cache
+def _breakout() -> re.Pattern[str]:
+    return re.compile(_BREAKOUT)  # compiled on first use: checks are imported on the hook path
 
 
 def _snippets(params: Mapping[str, Any], target: str) -> Check:
@@ -61,7 +66,7 @@ def _injection(params: Mapping[str, Any], target: str) -> Check:
 
     def check(subject: Target) -> Iterable[Hit]:
         return [Hit(("metadata", "annotations", key), {"annotation": key})
-                for key, value in _annotations(subject, prefixes, names) if _BREAKOUT.search(value)]
+                for key, value in _annotations(subject, prefixes, names) if _breakout().search(value)]
 
     return check
 
@@ -87,6 +92,8 @@ def mirror_host(target: str) -> Optional[str]:
 def outside_cluster(host: str, cluster_domains: Iterable[str]) -> Optional[str]:
     """Why a mirror host is outside the cluster, or None: a Service name (`*.svc`, `*.svc.<domain>`),
     a single-label name (only resolvable through the cluster's search domains) and loopback are inside."""
+    import ipaddress  # only when an Ingress mirrors
+
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
