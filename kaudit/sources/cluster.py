@@ -50,6 +50,7 @@ MAX_RESPONSE = 128 << 20  # one list page; past it the type is a gap, not an out
 WANTED: tuple[tuple[str, str], ...] = (
     ("", "namespaces"), ("", "pods"), ("", "services"), ("", "serviceaccounts"), ("", "secrets"),
     ("", "replicationcontrollers"), ("", "nodes"),
+    ("", "configmaps"),  # secret-in-configmap: their data is what it judges (configuration, not Secrets)
     ("apps", "deployments"), ("apps", "daemonsets"), ("apps", "statefulsets"), ("apps", "replicasets"),
     ("batch", "jobs"), ("batch", "cronjobs"),
     ("networking.k8s.io", "networkpolicies"), ("networking.k8s.io", "ingresses"),
