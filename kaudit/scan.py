@@ -75,6 +75,7 @@ class _Prepared:
     known: list[Rule]
     rules: list[Rule]
     baseline: Optional[Baseline]
+    opt_in_off: frozenset[str] = frozenset()  # opt-in rules left off: an ignore annotation may still name them
 
 
 def _prepare(request: ScanRequest) -> _Prepared:
@@ -91,7 +92,8 @@ def _prepare(request: ScanRequest) -> _Prepared:
         rules = [rule for rule in rules if not TEMPLATES[rule.template].cross_object]
     baseline_path = request.baseline or config.baseline
     baseline = load_baseline(baseline_path) if baseline_path else None
-    return _Prepared(config, fail_on, catalog, known, rules, baseline)
+    opt_in_off = frozenset(rule.id for rule in written if not rule.enabled and rule.id not in running)
+    return _Prepared(config, fail_on, catalog, known, rules, baseline, opt_in_off)
 
 
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
@@ -114,7 +116,8 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     # A rule not evaluated reports nothing (its verdicts would be guesses); its controls are not evaluated.
     findings = make_unique([f for f in result.findings if f.rule not in not_evaluated])
     findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
-                                        prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
+                                        prepared.config.annotation_exemptions,
+                                        [*(rule.id for rule in prepared.known), *prepared.opt_in_off])
     inputs.warnings.extend(warnings)
     findings = relations.join(findings, relations.Relations.of(rules))  # one finding per fact
     # Kubernetes' own objects: counted, their findings left out unless asked for

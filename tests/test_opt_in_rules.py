@@ -188,3 +188,14 @@ def test_cronjob_templates_and_windows_pods() -> None:
                    "spec": {"containers": [APP, {"name": "side", "image": "s"}]}}}}}}
     assert _findings(cronjob) == ["spec.jobTemplate.spec.template.spec.containers[1].securityContext.appArmorProfile"]
     assert _findings(_pod({"os": {"name": "windows"}, "containers": [APP]})) == []
+
+
+def test_an_ignore_annotation_may_name_an_opt_in_rule_that_is_off(write: Write) -> None:
+    annotated = POD.replace("metadata: {name: web, namespace: shop}",
+                            f"metadata: {{name: web, namespace: shop, annotations: {{kaudit.io/ignore: {RULE_ID},"
+                            " kaudit.io/ignore-reason: 'AppArmor is not on these nodes'}}")
+    report = _scan(write("pod.yaml", annotated), write("empty.yaml", "fail-on: high\n"))
+    assert not [w for w in report.inputs.warnings if "unknown rule" in w.message]
+    typo = _scan(write("typo.yaml", annotated.replace(RULE_ID, "apparmor-profile-mising")),
+                 write("empty2.yaml", "fail-on: high\n"))
+    assert [w for w in typo.inputs.warnings if "unknown rule" in w.message]
