@@ -49,9 +49,7 @@ def file_format(key: str) -> Optional[str]:
     """How a ConfigMap key's value is read, by the file name the key gives it (None: a plain value)."""
     lowered = key.lower()
     dot = lowered.rfind(".")
-    if dot < 0:
-        return "key-value" if lowered == ".env" else None
-    return FORMATS.get(lowered[dot:])
+    return FORMATS.get(lowered[dot:]) if dot >= 0 else None  # `.env` itself is all suffix
 
 
 def entries(kind: str, text: str) -> Optional[list[Entry]]:
