@@ -188,3 +188,21 @@ def test_binary_content_and_bad_base64_are_skipped(value: Any) -> None:
 def test_decode_binary_caps_and_line_breaks() -> None:
     assert decode_binary(b64("abc")[:2] + "\n" + b64("abc")[2:]) == "abc"
     assert decode_binary("A" * (config_files.MAX_BINARY_CHARS + 4)) is None
+
+
+# --- no output format carries a value ------------------------------------------------------------
+
+@pytest.mark.parametrize("output", ["text", "json", "sarif", "html", "markdown", "junit"])
+def test_no_report_format_repeats_a_value(output: str, tmp_path: Any, kaudit: Any) -> None:
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, namespace: ns}\ndata:\n"
+        f"  DB_PASSWORD: {SECRET}\n"
+        "  app.properties: |\n"
+        f"    db.password={SECRET}x\n"
+        f"binaryData:\n  API_TOKEN: {b64(SECRET + 'y')}\n")
+    result = kaudit("scan", str(manifest), "--rule", RULE.id, "-f", output, "--fail-on", "never")
+    assert result.code == 0, result.err
+    assert SECRET not in result.out + result.err and b64(SECRET + "y") not in result.out
+    if output == "json":
+        assert len(result.json()["findings"]) == 3
