@@ -35,6 +35,8 @@ class Config:
     raw: Mapping[str, Any] = field(default_factory=dict)
     # `accept-gaps`: cluster resource (as the report names it, e.g. "secrets") -> why its gap is accepted
     accepted_gaps: Mapping[str, str] = field(default_factory=dict)
+    # `pod-security-version`: the version pods are judged at when their namespace pins none
+    pod_security_version: Optional[str] = None
 
 
 def discover(start: Path) -> Optional[Path]:
@@ -87,6 +89,7 @@ def load_config(explicit: Optional[str], cwd: Optional[Path] = None) -> Config:
         image_signatures=_image_signatures(data.get("image-signatures") or {}, base),
         raw=data,
         accepted_gaps={str(entry["resource"]): str(entry["reason"]) for entry in data.get("accept-gaps") or ()},
+        pod_security_version=data.get("pod-security-version"),
     )
 
 

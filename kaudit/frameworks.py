@@ -52,7 +52,7 @@ FRAMEWORKS: dict[str, Framework] = {
     for framework in (
         Framework(
             "pss-baseline",
-            "Pod Security Standards: baseline (policy version v1.37)",
+            "Pod Security Standards: baseline",
             _controls(
                 ("host-process", "HostProcess"),
                 ("host-namespaces", "Host Namespaces"),
@@ -71,7 +71,7 @@ FRAMEWORKS: dict[str, Framework] = {
         ),
         Framework(
             "pss-restricted",
-            "Pod Security Standards: restricted (policy version v1.37)",
+            "Pod Security Standards: restricted",
             (
                 # restricted volume types forbid hostPath too, so they supersede the baseline control
                 Control("volume-types", "Volume Types", replaces=("host-path-volumes",)),
@@ -150,6 +150,31 @@ FRAMEWORKS: dict[str, Framework] = {
         ),
     )
 }
+
+
+PSS_FRAMEWORKS = ("pss-baseline", "pss-restricted")
+
+
+def split_versions(framework_ids: Sequence[str]) -> tuple[tuple[str, ...], Optional[str]]:
+    """`pss-restricted@v1.25` -> ("pss-restricted",), "v1.25": the framework ids, and the Pod Security
+    version forced on every pod (kaudit/pod_security.py). One version per scan: the baseline checks
+    are shared by both levels, and each pod is judged once."""
+    from kaudit.pod_security import user_version
+
+    ids, forced = [], None
+    for name in framework_ids:
+        framework_id, at, version = name.partition("@")
+        get(framework_id)
+        if at:
+            if framework_id not in PSS_FRAMEWORKS:
+                raise KauditError(f"--framework {name}: only {' and '.join(PSS_FRAMEWORKS)} take a @VERSION")
+            user_version(version, f"--framework {name}")
+            if forced is not None and forced != version:
+                raise KauditError(f"--framework {name}: another --framework forces {forced}; "
+                                  "one Pod Security version per scan")
+            forced = version
+        ids.append(framework_id)
+    return tuple(dict.fromkeys(ids)), forced
 
 
 def get(framework_id: str) -> Framework:

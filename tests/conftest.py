@@ -109,7 +109,7 @@ def scan_on_workers(request: ScanRequest, jobs: int) -> Report:
 
     prepared = _prepare(request)
     done = parallel.scan(plan(request.targets), prepared.rules, max_file_bytes(request.max_file_mb), jobs,
-                         request.default_namespace)
+                         request.default_namespace, prepared.pod_security)
     return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
                      evaluated=done.result)
 

@@ -268,6 +268,19 @@ def test_relations_to_unknown_rules_are_refused(kaudit: Kaudit, tmp_path: Path) 
     assert kaudit("rules", "validate", str(rules)).code == 0
 
 
+def test_the_leader_does_not_depend_on_the_order_of_lines(tmp_path: Path) -> None:
+    # Two containers of one name (invalid, but written) join as one unit; which one leads was the
+    # first in the file, so moving initContainers above containers changed the reported
+    # fingerprint (found by the property test on fingerprints)
+    init = "  initContainers:\n    - {name: app, image: nginx}\n"
+    main = "  containers:\n    - {name: app, image: nginx}\n"
+    head = "apiVersion: v1\nkind: Pod\nmetadata: {name: app, namespace: shop}\nspec:\n"
+    first = scan(tmp_path, head + main + init)
+    second = scan(tmp_path, head + init + main)
+    assert sorted(f.fingerprint for f in first.findings) == sorted(f.fingerprint for f in second.findings)
+    assert sorted(f.path_text for f in first.findings) == sorted(f.path_text for f in second.findings)
+
+
 class _CountingRelations(Relations):
     """Relations that count the rule pairs the join compares: the work it does, not the time."""
     compared = 0

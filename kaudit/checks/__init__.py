@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from kaudit.checks import (
     apparmor, capabilities, cluster, configmap_secrets, env_secrets, exposure, host_path, images, ingress_nginx,
-    network, platform, pss, rbac, sandbox, schema, service_account, signatures,
+    network, platform, pss, rbac, rbac_hygiene, sandbox, schema, service_account, signatures,
 )
 from kaudit.checks.base import Template
 
 TEMPLATES: dict[str, Template] = {
     template.key: template
     for module in (schema, apparmor, capabilities, host_path, images, env_secrets, configmap_secrets,
-                   service_account, sandbox, exposure, ingress_nginx, pss, network, rbac, cluster, signatures,
-                   platform)
+                   service_account, sandbox, exposure, ingress_nginx, pss, network, rbac, rbac_hygiene, cluster,
+                   signatures, platform)
     for template in module.TEMPLATES
 }
