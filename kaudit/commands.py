@@ -15,6 +15,9 @@ from kaudit.ruleset import (
 )
 
 
+OPT_IN = "[off: opt-in]"
+
+
 def _all_rules(rule_dirs: Sequence[str]) -> list[Rule]:
     return combine(load_builtin_rules(), load_rule_dirs(rule_dirs))
 
@@ -23,8 +26,10 @@ def list_rules(rule_dirs: Sequence[str], out: TextIO) -> None:
     rules = sorted(_all_rules(rule_dirs), key=lambda r: (r.category, -r.severity, r.id))
     width = max(len(r.id) for r in rules)
     for rule in rules:
-        out.write(f"{rule.id:<{width}}  {rule.severity.label:<8}  {rule.category:<20}  {rule.title}\n")
-    out.write(f"{len(rules)} rules\n")
+        off = "" if rule.enabled else f"  {OPT_IN}"
+        out.write(f"{rule.id:<{width}}  {rule.severity.label:<8}  {rule.category:<20}  {rule.title}{off}\n")
+    opt_in = sum(not rule.enabled for rule in rules)
+    out.write(f"{len(rules)} rules" + (f" ({opt_in} opt-in, off unless enabled)" if opt_in else "") + "\n")
 
 
 def list_framework(framework_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
@@ -36,7 +41,8 @@ def list_framework(framework_id: str, rule_dirs: Sequence[str], out: TextIO) -> 
         out.write(pss_version_note(forced, rules))
     covered = 0
     for tag, control in frameworks.effective_controls(framework_id):
-        checking = sorted(r.id for r in rules if control.id in r.frameworks.get(tag, ()))
+        checking = sorted(r.id + ("" if r.enabled else f" {OPT_IN}") for r in rules
+                          if control.id in r.frameworks.get(tag, ()))
         covered += bool(checking)
         level = f" [{tag}]" if tag != framework_id else ""
         out.write(f"  {control.id:<26} {control.title}{level}\n")
@@ -84,6 +90,8 @@ def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
     out.write(f"severity: {rule.severity.label}   category: {rule.category}   target: {rule.target}\n")
     applies = "every namespace (declared or implied)" if rule.target == "namespace" else ", ".join(sorted(rule.kinds))
     out.write(f"applies to: {applies}\n")
+    if not rule.enabled:
+        out.write(f"opt-in: off unless enabled (.kaudit.yaml `rules: {{{rule.id}: {{enabled: true}}}}` or --rule {rule.id})\n")
     if rule.frameworks:
         out.write("framework controls:\n")
         for framework_id in frameworks.FRAMEWORKS:

@@ -45,6 +45,7 @@ class Rule:
     check: Check
     same_as: tuple[str, ...] = ()  # relations.same-as: the same fact as these rules' (kaudit/relations.py)
     implies: tuple[str, ...] = ()  # relations.implies: these rules' findings follow from this one's
+    enabled: bool = True  # false: opt-in, off unless the config or --rule turns it on (config.apply_rule_settings)
 
     def applies_to(self, kind: str, has_pod: bool) -> bool:
         if self.target == "namespace":
@@ -217,6 +218,7 @@ def rule_from_document(path: Path, data: Mapping[str, Any], *, builtin: bool) ->
         check=(_BoundOnFirstUse if builtin else _bind)(data["template"], data.get("params") or {}, target, str(path)),
         same_as=tuple((data.get("relations") or {}).get("same-as") or ()),
         implies=tuple((data.get("relations") or {}).get("implies") or ()),
+        enabled=bool(data.get("enabled", True)),
     )
 
 

@@ -82,22 +82,27 @@ class _Prepared:
     baseline: Optional[Baseline]
     framework_ids: tuple[str, ...] = ()  # --framework without the @VERSION
     pod_security: PodSecurityVersions = dataclasses.field(default_factory=PodSecurityVersions)
+    opt_in_off: frozenset[str] = frozenset()  # opt-in rules left off: an ignore annotation may still name them
 
 
 def _prepare(request: ScanRequest) -> _Prepared:
     """Config, rules and baseline: everything that can fail before any input is read."""
     config = load_config(request.config)
     fail_on = parse_fail_on(request.fail_on or config.fail_on or DEFAULT_FAIL_ON)
-    catalog = rule_catalog(request.rule_dirs, config)
-    known = apply_rule_settings(catalog, config)
+    written = rule_catalog(request.rule_dirs, config)
+    known = apply_rule_settings(written, config, request.select)
+    # An opt-in rule left off is no part of this policy: its controls do not wait for it to run.
+    running = {rule.id for rule in known}
+    catalog = [rule for rule in written if rule.enabled or rule.id in running]
     framework_ids, forced = frameworks.split_versions(request.frameworks)
     rules = select_rules(known, request.select, framework_ids)
     if request.per_file:
         rules = [rule for rule in rules if not TEMPLATES[rule.template].cross_object]
     baseline_path = request.baseline or config.baseline
     baseline = load_baseline(baseline_path) if baseline_path else None
+    opt_in_off = frozenset(rule.id for rule in written if not rule.enabled and rule.id not in running)
     return _Prepared(config, fail_on, catalog, known, rules, baseline, framework_ids,
-                     PodSecurityVersions(forced=forced, default=config.pod_security_version))
+                     PodSecurityVersions(forced=forced, default=config.pod_security_version), opt_in_off)
 
 
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
@@ -121,7 +126,8 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     # A rule not evaluated reports nothing (its verdicts would be guesses); its controls are not evaluated.
     findings = make_unique([f for f in result.findings if f.rule not in not_evaluated])
     findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
-                                        prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
+                                        prepared.config.annotation_exemptions,
+                                        [*(rule.id for rule in prepared.known), *prepared.opt_in_off])
     inputs.warnings.extend(warnings)
     findings = relations.join(findings, relations.Relations.of(rules))  # one finding per fact
     # Kubernetes' own objects: counted, their findings left out unless asked for

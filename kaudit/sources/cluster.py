@@ -50,8 +50,9 @@ MAX_RESPONSE = 128 << 20  # one list page; past it the type is a gap, not an out
 WANTED: tuple[tuple[str, str], ...] = (
     ("", "namespaces"), ("", "pods"), ("", "services"), ("", "serviceaccounts"), ("", "secrets"),
     ("", "replicationcontrollers"), ("", "nodes"),
-    # whole objects: ConfigMaps hold configuration, not Secrets (kubeadm's kube-system/kubeadm-config
-    # and kubelet-config carry the control plane's and the kubelets' configuration)
+    # whole objects: ConfigMaps hold configuration, not Secrets. secret-in-configmap judges their
+    # data; kubeadm's kube-system/kubeadm-config and kubelet-config carry the control plane's and
+    # the kubelets' configuration
     ("", "configmaps"),
     ("apps", "deployments"), ("apps", "daemonsets"), ("apps", "statefulsets"), ("apps", "replicasets"),
     ("batch", "jobs"), ("batch", "cronjobs"),
