@@ -69,7 +69,9 @@ def cli() -> None:
 @click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Load custom rules from DIR (repeatable).")
 @click.option("--rule", "select", multiple=True, metavar="ID", help="Run only this rule (repeatable).")
 @click.option("--framework", "frameworks", multiple=True, metavar="NAME",
-              help="Run only the rules that check this framework's controls: pss-baseline, pss-restricted, cis, nsa.")
+              help="Run only the rules that check this framework's controls: pss-baseline, pss-restricted, cis, nsa. "
+                   "pss-…@v1.25 (or @latest) judges every pod at that Pod Security version, whatever its "
+                   "namespace pins.")
 @click.option("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
 @click.option("--baseline", metavar="FILE",
               help="An earlier JSON report (kaudit baseline create): only findings not in it fail the gate.")

@@ -15,6 +15,9 @@ from kaudit.ruleset import (
 )
 
 
+OPT_IN = "[off: opt-in]"
+
+
 def _all_rules(rule_dirs: Sequence[str]) -> list[Rule]:
     return combine(load_builtin_rules(), load_rule_dirs(rule_dirs))
 
@@ -23,23 +26,59 @@ def list_rules(rule_dirs: Sequence[str], out: TextIO) -> None:
     rules = sorted(_all_rules(rule_dirs), key=lambda r: (r.category, -r.severity, r.id))
     width = max(len(r.id) for r in rules)
     for rule in rules:
-        out.write(f"{rule.id:<{width}}  {rule.severity.label:<8}  {rule.category:<20}  {rule.title}\n")
-    out.write(f"{len(rules)} rules\n")
+        off = "" if rule.enabled else f"  {OPT_IN}"
+        out.write(f"{rule.id:<{width}}  {rule.severity.label:<8}  {rule.category:<20}  {rule.title}{off}\n")
+    opt_in = sum(not rule.enabled for rule in rules)
+    out.write(f"{len(rules)} rules" + (f" ({opt_in} opt-in, off unless enabled)" if opt_in else "") + "\n")
 
 
 def list_framework(framework_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
+    (framework_id,), forced = frameworks.split_versions([framework_id])
     framework = frameworks.get(framework_id)
     rules = _all_rules(rule_dirs)
     out.write(f"{framework.title}\n")
+    if framework_id in frameworks.PSS_FRAMEWORKS:
+        out.write(pss_version_note(forced, rules))
     covered = 0
     for tag, control in frameworks.effective_controls(framework_id):
-        checking = sorted(r.id for r in rules if control.id in r.frameworks.get(tag, ()))
+        checking = sorted(r.id + ("" if r.enabled else f" {OPT_IN}") for r in rules
+                          if control.id in r.frameworks.get(tag, ()))
         covered += bool(checking)
         level = f" [{tag}]" if tag != framework_id else ""
         out.write(f"  {control.id:<26} {control.title}{level}\n")
         out.write(f"  {'':<26}   -> {', '.join(checking) if checking else 'not covered: ' + (control.gap or 'no rule')}\n")
     total = len(frameworks.effective_controls(framework_id))
     out.write(f"{covered} of {total} controls checked by kaudit rules\n")
+
+
+def pss_version_note(forced: Optional[str], rules: Sequence[Rule]) -> str:
+    """Which version judges pods, and at a forced version, which admission checks do not exist yet."""
+    from kaudit.checks.pss import CHECKS
+    from kaudit.pod_security import NEWEST, parse_version, text
+
+    if forced is None:
+        return (f"  judged at each pod's namespace enforce-version label, else .kaudit.yaml pod-security-version, "
+                f"else latest ({text(NEWEST)}); NAME@v1.<n> forces one version\n")
+    version = min(parse_version(forced) or NEWEST, NEWEST)
+    absent = sorted(r.id for r in rules if r.template == "pss" and CHECKS[r.params["check"]].at(version) is None
+                    and CHECKS[r.params["check"]].overrides is None)
+    line = f"  judged at {text(version)} for every pod\n"
+    return line + (f"  no admission check yet at {text(version)}: {', '.join(absent)} (their controls pass)\n" if absent else "")
+
+
+def pss_versions_line(rule: Rule) -> str:
+    """A pss rule's admission check by version (MinimumVersion of each variant)."""
+    from kaudit.checks.pss import CHECKS
+    from kaudit.pod_security import text
+
+    check = CHECKS[rule.params["check"]]
+    line = (f"Pod Security versions: admission check {rule.params['check']}, variants from "
+            f"{', '.join(text(minimum) for minimum, _ in check.variants)}")
+    if check.overrides and check.since > (1, 0):
+        line += f"; before {text(check.since)} the restricted level runs {check.overrides} instead"
+    elif check.since > (1, 0):
+        line += f"; no check before {text(check.since)}"
+    return line + ". Judged at the pod's namespace enforce-version unless --framework NAME@VERSION forces one"
 
 
 def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
@@ -51,12 +90,16 @@ def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
     out.write(f"severity: {rule.severity.label}   category: {rule.category}   target: {rule.target}\n")
     applies = "every namespace (declared or implied)" if rule.target == "namespace" else ", ".join(sorted(rule.kinds))
     out.write(f"applies to: {applies}\n")
+    if not rule.enabled:
+        out.write(f"opt-in: off unless enabled (.kaudit.yaml `rules: {{{rule.id}: {{enabled: true}}}}` or --rule {rule.id})\n")
     if rule.frameworks:
         out.write("framework controls:\n")
         for framework_id in frameworks.FRAMEWORKS:
             for control in frameworks.rule_controls(rule, framework_id):
                 if control.id in rule.frameworks.get(framework_id, ()):
                     out.write(f"  {framework_id} {control.id}: {control.title}\n")
+    if rule.template == "pss":
+        out.write(pss_versions_line(rule) + "\n")
     from kaudit.docs import relation_lines
 
     for line in relation_lines(rule):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.errors import KauditError
 from kaudit.model import Severity
@@ -17,7 +17,7 @@ CONFIG_NAMES = (".kaudit.yaml", ".kaudit.yml")
 
 @dataclass(frozen=True)
 class RuleSettings:
-    enabled: bool = True
+    enabled: Optional[bool] = None  # None: as the rule file says (opt-in rules are off)
     severity: Optional[Severity] = None
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -35,6 +35,8 @@ class Config:
     raw: Mapping[str, Any] = field(default_factory=dict)
     # `accept-gaps`: cluster resource (as the report names it, e.g. "secrets") -> why its gap is accepted
     accepted_gaps: Mapping[str, str] = field(default_factory=dict)
+    # `pod-security-version`: the version pods are judged at when their namespace pins none
+    pod_security_version: Optional[str] = None
 
 
 def discover(start: Path) -> Optional[Path]:
@@ -70,7 +72,7 @@ def load_config(explicit: Optional[str], cwd: Optional[Path] = None) -> Config:
     base = path.parent
     rules = {
         rule_id: RuleSettings(
-            enabled=settings.get("enabled", True),
+            enabled=settings.get("enabled"),
             severity=Severity.parse(settings["severity"]) if "severity" in settings else None,
             params=settings.get("params") or {},
         )
@@ -87,6 +89,7 @@ def load_config(explicit: Optional[str], cwd: Optional[Path] = None) -> Config:
         image_signatures=_image_signatures(data.get("image-signatures") or {}, base),
         raw=data,
         accepted_gaps={str(entry["resource"]): str(entry["reason"]) for entry in data.get("accept-gaps") or ()},
+        pod_security_version=data.get("pod-security-version"),
     )
 
 
@@ -99,19 +102,23 @@ def _image_signatures(settings: Mapping[str, Any], base: Path) -> dict[str, Any]
     return resolved
 
 
-def apply_rule_settings(rules: Sequence[Rule], config: Config) -> list[Rule]:
-    """Disable, re-grade and re-parameterise rules as the config says; unknown ids are errors."""
+def apply_rule_settings(rules: Sequence[Rule], config: Config, selected: Iterable[str] = ()) -> list[Rule]:
+    """Disable, re-grade and re-parameterise rules as the config says; unknown ids are errors.
+    An opt-in rule (`enabled: false` in its file) is kept only when the config enables it or
+    `selected` (--rule) names it; a rule the config disables stays off whatever --rule says."""
     known = {rule.id for rule in rules}
     unknown = sorted(set(config.rules) - known)
     if unknown:
         raise KauditError(f"{config.source}: rules.{unknown[0]}: no rule with this id")
+    wanted = set(selected)
     result = []
     for rule in rules:
         settings = config.rules.get(rule.id)
+        enabled = settings.enabled if settings is not None and settings.enabled is not None else None
+        if enabled is False or (enabled is None and not rule.enabled and rule.id not in wanted):
+            continue
         if settings is None:
             result.append(rule)
-            continue
-        if not settings.enabled:
             continue
         if settings.severity is not None:
             rule = replace(rule, severity=settings.severity)

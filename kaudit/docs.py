@@ -18,7 +18,8 @@ def render(rules: Sequence[Rule]) -> str:
     ordered = sorted(rules, key=lambda r: (r.category, -r.severity, r.id))
     parts = [HEADER, "## Index\n", "| rule | severity | category | frameworks |", "|---|---|---|---|"]
     for rule in ordered:
-        parts.append(f"| [{rule.id}](#{rule.id}) | {rule.severity.label} | {rule.category} | {_tags(rule)} |")
+        off = " (opt-in)" if not rule.enabled else ""
+        parts.append(f"| [{rule.id}](#{rule.id}){off} | {rule.severity.label} | {rule.category} | {_tags(rule)} |")
     parts.append("")
     parts.append(_frameworks_section(rules))
     for category, group in groupby(ordered, key=lambda r: r.category):
@@ -33,6 +34,7 @@ def _tags(rule: Rule) -> str:
 
 def _frameworks_section(rules: Sequence[Rule]) -> str:
     lines = ["## Framework coverage\n"]
+    opt_in = {rule.id for rule in rules if not rule.enabled}
     for framework_id, framework in frameworks.FRAMEWORKS.items():
         lines.append(f"### {framework.title} (`--framework {framework_id}`)\n")
         lines.append("| control | title | checked by |")
@@ -40,7 +42,8 @@ def _frameworks_section(rules: Sequence[Rule]) -> str:
         for tag, control in frameworks.effective_controls(framework_id):
             checking = sorted(r.id for r in rules if control.id in r.frameworks.get(tag, ()))
             level = f" ({tag})" if tag != framework_id else ""
-            by = ", ".join(f"[{r}](#{r})" for r in checking) if checking else f"not covered: {control.gap or 'no rule'}"
+            by = (", ".join(f"[{r}](#{r})" + (" (opt-in)" if r in opt_in else "") for r in checking) if checking
+                  else f"not covered: {control.gap or 'no rule'}")
             lines.append(f"| {control.id}{level} | {control.title} | {by} |")
         lines.append("")
     return "\n".join(lines)
@@ -50,6 +53,9 @@ def _rule_section(rule: Rule) -> str:
     applies = "every namespace" if rule.target == "namespace" else ", ".join(sorted(rule.kinds))
     lines = [f"### {rule.id}\n", f"**{rule.title}** — severity `{rule.severity.label}`, target `{rule.target}`, "
              f"applies to {applies}.\n"]
+    if not rule.enabled:
+        lines.append(f"**Opt-in:** off unless enabled, in `.kaudit.yaml` (`rules: {{{rule.id}: {{enabled: true}}}}`) or "
+                     f"with `--rule {rule.id}`; while off it does not run and its framework controls do not count it.\n")
     controls = [f"{fid} `{c.id}` {c.title}" for fid in frameworks.FRAMEWORKS
                 for c in frameworks.rule_controls(rule, fid) if c.id in rule.frameworks.get(fid, ())]
     if controls:

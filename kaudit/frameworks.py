@@ -46,13 +46,16 @@ RBAC_GAP = "needs the RBAC analyzer (not built yet)"
 NETPOL_GAP = "needs the NetworkPolicy analyzer (not built yet)"
 CLUSTER_GAP = "needs a live cluster scan (not built yet)"
 ORG_GAP = "organisational control: not visible in manifests"
+# CIS sections 1, 2 and 4 (v1.9 numbering; v1.10 numbers them the same): what only the node shows
+NODE_GAP = "not covered: needs node access (files, their permissions and ownership, on the node)"
+FLAG_GAP = "not checked yet: a component flag or setting no rule reads"
 
 FRAMEWORKS: dict[str, Framework] = {
     framework.id: framework
     for framework in (
         Framework(
             "pss-baseline",
-            "Pod Security Standards: baseline (policy version v1.37)",
+            "Pod Security Standards: baseline",
             _controls(
                 ("host-process", "HostProcess"),
                 ("host-namespaces", "Host Namespaces"),
@@ -71,7 +74,7 @@ FRAMEWORKS: dict[str, Framework] = {
         ),
         Framework(
             "pss-restricted",
-            "Pod Security Standards: restricted (policy version v1.37)",
+            "Pod Security Standards: restricted",
             (
                 # restricted volume types forbid hostPath too, so they supersede the baseline control
                 Control("volume-types", "Volume Types", replaces=("host-path-volumes",)),
@@ -87,8 +90,100 @@ FRAMEWORKS: dict[str, Framework] = {
         ),
         Framework(
             "cis",
-            "CIS Kubernetes Benchmark v1.9, section 5 (policies)",
+            "CIS Kubernetes Benchmark v1.9: control plane (1), etcd (2), worker nodes (4), policies (5)",
             _controls(
+                ("1.1.1", "Ensure that the API server pod specification file permissions are set to 600 or more restrictive", NODE_GAP),
+                ("1.1.2", "Ensure that the API server pod specification file ownership is set to root:root", NODE_GAP),
+                ("1.1.3", "Ensure that the controller manager pod specification file permissions are set to 600 or more restrictive", NODE_GAP),
+                ("1.1.4", "Ensure that the controller manager pod specification file ownership is set to root:root", NODE_GAP),
+                ("1.1.5", "Ensure that the scheduler pod specification file permissions are set to 600 or more restrictive", NODE_GAP),
+                ("1.1.6", "Ensure that the scheduler pod specification file ownership is set to root:root", NODE_GAP),
+                ("1.1.7", "Ensure that the etcd pod specification file permissions are set to 600 or more restrictive", NODE_GAP),
+                ("1.1.8", "Ensure that the etcd pod specification file ownership is set to root:root", NODE_GAP),
+                ("1.1.9", "Ensure that the Container Network Interface file permissions are set to 600 or more restrictive", NODE_GAP),
+                ("1.1.10", "Ensure that the Container Network Interface file ownership is set to root:root", NODE_GAP),
+                ("1.1.11", "Ensure that the etcd data directory permissions are set to 700 or more restrictive", NODE_GAP),
+                ("1.1.12", "Ensure that the etcd data directory ownership is set to etcd:etcd", NODE_GAP),
+                ("1.1.13", "Ensure that the default administrative credential file permissions are set to 600", NODE_GAP),
+                ("1.1.14", "Ensure that the default administrative credential file ownership is set to root:root", NODE_GAP),
+                ("1.1.15", "Ensure that the scheduler.conf file permissions are set to 600 or more restrictive", NODE_GAP),
+                ("1.1.16", "Ensure that the scheduler.conf file ownership is set to root:root", NODE_GAP),
+                ("1.1.17", "Ensure that the controller-manager.conf file permissions are set to 600 or more restrictive", NODE_GAP),
+                ("1.1.18", "Ensure that the controller-manager.conf file ownership is set to root:root", NODE_GAP),
+                ("1.1.19", "Ensure that the Kubernetes PKI directory and file ownership is set to root:root", NODE_GAP),
+                ("1.1.20", "Ensure that the Kubernetes PKI certificate file permissions are set to 600 or more restrictive", NODE_GAP),
+                ("1.1.21", "Ensure that the Kubernetes PKI key file permissions are set to 600", NODE_GAP),
+                ("1.2.1", "Ensure that the --anonymous-auth argument is set to false"),
+                ("1.2.2", "Ensure that the --token-auth-file parameter is not set"),
+                ("1.2.3", "Ensure that the --DenyServiceExternalIPs is set", FLAG_GAP),
+                ("1.2.4", "Ensure that the --kubelet-client-certificate and --kubelet-client-key arguments are set as appropriate", FLAG_GAP),
+                ("1.2.5", "Ensure that the --kubelet-certificate-authority argument is set as appropriate"),
+                ("1.2.6", "Ensure that the --authorization-mode argument is not set to AlwaysAllow"),
+                ("1.2.7", "Ensure that the --authorization-mode argument includes Node", FLAG_GAP),
+                ("1.2.8", "Ensure that the --authorization-mode argument includes RBAC", FLAG_GAP),
+                ("1.2.9", "Ensure that the admission control plugin EventRateLimit is set", FLAG_GAP),
+                ("1.2.10", "Ensure that the admission control plugin AlwaysAdmit is not set"),
+                ("1.2.11", "Ensure that the admission control plugin AlwaysPullImages is set", FLAG_GAP),
+                ("1.2.12", "Ensure that the admission control plugin ServiceAccount is set", FLAG_GAP),
+                ("1.2.13", "Ensure that the admission control plugin NamespaceLifecycle is set", FLAG_GAP),
+                ("1.2.14", "Ensure that the admission control plugin NodeRestriction is set"),
+                ("1.2.15", "Ensure that the --profiling argument is set to false"),
+                ("1.2.16", "Ensure that the --audit-log-path argument is set"),
+                ("1.2.17", "Ensure that the --audit-log-maxage argument is set to 30 or as appropriate", FLAG_GAP),
+                ("1.2.18", "Ensure that the --audit-log-maxbackup argument is set to 10 or as appropriate", FLAG_GAP),
+                ("1.2.19", "Ensure that the --audit-log-maxsize argument is set to 100 or as appropriate", FLAG_GAP),
+                ("1.2.20", "Ensure that the --request-timeout argument is set as appropriate", FLAG_GAP),
+                ("1.2.21", "Ensure that the --service-account-lookup argument is set to true", FLAG_GAP),
+                ("1.2.22", "Ensure that the --service-account-key-file argument is set as appropriate", FLAG_GAP),
+                ("1.2.23", "Ensure that the --etcd-certfile and --etcd-keyfile arguments are set as appropriate"),
+                ("1.2.24", "Ensure that the --tls-cert-file and --tls-private-key-file arguments are set as appropriate", FLAG_GAP),
+                ("1.2.25", "Ensure that the --client-ca-file argument is set as appropriate", FLAG_GAP),
+                ("1.2.26", "Ensure that the --etcd-cafile argument is set as appropriate"),
+                ("1.2.27", "Ensure that the --encryption-provider-config argument is set as appropriate"),
+                ("1.2.28", "Ensure that encryption providers are appropriately configured",
+                 "not covered: needs node access (the encryption configuration file on the control-plane node)"),
+                ("1.2.29", "Ensure that the API Server only makes use of Strong Cryptographic Ciphers", FLAG_GAP),
+                ("1.3.1", "Ensure that the --terminated-pod-gc-threshold argument is set as appropriate", FLAG_GAP),
+                ("1.3.2", "Ensure that the --profiling argument is set to false", FLAG_GAP),
+                ("1.3.3", "Ensure that the --use-service-account-credentials argument is set to true", FLAG_GAP),
+                ("1.3.4", "Ensure that the --service-account-private-key-file argument is set as appropriate", FLAG_GAP),
+                ("1.3.5", "Ensure that the --root-ca-file argument is set as appropriate", FLAG_GAP),
+                ("1.3.6", "Ensure that the RotateKubeletServerCertificate argument is set to true", FLAG_GAP),
+                ("1.3.7", "Ensure that the --bind-address argument is set to 127.0.0.1", FLAG_GAP),
+                ("1.4.1", "Ensure that the --profiling argument is set to false", FLAG_GAP),
+                ("1.4.2", "Ensure that the --bind-address argument is set to 127.0.0.1", FLAG_GAP),
+                ("2.1", "Ensure that the --cert-file and --key-file arguments are set as appropriate", FLAG_GAP),
+                ("2.2", "Ensure that the --client-cert-auth argument is set to true"),
+                ("2.3", "Ensure that the --auto-tls argument is not set to true", FLAG_GAP),
+                ("2.4", "Ensure that the --peer-cert-file and --peer-key-file arguments are set as appropriate", FLAG_GAP),
+                ("2.5", "Ensure that the --peer-client-cert-auth argument is set to true"),
+                ("2.6", "Ensure that the --peer-auto-tls argument is not set to true", FLAG_GAP),
+                ("2.7", "Ensure that a unique Certificate Authority is used for etcd",
+                 "not covered: needs node access (the certificates the files name)"),
+                ("4.1.1", "Ensure that the kubelet service file permissions are set to 600 or more restrictive", NODE_GAP),
+                ("4.1.2", "Ensure that the kubelet service file ownership is set to root:root", NODE_GAP),
+                ("4.1.3", "If proxy kubeconfig file exists ensure permissions are set to 600 or more restrictive", NODE_GAP),
+                ("4.1.4", "If proxy kubeconfig file exists ensure ownership is set to root:root", NODE_GAP),
+                ("4.1.5", "Ensure that the --kubeconfig kubelet.conf file permissions are set to 600 or more restrictive", NODE_GAP),
+                ("4.1.6", "Ensure that the --kubeconfig kubelet.conf file ownership is set to root:root", NODE_GAP),
+                ("4.1.7", "Ensure that the certificate authorities file permissions are set to 600 or more restrictive", NODE_GAP),
+                ("4.1.8", "Ensure that the client certificate authorities file ownership is set to root:root", NODE_GAP),
+                ("4.1.9", "If the kubelet config.yaml configuration file is being used validate permissions set to 600 or more restrictive", NODE_GAP),
+                ("4.1.10", "If the kubelet config.yaml configuration file is being used validate file ownership is set to root:root", NODE_GAP),
+                ("4.2.1", "Ensure that the --anonymous-auth argument is set to false"),
+                ("4.2.2", "Ensure that the --authorization-mode argument is not set to AlwaysAllow"),
+                ("4.2.3", "Ensure that the --client-ca-file argument is set as appropriate", FLAG_GAP),
+                ("4.2.4", "Verify that the --read-only-port argument is set to 0"),
+                ("4.2.5", "Ensure that the --streaming-connection-idle-timeout argument is not set to 0", FLAG_GAP),
+                ("4.2.6", "Ensure that the --make-iptables-util-chains argument is set to true", FLAG_GAP),
+                ("4.2.7", "Ensure that the --hostname-override argument is not set", FLAG_GAP),
+                ("4.2.8", "Ensure that the eventRecordQPS argument is set to a level which ensures appropriate event capture", FLAG_GAP),
+                ("4.2.9", "Ensure that the --tls-cert-file and --tls-private-key-file arguments are set as appropriate", FLAG_GAP),
+                ("4.2.10", "Ensure that the --rotate-certificates argument is not set to false"),
+                ("4.2.11", "Verify that the RotateKubeletServerCertificate argument is set to true", FLAG_GAP),
+                ("4.2.12", "Ensure that the Kubelet only makes use of Strong Cryptographic Ciphers", FLAG_GAP),
+                ("4.2.13", "Ensure that a limit is set on pod PIDs", FLAG_GAP),
+                ("4.3.1", "Ensure that the kube-proxy metrics service is bound to localhost", FLAG_GAP),
                 ("5.1.1", "Ensure that the cluster-admin role is only used where required", RBAC_GAP),
                 ("5.1.2", "Minimize access to secrets", RBAC_GAP),
                 ("5.1.3", "Minimize wildcard use in Roles and ClusterRoles", RBAC_GAP),
@@ -150,6 +245,31 @@ FRAMEWORKS: dict[str, Framework] = {
         ),
     )
 }
+
+
+PSS_FRAMEWORKS = ("pss-baseline", "pss-restricted")
+
+
+def split_versions(framework_ids: Sequence[str]) -> tuple[tuple[str, ...], Optional[str]]:
+    """`pss-restricted@v1.25` -> ("pss-restricted",), "v1.25": the framework ids, and the Pod Security
+    version forced on every pod (kaudit/pod_security.py). One version per scan: the baseline checks
+    are shared by both levels, and each pod is judged once."""
+    from kaudit.pod_security import user_version
+
+    ids, forced = [], None
+    for name in framework_ids:
+        framework_id, at, version = name.partition("@")
+        get(framework_id)
+        if at:
+            if framework_id not in PSS_FRAMEWORKS:
+                raise KauditError(f"--framework {name}: only {' and '.join(PSS_FRAMEWORKS)} take a @VERSION")
+            user_version(version, f"--framework {name}")
+            if forced is not None and forced != version:
+                raise KauditError(f"--framework {name}: another --framework forces {forced}; "
+                                  "one Pod Security version per scan")
+            forced = version
+        ids.append(framework_id)
+    return tuple(dict.fromkeys(ids)), forced
 
 
 def get(framework_id: str) -> Framework:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import Any, Iterable, Iterator, NamedTuple, Optional
 
 from kaudit.model import STDIN_NAME, InputError, Origin, Resource, ResourceRef
+from kaudit.pod_security import PodSecurityVersions
 from kaudit.sources.classify import cluster_scoped
 
 
@@ -63,13 +64,17 @@ def group_text(file: str) -> str:
 
 
 class Inventory:
-    def __init__(self, resources: Iterable[Resource]) -> None:
+    def __init__(self, resources: Iterable[Resource], pod_security: Optional[PodSecurityVersions] = None) -> None:
         self.resources: list[Resource] = list(resources)
+        # which Pod Security version judges each pod: the scan's choice, with the enforce-version
+        # labels of its Namespace objects (and any the caller read already: parallel.py)
+        self.pod_security = pod_security if pod_security is not None else PodSecurityVersions()
         self.memo: dict[str, Any] = {}  # indexes analyzers build once per scan
         self._by_kind: dict[str, list[Resource]] = defaultdict(list)
         self._by_identity: Optional[dict[tuple[str, Scope, str], Resource]] = None  # built on the first get()
         for resource in self.resources:
             self._by_kind[resource.kind].append(resource)
+        self.pod_security.with_namespaces(self.of_kind("Namespace"))
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)

@@ -286,6 +286,7 @@ class FrameworkResult:
     id: str
     title: str
     controls: tuple[ControlResult, ...]
+    versions: str = ""  # Pod Security frameworks: which policy versions judged the pods (also in the title)
 
     def count(self, status: str) -> int:
         return sum(1 for control in self.controls if control.status == status)

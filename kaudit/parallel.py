@@ -22,8 +22,9 @@ from kaudit.engine import EngineResult, run, sort_key
 from kaudit.errors import KauditError
 from kaudit.inventory import Inventory
 from kaudit.model import Finding, Inputs, Resource
+from kaudit.pod_security import ENFORCE_VERSION_LABEL, PodSecurityVersions
 from kaudit.ruleset import Rule
-from kaudit.sources.manifests import ManifestScan, Plan, PlannedFile, load_item, parsing_heap
+from kaudit.sources.manifests import ManifestScan, Plan, PlannedFile, load_item, parsing_heap, read_file
 from kaudit.sources.yamldoc import YamlMap, YamlSeq
 from kaudit.workloads import CONTAINER_LISTS, POD_CONTAINERS, pod_specs
 
@@ -87,14 +88,15 @@ class ParallelScan:
 
 
 def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int,
-         default_namespace: Optional[str] = None) -> ParallelScan:
+         default_namespace: Optional[str] = None, pod_security: Optional[PodSecurityVersions] = None) -> ParallelScan:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     split = split_rules(rules)
     batches = _batches(planned.files, jobs * BATCHES_PER_WORKER)
-    _Worker.setup(split, max_bytes, default_namespace)  # inherited by the forked workers: nothing to pickle
+    versions = _pinned_versions(planned, max_bytes, default_namespace, pod_security or PodSecurityVersions())
+    _Worker.setup(split, max_bytes, default_namespace, versions)  # inherited by the forked workers: nothing to pickle
     loaded = ManifestScan()
     result = EngineResult()
     try:
@@ -109,8 +111,8 @@ def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int,
     except BrokenProcessPool:
         raise KauditError("a worker process died (out of memory?); rerun with --jobs 1") from None
     finally:
-        _Worker.setup(None, 0, None)
-    central = run(split.main, Inventory(loaded.resources))
+        _Worker.setup(None, 0, None, None)
+    central = run(split.main, Inventory(loaded.resources, versions))
     result.findings.extend(central.findings)
     result.findings.sort(key=sort_key)
     result.errors.extend(central.errors)
@@ -128,14 +130,37 @@ def _in_plan_order(batches: Iterator[_BatchResult], result: EngineResult) -> Ite
         yield from files
 
 
+def _pinned_versions(planned: Plan, max_bytes: int, default_namespace: Optional[str],
+                     versions: PodSecurityVersions) -> PodSecurityVersions:
+    """The namespaces' Pod Security versions, known before the workers judge any pod: a worker
+    sees only its batch, and the Namespace may be in another. Only files that mention the label
+    are parsed here (a byte search costs little next to parsing), as the scan would read them."""
+    label = ENFORCE_VERSION_LABEL.encode()
+    for item in planned.files:
+        try:
+            assert item.path is not None  # worthwhile(): no stdin in a parallel scan
+            # never blocks on a file replaced by a FIFO since the walk; the worker reports such files
+            if label not in read_file(item.path, max_bytes + 1, regular_only=True):
+                continue
+        except Exception:  # a FIFO, a folder, unreadable: the worker that reads it reports it
+            continue
+        found = ManifestScan(default_namespace=default_namespace)
+        load_item(item, max_bytes, found)
+        versions.with_namespaces(r for r in found.resources if r.kind == "Namespace")
+    return versions
+
+
 class _Worker:
     split: Optional[SplitRules] = None
     max_bytes = 0
     default_namespace: Optional[str] = None
+    pod_security: Optional[PodSecurityVersions] = None
 
     @classmethod
-    def setup(cls, split: Optional[SplitRules], max_bytes: int, default_namespace: Optional[str]) -> None:
+    def setup(cls, split: Optional[SplitRules], max_bytes: int, default_namespace: Optional[str],
+              pod_security: Optional[PodSecurityVersions]) -> None:
         cls.split, cls.max_bytes, cls.default_namespace = split, max_bytes, default_namespace
+        cls.pod_security = pod_security
 
     @classmethod
     def work(cls, batch: list[PlannedFile]) -> _BatchResult:
@@ -146,7 +171,7 @@ class _Worker:
             for item in batch:
                 scans.append(ManifestScan(default_namespace=cls.default_namespace))
                 load_item(item, cls.max_bytes, scans[-1])
-            result = run(split.local, Inventory(r for s in scans for r in s.resources))
+            result = run(split.local, Inventory((r for s in scans for r in s.resources), cls.pod_security))
         files = [(s.inputs, [_lean(r, split) for r in s.resources]) for s in scans]
         for finding in result.findings:
             finding.fingerprint  # computed here, on every core, and sent along (as is path_text)

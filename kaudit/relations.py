@@ -140,7 +140,7 @@ def join(findings: Sequence[Finding], relations: Relations) -> list[Finding]:
         _link_namespaces(findings, [i for indices in by_object.values() for i in indices if findings[i].rule in wanted],
                          relations, union)
     groups: dict[int, list[int]] = defaultdict(list)
-    for index in sorted(parent):  # members in report order: ties between leaders go to the first
+    for index in sorted(parent):  # members in report order (the leader is chosen by rank, not order)
         groups[root(index)].append(index)
     lead_of: dict[int, Finding] = {}
     dropped: set[int] = set()
@@ -275,11 +275,13 @@ def _by_field(a: Finding, b: Finding, relations: Relations) -> bool:
 def _merge(members: list[Finding], relations: Relations) -> tuple[Finding, tuple[JoinedFinding, ...]]:
     rules = {finding.rule for finding in members}
 
-    def rank(finding: Finding) -> tuple[int, int, int, str]:
+    def rank(finding: Finding) -> tuple[int, int, int, str, str, str]:
         causes = len(relations.implied.get(finding.rule, frozenset()) & rules)
-        # Ties beyond the rule id keep the findings' order (sorted by place): formatting paths
-        # for the comparison would cost more than the rest of the join.
-        return (-finding.severity, -causes, -relations.named.get(finding.rule, 0), finding.rule)
+        # Ties end on the field, then the fingerprint, never on the order of the findings: that
+        # is the order of lines, and moving lines must not change which finding leads (its
+        # fingerprint is what a baseline knows).
+        return (-finding.severity, -causes, -relations.named.get(finding.rule, 0), finding.rule,
+                finding.path_text, finding.fingerprint)
 
     ordered = sorted(members, key=rank)
     leader = ordered[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.checks import TEMPLATES
-from kaudit.checks.base import Check, TemplateError
+from kaudit.checks.base import Check, Hit, Target, TemplateError
 from kaudit.errors import KauditError
 from kaudit.model import Frameworks, RuleInfo, Severity
 from kaudit.paths import builtin_rules_dir, schema_path
@@ -45,6 +45,7 @@ class Rule:
     check: Check
     same_as: tuple[str, ...] = ()  # relations.same-as: the same fact as these rules' (kaudit/relations.py)
     implies: tuple[str, ...] = ()  # relations.implies: these rules' findings follow from this one's
+    enabled: bool = True  # false: opt-in, off unless the config or --rule turns it on (config.apply_rule_settings)
 
     def applies_to(self, kind: str, has_pod: bool) -> bool:
         if self.target == "namespace":
@@ -214,15 +215,36 @@ def rule_from_document(path: Path, data: Mapping[str, Any], *, builtin: bool) ->
         linux_only=bool(data.get("linux-only", False)),
         source=str(path),
         builtin=builtin,
-        check=_bind(data["template"], data.get("params") or {}, target, str(path)),
+        check=(_BoundOnFirstUse if builtin else _bind)(data["template"], data.get("params") or {}, target, str(path)),
         same_as=tuple((data.get("relations") or {}).get("same-as") or ()),
         implies=tuple((data.get("relations") or {}).get("implies") or ()),
+        enabled=bool(data.get("enabled", True)),
     )
 
 
 def normalize_frameworks(tags: Mapping[str, Any]) -> Frameworks:
     """`{cis: "5.2.8", nsa: [a, b]}` -> `{cis: ("5.2.8",), nsa: ("a", "b")}`."""
     return {name: (value,) if isinstance(value, str) else tuple(value) for name, value in tags.items()}
+
+
+class _BoundOnFirstUse:
+    """A built-in rule's check, bound to its template when first called. A pre-commit run scans a
+    file or two: binding all rules up front (compiling their patterns and schemas) cost more than
+    checking the file, and most rules never meet a kind they apply to. Built-in rules are bound
+    and tested by the test suite, so binding cannot fail here; a user's rules bind on load, where
+    a bad param is reported with its file."""
+
+    __slots__ = ("_args", "_check")
+
+    def __init__(self, template_key: str, params: Mapping[str, Any], target: str, source: str) -> None:
+        self._args = (template_key, params, target, source)
+        self._check: Optional[Check] = None
+
+    def __call__(self, subject: Target) -> Iterable[Hit]:
+        check = self._check
+        if check is None:
+            check = self._check = _bind(*self._args)
+        return check(subject)
 
 
 def _bind(template_key: str, params: Mapping[str, Any], target: str, source: str) -> Check:

@@ -15,8 +15,13 @@ from kaudit.errors import KauditError
 from kaudit.fingerprint import make_unique
 from kaudit.instances import judge_instances
 from kaudit.inventory import Inventory, declared_twice
+from kaudit.kubeadm import embedded_problems
 from kaudit.workloads import custom_workload
-from kaudit.model import Coverage, CoverageGap, ImageSummary, InputError, Inputs, Origin, Report, Resource, ResourceRef, Severity
+from kaudit.model import (
+    Coverage, CoverageGap, FrameworkResult, ImageSummary, InputError, Inputs, Origin, Report, Resource, ResourceRef,
+    Severity,
+)
+from kaudit.pod_security import PodSecurityVersions, cluster_ceiling
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
 from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_planned, max_file_bytes, plan
 
@@ -75,20 +80,29 @@ class _Prepared:
     known: list[Rule]
     rules: list[Rule]
     baseline: Optional[Baseline]
+    framework_ids: tuple[str, ...] = ()  # --framework without the @VERSION
+    pod_security: PodSecurityVersions = dataclasses.field(default_factory=PodSecurityVersions)
+    opt_in_off: frozenset[str] = frozenset()  # opt-in rules left off: an ignore annotation may still name them
 
 
 def _prepare(request: ScanRequest) -> _Prepared:
     """Config, rules and baseline: everything that can fail before any input is read."""
     config = load_config(request.config)
     fail_on = parse_fail_on(request.fail_on or config.fail_on or DEFAULT_FAIL_ON)
-    catalog = rule_catalog(request.rule_dirs, config)
-    known = apply_rule_settings(catalog, config)
-    rules = select_rules(known, request.select, request.frameworks)
+    written = rule_catalog(request.rule_dirs, config)
+    known = apply_rule_settings(written, config, request.select)
+    # An opt-in rule left off is no part of this policy: its controls do not wait for it to run.
+    running = {rule.id for rule in known}
+    catalog = [rule for rule in written if rule.enabled or rule.id in running]
+    framework_ids, forced = frameworks.split_versions(request.frameworks)
+    rules = select_rules(known, request.select, framework_ids)
     if request.per_file:
         rules = [rule for rule in rules if not TEMPLATES[rule.template].cross_object]
     baseline_path = request.baseline or config.baseline
     baseline = load_baseline(baseline_path) if baseline_path else None
-    return _Prepared(config, fail_on, catalog, known, rules, baseline)
+    opt_in_off = frozenset(rule.id for rule in written if not rule.enabled and rule.id not in running)
+    return _Prepared(config, fail_on, catalog, known, rules, baseline, framework_ids,
+                     PodSecurityVersions(forced=forced, default=config.pod_security_version), opt_in_off)
 
 
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
@@ -98,10 +112,11 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     `instances`: running pods that differ from their controller's template (kaudit/owners.py).
     `evaluated`: the rules already ran (spread over worker processes)."""
     rules = prepared.rules
-    inventory = Inventory(resources)
+    inventory = Inventory(resources, prepared.pod_security)
     if coverage is None:  # a cluster holds each object once
         inputs.warnings.extend(declared_twice(resources))
     inputs.workloads = [w for w in map(custom_workload, resources) if w is not None]
+    inputs.errors.extend(embedded_problems(resources))  # kubeadm's ConfigMaps: configuration that cannot be read
     image_summary = _check_images(request, inventory, instances)
     result = evaluated if evaluated is not None else run(rules, inventory)
     if instances:  # what running pods add to their controllers' findings
@@ -111,7 +126,8 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     # A rule not evaluated reports nothing (its verdicts would be guesses); its controls are not evaluated.
     findings = make_unique([f for f in result.findings if f.rule not in not_evaluated])
     findings, warnings = suppress.apply(findings, resources, prepared.config.exclusions,
-                                        prepared.config.annotation_exemptions, (rule.id for rule in prepared.known))
+                                        prepared.config.annotation_exemptions,
+                                        [*(rule.id for rule in prepared.known), *prepared.opt_in_off])
     inputs.warnings.extend(warnings)
     findings = relations.join(findings, relations.Relations.of(rules))  # one finding per fact
     # Kubernetes' own objects: counted, their findings left out unless asked for
@@ -120,7 +136,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
                                                request.include_platform)
     if prepared.baseline is not None:
         findings = apply_baseline(findings, prepared.baseline)
-    reported = request.frameworks or tuple(frameworks.FRAMEWORKS)
+    reported = prepared.framework_ids or tuple(frameworks.FRAMEWORKS)
     nothing_scanned = coverage is None and inputs.resources == 0
     return Report(
         tool_version=__version__,
@@ -131,8 +147,9 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         rules=tuple(sorted((rule.info() for rule in rules), key=lambda info: info.id)),
         fail_on=prepared.fail_on,
         rule_errors=tuple(sorted(result.errors)),  # sorted: the same however the work was split
-        frameworks=tuple(frameworks.evaluate_all(reported, rules, findings, prepared.catalog, not_evaluated,
-                                                 nothing_scanned)),
+        frameworks=tuple(_with_versions(frameworks.evaluate_all(reported, rules, findings, prepared.catalog,
+                                                                not_evaluated, nothing_scanned),
+                                        inventory.pod_security)),
         framework_selected=bool(request.frameworks),
         coverage=coverage,
         gaps_allowed=request.allow_gaps,
@@ -140,6 +157,13 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         empty_allowed=request.allow_empty,
         platform=platform_summary,
     )
+
+
+def _with_versions(results: Sequence[FrameworkResult], versions: PodSecurityVersions) -> list[FrameworkResult]:
+    """The Pod Security frameworks' titles say which policy versions judged the scan's pods."""
+    said = versions.describe()
+    return [dataclasses.replace(result, title=f"{result.title} ({said})", versions=said)
+            if result.id in frameworks.PSS_FRAMEWORKS else result for result in results]
 
 
 def _check_images(request: ScanRequest, inventory: Inventory, instances: Sequence[owners.Instance] = ()
@@ -175,7 +199,8 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
     jobs = request.jobs or parallel.available_cores()
     images = request.images
     if not (images and (images.verify or images.resolve)) and parallel.worthwhile(planned, jobs):
-        done = parallel.scan(planned, prepared.rules, max_bytes, jobs, request.default_namespace)
+        done = parallel.scan(planned, prepared.rules, max_bytes, jobs, request.default_namespace,
+                             prepared.pod_security)
         return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
                          evaluated=done.result)
     loaded = load_planned(planned, max_bytes, stdin, request.default_namespace)
@@ -253,6 +278,8 @@ def scan_cluster(request: ScanRequest, cluster: "ClusterRequest") -> Report:
     from kaudit.sources.cluster import load_cluster  # imports the kubernetes client: only here
 
     scanned = load_cluster(cluster)
+    # `latest` on this cluster is its own newest policy version (admission's registry maxVersion)
+    prepared.pod_security.ceiling = cluster_ceiling(scanned.version)
     collapsed = owners.collapse(scanned.resources)
     resources = collapsed.resources
     resources.append(cluster_info(scanned, resources))

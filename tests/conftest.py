@@ -109,17 +109,23 @@ def scan_on_workers(request: ScanRequest, jobs: int) -> Report:
 
     prepared = _prepare(request)
     done = parallel.scan(plan(request.targets), prepared.rules, max_file_bytes(request.max_file_mb), jobs,
-                         request.default_namespace)
+                         request.default_namespace, prepared.pod_security)
     return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
                      evaluated=done.result)
 
 
 def hardened_pod(name: str, namespace: str) -> str:
-    """A pod no per-object rule reports."""
+    """A pod no per-object rule reports: as read back from a cluster, with its controller (a pod
+    without one is naked-pod's), and running as its own ServiceAccount."""
     return f"""apiVersion: v1
 kind: Pod
-metadata: {{name: {name}, namespace: {namespace}}}
+metadata:
+  name: {name}
+  namespace: {namespace}
+  ownerReferences:
+    - {{apiVersion: apps/v1, kind: ReplicaSet, name: {name}-7d4b9c, uid: 0a1b2c3d-0000-4000-8000-000000000001, controller: true}}
 spec:
+  serviceAccountName: {name}
   automountServiceAccountToken: false
   securityContext: {{runAsNonRoot: true, runAsUser: 10001, seccompProfile: {{type: RuntimeDefault}}}}
   containers:

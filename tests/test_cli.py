@@ -302,7 +302,7 @@ def test_framework_scan_selects_rules_and_reports_controls(kaudit: Kaudit, write
     result = kaudit("scan", path, "--framework", "pss-restricted", "-f", "json")
     report = result.json()
     assert {f["rule"] for f in report["findings"]} == {
-        "privilege-escalation-allowed", "run-as-non-root-not-enforced", "seccomp-profile-not-enforced",
+        "privilege-escalation-not-disabled", "run-as-non-root-not-enforced", "seccomp-profile-not-enforced",
         "capabilities-not-restricted"}
     [framework] = report["frameworks"]
     assert (framework["pass"], framework["fail"], framework["notCovered"]) == (11, 4, 0)

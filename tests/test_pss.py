@@ -37,7 +37,7 @@ def test_every_admission_check_has_cases_and_a_rule() -> None:
         kinds = {case["allowed"] for case in CASES if case["check"] == check}
         assert kinds == {True, False}, f"{check} needs allowed and forbidden cases"
     # every check is enforced by exactly one rule, except the ones an existing kaudit rule covers exactly
-    covered_by_kaudit_rules = {"hostNamespaces", "privileged", "hostPathVolumes", "allowPrivilegeEscalation"}
+    covered_by_kaudit_rules = {"hostNamespaces", "privileged", "hostPathVolumes"}
     assert set(PSS_RULES) | covered_by_kaudit_rules == set(CHECKS)
 
 

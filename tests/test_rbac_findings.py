@@ -174,6 +174,17 @@ def test_binding_to_all_service_accounts_is_its_own_fact(kaudit: Kaudit, tmp_pat
     assert "every caller of the API server" not in found["message"]
 
 
+def test_risky_subject_points_at_its_own_entry_after_a_malformed_one(kaudit: Kaudit, tmp_path: Path) -> None:
+    # subjects[0] names no User, Group or ServiceAccount: the finding on subjects[1] said subjects[0]
+    text = _binding("ClusterRoleBinding", "open", "ClusterRole", "view",
+                    '{kind: Robot, name: r2d2}, {kind: Group, name: "system:authenticated", '
+                    'apiGroup: rbac.authorization.k8s.io}')
+    findings = _findings(kaudit, tmp_path, text)
+    [found] = _on(findings, "binding-to-everyone")
+    assert found["path"] == "subjects[1]", found
+    assert found["location"]["line"] == 5  # the flow sequence holding both entries
+
+
 def test_workload_finding_names_the_role_rule(kaudit: Kaudit, tmp_path: Path) -> None:
     pod = ("---\napiVersion: v1\nkind: Pod\nmetadata: {name: ci, namespace: shop}\n"
            "spec: {serviceAccountName: ci, containers: [{name: c, image: busybox}]}\n")

@@ -51,7 +51,8 @@ FIVE_PAIRS = [
     ("capabilities-not-dropped", "capabilities-not-restricted", pod()),
     ("seccomp-unconfined", "seccomp-profile-not-enforced", pod()),
     ("host-path-volume", "non-restricted-volume-type",
-     pod(volumes="  volumes:\n    - name: logs\n      hostPath: {path: /var/log}\n")),
+     # a path no more specific rule claims (/var/log is sensitive-host-path's, which then leads)
+     pod(volumes="  volumes:\n    - name: cache\n      hostPath: {path: /srv/cache}\n")),
     ("latest-tag", "image-not-pinned-by-digest", pod(image="nginx:latest")),
 ]
 
@@ -268,6 +269,19 @@ def test_relations_to_unknown_rules_are_refused(kaudit: Kaudit, tmp_path: Path) 
     assert kaudit("rules", "validate", str(rules)).code == 0
 
 
+def test_the_leader_does_not_depend_on_the_order_of_lines(tmp_path: Path) -> None:
+    # Two containers of one name (invalid, but written) join as one unit; which one leads was the
+    # first in the file, so moving initContainers above containers changed the reported
+    # fingerprint (found by the property test on fingerprints)
+    init = "  initContainers:\n    - {name: app, image: nginx}\n"
+    main = "  containers:\n    - {name: app, image: nginx}\n"
+    head = "apiVersion: v1\nkind: Pod\nmetadata: {name: app, namespace: shop}\nspec:\n"
+    first = scan(tmp_path, head + main + init)
+    second = scan(tmp_path, head + init + main)
+    assert sorted(f.fingerprint for f in first.findings) == sorted(f.fingerprint for f in second.findings)
+    assert sorted(f.path_text for f in first.findings) == sorted(f.path_text for f in second.findings)
+
+
 class _CountingRelations(Relations):
     """Relations that count the rule pairs the join compares: the work it does, not the time."""
     compared = 0
@@ -284,8 +298,9 @@ def test_join_is_linear_on_a_pod_with_many_containers() -> None:
     import yaml
 
     from kaudit.model import Origin, Resource, ResourceRef
-    # the resource rules relate to none: their 3,000 findings each would only dilute the joins counted
-    rules = [rule for rule in load_builtin_rules() if rule.category != "resources"]
+    # what a scan runs (opt-in rules are off), without the resource rules: they relate to none, and
+    # their 3,000 findings each would only dilute the joins counted
+    rules = [rule for rule in load_builtin_rules() if rule.enabled and rule.category != "resources"]
     containers = "\n".join(f"    - {{name: c, image: 'r.example.com/i:1', securityContext: {{privileged: true}}}}"
                            for _ in range(3000))
     body = yaml.safe_load(f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n{containers}\n")
@@ -311,8 +326,12 @@ def test_insecure_examples_share_fields_at_most_ten_percent_and_keep_every_rule(
     sharing = sum(1 for f in active if f.rule not in absences
                   and places[(f.resource, f.location.file, f.container, f.path)] > 1)
     assert sharing <= 0.10 * len(active), (sharing, len(active))
-    engine = run(load_builtin_rules(), Inventory(load_manifests([str(INSECURE)]).resources)).findings
-    assert len(active) < 0.6 * len(engine)  # 165 -> 86 when this was written
+    # what the scan ran: opt-in rules (enabled: false) are off without a config
+    engine = run([rule for rule in load_builtin_rules() if rule.enabled],
+                 Inventory(load_manifests([str(INSECURE)]).resources)).findings
+    # 165 -> 86 when this was written; 172 -> 104 with issue 14's workload rules, whose facts
+    # (no controller, the default account, a priority class) are separate and join nothing
+    assert len(active) < 0.65 * len(engine)
     reported = {rule for f in active for rule in f.rules}
     assert reported == {f.rule for f in engine}  # every rule id still visible
 

@@ -32,11 +32,14 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 ALL = "*"
 SYSTEM_GROUPS_FOR_EVERYONE = ("system:authenticated", "system:unauthenticated", "system:anonymous",
                               "system:serviceaccounts")
+# Resources a RoleBinding cannot grant. Not `namespaces`: a request on namespace X (get, update,
+# delete of /api/v1/namespaces/X) carries X as its namespace (the API server's RequestInfo), so a
+# RoleBinding in X that grants verbs on `namespaces` grants them on X itself.
 CLUSTER_SCOPED = frozenset({
     "nodes", "nodes/proxy", "persistentvolumes", "certificatesigningrequests", "certificatesigningrequests/approval",
     "validatingwebhookconfigurations", "mutatingwebhookconfigurations", "validatingadmissionpolicies",
-    "validatingadmissionpolicybindings", "users", "groups", "uids", "userextras/*", "namespaces",
-    "clusterroles", "clusterrolebindings",
+    "validatingadmissionpolicybindings", "users", "groups", "uids", "userextras/*",
+    "clusterroles", "clusterrolebindings", "ciliumclusterwidenetworkpolicies", "globalnetworkpolicies",
 })
 
 
@@ -313,9 +316,16 @@ class RbacIndex:
 
 
 def binding_subjects(binding: Resource) -> list[Subject]:
+    return [subject for _, subject in indexed_binding_subjects(binding)]
+
+
+def indexed_binding_subjects(binding: Resource) -> list[tuple[int, Subject]]:
+    """Each subject the binding grants to, with its index in `subjects` (entries naming no User,
+    Group or ServiceAccount are skipped, so the index is not the position in the result)."""
     group = Inventory.scope(binding).group  # a RoleBinding without a namespace: its folder's accounts
-    parsed = (parse_subject(entry, binding.namespace, group) for entry in sequence(binding.body.get("subjects")))
-    return [subject for subject in parsed if subject is not None]
+    parsed = ((index, parse_subject(entry, binding.namespace, group))
+              for index, entry in enumerate(sequence(binding.body.get("subjects"))))
+    return [(index, subject) for index, subject in parsed if subject is not None]
 
 
 def parse_subject(entry: Any, binding_namespace: Optional[str], group: Optional[str] = None) -> Optional[Subject]:
@@ -414,6 +424,10 @@ class Permission:
     key: str
     does: str  # "can read secrets": completes "<subject> ..."
     requests: tuple[tuple[str, str, str], ...] = ()  # (verb, group, resource) any of which reveals it
+    # Namespaces where the permission is at its worst (ConfigMaps in kube-system: CoreDNS's Corefile).
+    # A grant that reaches none of them (a RoleBinding elsewhere) is reported one level lower.
+    sensitive_namespaces: tuple[str, ...] = ()
+    sensitive_why: str = ""  # what is there: "where CoreDNS reads its Corefile"
 
     def matches(self, rule: Mapping[str, Any], namespaced: bool = False) -> bool:
         """Does `rule` give this permission? `namespaced`: it arrives through a RoleBinding (or is in
@@ -435,6 +449,16 @@ def _requests(verbs: Iterable[str], group: str, resources: Iterable[str]) -> tup
 WORKLOAD_RESOURCES = {"": ("pods", "replicationcontrollers"),
                       "apps": ("deployments", "daemonsets", "statefulsets", "replicasets"),
                       "batch": ("jobs", "cronjobs")}
+# Deleting these loses what the cluster runs and keeps: workloads, credentials, volumes' claims (with
+# the Delete reclaim policy, the disk), and namespaces with everything in them.
+DESTROYABLE = {"": ("pods", "replicationcontrollers", "secrets", "persistentvolumeclaims", "namespaces"),
+               "apps": WORKLOAD_RESOURCES["apps"], "batch": WORKLOAD_RESOURCES["batch"]}
+# The API's NetworkPolicy, and Cilium's and Calico's, which kaudit/analyzers/network.py counts as
+# isolating their namespaces (or the cluster) too.
+NETWORK_POLICY_RESOURCES = {"networking.k8s.io": ("networkpolicies",),
+                            "cilium.io": ("ciliumnetworkpolicies", "ciliumclusterwidenetworkpolicies"),
+                            "crd.projectcalico.org": ("networkpolicies", "globalnetworkpolicies"),
+                            "projectcalico.org": ("networkpolicies", "globalnetworkpolicies")}
 PERMISSIONS: dict[str, Permission] = {p.key: p for p in (
     Permission("wildcard", "holds a wildcard (*) rule"),
     Permission("cluster-admin", "holds every permission on every resource (cluster-admin or equivalent)"),
@@ -462,6 +486,21 @@ PERMISSIONS: dict[str, Permission] = {p.key: p for p in (
                _requests(("create",), "", ("serviceaccounts/token",))),
     Permission("create-persistentvolumes", "can create persistent volumes (and so mount node paths)",
                _requests(("create",), "", ("persistentvolumes",))),
+    Permission("destructive-delete", "can delete workloads, secrets, persistent volume claims or namespaces",
+               tuple(r for group, resources in DESTROYABLE.items()
+                     for r in _requests(("delete", "deletecollection"), group, resources))),
+    Permission("events-delete", "can delete events, the cluster's record of what happened",
+               _requests(("delete", "deletecollection"), "", ("events",))
+               + _requests(("delete", "deletecollection"), "events.k8s.io", ("events",))),
+    Permission("configmaps-write", "can update or patch ConfigMaps",
+               _requests(("update", "patch"), "", ("configmaps",)),
+               sensitive_namespaces=("kube-system",),
+               sensitive_why="where CoreDNS reads its Corefile and kube-proxy its configuration"),
+    Permission("networkpolicies-write", "can create, change or delete network policies, and so lift network "
+                                        "isolation",
+               tuple(r for group, resources in NETWORK_POLICY_RESOURCES.items()
+                     for r in _requests(("create", "update", "patch", "delete", "deletecollection"), group,
+                                        resources))),
 )}
 
 

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
 
 from kaudit.inventory import Scope
 from kaudit.model import FieldPath, Resource
+from kaudit.pod_security import PodSecurityVersions
 from kaudit.workloads import Container, PodSpec
 
 TARGETS = ("object", "pod", "container", "namespace")
@@ -21,6 +22,7 @@ class Lookup(Protocol):
 
     memo: dict[str, Any]
     resources: list[Resource]
+    pod_security: PodSecurityVersions  # which Pod Security version judges a pod (kaudit/pod_security.py)
 
     def get(self, kind: str, scope: Scope, name: str) -> Optional[Resource]: ...
 

@@ -163,17 +163,15 @@ FLAGS_PARAMS = {"type": "object", "required": ["check"], "additionalProperties":
 
 
 def apiserver_flags(container: Mapping[str, Any]) -> Optional[dict[str, str]]:
-    """`--name=value` flags of a kube-apiserver container, or None when it is not one (judged by the
-    program it runs: command[0], else args[0] - not by any word that merely mentions it)."""
-    words = [str(w) for w in sequence(container.get("command")) + sequence(container.get("args"))]
-    if not words or words[0].rsplit("/", 1)[-1] != "kube-apiserver":
+    """The flags of a kube-apiserver container, the last value of each (kaudit/flags.py reads both
+    `--name=value` and `--name value`), or None when it is not one (judged by the program it runs:
+    command[0], else args[0] - not by any word that merely mentions it)."""
+    from kaudit.flags import container_flags
+
+    flags = container_flags(container)
+    if flags is None or flags.program != "kube-apiserver":
         return None
-    flags: dict[str, str] = {}
-    for word in words:
-        if word.startswith("--"):
-            name, _, value = word[2:].partition("=")
-            flags[name] = value if _ else "true"
-    return flags
+    return {name: found[-1].value for name, found in flags.occurrences.items()}
 
 
 def _control_plane_flags(params: Mapping[str, Any], target: str) -> Check:

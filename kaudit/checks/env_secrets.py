@@ -1,97 +1,18 @@
-"""`env-secret-literal`: literal env values that look like credentials (never echoed back)."""
+"""`env-secret-literal`: literal env values that look like credentials (never echoed back); the
+detection itself is kaudit/checks/credentials.py, shared with the ConfigMap rule."""
 from __future__ import annotations
 
-import re
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping
 
-from kaudit.checks.base import Check, Hit, Target, Template, TemplateError
+from kaudit.checks.base import Check, Hit, Target, Template
+from kaudit.checks.credentials import PARAMS_PROPERTIES, classifier
 from kaudit.workloads import mapping, sequence
 
-PARAMS_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "name-patterns": {"type": "array", "items": {"type": "string", "format": "regex"}},
-        "ignore-name-patterns": {"type": "array", "items": {"type": "string", "format": "regex"}},
-        "credential-names": {
-            "type": "object",
-            "additionalProperties": {"type": "string"},
-            "description": "variable documented by a client or image as holding a credential -> where;"
-                           " a trailing * stands for any suffix (TF_TOKEN_*)",
-        },
-        "path-names": {
-            "type": "object",
-            "additionalProperties": {"type": "string"},
-            "description": "variable documented as holding a path to a credential file -> where",
-        },
-        "value-patterns": {
-            "type": "object",
-            "additionalProperties": {"type": "string", "format": "regex"},
-            "description": "what the value looks like -> regular expression",
-        },
-    },
-}
-_NOT_SECRET = re.compile(r"^(?:true|false|yes|no|on|off|enabled|disabled|none|null|\d+(?:\.\d+)?)$", re.I)
-# An absolute, relative, home or Windows drive path: what a variable documented as a path holds.
-_PATH = re.compile(r"^(?:/|\./|\.\./|~/|[A-Za-z]:[\\/])")
-
-
-def _compile(patterns: Iterable[str], flags: int = re.I) -> list[re.Pattern[str]]:
-    try:
-        return [re.compile(p, flags) for p in patterns]
-    except re.error as error:
-        raise TemplateError(f"bad regular expression: {error}") from None
-
-
-def _either(patterns: Iterable[str], flags: int = re.I) -> Optional[re.Pattern[str]]:
-    """One regex for a list of them: one search per env var instead of one per pattern."""
-    patterns = list(patterns)
-    _compile(patterns, flags)  # each must be valid on its own (clear errors)
-    return re.compile("|".join(f"(?:{p})" for p in patterns), flags) if patterns else None
-
-
-def _exact(names: Iterable[str]) -> Optional[re.Pattern[str]]:
-    """One anchored regex for documented names; `NAME_*` is a prefix (Terraform's TF_TOKEN_<host>)."""
-    parts = [re.escape(n[:-1]) + r"\w+" if n.endswith("*") else re.escape(n) for n in names]
-    return re.compile("^(?:" + "|".join(parts) + ")$", re.I) if parts else None
-
-
-def _is_reference(value: str) -> bool:
-    """`$(VAR)`: the kubelet expands it from another variable, which is where a secret belongs."""
-    return value.startswith("$(") and value.endswith(")")
+PARAMS_SCHEMA = {"type": "object", "additionalProperties": False, "properties": dict(PARAMS_PROPERTIES)}
 
 
 def _bind(params: Mapping[str, Any], target: str) -> Check:
-    names = _either(params.get("name-patterns", ()))
-    ignored = _either(params.get("ignore-name-patterns", ()))
-    labels = list(params.get("value-patterns", {}).items())
-    _compile((regex for _, regex in labels), 0)
-    # named groups tell which pattern matched
-    values = re.compile("|".join(f"(?P<v{i}>{regex})" for i, (_, regex) in enumerate(labels))) if labels else None
-    credentials = _exact(params.get("credential-names", {}))
-    paths = _exact(params.get("path-names", {}))
-
-    def classify(name: str, value: str) -> str | None:
-        if _is_reference(value.strip()):
-            return None
-        # 1. the value's shape: a key or token is one whatever the variable is called
-        match = values.search(value) if values is not None else None
-        if match is not None:
-            which = next(i for i in range(len(labels)) if match.group(f"v{i}") is not None)
-            return f"its value looks like {labels[which][0]}"
-        # 2. a name a client documents as holding the credential itself: any literal is one, even
-        # "123456" or "/etc/x" (a password that looks like a number or a path is still a password)
-        if credentials is not None and credentials.match(name):
-            return "its name is a documented credential variable"
-        # 3. a name documented as a path to a credential file, holding a path: a reference, not a secret
-        if paths is not None and paths.match(name) and _PATH.match(value.strip()):
-            return None
-        # 4. a name that says "secret", unless it describes one (PASSWORD_MIN_LENGTH, TOKEN_TTL)
-        if _NOT_SECRET.match(value.strip()):
-            return None
-        if names is not None and names.search(name) and not (ignored is not None and ignored.search(name)):
-            return "its name suggests a secret"
-        return None
+    classify = classifier(params)
 
     def check(subject: Target) -> Iterable[Hit]:
         container = subject.container

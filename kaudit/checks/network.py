@@ -5,7 +5,8 @@ from typing import Any, Iterable, Mapping
 
 from kaudit.analyzers.network import (DIRECTIONS, allows_everything, is_network_policy, network_index, parse_policy,
                                      rule_ports)
-from kaudit.checks.base import Check, Hit, Target, Template
+from kaudit.analyzers.egress import opens_destination, opens_ports, parse_network
+from kaudit.checks.base import Check, Hit, Target, Template, TemplateError
 from kaudit.inventory import group_text
 from kaudit.model import FieldPath
 from kaudit.selectors import parse_selector
@@ -164,6 +165,59 @@ def _selects_nothing(params: Mapping[str, Any], target: str) -> Check:
     return check
 
 
+EGRESS_OPENS_PARAMS = {
+    "type": "object",
+    "required": ["destinations", "ports"],
+    "additionalProperties": False,
+    "properties": {
+        "destinations": {"type": "array", "minItems": 1,
+                         "items": {"type": "string", "pattern": "^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$"},
+                         "description": "addresses or CIDRs; a rule opens one when it allows every address of it"},
+        "ports": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1, "maximum": 65535},
+                  "description": "TCP ports; a rule opens a destination when it allows one of them"},
+    },
+}
+
+
+def _egress_opens(params: Mapping[str, Any], target: str) -> Check:
+    """An egress rule that lets traffic reach every address of a destination (the cloud metadata
+    endpoint, the nodes' range) on one of the ports that serve it (kaudit/analyzers/egress.py)."""
+    texts = [str(text) for text in params["destinations"]]
+    ports = [int(p) for p in params["ports"]]
+    parsed: list[tuple[str, Any]] = []  # parsed on first use: rules are bound on every scan's path
+
+    def destinations() -> list[tuple[str, Any]]:
+        if not parsed:
+            for text in texts:
+                network = parse_network(text)
+                if network is None:
+                    raise TemplateError(f"destinations: {text!r} is not an address or a CIDR")
+                parsed.append((text, network))
+        return parsed
+
+    def check(subject: Target) -> Iterable[Hit]:
+        if not is_network_policy(subject.resource):
+            return ()
+        policy = parse_policy(subject.resource)
+        if "egress" not in policy.isolates:
+            return ()  # egress rules of a policy that does not isolate egress are ignored by the API
+        hits = []
+        for index, rule in enumerate(policy.rules["egress"]):
+            if rule is not None and not isinstance(rule, dict):
+                continue  # not a rule (the API rejects it); null decodes as the empty rule
+            on = opens_ports(rule, ports)
+            if on is None:
+                continue
+            reached = [(text, why) for text, network in destinations()
+                       if (why := opens_destination(rule, network)) is not None]
+            if reached:
+                hits.append(Hit(("spec", "egress", index), {
+                    "destination": ", ".join(text for text, _ in reached), "why": reached[0][1], "ports": on}))
+        return hits
+
+    return check
+
+
 OBJECT = {"type": "object", "additionalProperties": False}
 TEMPLATES = [
     Template("network-policy-coverage", "Namespaces with workloads but no NetworkPolicy, or no default-deny.",
@@ -173,6 +227,9 @@ TEMPLATES = [
              frozenset({"pod"}), ISOLATION_PARAMS, _isolation, cross_object=True, reads=frozenset({"NetworkPolicy", "CiliumNetworkPolicy"})),
     Template("network-policy-allows-all", "NetworkPolicy rules that let every peer in (on every port, or on listed ones).",
              frozenset({"object"}), ALLOWS_ALL_PARAMS, _allows_all),
+    Template("network-policy-egress-opens", "NetworkPolicy egress rules that open given addresses (metadata "
+                                            "endpoint, node range) on given TCP ports.",
+             frozenset({"object"}), EGRESS_OPENS_PARAMS, _egress_opens),
     Template("network-policy-selects-nothing", "NetworkPolicies (or their namespace peers) that select nothing.",
              frozenset({"object"}), OBJECT, _selects_nothing, cross_object=True, reads=frozenset({"Namespace", "Pod", "Deployment"})),
 ]

@@ -1,6 +1,8 @@
 """`pss`: the Pod Security Standards checks with the exact semantics of the Pod Security admission
-controller (k8s.io/pod-security-admission/policy at policy version v1.37), one function per check ID.
-tests/data/pss_spec.md records the semantics and where each was read; pss_cases.yaml the cases.
+controller (k8s.io/pod-security-admission/policy), every versioned variant of each check ID, v1.0 to
+v1.37 (`VersionedCheck`: the controller's `Versions: []VersionedCheck{MinimumVersion, ...}`).
+tests/data/pss_spec.md records the semantics and where each was read; pss_cases.yaml and
+pss_version_cases.yaml the cases. Which version judges a pod: kaudit/pod_security.py.
 
 Each check looks at the pod spec and every container (init and ephemeral ones included), and
 returns one hit per offending field. A pod passes a level when no check of that level hits.
@@ -10,12 +12,14 @@ what admission would decide.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from typing import Any, Callable, Iterable, Mapping, Optional
 
+from kaudit import pod_security
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.model import FieldPath
+from kaudit.pod_security import NEWEST, Choice, Version
 from kaudit.workloads import Container, PodSpec, containers, mapping, sequence
 
 
@@ -32,14 +36,19 @@ BASELINE_CAPABILITIES = _Strings({
     "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
     "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
 })
-SAFE_SYSCTLS = _Strings({
+# The safe sysctls, grown by policy version (check_sysctls.go: sysctlsAllowedV1Dot0 ... V1Dot37)
+SAFE_SYSCTLS_1_0 = _Strings({
     "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
-    "net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range",
 })
-SELINUX_TYPES = _Strings({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+SAFE_SYSCTLS_1_27 = _Strings(SAFE_SYSCTLS_1_0 | {"net.ipv4.ip_local_reserved_ports"})
+SAFE_SYSCTLS_1_29 = _Strings(SAFE_SYSCTLS_1_27 | {
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes"})
+SAFE_SYSCTLS_1_32 = _Strings(SAFE_SYSCTLS_1_29 | {"net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"})
+SAFE_SYSCTLS = _Strings(SAFE_SYSCTLS_1_32 | {"net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat"})
+SELINUX_TYPES_1_0 = _Strings({"", "container_t", "container_init_t", "container_kvm_t"})
+SELINUX_TYPES = _Strings(SELINUX_TYPES_1_0 | {"container_engine_t"})  # since v1.31
 RESTRICTED_VOLUME_SOURCES = frozenset({
     "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image", "persistentVolumeClaim", "projected",
     "secret",
@@ -52,6 +61,8 @@ OTHER_VOLUME_SOURCES = (
     "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos",
 )
 SECCOMP_ALLOWED = _Strings({"RuntimeDefault", "Localhost"})
+SECCOMP_POD_ANNOTATION = "seccomp.security.alpha.kubernetes.io/pod"
+SECCOMP_CONTAINER_ANNOTATION_PREFIX = "container.seccomp.security.alpha.kubernetes.io/"
 APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
 
 PodCheck = Callable[[PodSpec, list[Container]], list[Hit]]
@@ -173,12 +184,19 @@ def apparmor_field(annotation: Any) -> Optional[dict[str, str]]:
     return None
 
 
-def selinux(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+def _selinux(allowed_types: frozenset[str]) -> PodCheck:
+    def check(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+        return selinux(pod, all_containers, allowed_types)
+
+    return check
+
+
+def selinux(pod: PodSpec, all_containers: list[Container], allowed_types: frozenset[str] = SELINUX_TYPES) -> list[Hit]:
     hits = []
 
     def check(options: Any, path: FieldPath, who: str) -> None:
         options = mapping(options)
-        if options.get("type", "") not in SELINUX_TYPES and _set(options.get("type")):
+        if options.get("type", "") not in allowed_types and _set(options.get("type")):
             hits.append(Hit(path + ("type",), {"detail": f"{who} seLinuxOptions.type {options.get('type')}"}))
         for field in ("user", "role"):
             if options.get(field) not in (None, ""):
@@ -190,14 +208,24 @@ def selinux(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
     return hits
 
 
-def _proc_mount(allow_unmasked_in_user_namespace: bool) -> PodCheck:
-    def check(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
-        if allow_unmasked_in_user_namespace and _user_namespaced(pod):
-            return []
-        return [Hit(_sc_path(c, "procMount"), {"detail": f'container "{c.name}" procMount {_sc(c)["procMount"]}'})
-                for c in all_containers if _set(_sc(c).get("procMount")) and _sc(c).get("procMount") != "Default"]
+def seccomp_annotations(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    """Policy before v1.19: only the alpha seccomp annotations count, the fields do not
+    (seccompProfileBaseline_1_0). A container annotation counts for a container of that name only."""
+    annotations = mapping(pod.metadata.get("annotations"))
 
-    return check
+    def allowed(value: Any) -> bool:
+        return value in ("runtime/default", "docker/default") or (isinstance(value, str) and value.startswith("localhost/"))
+
+    names = [c.body.get("name") for c in all_containers]  # as Go has c.Name: "" when unset
+    keys = [SECCOMP_POD_ANNOTATION] + [SECCOMP_CONTAINER_ANNOTATION_PREFIX + (n if isinstance(n, str) else "")
+                                       for n in names]
+    return [Hit(pod.metadata_path + ("annotations", key), {"detail": f"annotation {key}={annotations[key]}"})
+            for key in dict.fromkeys(keys) if key in annotations and not allowed(annotations[key])]
+
+
+def proc_mount(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+    return [Hit(_sc_path(c, "procMount"), {"detail": f'container "{c.name}" procMount {_sc(c)["procMount"]}'})
+            for c in all_containers if _set(_sc(c).get("procMount")) and _sc(c).get("procMount") != "Default"]
 
 
 def seccomp_baseline(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
@@ -215,10 +243,17 @@ def seccomp_baseline(pod: PodSpec, all_containers: list[Container]) -> list[Hit]
     return hits
 
 
-def sysctls(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+def _sysctls(allowed: frozenset[str]) -> PodCheck:
+    def check(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+        return sysctls(pod, all_containers, allowed)
+
+    return check
+
+
+def sysctls(pod: PodSpec, all_containers: list[Container], allowed: frozenset[str] = SAFE_SYSCTLS) -> list[Hit]:
     return [Hit(_pod_sc_path(pod, "sysctls", i, "name"), {"detail": f"sysctl {mapping(s).get('name')}"})
             for i, s in enumerate(sequence(pod.security_context.get("sysctls")))
-            if mapping(s).get("name") not in SAFE_SYSCTLS]
+            if mapping(s).get("name") not in allowed]
 
 
 def host_probes(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
@@ -259,9 +294,23 @@ def _user_namespaced(pod: PodSpec) -> bool:
     return pod.spec.get("hostUsers") is False
 
 
+def _relaxed_for_user_namespaces(check: PodCheck) -> PodCheck:
+    """The v1.35 variants of procMount, runAsNonRoot and runAsUser: a `hostUsers: false` pod passes."""
+    def relaxed(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+        return [] if _user_namespaced(pod) else check(pod, all_containers)
+
+    return relaxed
+
+
+def _not_for_windows(check: PodCheck) -> PodCheck:
+    """The v1.25 variants of allowPrivilegeEscalation, seccompProfile_restricted, capabilities_restricted."""
+    def exempting(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
+        return [] if pod.is_windows else check(pod, all_containers)
+
+    return exempting
+
+
 def run_as_non_root(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
-    if _user_namespaced(pod):
-        return []
     hits = []
     pod_value = pod.security_context.get("runAsNonRoot")
     if pod_value is False:
@@ -282,8 +331,6 @@ def run_as_non_root(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
 
 
 def run_as_user(pod: PodSpec, all_containers: list[Container]) -> list[Hit]:
-    if _user_namespaced(pod):
-        return []
     hits = []
     if pod.security_context.get("runAsUser") == 0:
         hits.append(Hit(_pod_sc_path(pod, "runAsUser"), {"detail": "pod runAsUser: 0"}))
@@ -324,27 +371,60 @@ def capabilities_restricted(pod: PodSpec, all_containers: list[Container]) -> li
     return hits
 
 
-# check id (the admission controller's) -> (check, skipped for Windows pods)
-CHECKS: dict[str, tuple[PodCheck, bool]] = {
-    "windowsHostProcess": (host_process, False),
-    "hostNamespaces": (host_namespaces, False),
-    "privileged": (privileged, False),
-    "capabilities_baseline": (capabilities_baseline, False),
-    "hostPathVolumes": (host_path_volumes, False),
-    "hostPorts": (host_ports, False),
-    "hostProbesAndHostLifecycle": (host_probes, False),
-    "appArmorProfile": (apparmor, False),
-    "seLinuxOptions": (selinux, False),
-    "procMount": (_proc_mount(allow_unmasked_in_user_namespace=True), False),
-    "seccompProfile_baseline": (seccomp_baseline, False),
-    "sysctls": (sysctls, False),
-    "restrictedVolumes": (restricted_volumes, False),
-    "allowPrivilegeEscalation": (allow_privilege_escalation, True),
-    "runAsNonRoot": (run_as_non_root, False),
-    "runAsUser": (run_as_user, False),
-    "seccompProfile_restricted": (seccomp_restricted, True),
-    "capabilities_restricted": (capabilities_restricted, True),
-    "procMount_restricted": (_proc_mount(allow_unmasked_in_user_namespace=False), False),
+@dataclass(frozen=True)
+class VersionedCheck:
+    """One admission check: its level, its variants by MinimumVersion (ascending), and the baseline
+    check it overrides at restricted (OverrideCheckIDs; every variant of ours names the same one)."""
+
+    level: str
+    variants: tuple[tuple[Version, PodCheck], ...]
+    overrides: Optional[str] = None
+
+    def at(self, version: Version) -> Optional[PodCheck]:
+        """The variant with the highest MinimumVersion <= version; None: the check does not run."""
+        chosen = None
+        for minimum, check in self.variants:
+            if minimum <= version:
+                chosen = check
+        return chosen
+
+    @property
+    def since(self) -> Version:
+        return self.variants[0][0]
+
+
+def _v(minor: int) -> Version:
+    return (1, minor)
+
+
+# check id (the admission controller's) -> its versions (policy/check_*.go)
+CHECKS: dict[str, VersionedCheck] = {
+    "windowsHostProcess": VersionedCheck("baseline", ((_v(0), host_process),)),
+    "hostNamespaces": VersionedCheck("baseline", ((_v(0), host_namespaces),)),
+    "privileged": VersionedCheck("baseline", ((_v(0), privileged),)),
+    "capabilities_baseline": VersionedCheck("baseline", ((_v(0), capabilities_baseline),)),
+    "hostPathVolumes": VersionedCheck("baseline", ((_v(0), host_path_volumes),)),
+    "hostPorts": VersionedCheck("baseline", ((_v(0), host_ports),)),
+    "hostProbesAndHostLifecycle": VersionedCheck("baseline", ((_v(34), host_probes),)),
+    "appArmorProfile": VersionedCheck("baseline", ((_v(0), apparmor),)),
+    "seLinuxOptions": VersionedCheck("baseline", ((_v(0), _selinux(SELINUX_TYPES_1_0)), (_v(31), _selinux(SELINUX_TYPES)))),
+    "procMount": VersionedCheck("baseline", ((_v(0), proc_mount), (_v(35), _relaxed_for_user_namespaces(proc_mount)))),
+    "seccompProfile_baseline": VersionedCheck("baseline", ((_v(0), seccomp_annotations), (_v(19), seccomp_baseline))),
+    "sysctls": VersionedCheck("baseline", (
+        (_v(0), _sysctls(SAFE_SYSCTLS_1_0)), (_v(27), _sysctls(SAFE_SYSCTLS_1_27)), (_v(29), _sysctls(SAFE_SYSCTLS_1_29)),
+        (_v(32), _sysctls(SAFE_SYSCTLS_1_32)), (_v(37), _sysctls(SAFE_SYSCTLS)))),
+    "restrictedVolumes": VersionedCheck("restricted", ((_v(0), restricted_volumes),), overrides="hostPathVolumes"),
+    "allowPrivilegeEscalation": VersionedCheck("restricted", (
+        (_v(8), allow_privilege_escalation), (_v(25), _not_for_windows(allow_privilege_escalation)))),
+    "runAsNonRoot": VersionedCheck("restricted", (
+        (_v(0), run_as_non_root), (_v(35), _relaxed_for_user_namespaces(run_as_non_root)))),
+    "runAsUser": VersionedCheck("restricted", ((_v(23), run_as_user), (_v(35), _relaxed_for_user_namespaces(run_as_user)))),
+    "seccompProfile_restricted": VersionedCheck("restricted", (
+        (_v(19), seccomp_restricted), (_v(25), _not_for_windows(seccomp_restricted))), overrides="seccompProfile_baseline"),
+    "capabilities_restricted": VersionedCheck("restricted", (
+        (_v(22), capabilities_restricted), (_v(25), _not_for_windows(capabilities_restricted))),
+        overrides="capabilities_baseline"),
+    "procMount_restricted": VersionedCheck("restricted", ((_v(35), proc_mount),), overrides="procMount"),
 }
 
 PARAMS_SCHEMA = {
@@ -355,11 +435,17 @@ PARAMS_SCHEMA = {
 }
 
 
-def evaluate(check_id: str, pod: PodSpec, pod_containers: Optional[list[Container]] = None) -> list[Hit]:
-    """What the admission controller's check `check_id` objects to in this pod spec."""
-    function, skip_windows = CHECKS[check_id]
-    if skip_windows and pod.is_windows:
-        return []
+def evaluate(check_id: str, pod: PodSpec, pod_containers: Optional[list[Container]] = None,
+             version: Version = NEWEST) -> list[Hit]:
+    """What the admission controller's check `check_id` objects to in this pod spec at policy `version`.
+
+    A restricted check that overrides a baseline one but does not exist yet at `version` (seccomp
+    before v1.19, capabilities before v1.22, procMount before v1.35) overrides nothing there, so
+    the restricted level runs that baseline check: its rule (the restricted control) answers with it."""
+    versioned = CHECKS[check_id]
+    function = versioned.at(version)
+    if function is None:
+        return evaluate(versioned.overrides, pod, pod_containers, version) if versioned.overrides else []
     return function(pod, containers(pod) if pod_containers is None else pod_containers)
 
 
@@ -368,7 +454,14 @@ def _bind(params: Mapping[str, Any], target: str) -> Check:
 
     def check(subject: Target) -> Iterable[Hit]:
         assert subject.pod is not None
-        return with_containers(evaluate(check_id, subject.pod, list(subject.containers)), subject.containers)
+        versions = getattr(subject.lookup, "pod_security", None)
+        choice = versions.for_namespace(subject.resource.namespace) if versions is not None else Choice(NEWEST)
+        hits = evaluate(check_id, subject.pod, list(subject.containers), choice.version)
+        if choice.note:  # said in the finding (its message): the fingerprint stays rule+identity+path+fact
+            suffix = f" (Pod Security {pod_security.text(choice.version)}, {choice.note})"
+            hits = [replace(hit, values={**hit.values, "detail": f"{hit.values.get('detail', '')}{suffix}"})
+                    for hit in hits]
+        return with_containers(hits, subject.containers)
 
     return check
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from kaudit.analyzers.rbac import ALL, PERMISSIONS, Grant, Permission, RbacIndex, Subject, binding_subjects, \
-    RuleSource, describe_rule, is_system_subject, rbac_index, rule_key
+from kaudit.analyzers.rbac import ALL, PERMISSIONS, Grant, Permission, RbacIndex, Subject, \
+    RuleSource, describe_rule, indexed_binding_subjects, is_system_subject, rbac_index, rule_key
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.workloads import mapping, sequence
 
@@ -27,6 +27,7 @@ BINDING_PARAMS = {
 LATENT = 1  # levels below the rule's severity for a grant no binding of the scan gives anyone
 NAMED = 2  # ... for a rule narrowed by resourceNames: those objects only
 GROUP_SCOPED = 1  # ... for a wildcard confined to named API groups other than the core one
+ELSEWHERE = 1  # ... for a grant that reaches none of the permission's sensitive namespaces
 MAX_HOLDERS = 3  # holders named in a message; the rest are counted
 
 
@@ -42,6 +43,23 @@ def grade(permission: Permission, rule: Mapping[str, Any]) -> tuple[int, str]:
         demote += GROUP_SCOPED
         notes.append(f"in API group{'s' if len(groups) > 1 else ''} {', '.join(groups)} only")
     return demote, "".join(f", {note}" for note in notes)
+
+
+def reaches_sensitive(permission: Permission, grants: Iterable[Grant]) -> bool:
+    """Does one of these grants reach a namespace where the permission is at its worst: cluster-wide
+    (a ClusterRoleBinding), or through a RoleBinding in that namespace? A RoleBinding without a
+    namespace is applied wherever its folder goes: not known to, so not counted."""
+    return any(not g.namespaced or g.scope in permission.sensitive_namespaces for g in grants)
+
+
+def _place(permission: Permission, reaches: bool) -> tuple[int, str]:
+    """Levels below and the words for where a grant of a namespace-graded permission reaches."""
+    if not permission.sensitive_namespaces:
+        return 0, ""
+    where = " or ".join(permission.sensitive_namespaces)
+    if reaches:
+        return 0, f", reaching {where} ({permission.sensitive_why})"
+    return ELSEWHERE, f", outside {where}"
 
 
 def _holders_text(grants: list[Grant]) -> str:
@@ -70,23 +88,27 @@ def _role_rule_hits(index: RbacIndex, target: Target, permission: Permission, in
             shown = [g for g in held if include_system or not is_system_subject(g.subject)]
             if not shown:
                 continue  # the control plane's own grant
-            hits.append(_rule_hit(permission, rule, source, _holders_text(shown), rule_key(rule), 0))
+            hits.append(_rule_hit(permission, rule, source, _holders_text(shown), rule_key(rule), 0,
+                                  reaches_sensitive(permission, shown)))
         elif not holders and permission.matches(rule, namespaced=role.kind == "Role"):
             # latent: one `kubectl create rolebinding` away. A role bound only through RoleBindings
             # that cannot carry this rule (cluster-scoped resources) grants it to nobody: not reported.
+            # A ClusterRole is made to be bound anywhere (cluster-wide too); a Role where it is.
             who = "Whoever it is bound to (not bound in the scanned objects)"
-            hits.append(_rule_hit(permission, rule, source, who, f"latent {rule_key(rule)}", LATENT))
+            reaches = role.kind == "ClusterRole" or role.namespace in permission.sensitive_namespaces
+            hits.append(_rule_hit(permission, rule, source, who, f"latent {rule_key(rule)}", LATENT, reaches))
     return hits
 
 
 def _rule_hit(permission: Permission, rule: Mapping[str, Any], source: RuleSource, subject: str, fact: str,
-              demote: int) -> Hit:
+              demote: int, reaches: bool) -> Hit:
     """The finding on `rules[i]` of a role; its words are made only for a rule that grants (each
     role is read by every grant rule, and most of its rules grant none of their permissions)."""
     graded, note = grade(permission, rule)
-    return Hit(("rules", source.index), {"does": permission.does + note,
+    placed, where = _place(permission, reaches)
+    return Hit(("rules", source.index), {"does": permission.does + where + note,
                                          "grant": f"{source.describe()} ({describe_rule(rule)})", "subject": subject},
-               fact=fact, demote=demote + graded)
+               fact=fact, demote=demote + graded + placed)
 
 
 def _binding_hits(index: RbacIndex, target: Target, permission: Permission, include_system: bool) -> list[Hit]:
@@ -105,9 +127,10 @@ def _binding_hits(index: RbacIndex, target: Target, permission: Permission, incl
             continue
         reported.add(key)
         demote, note = grade(permission, grant.rule)
-        hits.append(Hit(("roleRef",), {"does": permission.does + note, "grant": grant.path(),
+        placed, where = _place(permission, reaches_sensitive(permission, [grant]))
+        hits.append(Hit(("roleRef",), {"does": permission.does + where + note, "grant": grant.path(),
                                        "subject": grant.subject.describe()},
-                        fact=f"{grant.subject.key()} {rule_key(grant.rule)}", demote=demote,
+                        fact=f"{grant.subject.key()} {rule_key(grant.rule)}", demote=demote + placed,
                         subject=grant.subject.key()))
     return hits
 
@@ -145,7 +168,7 @@ def _risky_subjects(params: Mapping[str, Any], target: str) -> Check:
         role = rbac_index(subject.lookup).role_for(subject.resource)
         role_text = role.describe() if role is not None else "an unresolvable roleRef"
         hits = []
-        for index, member in enumerate(binding_subjects(subject.resource)):
+        for index, member in indexed_binding_subjects(subject.resource):
             if (which == "everyone" and (member.kind, member.name) in EVERYONE) or \
                     (which == "all-service-accounts" and (member.kind, member.name) in ALL_SERVICE_ACCOUNTS):
                 hits.append(Hit(("subjects", index), {"subject": member.describe(), "role": role_text},

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from kaudit.checks.base import Check, Hit, Target, Template
-from kaudit.registry.cosign import UNSIGNED, UNTRUSTED, WRONG_DIGEST, WRONG_REFERENCE
+from kaudit.registry.outcomes import UNSIGNED, UNTRUSTED, WRONG_DIGEST, WRONG_REFERENCE
 
 PROBLEMS = {"unsigned": {UNSIGNED}, "untrusted": {UNTRUSTED}, "wrong-subject": {WRONG_DIGEST, WRONG_REFERENCE}}
 PARAMS = {"type": "object", "required": ["problem"], "additionalProperties": False,

@@ -20,8 +20,7 @@ from kaudit.registry.client import RegistryClient, RegistryError
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 
-VERIFIED, UNSIGNED, UNTRUSTED, WRONG_DIGEST, WRONG_REFERENCE, ERROR = (
-    "verified", "unsigned", "untrusted", "wrong-digest", "wrong-reference", "error")
+from kaudit.registry.outcomes import ERROR, UNSIGNED, UNTRUSTED, VERIFIED, WRONG_DIGEST, WRONG_REFERENCE  # noqa: F401
 
 
 @dataclass(frozen=True)

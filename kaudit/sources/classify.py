@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Union
 
+from kaudit.kubeadm import CONFIG_KINDS, is_config_kind
 from kaudit.model import InputError, Skipped
 
 # Configuration of tools that produce or deploy manifests: valid YAML with apiVersion and kind,
@@ -12,8 +13,10 @@ from kaudit.model import InputError, Skipped
 TOOLING_GROUPS = {
     "kustomize.config.k8s.io": "kustomize configuration; scan `kustomize build` output instead",
     "kind.x-k8s.io": "kind cluster configuration, not a cluster object",
-    "kubeadm.k8s.io": "kubeadm configuration, not a cluster object",
-    "kubelet.config.k8s.io": "kubelet configuration, not a cluster object",
+    # kubeadm's Init/Join/ClusterConfiguration and KubeletConfiguration are judged (kaudit/kubeadm.py);
+    # its other kinds (ResetConfiguration, UpgradeConfiguration, CredentialProviderConfig, ...) are not
+    "kubeadm.k8s.io": "kubeadm configuration kaudit does not judge, not a cluster object",
+    "kubelet.config.k8s.io": "kubelet configuration kaudit does not judge, not a cluster object",
     "kubeproxy.config.k8s.io": "kube-proxy configuration, not a cluster object",
     "apiserver.config.k8s.io": "API server configuration, not a cluster object",
     "audit.k8s.io": "API server audit policy, not a cluster object",
@@ -44,8 +47,10 @@ CLUSTER_SCOPED: dict[str, frozenset[str]] = {
 
 def cluster_scoped(api_version: str, kind: str) -> bool:
     """Is this a cluster-scoped kind of the Kubernetes API? Other kinds, custom ones included, are
-    taken as namespaced (most are; a scan cannot ask the API server's discovery)."""
-    return kind in CLUSTER_SCOPED.get(api_version.rpartition("/")[0], ())
+    taken as namespaced (most are; a scan cannot ask the API server's discovery). kubeadm and kubelet
+    configuration files count as cluster-scoped: they are in no namespace."""
+    group = api_version.rpartition("/")[0]
+    return kind in CLUSTER_SCOPED.get(group, ()) or kind in CONFIG_KINDS.get(group, ())
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ def classify_document(data: Any, file: str) -> Outcome:
         return _not_an_object(data, file, api_version, kind)
     if not isinstance(api_version, str) or not api_version or not isinstance(kind, str) or not kind:
         return InputError(file, None, "apiVersion and kind must be non-empty strings")
+    if is_config_kind(api_version, kind):
+        return _config_document(api_version, kind, data, file)
     tooling = _tooling_reason(api_version)
     if tooling:
         return Skipped(file, None, tooling)
@@ -94,6 +101,22 @@ def classify_document(data: Any, file: str) -> Outcome:
                          warning=f"{kind}/{name} is cluster-scoped: metadata.namespace {namespace!r} is ignored, "
                                  "as the API server ignores it")
     return ObjectDoc(api_version, kind, name, namespace or None, data)
+
+
+def _config_document(api_version: str, kind: str, data: Mapping[str, Any], file: str) -> Outcome:
+    """A kubeadm or kubelet configuration file: no metadata, so it is named by what identifies it to
+    kubeadm (clusterName, default `kubernetes`; the node's name) where it says, else `<unnamed>`."""
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        return InputError(file, None, f"{kind}: metadata must be a mapping")
+    if kind == "ClusterConfiguration":
+        name = data.get("clusterName") or "kubernetes"  # kubeadm's default clusterName
+    else:
+        registration = data.get("nodeRegistration")
+        name = registration.get("name") if isinstance(registration, dict) else None
+    if not isinstance(name, str) or not name:
+        name = "<unnamed>"
+    return ObjectDoc(api_version, kind, name, None, data)
 
 
 def _not_an_object(data: Mapping[str, Any], file: str, api_version: Any, kind: Any) -> Outcome:

@@ -50,6 +50,10 @@ MAX_RESPONSE = 128 << 20  # one list page; past it the type is a gap, not an out
 WANTED: tuple[tuple[str, str], ...] = (
     ("", "namespaces"), ("", "pods"), ("", "services"), ("", "serviceaccounts"), ("", "secrets"),
     ("", "replicationcontrollers"), ("", "nodes"), ("", "limitranges"), ("", "resourcequotas"),
+    # whole objects: ConfigMaps hold configuration, not Secrets. secret-in-configmap judges their
+    # data; kubeadm's kube-system/kubeadm-config and kubelet-config carry the control plane's and
+    # the kubelets' configuration
+    ("", "configmaps"),
     ("apps", "deployments"), ("apps", "daemonsets"), ("apps", "statefulsets"), ("apps", "replicasets"),
     ("batch", "jobs"), ("batch", "cronjobs"),
     ("networking.k8s.io", "networkpolicies"), ("networking.k8s.io", "ingresses"),

@@ -214,7 +214,7 @@ def _read(item: PlannedFile, max_bytes: int, inputs: Inputs, stdin: Optional[Bin
             stream = stdin if stdin is not None else sys.stdin.buffer
             raw = stream.read(max_bytes + 1)
         else:
-            raw = _read_file(item.path, max_bytes + 1, regular_only=not item.named)
+            raw = read_file(item.path, max_bytes + 1, regular_only=not item.named)
     except IsADirectoryError:
         inputs.errors.append(InputError(item.display, None, "is a directory"))
         return None
@@ -237,7 +237,7 @@ class _NotRegular(Exception):
     """A path that is no longer (or never was) a regular file when it is opened."""
 
 
-def _read_file(path: str, limit: int, *, regular_only: bool) -> bytes:
+def read_file(path: str, limit: int, *, regular_only: bool) -> bytes:
     """At most `limit` bytes of `path`; with `regular_only`, anything but a regular file is refused.
 
     A folder's walk checked each file's type, but a file can be replaced (by a FIFO, a device)

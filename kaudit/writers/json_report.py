@@ -158,6 +158,7 @@ def _framework(result: FrameworkResult) -> dict[str, Any]:
         "fail": result.count("fail"),
         "notEvaluated": result.count("not-evaluated"),
         "notCovered": result.count("not-covered"),
+        **({"versions": result.versions} if result.versions else {}),
         "controls": [
             {"id": c.id, "title": c.title, "status": c.status, "rules": list(c.rules), "findings": c.findings,
              **({"gap": c.gap} if c.gap else {})}

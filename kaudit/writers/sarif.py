@@ -273,5 +273,7 @@ def _summary(report: Report) -> dict[str, Any]:
                    "skipped": len(inputs.skipped), "errors": len(inputs.errors)},
         "frameworks": {result.id: {"pass": result.count("pass"), "fail": result.count("fail"),
                                    "notEvaluated": result.count("not-evaluated"),
-                                   "notCovered": result.count("not-covered")} for result in report.frameworks},
+                                   "notCovered": result.count("not-covered"),
+                                   **({"versions": result.versions} if result.versions else {})}
+                       for result in report.frameworks},
     }

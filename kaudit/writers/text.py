@@ -93,7 +93,8 @@ def framework_line(result: FrameworkResult) -> str:
     failing = [c.id for c in result.controls if c.status == "fail"]
     line = (f"{result.id}: {result.count('pass')} controls pass, {result.count('fail')} fail, "
             f"{result.count('not-evaluated')} not evaluated, {result.count('not-covered')} not covered")
-    return line + (f" (failing: {', '.join(failing)})" if failing else "")
+    line += f" (failing: {', '.join(failing)})" if failing else ""
+    return line + (f" · {result.versions}" if result.versions else "")
 
 
 def summary_line(report: Report) -> str:

@@ -1,0 +1,117 @@
+"""Is this name=value a credential? The detection shared by `secret-in-env` (env values) and
+`secret-in-configmap` (ConfigMap keys and the config files they embed): documented credential
+names, names that say "secret", and value shapes. Built once per rule from its params; it never
+returns the value, only why it is one."""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
+
+from kaudit.checks.base import TemplateError
+
+# The params every rule using this detection takes (the rule files list the names and shapes).
+PARAMS_PROPERTIES: Mapping[str, Any] = {
+    "name-patterns": {"type": "array", "items": {"type": "string", "format": "regex"}},
+    "ignore-name-patterns": {"type": "array", "items": {"type": "string", "format": "regex"}},
+    "credential-names": {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        "description": "variable documented by a client or image as holding a credential -> where;"
+                       " a trailing * stands for any suffix (TF_TOKEN_*)",
+    },
+    "path-names": {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        "description": "variable documented as holding a path to a credential file -> where",
+    },
+    "value-patterns": {
+        "type": "object",
+        "additionalProperties": {"type": "string", "format": "regex"},
+        "description": "what the value looks like -> regular expression",
+    },
+}
+DETECTION_PARAMS = tuple(PARAMS_PROPERTIES)
+
+_NOT_SECRET = re.compile(r"^(?:true|false|yes|no|on|off|enabled|disabled|none|null|\d+(?:\.\d+)?)$", re.I)
+# An absolute, relative, home or Windows drive path: what a variable documented as a path holds.
+_PATH = re.compile(r"^(?:/|\./|\.\./|~/|[A-Za-z]:[\\/])")
+
+
+
+def _compile(patterns: Iterable[str], flags: int = re.I) -> list[re.Pattern[str]]:
+    try:
+        return [re.compile(p, flags) for p in patterns]
+    except re.error as error:
+        raise TemplateError(f"bad regular expression: {error}") from None
+
+
+def _either(patterns: Iterable[str], flags: int = re.I) -> Optional[re.Pattern[str]]:
+    """One regex for a list of them: one search per value instead of one per pattern."""
+    patterns = list(patterns)
+    _compile(patterns, flags)  # each must be valid on its own (clear errors)
+    return re.compile("|".join(f"(?:{p})" for p in patterns), flags) if patterns else None
+
+
+def _exact(names: Iterable[str]) -> Optional[re.Pattern[str]]:
+    """One anchored regex for documented names; `NAME_*` is a prefix (Terraform's TF_TOKEN_<host>)."""
+    parts = [re.escape(n[:-1]) + r"\w+" if n.endswith("*") else re.escape(n) for n in names]
+    return re.compile("^(?:" + "|".join(parts) + ")$", re.I) if parts else None
+
+
+def is_env_reference(value: str) -> bool:
+    """`$(VAR)`: the kubelet expands it from another variable, which is where a secret belongs."""
+    return value.startswith("$(") and value.endswith(")")
+
+
+class Detector(NamedTuple):
+    """`classify(name, value)`: why the pair is a credential ("its value looks like a private key"),
+    or None (the caller has already set aside empty values); `shape(text)`: the same for a text
+    judged by its shape alone (no name)."""
+
+    classify: Callable[[str, str], Optional[str]]
+    shape: Callable[[str], Optional[str]]
+
+
+def classifier(params: Mapping[str, Any]) -> Callable[[str, str], Optional[str]]:
+    return detector(params).classify
+
+
+def detector(params: Mapping[str, Any]) -> Detector:
+    names = _either(params.get("name-patterns", ()))
+    ignored = _either(params.get("ignore-name-patterns", ()))
+    labels = list(params.get("value-patterns", {}).items())
+    _compile((regex for _, regex in labels), 0)
+    # named groups tell which pattern matched
+    values = re.compile("|".join(f"(?P<v{i}>{regex})" for i, (_, regex) in enumerate(labels))) if labels else None
+    credentials = _exact(params.get("credential-names", {}))
+    paths = _exact(params.get("path-names", {}))
+
+    def shape(value: str) -> Optional[str]:
+        match = values.search(value) if values is not None else None
+        if match is None:
+            return None
+        which = next(i for i in range(len(labels)) if match.group(f"v{i}") is not None)
+        return f"its value looks like {labels[which][0]}"
+
+    def classify(name: str, value: str) -> Optional[str]:
+        if is_env_reference(value.strip()):
+            return None
+        # 1. the value's shape: a key or token is one whatever the variable is called
+        why = shape(value)
+        if why is not None:
+            return why
+        # 2. a name a client documents as holding the credential itself: any literal is one, even
+        # "123456" or "/etc/x" (a password that looks like a number or a path is still a password)
+        if credentials is not None and credentials.match(name):
+            return "its name is a documented credential variable"
+        # 3. a name documented as a path to a credential file, holding a path: a reference, not a secret
+        if paths is not None and paths.match(name) and _PATH.match(value.strip()):
+            return None
+        # 4. a name that says "secret", unless it describes one (PASSWORD_MIN_LENGTH, TOKEN_TTL)
+        if _NOT_SECRET.match(value.strip()):
+            return None
+        if names is not None and names.search(name) and not (ignored is not None and ignored.search(name)):
+            return "its name suggests a secret"
+        return None
+
+    return Detector(classify, shape)
