@@ -436,7 +436,9 @@ def test_many_broken_documents_in_a_big_file_stay_fast(tree: Path, scan: Callabl
 
 
 def _write_hundred_mib(path: Path, shape: str) -> int:
-    """Write ~100 MiB; return the number of objects."""
+    """Write ~100 MiB; return the number of objects. The Deployments are hardened against most
+    rules (as real ones would be), so the bound measures the objects held, not a finding per rule
+    per object: each rule added that fires on all of them adds ~128,000 findings."""
     with open(path, "w") as handle:
         if shape == "one-document":  # one ConfigMap with ~4.5 million distinct keys
             handle.write("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big, namespace: team}\ndata:\n")
@@ -448,7 +450,8 @@ def _write_hundred_mib(path: Path, shape: str) -> int:
         template = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-{i}\n  namespace: ns-{ns}\n"
                     "  labels: {{app: web-{i}, tier: frontend}}\nspec:\n  replicas: 3\n  selector:\n"
                     "    matchLabels: {{app: web-{i}}}\n  template:\n    metadata:\n      labels: {{app: web-{i}}}\n"
-                    "    spec:\n      containers:\n        - name: app\n          image: registry.example.com/web:{i}\n"
+                    "    spec:\n      serviceAccountName: web\n      priorityClassName: standard\n"
+                    "      containers:\n        - name: app\n          image: registry.example.com/web:{i}\n"
                     "          ports: [{{containerPort: 8080}}]\n          env:\n"
                     "            - {{name: MODE, value: production}}\n            - {{name: INDEX, value: \"{i}\"}}\n"
                     "          resources:\n            limits: {{cpu: 500m, memory: 256Mi, ephemeral-storage: 1Gi}}\n"
