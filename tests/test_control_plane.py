@@ -443,7 +443,7 @@ def test_the_four_flags_across_kubeadm_s_sources(check: str, args: dict[str, Any
     if where is None:
         assert found == {"v1beta3": [], "v1beta4": [], "ConfigMap": []}
         return
-    index = list(args).index(where[0]) if where else None
+    index = list(args).index(where[0]) if where else -1  # -1: missing, reported where it is added
     expected = {"v1beta3": EXTRA + where, "v1beta4": EXTRA + ((index, "value") if where else ()),
                 "ConfigMap": ("data", "ClusterConfiguration")}
     assert {source: [hit.path for hit in hits] for source, hits in found.items()} == \
