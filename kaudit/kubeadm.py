@@ -40,6 +40,8 @@ _KUBELET_CONFIG_MAP = re.compile(r"^kubelet-config(-1\.\d{1,3})?$")
 
 # What kubeadm puts on the command lines it generates (app/phases/controlplane and etcd), before
 # the user's extraArgs: only the flags the checks read.
+# It sets no --anonymous-auth, --profiling, --kubelet-certificate-authority or --audit-* flag
+# (getAPIServerCommand): the API server's own defaults apply to those.
 APISERVER_DEFAULTS = {"authorization-mode": "Node,RBAC", "enable-admission-plugins": "NodeRestriction"}
 APISERVER_LOCAL_ETCD = {"etcd-servers": "https://127.0.0.1:2379", "etcd-cafile": "/etc/kubernetes/pki/etcd/ca.crt",
                         "etcd-certfile": "/etc/kubernetes/pki/apiserver-etcd-client.crt",

@@ -183,6 +183,12 @@ kind: ClusterConfiguration
 apiServer:
   extraArgs:
     - {name: encryption-provider-config, value: /etc/kubernetes/enc.yaml}
+    # what kubeadm does not set, hardened (apiserver-anonymous-auth-enabled, -profiling-enabled, ...)
+    - {name: anonymous-auth, value: "false"}
+    - {name: profiling, value: "false"}
+    - {name: audit-policy-file, value: /etc/kubernetes/audit/policy.yaml}
+    - {name: audit-log-path, value: /var/log/kubernetes/audit/audit.log}
+    - {name: kubelet-certificate-authority, value: /etc/kubernetes/pki/ca.crt}
 ---
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -373,11 +379,117 @@ def test_a_broken_config_map_in_the_cluster_is_reported_not_a_crash(cluster: Cal
     assert not report.rule_errors and not report.complete
 
 
-def test_the_existing_apiserver_rules_read_both_flag_forms() -> None:
-    from kaudit.checks.cluster import apiserver_flags
+def test_anonymous_auth_read_in_both_flag_forms_the_last_occurrence_winning() -> None:
+    def apiserver(*words: str) -> dict[str, Any]:
+        return pod("Pod", {"name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.36.2",
+                           "command": ["kube-apiserver", *words]})
 
-    flags = apiserver_flags({"command": ["kube-apiserver", "--kubelet-certificate-authority", "/pki/ca.crt",
-                                         "--anonymous-auth", "false", "--profiling=false"]})
     # `--anonymous-auth false` is true to the API server (a boolean never takes the next word)
-    assert flags == {"kubelet-certificate-authority": "/pki/ca.crt", "anonymous-auth": "true", "profiling": "false"}
-    assert apiserver_flags({"command": ["sh", "-c", "kube-apiserver --anonymous-auth=false"]}) is None
+    [hit] = judge("component-flags", "anonymous-auth", apiserver("--anonymous-auth", "false"))
+    assert hit.path == ("spec", "containers", 0, "command", 1) and "--anonymous-auth=true" in hit.values["detail"]
+    assert judge("component-flags", "anonymous-auth", apiserver("--anonymous-auth=true", "--anonymous-auth=false")) == []
+    [hit] = judge("component-flags", "anonymous-auth", apiserver("--anonymous-auth=F", "--anonymous-auth=yes"))
+    assert hit.path[-1] == 2  # not a Go boolean: not false (the API server refuses it)
+    assert judge("component-flags", "kubelet-certificate-authority",
+                 apiserver("--kubelet-certificate-authority", "/pki/ca.crt")) == []
+    looks_like = pod("Pod", {"name": "kube-apiserver", "image": "busybox", "command": ["sh", "-c", "kube-apiserver"]})
+    for check in ("anonymous-auth", "profiling", "audit-logging", "kubelet-certificate-authority"):
+        assert judge("component-flags", check, looks_like) == []
+
+
+def kubeadm(version: str, args: Any) -> dict[str, Any]:
+    return {"apiVersion": f"kubeadm.k8s.io/{version}", "kind": "ClusterConfiguration", "apiServer": {"extraArgs": args}}
+
+
+def kubeadm_config(body: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+            "data": {"ClusterConfiguration": yaml.safe_dump(body)}}
+
+
+EXTRA = ("apiServer", "extraArgs")
+# check, extraArgs as a v1beta3 map, where the finding goes (relative to extraArgs; None: no finding)
+OLD_FOUR = [
+    ("anonymous-auth", {}, ()),  # kubeadm does not set it: the default (true) stands
+    ("anonymous-auth", {"anonymous-auth": "true"}, ("anonymous-auth",)),
+    ("anonymous-auth", {"anonymous-auth": "false"}, None),
+    ("anonymous-auth", {"anonymous-auth": False}, None),  # a YAML boolean: kubeadm would refuse it, but false
+    ("anonymous-auth", {"anonymous-auth": 0}, None),  # "0" is false to Go
+    ("anonymous-auth", {"anonymous-auth": None}, ("anonymous-auth",)),  # empty: not false
+    ("anonymous-auth", {"authentication-config": "/etc/kubernetes/authn.yaml"}, None),
+    ("anonymous-auth", {"authentication-config": "", "anonymous-auth": "1"}, ("anonymous-auth",)),
+    ("profiling", {}, ()),
+    ("profiling", {"profiling": "true"}, ("profiling",)),
+    ("profiling", {"profiling": "false"}, None),
+    ("profiling", {"authentication-config": "/a.yaml"}, ()),  # only anonymous access is decided by that file
+    ("audit-logging", {}, ()),
+    ("audit-logging", {"audit-policy-file": "/p.yaml"}, ()),
+    ("audit-logging", {"audit-policy-file": "/p.yaml", "audit-log-path": ""}, ("audit-log-path",)),
+    ("audit-logging", {"audit-log-path": "/a.log"}, ()),
+    ("audit-logging", {"audit-policy-file": " ", "audit-log-path": "/a.log"}, ("audit-policy-file",)),
+    ("audit-logging", {"audit-policy-file": "/p.yaml", "audit-log-path": "/a.log"}, None),
+    ("audit-logging", {"audit-policy-file": "/p.yaml", "audit-webhook-config-file": "/w.yaml"}, None),
+    ("kubelet-certificate-authority", {}, ()),
+    ("kubelet-certificate-authority", {"kubelet-certificate-authority": ""}, ("kubelet-certificate-authority",)),
+    ("kubelet-certificate-authority", {"kubelet-certificate-authority": "/pki/ca.crt"}, None),
+]
+
+
+@pytest.mark.parametrize("check, args, where", OLD_FOUR)
+def test_the_four_flags_across_kubeadm_s_sources(check: str, args: dict[str, Any], where: Any) -> None:
+    as_list = [{"name": name, "value": value} for name, value in args.items()]
+    v1beta3, v1beta4 = kubeadm("v1beta3", args), kubeadm("v1beta4", as_list)
+    found = {"v1beta3": judge("component-flags", check, v1beta3), "v1beta4": judge("component-flags", check, v1beta4),
+             "ConfigMap": judge("component-flags", check, kubeadm_config(v1beta4))}
+    if where is None:
+        assert found == {"v1beta3": [], "v1beta4": [], "ConfigMap": []}
+        return
+    index = list(args).index(where[0]) if where else -1  # -1: missing, reported where it is added
+    expected = {"v1beta3": EXTRA + where, "v1beta4": EXTRA + ((index, "value") if where else ()),
+                "ConfigMap": ("data", "ClusterConfiguration")}
+    assert {source: [hit.path for hit in hits] for source, hits in found.items()} == \
+        {source: [path] for source, path in expected.items()}
+    assert all(hit.values["component"].startswith("kube-apiserver (") for hits in found.values() for hit in hits)
+    # the static pod kubeadm generates from it says the same
+    words = [f"--{name}={'' if value is None else str(value).lower()}" for name, value in args.items()]
+    static = pod("Pod", {"name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.36.2",
+                         "command": ["kube-apiserver", *words]})
+    [hit] = judge("component-flags", check, static)
+    assert hit.container == "kube-apiserver"
+    assert hit.path == ("spec", "containers", 0, "command") + ((index + 1,) if where else ())
+
+
+def test_where_a_missing_flag_goes_in_kubeadm_s_configuration() -> None:
+    bare = {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration"}
+    [hit] = judge("component-flags", "profiling", bare)
+    assert hit.path == ("kind",) and hit.values["component"] == "kube-apiserver (apiServer.extraArgs)"
+    [hit] = judge("component-flags", "profiling", {**bare, "apiServer": {"certSANs": ["cp"]}})
+    assert hit.path == ("apiServer",)
+    [hit] = judge("component-flags", "audit-logging", kubeadm("v1beta4", [{"name": "audit-policy-file"}]))
+    assert hit.path == EXTRA + (0,)  # a v1beta4 entry without a value: an empty policy, pointed at its entry
+    args_only = pod("Pod", {"name": "api", "image": "registry.k8s.io/kube-apiserver:v1.36.2",
+                            "args": ["kube-apiserver", "--anonymous-auth=false"]})
+    [hit] = judge("component-flags", "profiling", args_only)
+    assert hit.path == ("spec", "containers", 0, "args")
+
+
+@pytest.mark.parametrize("args", [None, "profiling=false", 7, [None, "x", {"name": None}], {"profiling": {"a": 1}},
+                                  {"audit-policy-file": ["/p.yaml"], "audit-log-path": 3}])
+def test_odd_extra_args_never_raise(args: Any) -> None:
+    for check in ("anonymous-auth", "profiling", "audit-logging", "kubelet-certificate-authority"):
+        for version in ("v1beta3", "v1beta4"):
+            for hit in judge("component-flags", check, kubeadm(version, args)):
+                assert hit.values["detail"]
+
+
+def test_a_cluster_scan_reports_the_four_flags_on_the_mirror_pod_and_kubeadm_s_config_map(
+        cluster: Callable[..., Any], tmp_path: Path) -> None:
+    hardened = kubeadm_config(kubeadm("v1beta4", [
+        {"name": "anonymous-auth", "value": "false"}, {"name": "audit-policy-file", "value": "/p.yaml"},
+        {"name": "audit-log-path", "value": "/a.log"}, {"name": "kubelet-certificate-authority", "value": "/ca.crt"}]))
+    report, _ = cluster([MIRROR_POD, hardened], tmp_path)
+    four = ("apiserver-anonymous-auth-enabled", "apiserver-profiling-enabled", "apiserver-audit-logging-disabled",
+            "apiserver-kubelet-ca-missing")
+    found = {(f.rule, f.resource.describe(), f.path_text) for f in report.findings if f.rule in four}
+    pod_at = "spec.containers[0].command"
+    assert found == {(rule, "Pod/kube-system/kube-apiserver-cp-1", pod_at) for rule in four} | {
+        ("apiserver-profiling-enabled", "ConfigMap/kube-system/kubeadm-config", "data.ClusterConfiguration")}

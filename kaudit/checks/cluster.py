@@ -1,6 +1,7 @@
 """Cluster-level templates: Kubernetes version support, admission policy engines, Pod Security
-Admission labels, control-plane flags, the default service account. Cluster facts arrive as a
-`ClusterInfo` object (apiVersion kaudit.io/v1) that live scans add to the inventory."""
+Admission labels, the default service account. Cluster facts arrive as a `ClusterInfo` object
+(apiVersion kaudit.io/v1) that live scans add to the inventory. Control-plane flags are judged in
+kaudit/checks/control_plane.py."""
 from __future__ import annotations
 
 import datetime
@@ -149,55 +150,6 @@ def _pod_security_labels(params: Mapping[str, Any], target: str) -> Check:
     return check
 
 
-FLAG_CHECKS: Mapping[str, tuple[str, str]] = {
-    "audit-logging": ("audit logging is off (it needs --audit-policy-file and --audit-log-path or "
-                      "--audit-webhook-config-file)", ""),
-    "anonymous-auth": ("anonymous requests are allowed (--anonymous-auth is not false, and no "
-                       "--authentication-config restricts them)", ""),
-    "profiling": ("profiling is on (--profiling is not false)", ""),
-    "kubelet-certificate-authority": ("the kubelet's serving certificate is not verified "
-                                      "(no --kubelet-certificate-authority)", ""),
-}
-FLAGS_PARAMS = {"type": "object", "required": ["check"], "additionalProperties": False,
-                "properties": {"check": {"enum": sorted(FLAG_CHECKS)}}}
-
-
-def apiserver_flags(container: Mapping[str, Any]) -> Optional[dict[str, str]]:
-    """The flags of a kube-apiserver container, the last value of each (kaudit/flags.py reads both
-    `--name=value` and `--name value`), or None when it is not one (judged by the program it runs:
-    command[0], else args[0] - not by any word that merely mentions it)."""
-    from kaudit.flags import container_flags
-
-    flags = container_flags(container)
-    if flags is None or flags.program != "kube-apiserver":
-        return None
-    return {name: found[-1].value for name, found in flags.occurrences.items()}
-
-
-def _control_plane_flags(params: Mapping[str, Any], target: str) -> Check:
-    which = params["check"]
-
-    def violated(flags: Mapping[str, str]) -> bool:
-        if which == "audit-logging":  # without a policy the API server records no events at all
-            backend = flags.get("audit-log-path") or flags.get("audit-webhook-config-file")
-            return not (flags.get("audit-policy-file") and backend)
-        if which == "anonymous-auth" and "anonymous-auth" not in flags and flags.get("authentication-config"):
-            return False  # structured authentication config decides (it may allow only health endpoints)
-        if which in ("anonymous-auth", "profiling"):
-            return flags.get(which, "true").lower() != "false"  # both default to true
-        return not flags.get("kubelet-certificate-authority")
-
-    def check(subject: Target) -> Iterable[Hit]:
-        container = subject.container
-        assert container is not None
-        flags = apiserver_flags(container.body)
-        if flags is None or not violated(flags):
-            return ()
-        return (Hit(container.path + ("command",), {"detail": FLAG_CHECKS[which][0]}),)
-
-    return check
-
-
 DEFAULT_SA_PARAMS = {
     "type": "object",
     "additionalProperties": False,
@@ -236,8 +188,6 @@ TEMPLATES = [
                               "ValidatingAdmissionPolicy", "Namespace"})),
     Template("pod-security-labels", "Namespaces without a Pod Security Admission enforce level, or privileged.",
              frozenset({"namespace"}), PSA_PARAMS, _pod_security_labels, reads=frozenset({"Namespace"})),
-    Template("control-plane-flags", "kube-apiserver flags: audit logging, anonymous auth, profiling, kubelet CA.",
-             frozenset({"container"}), FLAGS_PARAMS, _control_plane_flags),
     Template("default-service-account-automount", "A namespace's default ServiceAccount leaves its token automounted.",
              frozenset({"object"}), DEFAULT_SA_PARAMS, _default_sa_automount),
 ]

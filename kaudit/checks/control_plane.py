@@ -124,6 +124,58 @@ def _always_admit(component: Component) -> Verdict:
     return None
 
 
+def _set(flag: Optional[Flag]) -> bool:
+    return flag is not None and bool(flag.value.strip())
+
+
+def _on_unless_false(flag_name: str, what: str, decided_by: Optional[str] = None) -> Callable[[Component], Verdict]:
+    """A boolean kube-apiserver flag that defaults to true: only a false value turns `what` off.
+    `decided_by`: a flag naming a configuration file that, when the flag is absent, decides instead."""
+
+    def judge(component: Component) -> Verdict:
+        flags = component.flags
+        flag = flags.last(flag_name)  # pflag: the last occurrence wins
+        if flag is None:
+            if decided_by is not None and _set(flags.last(decided_by)):
+                return None  # the file on the node (not read) decides
+            besides = f" and no --{decided_by}" if decided_by is not None else ""
+            return component.add_at, f"no --{flag_name}{besides}: it defaults to true, so {what}", 0
+        if parse_bool(flag.value.strip()) is False:
+            return None
+        return _at(component, flag), f"{_named(component, flag)}: {what}", 0
+
+    return judge
+
+
+def _audit_logging(component: Component) -> Verdict:
+    """The API server records audit events only with a policy (--audit-policy-file; without one it
+    records nothing) and a backend to write them to (a log file or a webhook)."""
+    flags = component.flags
+    policy = flags.last("audit-policy-file")
+    backends = [flags.last(name) for name in ("audit-log-path", "audit-webhook-config-file")]
+    backend = next((flag for flag in backends if _set(flag)), None)
+    if _set(policy) and backend is not None:
+        return None
+    if backend is not None:
+        return (_at(component, policy), f"{_named(component, backend)} but no --audit-policy-file: without a "
+                "policy the API server records no audit events", 0)
+    empty_backend = next((flag for flag in backends if flag is not None), None)
+    if policy is not None and _set(policy):
+        return (_at(component, empty_backend), f"{_named(component, policy)} but no --audit-log-path or "
+                "--audit-webhook-config-file: audit events are written nowhere", 0)
+    return (_at(component, policy if policy is not None else empty_backend),
+            "no --audit-policy-file and no --audit-log-path or --audit-webhook-config-file: audit logging is off, "
+            "API requests leave no audit trail", 0)
+
+
+def _kubelet_ca(component: Component) -> Verdict:
+    flag = component.flags.last("kubelet-certificate-authority")
+    if _set(flag):
+        return None
+    return (_at(component, flag), "no --kubelet-certificate-authority: the API server does not verify the kubelets' "
+            "serving certificates, so its exec, logs and port-forward connections to nodes can be intercepted", 0)
+
+
 def _etcd_auth(flag_name: str, what: str) -> Callable[[Component], Verdict]:
     env_name = "ETCD_" + flag_name.upper().replace("-", "_")
 
@@ -152,6 +204,13 @@ FLAG_CHECKS: Mapping[str, FlagCheck] = {
     "encryption-provider-config": FlagCheck("kube-apiserver", _encryption),
     "node-restriction": FlagCheck("kube-apiserver", _node_restriction),
     "always-admit": FlagCheck("kube-apiserver", _always_admit),
+    # kubeadm sets none of these four on the command lines it generates (kaudit/kubeadm.py APISERVER_DEFAULTS)
+    "anonymous-auth": FlagCheck("kube-apiserver", _on_unless_false(
+        "anonymous-auth", "any request without credentials is served as system:anonymous", "authentication-config")),
+    "profiling": FlagCheck("kube-apiserver", _on_unless_false(
+        "profiling", "/debug/pprof exposes the API server's internals and can load it on demand")),
+    "audit-logging": FlagCheck("kube-apiserver", _audit_logging),
+    "kubelet-certificate-authority": FlagCheck("kube-apiserver", _kubelet_ca),
     "etcd-client-cert-auth": FlagCheck("etcd", _etcd_auth(
         "client-cert-auth", "any client that reaches its client port reads and writes all cluster data without a certificate")),
     "etcd-peer-client-cert-auth": FlagCheck("etcd", _etcd_auth(
@@ -168,7 +227,7 @@ def _component_flags(params: Mapping[str, Any], target: str) -> Check:
     def check(subject: Target) -> Iterable[Hit]:
         hits = []
         found = subject.memo.get(MEMO_KEY)
-        if found is None:  # ten rules read the same command lines: parse them once per object
+        if found is None:  # many rules read the same command lines: parse them once per object
             found = subject.memo[MEMO_KEY] = components(subject.resource)
         for component in found:
             if component.program != which.program:
