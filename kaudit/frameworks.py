@@ -352,10 +352,15 @@ def _verdicts(framework_id: str, rules_run: Sequence["Rule"], failing_rules: Map
               nothing_scanned: bool) -> FrameworkResult:
     ran = {rule.id for rule in rules_run}
     everything = list(catalog) if catalog is not None else list(rules_run)
+    # (tag, control id) -> the rules that check it: one pass over the rules, not one per control
+    checked_by: dict[tuple[str, str], set[str]] = {}
+    for rule in (*everything, *rules_run):
+        for tag, control_ids in rule.frameworks.items():
+            for control_id in control_ids:
+                checked_by.setdefault((tag, control_id), set()).add(rule.id)
     results = []
     for tag, control in effective_controls(framework_id):
-        checking = sorted({rule.id for rule in everything if control.id in rule.frameworks.get(tag, ())} |
-                          {rule.id for rule in rules_run if control.id in rule.frameworks.get(tag, ())})
+        checking = sorted(checked_by.get((tag, control.id), ()))
         count = sum(failing_rules.get(rule_id, 0) for rule_id in checking if rule_id in ran)
         missing = [rule_id for rule_id in checking if rule_id not in ran]
         blind = [rule_id for rule_id in checking if rule_id in ran and rule_id in not_evaluated]
