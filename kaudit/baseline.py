@@ -19,6 +19,8 @@ from kaudit.model import Finding, Suppression
 
 @dataclass(frozen=True)
 class Baseline:
+    """An earlier report's finding fingerprints: findings in it do not fail the gate."""
+
     source: str
     generated_at: str
     fingerprints: frozenset[str]

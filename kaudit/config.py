@@ -17,6 +17,8 @@ CONFIG_NAMES = (".kaudit.yaml", ".kaudit.yml")
 
 @dataclass(frozen=True)
 class RuleSettings:
+    """The config's settings for one rule: enabled, severity, params."""
+
     enabled: Optional[bool] = None  # None: as the rule file says (opt-in rules are off)
     severity: Optional[Severity] = None
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -24,6 +26,8 @@ class RuleSettings:
 
 @dataclass(frozen=True)
 class Config:
+    """The config file (.kaudit.yaml) as read, with its defaults."""
+
     source: Optional[str] = None
     fail_on: Optional[str] = None
     rule_dirs: tuple[str, ...] = ()

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Control:
+    """One control of a framework (a CIS recommendation, a Pod Security check)."""
+
     id: str
     title: str
     gap: str = ""  # why kaudit cannot check it (yet), when no rule does
@@ -30,6 +32,8 @@ class Control:
 
 @dataclass(frozen=True)
 class Framework:
+    """A framework's controls, and the framework it extends."""
+
     id: str
     title: str
     controls: tuple[Control, ...]

@@ -28,6 +28,8 @@ NAME_TOTAL_LENGTH_MAX = 255
 
 @dataclass(frozen=True)
 class ImageRef:
+    """A container image reference split into registry, repository, tag and digest."""
+
     original: str
     registry: str
     repository: str

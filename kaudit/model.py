@@ -72,6 +72,8 @@ class Origin:
 # construct five times slower, so these two are plain ones, treated as values and never mutated.
 @dataclass
 class Location:
+    """Where a finding is: file, line and column of a manifest, or a cluster's context and server."""
+
     file: Optional[str] = None
     line: Optional[int] = None
     column: Optional[int] = None
@@ -91,6 +93,8 @@ class Location:
 
 @dataclass(frozen=True)
 class ResourceRef:
+    """A Kubernetes object's identity: apiVersion, kind, name and namespace."""
+
     api_version: str
     kind: str
     name: str
@@ -125,6 +129,8 @@ class Resource:
 
 @dataclass(frozen=True)
 class Suppression:
+    """Why a finding is not counted: by an annotation, the config or a baseline."""
+
     by: str  # "annotation", "config" or "baseline"
     reason: str
 
@@ -147,6 +153,8 @@ class JoinedFinding:
 
 @dataclass
 class Finding:
+    """One fact a rule reports on one object, at the field to fix."""
+
     rule: str
     severity: Severity
     title: str
@@ -189,6 +197,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class Skipped:
+    """An input document that holds no Kubernetes object, and why it was skipped."""
+
     file: str
     line: Optional[int]
     reason: str
@@ -196,6 +206,8 @@ class Skipped:
 
 @dataclass(frozen=True)
 class InputError:
+    """An input that could not be read or parsed (also used for warnings)."""
+
     file: str
     line: Optional[int]
     message: str
@@ -273,6 +285,8 @@ class Inputs:
 
 @dataclass(frozen=True)
 class ControlResult:
+    """One framework control's verdict in a scan, with the rules that check it."""
+
     id: str
     title: str
     status: str  # pass | fail | not-evaluated (a rule for it did not run or saw nothing) | not-covered (no rule)
@@ -283,6 +297,8 @@ class ControlResult:
 
 @dataclass(frozen=True)
 class FrameworkResult:
+    """One framework's verdicts, control by control."""
+
     id: str
     title: str
     controls: tuple[ControlResult, ...]
@@ -378,6 +394,8 @@ class PlatformSummary:
 
 @dataclass(frozen=True)
 class Report:
+    """Everything one scan found and how it got there; the writers render it."""
+
     tool_version: str
     generated_at: str
     targets: tuple[str, ...]

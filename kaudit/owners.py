@@ -51,6 +51,8 @@ class Instance:
 
 @dataclass
 class Collapsed:
+    """A cluster's objects with pods folded into their controllers, and the pods that differ."""
+
     resources: list[Resource]  # what rules judge as objects
     instances: list[Instance] = field(default_factory=list)
 

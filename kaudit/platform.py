@@ -85,6 +85,8 @@ class Versions:
 
 @dataclass(frozen=True)
 class Difference:
+    """One way an object differs from the platform default with its identity, at its field."""
+
     path: FieldPath
     text: str  # "adds subject User alice to the Kubernetes v1.36 default (subjects: Group system:authenticated)"
     fact: str  # tells apart differences at one path (fingerprints)

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Relations:
+    """Which rules report the same fact or imply each other (see the module doc)."""
+
     same: Mapping[str, int]  # rule id -> its same-as class (rules alone in theirs are absent)
     implied: Mapping[str, frozenset[str]]  # rule id -> every rule its findings make consequences
     named: Mapping[str, int]  # rule id -> how many rules name it in `same-as` (leader tie-break)

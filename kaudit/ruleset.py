@@ -22,6 +22,8 @@ ALL_CONTAINER_KINDS = ("container", "initContainer", "ephemeralContainer")
 
 @dataclass(frozen=True)
 class Rule:
+    """A rule file as loaded: its metadata, its template's params and the check bound to them."""
+
     id: str
     title: str
     severity: Severity

@@ -34,6 +34,8 @@ DEFAULT_FAIL_ON = "high"
 
 @dataclass(frozen=True)
 class ScanRequest:
+    """What to scan and how, as the command line and the config ask."""
+
     targets: tuple[str, ...]
     rule_dirs: tuple[str, ...] = ()
     fail_on: Optional[str] = None  # None: from config, else DEFAULT_FAIL_ON; "never" disables the gate
@@ -74,6 +76,8 @@ def parse_fail_on(text: str) -> Optional[Severity]:
 
 @dataclass(frozen=True)
 class _Prepared:
+    """Config, rules and baseline of a scan: everything decided before any input is read."""
+
     config: Config
     fail_on: Optional[Severity]
     catalog: list[Rule]  # every rule, also those disabled: a control checked by one that did not run is not a pass

@@ -18,6 +18,8 @@ OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 @dataclass(frozen=True)
 class Requirement:
+    """One requirement of a label selector: key, operator, values."""
+
     key: str
     operator: str
     values: frozenset[str]
@@ -35,6 +37,8 @@ class Requirement:
 
 @dataclass(frozen=True)
 class Selector:
+    """A label selector as the API server reads it: every requirement must hold."""
+
     requirements: tuple[Requirement, ...] = ()
     nothing: bool = False  # the null selector, or an invalid one
 

@@ -44,6 +44,8 @@ MAX_NODES = 20_000
 
 @dataclass(frozen=True)
 class PodSpec:
+    """A pod spec found in an object (its own, or a controller's template), with where it is."""
+
     spec: Mapping[str, Any]
     path: FieldPath
     metadata: Mapping[str, Any]
@@ -65,6 +67,8 @@ class PodSpec:
 
 @dataclass(frozen=True)
 class Container:
+    """One container (or init or ephemeral container) of a pod spec, with where it is."""
+
     body: Mapping[str, Any]
     path: FieldPath
     name: str

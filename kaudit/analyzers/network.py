@@ -35,6 +35,8 @@ OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 
 @dataclass(frozen=True)
 class Policy:
+    """A NetworkPolicy as parsed: the pods it selects and the directions it isolates."""
+
     resource: Resource
     pod_selector: Selector
     isolates: frozenset[str]  # "ingress", "egress"
@@ -46,12 +48,16 @@ class Policy:
 
 @dataclass(frozen=True)
 class Workload:
+    """A workload and the labels of its pods."""
+
     resource: Resource
     labels: Mapping[str, str]
 
 
 @dataclass
 class NetworkIndex:
+    """The scan's network policies and workloads by scope, and what isolates namespaces."""
+
     # by the scope of the objects (their namespace, or their group when they have none)
     policies: dict[Scope, list[Policy]] = field(default_factory=dict)
     workloads: dict[Scope, list[Workload]] = field(default_factory=dict)

@@ -67,6 +67,8 @@ def rule_allows(rule: Mapping[str, Any], verb: str, group: str, resource: str) -
 
 @dataclass(frozen=True)
 class Permission:
+    """A dangerous permission: what it lets a subject do and the requests that reveal it."""
+
     key: str
     does: str  # "can read secrets": completes "<subject> ..."
     requests: tuple[tuple[str, str, str], ...] = ()  # (verb, group, resource) any of which reveals it

@@ -39,6 +39,8 @@ AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
 
 @dataclass(frozen=True)
 class Subject:
+    """A User, Group or ServiceAccount as RBAC bindings name it."""
+
     kind: str  # User | Group | ServiceAccount
     name: str
     namespace: Optional[str] = None  # ServiceAccount only
@@ -99,6 +101,8 @@ class RuleSource:
 
 @dataclass(frozen=True)
 class Role:
+    """A Role or ClusterRole as the API server sees it: reconciled, aggregated, with where each rule is written."""
+
     resource: Optional[Resource]  # None for a ClusterRole referenced but not in the scan
     kind: str  # Role | ClusterRole
     name: str
@@ -169,6 +173,8 @@ def _reconcile(scanned: Role, builtin: Role) -> Role:
 
 @dataclass(frozen=True)
 class Grant:
+    """One PolicyRule reaching one subject through one binding."""
+
     subject: Subject
     binding: Resource
     role: Role
@@ -199,6 +205,8 @@ def binding_name(binding: Resource) -> str:
 
 @dataclass
 class RbacIndex:
+    """The scan's roles, bindings and grants, indexed by subject, binding and rule."""
+
     roles: dict[tuple[Scope, str], Role] = field(default_factory=dict)  # (scope, name) of Roles
     cluster_roles: dict[str, Role] = field(default_factory=dict)
     bindings: list[Resource] = field(default_factory=list)

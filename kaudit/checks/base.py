@@ -75,6 +75,8 @@ Check = Callable[[Target], Iterable[Hit]]
 
 @dataclass(frozen=True)
 class Template:
+    """Parameterised check logic: a rule binds it to its params."""
+
     key: str
     description: str
     targets: frozenset[str]

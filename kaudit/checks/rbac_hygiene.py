@@ -44,6 +44,8 @@ class Named:
 
 @dataclass
 class SubjectIndex:
+    """Who each binding of the scan names, and how many bindings there are."""
+
     named: dict[Subject, list[Named]] = field(default_factory=dict)  # in binding order
     first: dict[int, list[Subject]] = field(default_factory=dict)  # id(binding) -> subjects it names first
     bindings: int = 0  # bindings in the scan, platform ones included

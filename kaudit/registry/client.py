@@ -45,6 +45,8 @@ class RegistryError(Exception):
 
 @dataclass(frozen=True)
 class RegistryOptions:
+    """How to reach registries: CA bundle, credentials file, plain-HTTP hosts."""
+
     ca_file: Optional[str] = None
     insecure: frozenset[str] = frozenset()  # registries reached over plain HTTP
     docker_config: Optional[str] = None  # default: ~/.docker/config.json
@@ -53,6 +55,8 @@ class RegistryOptions:
 
 @dataclass
 class _Credentials:
+    """One registry's credentials, from the Docker config."""
+
     by_registry: dict[str, tuple[str, str]] = field(default_factory=dict)  # host -> (user, secret)
 
     @classmethod

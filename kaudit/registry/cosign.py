@@ -25,6 +25,8 @@ from kaudit.registry.outcomes import ERROR, UNSIGNED, UNTRUSTED, VERIFIED, WRONG
 
 @dataclass(frozen=True)
 class TrustedKey:
+    """A cosign public key the user trusts, and the images it is trusted for."""
+
     name: str
     pem: bytes
     scopes: tuple[str, ...] = ()  # registry / repository prefixes it vouches for; () = every image
@@ -37,6 +39,8 @@ class TrustedKey:
 
 @dataclass(frozen=True)
 class SignatureCheck:
+    """The verdict on one image's cosign signatures."""
+
     status: str
     detail: str
     key: Optional[str] = None

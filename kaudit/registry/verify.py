@@ -26,6 +26,8 @@ DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) /
 
 @dataclass(frozen=True)
 class ImageFacts:
+    """What a registry said about one image: its digest and signature verdict, or why not."""
+
     image: str
     digest: Optional[str] = None
     signature: Optional[SignatureCheck] = None  # None: not checked
@@ -34,6 +36,8 @@ class ImageFacts:
 
 @dataclass(frozen=True)
 class ImageCheckRequest:
+    """What --verify-images / --resolve-digests asks, with keys, registry options and cache."""
+
     verify: bool = False
     resolve: bool = False
     keys: tuple[TrustedKey, ...] = ()
@@ -45,6 +49,8 @@ class ImageCheckRequest:
 
 @dataclass
 class ImageCheckResult:
+    """Every image's facts, and how many registry round trips and cache hits it took."""
+
     facts: dict[str, ImageFacts]
     round_trips: int
     from_cache: int

@@ -55,6 +55,8 @@ def cluster_scoped(api_version: str, kind: str) -> bool:
 
 @dataclass(frozen=True)
 class ObjectDoc:
+    """A parsed document that is a Kubernetes object (or a List of them)."""
+
     api_version: str
     kind: str
     name: str

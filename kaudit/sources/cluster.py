@@ -88,6 +88,8 @@ HINT = "pass -n NAMESPACE for the namespaces this credential can read"
 
 @dataclass(frozen=True)
 class ResourceType:
+    """One API resource a cluster scan lists."""
+
     group: str
     version: str
     plural: str
@@ -109,6 +111,8 @@ class ResourceType:
 
 @dataclass
 class ClusterScan:
+    """What a cluster scan read: objects, gaps, version and requests made."""
+
     context: str
     server: str
     version: str
@@ -122,6 +126,8 @@ class ClusterScan:
 
 @dataclass(frozen=True)
 class ClusterRequest:
+    """Which cluster to scan and how: kubeconfig, context, namespaces, timeout."""
+
     kubeconfig: Optional[str] = None
     context: Optional[str] = None
     in_cluster: bool = False

@@ -28,6 +28,8 @@ STDIN = "-"
 
 @dataclass
 class ManifestScan:
+    """The objects read from manifest inputs, and every input accounted for."""
+
     resources: list[Resource] = field(default_factory=list)
     inputs: Inputs = field(default_factory=Inputs)
     # `kaudit scan -n NS`: the namespace of every namespaced object that names none, set as the
@@ -37,6 +39,8 @@ class ManifestScan:
 
 @dataclass(frozen=True)
 class PlannedFile:
+    """One input file a manifest scan will read."""
+
     display: str  # the name findings carry: as the user wrote it, joined with paths found under it
     path: Optional[str]  # None for stdin
     named: bool = False  # given by name on the command line: a pipe (`<(helm template …)`) is read too

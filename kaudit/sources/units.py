@@ -15,6 +15,8 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 
 @dataclass(frozen=True)
 class RenderUnit:
+    """A Helm chart or Kustomize directory found among the inputs, which kaudit does not render."""
+
     renderer: str  # "helm" | "kustomize"
     directory: str  # as the user will recognise it (the display path)
 

@@ -108,6 +108,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class Document:
+    """One parsed YAML document with its position, and what parsing warned about."""
+
     data: Any
     line: int
     column: int

@@ -23,6 +23,8 @@ _SEVERITIES = sorted(Severity, reverse=True)
 
 @dataclass(frozen=True)
 class NamespaceCount:
+    """Findings per severity in one namespace (the HTML report's table)."""
+
     namespace: Optional[str]  # None: cluster-scoped resources
     total: int
     by_severity: dict[str, int]
@@ -30,6 +32,8 @@ class NamespaceCount:
 
 @dataclass(frozen=True)
 class RuleCount:
+    """Findings of one rule (the HTML report's table)."""
+
     id: str
     title: str
     severity: Severity
