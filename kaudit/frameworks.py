@@ -10,17 +10,17 @@ restricted level never runs the baseline variants of seccomp, capabilities, proc
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
 
 from kaudit.errors import KauditError
 from kaudit.model import ControlResult, Finding, FrameworkResult
+from kaudit.value import value
 
 if TYPE_CHECKING:
     from kaudit.ruleset import Rule
 
 
-@dataclass(frozen=True)
+@value
 class Control:
     """One control of a framework (a CIS recommendation, a Pod Security check)."""
 
@@ -30,7 +30,7 @@ class Control:
     replaces: tuple[str, ...] = ()  # parent controls (besides its own id) that this one supersedes
 
 
-@dataclass(frozen=True)
+@value
 class Framework:
     """A framework's controls, and the framework it extends."""
 

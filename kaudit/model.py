@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
 from kaudit.errors import KauditError
+from kaudit.value import value
 
 PathPart = Union[str, int]
 STDIN_NAME = "<stdin>"  # the file name findings from standard input carry
@@ -56,7 +57,7 @@ def format_path(path: FieldPath) -> str:
     return "".join(parts)
 
 
-@dataclass(frozen=True)
+@value
 class Origin:
     """Where a resource came from: a manifest file (and line), or a cluster."""
 
@@ -91,7 +92,7 @@ class Location:
         return ":".join(parts)
 
 
-@dataclass(frozen=True)
+@value
 class ResourceRef:
     """A Kubernetes object's identity: apiVersion, kind, name and namespace."""
 
@@ -106,7 +107,7 @@ class ResourceRef:
         return f"{self.kind}/{self.name}"
 
 
-@dataclass(frozen=True, eq=False)
+@value(eq=False)
 class Resource:
     """One Kubernetes object. `body` is the object as parsed (positions attached for manifests)."""
 
@@ -127,7 +128,7 @@ class Resource:
         return self.ref.name
 
 
-@dataclass(frozen=True)
+@value
 class Suppression:
     """Why a finding is not counted: by an annotation, the config or a baseline."""
 
@@ -135,7 +136,7 @@ class Suppression:
     reason: str
 
 
-@dataclass(frozen=True)
+@value
 class JoinedFinding:
     """Another rule's finding on the same fact, reported within the finding that leads
     (kaudit/relations.py): its rule, what it said and where, and its own fingerprint (baselines)."""
@@ -195,7 +196,7 @@ class Finding:
         return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
+@value
 class Skipped:
     """An input document that holds no Kubernetes object, and why it was skipped."""
 
@@ -204,7 +205,7 @@ class Skipped:
     reason: str
 
 
-@dataclass(frozen=True)
+@value
 class InputError:
     """An input that could not be read or parsed (also used for warnings)."""
 
@@ -217,7 +218,7 @@ class InputError:
         return f"{where}: {self.message}"
 
 
-@dataclass(frozen=True)
+@value
 class CustomWorkload:
     """A custom resource judged as a workload: how its pod specs were found and where they are."""
 
@@ -226,7 +227,7 @@ class CustomWorkload:
     pod_spec_paths: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@value
 class FileRead:
     """One input file that was opened: how many documents and objects it gave."""
 
@@ -283,7 +284,7 @@ class Inputs:
         return list(entries.values())
 
 
-@dataclass(frozen=True)
+@value
 class ControlResult:
     """One framework control's verdict in a scan, with the rules that check it."""
 
@@ -295,7 +296,7 @@ class ControlResult:
     gap: str = ""
 
 
-@dataclass(frozen=True)
+@value
 class FrameworkResult:
     """One framework's verdicts, control by control."""
 
@@ -311,7 +312,7 @@ class FrameworkResult:
 Frameworks = Mapping[str, tuple[str, ...]]
 
 
-@dataclass(frozen=True)
+@value
 class RuleInfo:
     """What a report says once about each rule that ran (findings refer to it by id)."""
 
@@ -327,7 +328,7 @@ class RuleInfo:
     implies: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@value
 class CoverageGap:
     """Part of a cluster that could not be read: the scan went on, and says so."""
 
@@ -344,7 +345,7 @@ class CoverageGap:
         return f"could not read {self.resource}{where}: {self.reason}: {self.message}{accepted}"
 
 
-@dataclass(frozen=True)
+@value
 class Coverage:
     """What a live-cluster scan read, and what it could not."""
 
@@ -364,7 +365,7 @@ class Coverage:
         return tuple(gap for gap in self.gaps if not gap.accepted)
 
 
-@dataclass(frozen=True)
+@value
 class ImageSummary:
     """What --verify-images / --resolve-digests did (network only when asked)."""
 
@@ -377,7 +378,7 @@ class ImageSummary:
     resolved: tuple[tuple[str, str], ...] = ()  # (tag-only image, digest it points to now)
 
 
-@dataclass(frozen=True)
+@value
 class PlatformSummary:
     """Objects identical to what the platform creates (kaudit/platform.py): their findings are not
     reported unless --include-platform; they are counted here."""
@@ -392,7 +393,7 @@ class PlatformSummary:
     server_minor: Optional[str] = None  # a cluster's minor when no policy of it is shipped (nearest used)
 
 
-@dataclass(frozen=True)
+@value
 class Report:
     """Everything one scan found and how it got there; the writers render it."""
 

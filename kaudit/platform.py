@@ -33,12 +33,12 @@ reported as on any object.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.analyzers import bootstrap_rbac
 from kaudit.analyzers.permissions import RBAC_GROUP, describe_rule
 from kaudit.model import FieldPath, Finding, PlatformSummary, Resource, ResourceRef
+from kaudit.value import value
 from kaudit.workloads import mapping, sequence
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ RULE_KEYS = ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURL
 MEMO = "platform"
 
 
-@dataclass(frozen=True)
+@value
 class Versions:
     """Which shipped minors objects are compared with: the server's minor ("1.37") or the nearest
     shipped one in a cluster scan; every shipped minor when the server is unknown (manifests)."""
@@ -83,7 +83,7 @@ class Versions:
         return self.server is not None and self.minors != (self.server,)
 
 
-@dataclass(frozen=True)
+@value
 class Difference:
     """One way an object differs from the platform default with its identity, at its field."""
 
@@ -92,7 +92,7 @@ class Difference:
     fact: str  # tells apart differences at one path (fingerprints)
 
 
-@dataclass(frozen=True)
+@value
 class Verdict:
     """What kaudit makes of an object with a platform object's identity."""
 

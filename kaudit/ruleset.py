@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -14,13 +14,14 @@ from kaudit.errors import KauditError
 from kaudit.model import Frameworks, RuleInfo, Severity
 from kaudit.paths import builtin_rules_dir, schema_path
 from kaudit.sources.yamldoc import Document, deepest_position, parse_documents
+from kaudit.value import value
 
 RULE_SUFFIXES = (".yaml", ".yml")
 KIND_GROUPS = ("workloads", "all")
 ALL_CONTAINER_KINDS = ("container", "initContainer", "ephemeralContainer")
 
 
-@dataclass(frozen=True)
+@value
 class Rule:
     """A rule file as loaded: its metadata, its template's params and the check bound to them."""
 

@@ -6,9 +6,9 @@ objects never needs it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from kaudit.value import value
 from kaudit.workloads import sequence
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def rule_allows(rule: Mapping[str, Any], verb: str, group: str, resource: str) -
 
 # --- dangerous permissions: each a name, a description and the requests that reveal it ------------
 
-@dataclass(frozen=True)
+@value
 class Permission:
     """A dangerous permission: what it lets a subject do and the requests that reveal it."""
 

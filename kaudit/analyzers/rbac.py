@@ -30,6 +30,7 @@ from kaudit.analyzers.permissions import (  # re-exported: the analysis speaks o
 from kaudit.inventory import CLUSTER, Inventory, Scope
 from kaudit.model import Resource
 from kaudit.selectors import Selector, labels_of, parse_selector
+from kaudit.value import value
 from kaudit.workloads import mapping, sequence
 
 # The API server reconciles these on every start ("rbac.authorization.kubernetes.io/autoupdate"): it adds
@@ -37,7 +38,7 @@ from kaudit.workloads import mapping, sequence
 AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
 
 
-@dataclass(frozen=True)
+@value
 class Subject:
     """A User, Group or ServiceAccount as RBAC bindings name it."""
 
@@ -83,7 +84,7 @@ class Subject:
                 Subject("Group", f"system:serviceaccounts:{self.namespace}"), Subject("Group", "system:authenticated")]
 
 
-@dataclass(frozen=True)
+@value
 class RuleSource:
     """Where a rule is written: `rules[index]` of a role. `resource` is None when that role is not in
     the scan (built in, or from elsewhere): then the binding is the only place kaudit can point at."""
@@ -99,7 +100,7 @@ class RuleSource:
         return (self.role, self.index)
 
 
-@dataclass(frozen=True)
+@value
 class Role:
     """A Role or ClusterRole as the API server sees it: reconciled, aggregated, with where each rule is written."""
 
@@ -171,7 +172,7 @@ def _reconcile(scanned: Role, builtin: Role) -> Role:
                    selectors=scanned.selectors or builtin.selectors, builtin=True)
 
 
-@dataclass(frozen=True)
+@value
 class Grant:
     """One PolicyRule reaching one subject through one binding."""
 

@@ -16,6 +16,7 @@ from kaudit.analyzers.permissions import is_system_subject
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.inventory import Inventory, Scope
 from kaudit.model import Resource
+from kaudit.value import value
 from kaudit.workloads import pod_specs, sequence
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ WORKLOAD_KINDS = frozenset({"Pod", "Deployment", "DaemonSet", "StatefulSet", "Re
 MAX_ROLES_NAMED = 6  # roles named in a message; the rest are counted
 
 
-@dataclass(frozen=True)
+@value
 class Named:
     """One `subjects[index]` entry of a binding, and the role the binding refers to."""
 

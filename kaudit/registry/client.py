@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from kaudit.value import value
+
+
 MANIFEST_TYPES = ",".join((
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -43,7 +46,7 @@ class RegistryError(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
+@value
 class RegistryOptions:
     """How to reach registries: CA bundle, credentials file, plain-HTTP hosts."""
 

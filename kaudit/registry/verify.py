@@ -20,11 +20,12 @@ from kaudit.errors import KauditError
 from kaudit.images import matches_prefix, parse_image
 from kaudit.registry.client import RegistryClient, RegistryError, RegistryOptions
 from kaudit.registry.cosign import SignatureCheck, TrustedKey, check_signatures
+from kaudit.value import value
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kaudit" / "images.json"
 
 
-@dataclass(frozen=True)
+@value
 class ImageFacts:
     """What a registry said about one image: its digest and signature verdict, or why not."""
 
@@ -34,7 +35,7 @@ class ImageFacts:
     error: Optional[str] = None  # the registry could not answer: a gap, never a pass
 
 
-@dataclass(frozen=True)
+@value
 class ImageCheckRequest:
     """What --verify-images / --resolve-digests asks, with keys, registry options and cache."""
 

@@ -19,6 +19,7 @@ from kaudit.model import STDIN_NAME, FileRead, InputError, Inputs, Origin, Resou
 from kaudit.sources.classify import ObjectDoc, classify_document, cluster_scoped
 from kaudit.sources.units import RenderUnit, enclosing_chart, unit_at
 from kaudit.sources.yamldoc import Document, YamlMap, parse_documents, position_of
+from kaudit.value import value
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_MB = 32
@@ -37,7 +38,7 @@ class ManifestScan:
     default_namespace: Optional[str] = None
 
 
-@dataclass(frozen=True)
+@value
 class PlannedFile:
     """One input file a manifest scan will read."""
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
 from typing import Optional
+
+from kaudit.value import value
+
 
 CHART_FILE = "Chart.yaml"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
-@dataclass(frozen=True)
+@value
 class RenderUnit:
     """A Helm chart or Kustomize directory found among the inputs, which kaudit does not render."""
 
