@@ -1,9 +1,9 @@
 """`@value`: kaudit's value objects, immutable to the type checker, cheap at import.
 
 A frozen dataclass costs Python 3.11 two more generated methods (`__setattr__`, `__delattr__`, each
-compiled from source when the class is created: ~0.2 ms a class, a fifth of a pre-commit run over
-the package's value classes) and constructs several times slower (every field set through
-`object.__setattr__`). `@value` makes a plain dataclass hashed by its fields exactly as a frozen one
+compiled from source when the class is created) and constructs several times slower (every field
+set through `object.__setattr__`): over the package's 60-odd value classes, about a tenth of a
+pre-commit run. `@value` makes a plain dataclass hashed by its fields exactly as a frozen one
 is (`eq=False`: by identity), and declares it frozen to mypy (`dataclass_transform`), so an
 assignment to a field is still a type error in this strictly checked package; only the runtime
 check is gone. Use `@value` where STYLE.md says frozen dataclass.
