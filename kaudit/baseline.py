@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from kaudit.errors import KauditError
 from kaudit.fingerprint import FINGERPRINT_VERSION
 from kaudit.model import Finding, Suppression
+from kaudit.value import value
 
 
-@dataclass(frozen=True)
+@value
 class Baseline:
+    """An earlier report's finding fingerprints: findings in it do not fail the gate."""
+
     source: str
     generated_at: str
     fingerprints: frozenset[str]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -11,19 +11,24 @@ from kaudit.model import Severity
 from kaudit.paths import schema_path
 from kaudit.ruleset import Rule, RuleFileError, read_rule_document
 from kaudit.suppress import Exclusion
+from kaudit.value import value
 
 CONFIG_NAMES = (".kaudit.yaml", ".kaudit.yml")
 
 
-@dataclass(frozen=True)
+@value
 class RuleSettings:
+    """The config's settings for one rule: enabled, severity, params."""
+
     enabled: Optional[bool] = None  # None: as the rule file says (opt-in rules are off)
     severity: Optional[Severity] = None
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@value
 class Config:
+    """The config file (.kaudit.yaml) as read, with its defaults."""
+
     source: Optional[str] = None
     fail_on: Optional[str] = None
     rule_dirs: tuple[str, ...] = ()

@@ -23,6 +23,8 @@ CONTAINER_KIND_WORDS = {"container": "container", "initContainer": "init contain
 
 @dataclass
 class EngineResult:
+    """What running rules over an inventory gave: findings, and rules that could not evaluate."""
+
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # a rule that could not evaluate an object
 

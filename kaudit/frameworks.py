@@ -10,26 +10,30 @@ restricted level never runs the baseline variants of seccomp, capabilities, proc
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
 
 from kaudit.errors import KauditError
 from kaudit.model import ControlResult, Finding, FrameworkResult
+from kaudit.value import value
 
 if TYPE_CHECKING:
     from kaudit.ruleset import Rule
 
 
-@dataclass(frozen=True)
+@value
 class Control:
+    """One control of a framework (a CIS recommendation, a Pod Security check)."""
+
     id: str
     title: str
     gap: str = ""  # why kaudit cannot check it (yet), when no rule does
     replaces: tuple[str, ...] = ()  # parent controls (besides its own id) that this one supersedes
 
 
-@dataclass(frozen=True)
+@value
 class Framework:
+    """A framework's controls, and the framework it extends."""
+
     id: str
     title: str
     controls: tuple[Control, ...]
@@ -352,10 +356,15 @@ def _verdicts(framework_id: str, rules_run: Sequence["Rule"], failing_rules: Map
               nothing_scanned: bool) -> FrameworkResult:
     ran = {rule.id for rule in rules_run}
     everything = list(catalog) if catalog is not None else list(rules_run)
+    # (tag, control id) -> the rules that check it: one pass over the rules, not one per control
+    checked_by: dict[tuple[str, str], set[str]] = {}
+    for rule in (*everything, *rules_run):
+        for tag, control_ids in rule.frameworks.items():
+            for control_id in control_ids:
+                checked_by.setdefault((tag, control_id), set()).add(rule.id)
     results = []
     for tag, control in effective_controls(framework_id):
-        checking = sorted({rule.id for rule in everything if control.id in rule.frameworks.get(tag, ())} |
-                          {rule.id for rule in rules_run if control.id in rule.frameworks.get(tag, ())})
+        checking = sorted(checked_by.get((tag, control.id), ()))
         count = sum(failing_rules.get(rule_id, 0) for rule_id in checking if rule_id in ran)
         missing = [rule_id for rule_id in checking if rule_id not in ran]
         blind = [rule_id for rule_id in checking if rule_id in ran and rule_id in not_evaluated]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 from typing import Optional
+
+from kaudit.value import value
+
 
 DOCKER_HUB = "docker.io"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
@@ -26,8 +28,10 @@ _DOMAIN = re.compile(r"^(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(
 NAME_TOTAL_LENGTH_MAX = 255
 
 
-@dataclass(frozen=True)
+@value
 class ImageRef:
+    """A container image reference split into registry, repository, tag and digest."""
+
     original: str
     registry: str
     repository: str

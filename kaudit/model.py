@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
 from kaudit.errors import KauditError
+from kaudit.value import value
 
 PathPart = Union[str, int]
 STDIN_NAME = "<stdin>"  # the file name findings from standard input carry
@@ -56,7 +57,7 @@ def format_path(path: FieldPath) -> str:
     return "".join(parts)
 
 
-@dataclass(frozen=True)
+@value
 class Origin:
     """Where a resource came from: a manifest file (and line), or a cluster."""
 
@@ -72,6 +73,8 @@ class Origin:
 # construct five times slower, so these two are plain ones, treated as values and never mutated.
 @dataclass
 class Location:
+    """Where a finding is: file, line and column of a manifest, or a cluster's context and server."""
+
     file: Optional[str] = None
     line: Optional[int] = None
     column: Optional[int] = None
@@ -89,8 +92,10 @@ class Location:
         return ":".join(parts)
 
 
-@dataclass(frozen=True)
+@value
 class ResourceRef:
+    """A Kubernetes object's identity: apiVersion, kind, name and namespace."""
+
     api_version: str
     kind: str
     name: str
@@ -102,7 +107,7 @@ class ResourceRef:
         return f"{self.kind}/{self.name}"
 
 
-@dataclass(frozen=True, eq=False)
+@value(eq=False)
 class Resource:
     """One Kubernetes object. `body` is the object as parsed (positions attached for manifests)."""
 
@@ -123,13 +128,15 @@ class Resource:
         return self.ref.name
 
 
-@dataclass(frozen=True)
+@value
 class Suppression:
+    """Why a finding is not counted: by an annotation, the config or a baseline."""
+
     by: str  # "annotation", "config" or "baseline"
     reason: str
 
 
-@dataclass(frozen=True)
+@value
 class JoinedFinding:
     """Another rule's finding on the same fact, reported within the finding that leads
     (kaudit/relations.py): its rule, what it said and where, and its own fingerprint (baselines)."""
@@ -147,6 +154,8 @@ class JoinedFinding:
 
 @dataclass
 class Finding:
+    """One fact a rule reports on one object, at the field to fix."""
+
     rule: str
     severity: Severity
     title: str
@@ -187,15 +196,19 @@ class Finding:
         return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
+@value
 class Skipped:
+    """An input document that holds no Kubernetes object, and why it was skipped."""
+
     file: str
     line: Optional[int]
     reason: str
 
 
-@dataclass(frozen=True)
+@value
 class InputError:
+    """An input that could not be read or parsed (also used for warnings)."""
+
     file: str
     line: Optional[int]
     message: str
@@ -205,7 +218,7 @@ class InputError:
         return f"{where}: {self.message}"
 
 
-@dataclass(frozen=True)
+@value
 class CustomWorkload:
     """A custom resource judged as a workload: how its pod specs were found and where they are."""
 
@@ -214,7 +227,7 @@ class CustomWorkload:
     pod_spec_paths: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@value
 class FileRead:
     """One input file that was opened: how many documents and objects it gave."""
 
@@ -271,8 +284,10 @@ class Inputs:
         return list(entries.values())
 
 
-@dataclass(frozen=True)
+@value
 class ControlResult:
+    """One framework control's verdict in a scan, with the rules that check it."""
+
     id: str
     title: str
     status: str  # pass | fail | not-evaluated (a rule for it did not run or saw nothing) | not-covered (no rule)
@@ -281,8 +296,10 @@ class ControlResult:
     gap: str = ""
 
 
-@dataclass(frozen=True)
+@value
 class FrameworkResult:
+    """One framework's verdicts, control by control."""
+
     id: str
     title: str
     controls: tuple[ControlResult, ...]
@@ -295,7 +312,7 @@ class FrameworkResult:
 Frameworks = Mapping[str, tuple[str, ...]]
 
 
-@dataclass(frozen=True)
+@value
 class RuleInfo:
     """What a report says once about each rule that ran (findings refer to it by id)."""
 
@@ -311,7 +328,7 @@ class RuleInfo:
     implies: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@value
 class CoverageGap:
     """Part of a cluster that could not be read: the scan went on, and says so."""
 
@@ -328,7 +345,7 @@ class CoverageGap:
         return f"could not read {self.resource}{where}: {self.reason}: {self.message}{accepted}"
 
 
-@dataclass(frozen=True)
+@value
 class Coverage:
     """What a live-cluster scan read, and what it could not."""
 
@@ -348,7 +365,7 @@ class Coverage:
         return tuple(gap for gap in self.gaps if not gap.accepted)
 
 
-@dataclass(frozen=True)
+@value
 class ImageSummary:
     """What --verify-images / --resolve-digests did (network only when asked)."""
 
@@ -361,7 +378,7 @@ class ImageSummary:
     resolved: tuple[tuple[str, str], ...] = ()  # (tag-only image, digest it points to now)
 
 
-@dataclass(frozen=True)
+@value
 class PlatformSummary:
     """Objects identical to what the platform creates (kaudit/platform.py): their findings are not
     reported unless --include-platform; they are counted here."""
@@ -376,8 +393,10 @@ class PlatformSummary:
     server_minor: Optional[str] = None  # a cluster's minor when no policy of it is shipped (nearest used)
 
 
-@dataclass(frozen=True)
+@value
 class Report:
+    """Everything one scan found and how it got there; the writers render it."""
+
     tool_version: str
     generated_at: str
     targets: tuple[str, ...]

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.checks.pss import APPARMOR_ANNOTATION_PREFIX, apparmor_field
 from kaudit.model import Resource
+from kaudit.value import value
 from kaudit.workloads import EMPTY, PodSpec, mapping, pod_spec, sequence
 
 # What rules read of a container and of a pod spec. Not `resources`: LimitRanger and the vertical
@@ -36,7 +37,7 @@ CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 MAX_DEPTH = 8  # owner chains are 2 or 3 long; a cycle of references must not loop forever
 
 
-@dataclass(frozen=True)
+@value
 class Instance:
     """Running objects of one owner that differ from its template in one way: the first seen."""
 
@@ -51,6 +52,8 @@ class Instance:
 
 @dataclass
 class Collapsed:
+    """A cluster's objects with pods folded into their controllers, and the pods that differ."""
+
     resources: list[Resource]  # what rules judge as objects
     instances: list[Instance] = field(default_factory=list)
 

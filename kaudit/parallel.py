@@ -58,6 +58,8 @@ def worthwhile(planned: Plan, jobs: int) -> bool:
 
 @dataclass
 class SplitRules:
+    """The rules run in worker processes and those run over the whole inventory here."""
+
     local: list[Rule]  # need only the object itself: run in the workers
     main: list[Rule]  # need the whole inventory (or every namespace): run here
     full_kinds: frozenset[str]  # kinds the main rules target or read, sent whole
@@ -83,6 +85,8 @@ def split_rules(rules: Sequence[Rule]) -> SplitRules:
 
 @dataclass
 class ParallelScan:
+    """A scan spread over worker processes: what was loaded and every rule's findings."""
+
     loaded: ManifestScan  # lean resources, and every input accounted for in plan order
     result: EngineResult  # findings of every rule, sorted as the engine sorts them
 

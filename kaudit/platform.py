@@ -33,14 +33,19 @@ reported as on any object.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.analyzers import bootstrap_rbac
-from kaudit.analyzers.rbac import RBAC_GROUP, Subject, describe_rule, parse_subject
+from kaudit.analyzers.permissions import RBAC_GROUP, describe_rule
 from kaudit.model import FieldPath, Finding, PlatformSummary, Resource, ResourceRef
-from kaudit.selectors import parse_selector
+from kaudit.value import value
 from kaudit.workloads import mapping, sequence
+
+if TYPE_CHECKING:
+    from kaudit.analyzers.rbac import Subject
+
+# Subjects and selectors are parsed (kaudit/analyzers/rbac.py, kaudit/selectors.py) only for an
+# object with a bootstrap RBAC object's kind: a scan without RBAC objects never imports them.
 
 MODIFIED_RULE = "modified-platform-default"
 # Rules reported on platform defaults too: the differences themselves, and settings of a platform
@@ -54,7 +59,7 @@ RULE_KEYS = ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURL
 MEMO = "platform"
 
 
-@dataclass(frozen=True)
+@value
 class Versions:
     """Which shipped minors objects are compared with: the server's minor ("1.37") or the nearest
     shipped one in a cluster scan; every shipped minor when the server is unknown (manifests)."""
@@ -78,14 +83,16 @@ class Versions:
         return self.server is not None and self.minors != (self.server,)
 
 
-@dataclass(frozen=True)
+@value
 class Difference:
+    """One way an object differs from the platform default with its identity, at its field."""
+
     path: FieldPath
     text: str  # "adds subject User alice to the Kubernetes v1.36 default (subjects: Group system:authenticated)"
     fact: str  # tells apart differences at one path (fingerprints)
 
 
-@dataclass(frozen=True)
+@value
 class Verdict:
     """What kaudit makes of an object with a platform object's identity."""
 
@@ -121,11 +128,15 @@ def _rule(rule: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def _selectors(value: Any) -> frozenset[Any]:
+    from kaudit.selectors import parse_selector
+
     return frozenset(parse_selector(s) if isinstance(s, dict) else None
                      for s in sequence(mapping(value).get("clusterRoleSelectors")))
 
 
 def _describe_selectors(value: Any) -> str:
+    from kaudit.selectors import parse_selector
+
     selectors = [parse_selector(s).describe() for s in sequence(mapping(value).get("clusterRoleSelectors"))]
     return "; ".join(selectors) or "nothing"
 
@@ -199,6 +210,8 @@ def _role_verdict(resource: Resource, default: Mapping[str, Any], minor: str) ->
 
 
 def _binding_verdict(resource: Resource, default: Mapping[str, Any], minor: str) -> Verdict:
+    from kaudit.analyzers.rbac import parse_subject
+
     body = resource.body
     version = f"Kubernetes v{minor} default"
     ref, wanted_ref = mapping(body.get("roleRef")), mapping(default.get("roleRef"))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 from kaudit.errors import KauditError
+from kaudit.value import value
 
 Version = tuple[int, int]  # (1, minor)
 NEWEST: Version = (1, 37)  # the highest MinimumVersion among the admission controller's checks
@@ -58,7 +59,7 @@ def text(version: Version) -> str:
     return f"v{version[0]}.{version[1]}"
 
 
-@dataclass(frozen=True)
+@value
 class Choice:
     """The version that judges a pod, and why; `note` is said in its findings (empty: the default)."""
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Optional, Sequence, TextIO
 
-from kaudit.analyzers.rbac import Grant, Subject, describe_rule, rbac_index
+from kaudit.analyzers.permissions import describe_rule
+from kaudit.analyzers.rbac import Grant, Subject, rbac_index
 from kaudit.errors import KauditError
 from kaudit.inventory import Inventory
 from kaudit.sources.manifests import load_manifests

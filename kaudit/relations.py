@@ -21,18 +21,20 @@ findings join: a suppressed one stays apart, as whoever suppressed it chose.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional, Sequence
 
 from kaudit.inventory import Scope, scope_of
 from kaudit.model import Finding, JoinedFinding, ResourceRef
+from kaudit.value import value
 
 if TYPE_CHECKING:
     from kaudit.ruleset import Rule
 
 
-@dataclass(frozen=True)
+@value
 class Relations:
+    """Which rules report the same fact or imply each other (see the module doc)."""
+
     same: Mapping[str, int]  # rule id -> its same-as class (rules alone in theirs are absent)
     implied: Mapping[str, frozenset[str]]  # rule id -> every rule its findings make consequences
     named: Mapping[str, int]  # rule id -> how many rules name it in `same-as` (leader tie-break)

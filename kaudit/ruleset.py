@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -14,14 +14,17 @@ from kaudit.errors import KauditError
 from kaudit.model import Frameworks, RuleInfo, Severity
 from kaudit.paths import builtin_rules_dir, schema_path
 from kaudit.sources.yamldoc import Document, deepest_position, parse_documents
+from kaudit.value import value
 
 RULE_SUFFIXES = (".yaml", ".yml")
 KIND_GROUPS = ("workloads", "all")
 ALL_CONTAINER_KINDS = ("container", "initContainer", "ephemeralContainer")
 
 
-@dataclass(frozen=True)
+@value
 class Rule:
+    """A rule file as loaded: its metadata, its template's params and the check bound to them."""
+
     id: str
     title: str
     severity: Severity
@@ -35,9 +38,7 @@ class Rule:
     references: tuple[str, ...]
     talks: tuple[Mapping[str, str], ...]
     docs: Mapping[str, str]
-    fixtures: Mapping[str, Sequence[Mapping[str, Any]]]
-    fixture_params: Mapping[str, Any]
-    fixture_images: Mapping[str, Mapping[str, str]]
+    tests: "RuleTests"  # its own fixtures: `fixtures`, `fixture_params`, `fixture_images`
     container_kinds: frozenset[str]
     linux_only: bool
     source: str
@@ -46,6 +47,19 @@ class Rule:
     same_as: tuple[str, ...] = ()  # relations.same-as: the same fact as these rules' (kaudit/relations.py)
     implies: tuple[str, ...] = ()  # relations.implies: these rules' findings follow from this one's
     enabled: bool = True  # false: opt-in, off unless the config or --rule turns it on (config.apply_rule_settings)
+
+    @property
+    def fixtures(self) -> Mapping[str, Sequence[Mapping[str, Any]]]:
+        tests = self.tests.get()
+        return {"fail": tests["fail"], "pass": tests["pass"]}
+
+    @property
+    def fixture_params(self) -> Mapping[str, Any]:
+        return self.tests.get().get("params") or {}
+
+    @property
+    def fixture_images(self) -> Mapping[str, Mapping[str, str]]:
+        return self.tests.get().get("image-facts") or {}
 
     def applies_to(self, kind: str, has_pod: bool) -> bool:
         if self.target == "namespace":
@@ -78,7 +92,24 @@ def rule_files(directory: Path) -> list[Path]:
 
 
 INDEX_NAME = "index.json"
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: without each rule's `tests`, read from its file by whoever runs them
+
+
+class RuleTests:
+    """A rule's `tests` (fixtures, their params and image facts), as given or read from the rule's
+    file on first use. The built-in index leaves them out: they were a third of it, parsed by every
+    scan, and only the test suite and `kaudit rules test` run them."""
+
+    __slots__ = ("_path", "_tests")
+
+    def __init__(self, path: Path, tests: Optional[Mapping[str, Any]] = None) -> None:
+        self._path = path
+        self._tests = tests
+
+    def get(self) -> Mapping[str, Any]:
+        if self._tests is None:
+            self._tests = read_rule_document(self._path).data["tests"]
+        return self._tests
 
 
 def _rules_digest(directory: Path, files: Sequence[Path]) -> str:
@@ -92,13 +123,16 @@ def compile_builtin_index() -> str:
     """The JSON text of rules/index.json: every built-in rule document, keyed by a digest of the files."""
     directory = builtin_rules_dir()
     files = rule_files(directory)
-    documents = [[path.relative_to(directory).as_posix(), read_rule_document(path).data] for path in files]
+    documents = [[path.relative_to(directory).as_posix(),
+                  {key: value for key, value in read_rule_document(path).data.items() if key != "tests"}]
+                 for path in files]
     return json.dumps({"digest": _rules_digest(directory, files), "rules": documents}, indent=1, sort_keys=True) + "\n"
 
 
 def load_builtin_rules(use_index: bool = True) -> list[Rule]:
-    """The built-in rules. Parsing 40 YAML files costs ~45 ms of a 0.2 s pre-commit run, so the
+    """The built-in rules. Parsing every rule file's YAML costs more than the rest of a pre-commit run, so the
     committed rules/index.json is used when its digest matches the files (else YAML is parsed).
+    The index holds no fixtures: a rule reads them from its file when they are run (`RuleTests`).
     Built-in rules are validated by the test suite, so this path never imports jsonschema."""
     directory = builtin_rules_dir()
     files = rule_files(directory)
@@ -208,9 +242,7 @@ def rule_from_document(path: Path, data: Mapping[str, Any], *, builtin: bool) ->
         references=tuple(data.get("references") or ()),
         talks=tuple(data.get("talks") or ()),
         docs=dict(data["docs"]),
-        fixtures={"fail": data["tests"]["fail"], "pass": data["tests"]["pass"]},
-        fixture_params=data["tests"].get("params") or {},
-        fixture_images=data["tests"].get("image-facts") or {},
+        tests=RuleTests(path, data.get("tests")),  # None: from the index, read from the file when run
         container_kinds=frozenset(data.get("container-kinds") or ALL_CONTAINER_KINDS),
         linux_only=bool(data.get("linux-only", False)),
         source=str(path),

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, AbstractSet as Set, BinaryIO, Mapping, Optional, Sequence
 
-from kaudit import __version__, frameworks, owners, parallel, platform, relations, suppress
-from kaudit.baseline import Baseline, apply_baseline, load_baseline
+from kaudit import __version__, frameworks, parallel, platform, relations, suppress
 from kaudit.checks import TEMPLATES
 from kaudit.config import Config, apply_rule_settings, load_config
 from kaudit.engine import EngineResult, run, sort_key
 from kaudit.errors import KauditError
 from kaudit.fingerprint import make_unique
-from kaudit.instances import judge_instances
 from kaudit.inventory import Inventory, declared_twice
 from kaudit.kubeadm import embedded_problems
 from kaudit.workloads import custom_workload
@@ -24,16 +21,21 @@ from kaudit.model import (
 from kaudit.pod_security import PodSecurityVersions, cluster_ceiling
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
 from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_planned, max_file_bytes, plan
+from kaudit.value import value
 
 if TYPE_CHECKING:
+    from kaudit.baseline import Baseline
+    from kaudit.owners import Instance
     from kaudit.registry.verify import ImageCheckRequest
     from kaudit.sources.cluster import ClusterRequest, ClusterScan
 
 DEFAULT_FAIL_ON = "high"
 
 
-@dataclass(frozen=True)
+@value
 class ScanRequest:
+    """What to scan and how, as the command line and the config ask."""
+
     targets: tuple[str, ...]
     rule_dirs: tuple[str, ...] = ()
     fail_on: Optional[str] = None  # None: from config, else DEFAULT_FAIL_ON; "never" disables the gate
@@ -72,8 +74,10 @@ def parse_fail_on(text: str) -> Optional[Severity]:
     return None if text == "never" else Severity.parse(text)
 
 
-@dataclass(frozen=True)
+@value
 class _Prepared:
+    """Config, rules and baseline of a scan: everything decided before any input is read."""
+
     config: Config
     fail_on: Optional[Severity]
     catalog: list[Rule]  # every rule, also those disabled: a control checked by one that did not run is not a pass
@@ -99,7 +103,11 @@ def _prepare(request: ScanRequest) -> _Prepared:
     if request.per_file:
         rules = [rule for rule in rules if not TEMPLATES[rule.template].cross_object]
     baseline_path = request.baseline or config.baseline
-    baseline = load_baseline(baseline_path) if baseline_path else None
+    baseline = None
+    if baseline_path:  # baselines, running pods and owners: imported where used, off the hook path
+        from kaudit.baseline import load_baseline
+
+        baseline = load_baseline(baseline_path)
     opt_in_off = frozenset(rule.id for rule in written if not rule.enabled and rule.id not in running)
     return _Prepared(config, fail_on, catalog, known, rules, baseline, framework_ids,
                      PodSecurityVersions(forced=forced, default=config.pod_security_version), opt_in_off)
@@ -107,7 +115,7 @@ def _prepare(request: ScanRequest) -> _Prepared:
 
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
               targets: tuple[str, ...], coverage: Optional[Coverage] = None,
-              instances: Sequence[owners.Instance] = (), evaluated: Optional[EngineResult] = None) -> Report:
+              instances: Sequence[Instance] = (), evaluated: Optional[EngineResult] = None) -> Report:
     """Rules, suppression, platform defaults, baseline, frameworks: the same for manifests and clusters.
     `instances`: running pods that differ from their controller's template (kaudit/owners.py).
     `evaluated`: the rules already ran (spread over worker processes)."""
@@ -120,6 +128,8 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     image_summary = _check_images(request, inventory, instances)
     result = evaluated if evaluated is not None else run(rules, inventory)
     if instances:  # what running pods add to their controllers' findings
+        from kaudit.instances import judge_instances
+
         added = judge_instances(rules, inventory, instances, result.findings)
         result = EngineResult(sorted(result.findings + added.findings, key=sort_key), result.errors + added.errors)
     not_evaluated = dict(coverage.rules_not_evaluated) if coverage is not None else {}
@@ -135,6 +145,8 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
                                                platform.Versions.of(coverage.version if coverage else None),
                                                request.include_platform)
     if prepared.baseline is not None:
+        from kaudit.baseline import apply_baseline
+
         findings = apply_baseline(findings, prepared.baseline)
     reported = prepared.framework_ids or tuple(frameworks.FRAMEWORKS)
     nothing_scanned = coverage is None and inputs.resources == 0
@@ -166,7 +178,7 @@ def _with_versions(results: Sequence[FrameworkResult], versions: PodSecurityVers
             if result.id in frameworks.PSS_FRAMEWORKS else result for result in results]
 
 
-def _check_images(request: ScanRequest, inventory: Inventory, instances: Sequence[owners.Instance] = ()
+def _check_images(request: ScanRequest, inventory: Inventory, instances: Sequence[Instance] = ()
                   ) -> ImageSummary:
     """Resolve and verify the scan's images when asked; the only network access of a manifest scan."""
     wanted = request.images
@@ -280,7 +292,9 @@ def scan_cluster(request: ScanRequest, cluster: "ClusterRequest") -> Report:
     scanned = load_cluster(cluster)
     # `latest` on this cluster is its own newest policy version (admission's registry maxVersion)
     prepared.pod_security.ceiling = cluster_ceiling(scanned.version)
-    collapsed = owners.collapse(scanned.resources)
+    from kaudit.owners import collapse
+
+    collapsed = collapse(scanned.resources)
     resources = collapsed.resources
     resources.append(cluster_info(scanned, resources))
     not_evaluated, partial = rules_affected(prepared.rules, scanned.gaps, set(scanned.kinds_read))

@@ -10,14 +10,18 @@ is `{}`), a peer's namespaceSelector is a pointer (absent means "this namespace 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, Optional
+
+from kaudit.value import value
+
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
-@dataclass(frozen=True)
+@value
 class Requirement:
+    """One requirement of a label selector: key, operator, values."""
+
     key: str
     operator: str
     values: frozenset[str]
@@ -33,8 +37,10 @@ class Requirement:
         return not present  # DoesNotExist
 
 
-@dataclass(frozen=True)
+@value
 class Selector:
+    """A label selector as the API server reads it: every requirement must hold."""
+
     requirements: tuple[Requirement, ...] = ()
     nothing: bool = False  # the null selector, or an invalid one
 

@@ -10,10 +10,10 @@ import dataclasses
 import fnmatch
 import functools
 import os
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.model import Finding, InputError, Resource, ResourceRef, Suppression
+from kaudit.value import value
 from kaudit.workloads import mapping, pod_specs
 
 IGNORE = "kaudit.io/ignore"
@@ -21,7 +21,7 @@ IGNORE_REASON = "kaudit.io/ignore-reason"
 ALL_RULES = ("*", "all")
 
 
-@dataclass(frozen=True)
+@value
 class Exclusion:
     """A config `exclude` entry: every given criterion must match; within one, any pattern may."""
 

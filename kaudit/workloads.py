@@ -14,10 +14,10 @@ partial is what a pre-commit hook sees): its pod-level fields are facts whatever
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Optional
 
 from kaudit.model import CustomWorkload, FieldPath, Resource, format_path
+from kaudit.value import value
 
 EMPTY: Mapping[str, Any] = {}
 
@@ -42,8 +42,10 @@ MAX_POD_SPECS = 64
 MAX_NODES = 20_000
 
 
-@dataclass(frozen=True)
+@value
 class PodSpec:
+    """A pod spec found in an object (its own, or a controller's template), with where it is."""
+
     spec: Mapping[str, Any]
     path: FieldPath
     metadata: Mapping[str, Any]
@@ -63,8 +65,10 @@ class PodSpec:
         return mapping(self.spec.get("os")).get("name") == "windows"
 
 
-@dataclass(frozen=True)
+@value
 class Container:
+    """One container (or init or ephemeral container) of a pod spec, with where it is."""
+
     body: Mapping[str, Any]
     path: FieldPath
     name: str
@@ -75,7 +79,7 @@ class Container:
         return mapping(self.body.get("securityContext"))
 
 
-@dataclass(frozen=True)
+@value
 class EffectiveSecurityContext:
     """The security context a container runs with; `sources` says where each field was set."""
 

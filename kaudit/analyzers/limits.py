@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 
 from kaudit.inventory import Scope
 from kaudit.model import Resource
+from kaudit.value import value
 from kaudit.workloads import mapping, pod_specs, sequence
 
 POD_LEVEL_RESOURCES = frozenset({"cpu", "memory"})  # of those kaudit checks; hugepages too
@@ -44,7 +45,7 @@ def set_keys(value: Any) -> frozenset[str]:
     return frozenset(str(key) for key, quantity in mapping(value).items() if is_set(quantity))
 
 
-@dataclass(frozen=True)
+@value
 class LimitRangeDefaults:
     """What one LimitRange gives containers at admission, and what it bounds at all."""
 
@@ -73,8 +74,9 @@ def parse_limit_range(resource: Resource) -> LimitRangeDefaults:
     return LimitRangeDefaults(resource.name, frozenset(requests), frozenset(limits), frozenset(bounded))
 
 
-@dataclass(frozen=True)
+@value
 class Quota:
+    """A ResourceQuota: which compute resources its `hard` limits bound, and whether it is scoped."""
     name: str
     bounded: frozenset[str]  # of GUARDED, what its `hard` limits
     scoped: bool  # `scopes` or `scopeSelector`: it counts only the pods it selects
@@ -91,6 +93,7 @@ def parse_quota(resource: Resource) -> Quota:
 
 @dataclass
 class LimitsIndex:
+    """Each scope's LimitRanges and ResourceQuotas, built once per scan."""
     limit_ranges: dict[Scope, list[LimitRangeDefaults]] = field(default_factory=dict)
     quotas: dict[Scope, list[Quota]] = field(default_factory=dict)
     workloads: dict[Scope, list[Resource]] = field(default_factory=dict)  # objects with a pod spec

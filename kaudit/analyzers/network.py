@@ -23,6 +23,7 @@ from typing import Any, Mapping, Optional
 from kaudit.inventory import Scope
 from kaudit.model import Resource
 from kaudit.selectors import Selector, labels_of, parse_selector
+from kaudit.value import value
 from kaudit.workloads import mapping, pod_specs, sequence
 
 DIRECTIONS = ("ingress", "egress")
@@ -33,8 +34,10 @@ CLUSTER_THIRD_PARTY = {("cilium.io", "CiliumClusterwideNetworkPolicy"), ("crd.pr
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 
 
-@dataclass(frozen=True)
+@value
 class Policy:
+    """A NetworkPolicy as parsed: the pods it selects and the directions it isolates."""
+
     resource: Resource
     pod_selector: Selector
     isolates: frozenset[str]  # "ingress", "egress"
@@ -44,14 +47,18 @@ class Policy:
         return self.pod_selector.everything and direction in self.isolates and not self.rules[direction]
 
 
-@dataclass(frozen=True)
+@value
 class Workload:
+    """A workload and the labels of its pods."""
+
     resource: Resource
     labels: Mapping[str, str]
 
 
 @dataclass
 class NetworkIndex:
+    """The scan's network policies and workloads by scope, and what isolates namespaces."""
+
     # by the scope of the objects (their namespace, or their group when they have none)
     policies: dict[Scope, list[Policy]] = field(default_factory=dict)
     workloads: dict[Scope, list[Workload]] = field(default_factory=dict)

@@ -6,12 +6,13 @@ are YAML that bind a template to params and metadata. Checks never do I/O.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
 
 from kaudit.inventory import Scope
 from kaudit.model import FieldPath, Resource
 from kaudit.pod_security import PodSecurityVersions
+from kaudit.value import value
 from kaudit.workloads import Container, PodSpec
 
 TARGETS = ("object", "pod", "container", "namespace")
@@ -31,7 +32,7 @@ class Lookup(Protocol):
     def of_kind(self, kind: str) -> list[Resource]: ...
 
 
-@dataclass(frozen=True)
+@value
 class Target:
     """What a check looks at. For target `namespace`, `scope` is the namespace judged and `resource`
     its Namespace (declared or implied), or, for a template that `judges_groups`, a group of objects
@@ -51,7 +52,7 @@ class Target:
         return self.resource.body
 
 
-@dataclass(frozen=True)
+@value
 class Hit:
     """A violation at `path` (in the object); `values` fill the rule's message placeholders; `fact`
     tells apart several facts one rule reports at the same field (e.g. two subjects of a binding);
@@ -73,8 +74,10 @@ class Hit:
 Check = Callable[[Target], Iterable[Hit]]
 
 
-@dataclass(frozen=True)
+@value
 class Template:
+    """Parameterised check logic: a rule binds it to its params."""
+
     key: str
     description: str
     targets: frozenset[str]

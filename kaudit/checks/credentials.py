@@ -4,6 +4,8 @@ names, names that say "secret", and value shapes. Built once per rule from its p
 returns the value, only why it is one."""
 from __future__ import annotations
 
+import functools
+import json
 import re
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
@@ -77,6 +79,21 @@ def classifier(params: Mapping[str, Any]) -> Callable[[str, str], Optional[str]]
 
 
 def detector(params: Mapping[str, Any]) -> Detector:
+    """The detection for these params. `secret-in-env` and `secret-in-configmap` list the same names
+    and shapes: their regexes (a few ms to compile) are built once per process, not once per rule."""
+    try:  # the key keeps the order of value-patterns: it decides which shape a value is said to have
+        key = json.dumps([[name, params[name]] for name in DETECTION_PARAMS if name in params])
+    except (TypeError, ValueError):
+        return _detector(params)  # not JSON (a caller's own mapping): built, not shared
+    return _shared_detector(key)
+
+
+@functools.lru_cache(maxsize=16)
+def _shared_detector(key: str) -> Detector:
+    return _detector(dict(json.loads(key)))
+
+
+def _detector(params: Mapping[str, Any]) -> Detector:
     names = _either(params.get("name-patterns", ()))
     ignored = _either(params.get("ignore-name-patterns", ()))
     labels = list(params.get("value-patterns", {}).items())

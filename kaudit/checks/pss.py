@@ -12,7 +12,7 @@ what admission would decide.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from typing import Any, Callable, Iterable, Mapping, Optional
 
@@ -20,6 +20,7 @@ from kaudit import pod_security
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.model import FieldPath
 from kaudit.pod_security import NEWEST, Choice, Version
+from kaudit.value import value
 from kaudit.workloads import Container, PodSpec, containers, mapping, sequence
 
 
@@ -371,7 +372,7 @@ def capabilities_restricted(pod: PodSpec, all_containers: list[Container]) -> li
     return hits
 
 
-@dataclass(frozen=True)
+@value
 class VersionedCheck:
     """One admission check: its level, its variants by MinimumVersion (ascending), and the baseline
     check it overrides at restricted (OverrideCheckIDs; every variant of ours names the same one)."""

@@ -7,12 +7,18 @@ named non-core API groups one.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from kaudit.analyzers.rbac import ALL, PERMISSIONS, Grant, Permission, RbacIndex, Subject, \
-    RuleSource, describe_rule, indexed_binding_subjects, is_system_subject, rbac_index, rule_key
+from kaudit.analyzers.permissions import ALL, PERMISSIONS, Permission, describe_rule, is_system_subject, rule_key
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.workloads import mapping, sequence
+
+if TYPE_CHECKING:
+    from kaudit.analyzers.rbac import Grant, RbacIndex, RuleSource, Subject
+
+# The RBAC index (kaudit/analyzers/rbac.py) is imported by the checks that use it, when a rule first
+# meets an RBAC object or a scan with bindings: a manifest scan without them never loads it.
+BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
 
 BINDING_PARAMS = {
     "type": "object",
@@ -139,6 +145,8 @@ def _binding_grants(params: Mapping[str, Any], target: str) -> Check:
     permission = PERMISSIONS[params["permission"]]
     include_system = params.get("include-system-subjects", False)
 
+    from kaudit.analyzers.rbac import rbac_index
+
     def check(subject: Target) -> Iterable[Hit]:
         assert subject.lookup is not None
         index = rbac_index(subject.lookup)
@@ -162,6 +170,7 @@ ALL_SERVICE_ACCOUNTS = {("Group", "system:serviceaccounts")}
 
 def _risky_subjects(params: Mapping[str, Any], target: str) -> Check:
     which = params["subjects"]
+    from kaudit.analyzers.rbac import indexed_binding_subjects, rbac_index
 
     def check(subject: Target) -> Iterable[Hit]:
         assert subject.lookup is not None
@@ -215,6 +224,11 @@ def _workload_identity(params: Mapping[str, Any], target: str) -> Check:
         assert pod is not None and subject.lookup is not None
         if not token_mounted(subject):
             return ()
+        # Only the scan's bindings grant (kaudit/analyzers/rbac.py): without one, no token carries anything.
+        if not any(subject.lookup.of_kind(kind) for kind in BINDING_KINDS):
+            return ()
+        from kaudit.analyzers.rbac import Subject, rbac_index
+
         account = str(pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default")
         scope = subject.lookup.scope(subject.resource)
         identity = Subject("ServiceAccount", account, scope.namespace, scope.group)

@@ -10,14 +10,20 @@ controller's own account, or a subject added to a default binding) count like an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
-from kaudit.analyzers.rbac import RbacIndex, Subject, is_system_subject, parse_subject, rbac_index
+from kaudit.analyzers.permissions import is_system_subject
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.inventory import Inventory, Scope
 from kaudit.model import Resource
-from kaudit.platform import verdict_of
+from kaudit.value import value
 from kaudit.workloads import pod_specs, sequence
+
+if TYPE_CHECKING:
+    from kaudit.analyzers.rbac import RbacIndex, Subject
+
+# The RBAC index and the platform's verdicts are imported where a scan's bindings are indexed: a
+# scan without RBAC objects never loads them.
 
 # Groups the API server puts every account in (and every caller, for the first two): they are
 # everyone's, reported by binding-to-everyone / binding-to-all-service-accounts, not one subject's.
@@ -28,7 +34,7 @@ WORKLOAD_KINDS = frozenset({"Pod", "Deployment", "DaemonSet", "StatefulSet", "Re
 MAX_ROLES_NAMED = 6  # roles named in a message; the rest are counted
 
 
-@dataclass(frozen=True)
+@value
 class Named:
     """One `subjects[index]` entry of a binding, and the role the binding refers to."""
 
@@ -39,6 +45,8 @@ class Named:
 
 @dataclass
 class SubjectIndex:
+    """Who each binding of the scan names, and how many bindings there are."""
+
     named: dict[Subject, list[Named]] = field(default_factory=dict)  # in binding order
     first: dict[int, list[Subject]] = field(default_factory=dict)  # id(binding) -> subjects it names first
     bindings: int = 0  # bindings in the scan, platform ones included
@@ -58,6 +66,9 @@ def subject_index(lookup: Any) -> SubjectIndex:
     cached = lookup.memo.get("rbac-subjects")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
+    from kaudit.analyzers.rbac import parse_subject, rbac_index
+    from kaudit.platform import verdict_of
+
     index = rbac_index(lookup)
     found = SubjectIndex(bindings=len(index.bindings))
     for binding in index.bindings:
@@ -123,9 +134,13 @@ def _unbound(params: Mapping[str, Any], target: str) -> Check:
             # every namespace's default account: what pods without serviceAccountName run as, and
             # unbound is where it should stay (CIS 5.1.5)
             return ()
+        if not any(subject.lookup.of_kind(kind) for kind in BINDING_KINDS):
+            return ()  # the scan holds no bindings: nothing to say who is bound
         found = subject_index(subject.lookup)
         if not found.bindings:
-            return ()  # the scan holds no bindings: nothing to say who is bound
+            return ()
+        from kaudit.analyzers.rbac import Subject
+
         scope = subject.lookup.scope(account)
         identity = Subject("ServiceAccount", account.name, scope.namespace, scope.group)
         if identity in found.named or any(g in found.named for g in _groups(identity)):

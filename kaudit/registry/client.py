@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from kaudit.value import value
+
+
 MANIFEST_TYPES = ",".join((
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -43,8 +46,10 @@ class RegistryError(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
+@value
 class RegistryOptions:
+    """How to reach registries: CA bundle, credentials file, plain-HTTP hosts."""
+
     ca_file: Optional[str] = None
     insecure: frozenset[str] = frozenset()  # registries reached over plain HTTP
     docker_config: Optional[str] = None  # default: ~/.docker/config.json
@@ -53,6 +58,8 @@ class RegistryOptions:
 
 @dataclass
 class _Credentials:
+    """One registry's credentials, from the Docker config."""
+
     by_registry: dict[str, tuple[str, str]] = field(default_factory=dict)  # host -> (user, secret)
 
     @classmethod

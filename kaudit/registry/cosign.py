@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from kaudit.images import ImageRef, parse_image
@@ -21,10 +20,13 @@ SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 
 from kaudit.registry.outcomes import ERROR, UNSIGNED, UNTRUSTED, VERIFIED, WRONG_DIGEST, WRONG_REFERENCE  # noqa: F401
+from kaudit.value import value
 
 
-@dataclass(frozen=True)
+@value
 class TrustedKey:
+    """A cosign public key the user trusts, and the images it is trusted for."""
+
     name: str
     pem: bytes
     scopes: tuple[str, ...] = ()  # registry / repository prefixes it vouches for; () = every image
@@ -35,8 +37,10 @@ class TrustedKey:
         return load_pem_public_key(self.pem)
 
 
-@dataclass(frozen=True)
+@value
 class SignatureCheck:
+    """The verdict on one image's cosign signatures."""
+
     status: str
     detail: str
     key: Optional[str] = None

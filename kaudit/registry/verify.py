@@ -20,20 +20,25 @@ from kaudit.errors import KauditError
 from kaudit.images import matches_prefix, parse_image
 from kaudit.registry.client import RegistryClient, RegistryError, RegistryOptions
 from kaudit.registry.cosign import SignatureCheck, TrustedKey, check_signatures
+from kaudit.value import value
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kaudit" / "images.json"
 
 
-@dataclass(frozen=True)
+@value
 class ImageFacts:
+    """What a registry said about one image: its digest and signature verdict, or why not."""
+
     image: str
     digest: Optional[str] = None
     signature: Optional[SignatureCheck] = None  # None: not checked
     error: Optional[str] = None  # the registry could not answer: a gap, never a pass
 
 
-@dataclass(frozen=True)
+@value
 class ImageCheckRequest:
+    """What --verify-images / --resolve-digests asks, with keys, registry options and cache."""
+
     verify: bool = False
     resolve: bool = False
     keys: tuple[TrustedKey, ...] = ()
@@ -45,6 +50,8 @@ class ImageCheckRequest:
 
 @dataclass
 class ImageCheckResult:
+    """Every image's facts, and how many registry round trips and cache hits it took."""
+
     facts: dict[str, ImageFacts]
     round_trips: int
     from_cache: int

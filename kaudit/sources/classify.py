@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Union
 
 from kaudit.kubeadm import CONFIG_KINDS, is_config_kind
 from kaudit.model import InputError, Skipped
+from kaudit.value import value
 
 # Configuration of tools that produce or deploy manifests: valid YAML with apiVersion and kind,
 # but never sent to a cluster. Keyed by API group (the part of apiVersion before '/').
@@ -53,8 +53,10 @@ def cluster_scoped(api_version: str, kind: str) -> bool:
     return kind in CLUSTER_SCOPED.get(group, ()) or kind in CONFIG_KINDS.get(group, ())
 
 
-@dataclass(frozen=True)
+@value
 class ObjectDoc:
+    """A parsed document that is a Kubernetes object (or a List of them)."""
+
     api_version: str
     kind: str
     name: str

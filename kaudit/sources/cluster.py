@@ -33,6 +33,7 @@ import yaml
 from kaudit import __version__
 from kaudit.errors import KauditError
 from kaudit.model import CoverageGap, Origin, Resource, ResourceRef
+from kaudit.value import value
 
 PAGE_SIZE = 500
 TIMEOUT_SECONDS = 20.0
@@ -70,7 +71,7 @@ WANTED: tuple[tuple[str, str], ...] = (
 SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
 
 
-@dataclass(frozen=True)
+@value
 class MetadataOnly:
     """A type read as metadata only, and only the objects a field selector picks. `fields`: what the
     selector fixes (metadata-only items do not carry it), set on every item so rules can see it."""
@@ -86,8 +87,10 @@ METADATA_ONLY: dict[tuple[str, str], MetadataOnly] = {
 HINT = "pass -n NAMESPACE for the namespaces this credential can read"
 
 
-@dataclass(frozen=True)
+@value
 class ResourceType:
+    """One API resource a cluster scan lists."""
+
     group: str
     version: str
     plural: str
@@ -109,6 +112,8 @@ class ResourceType:
 
 @dataclass
 class ClusterScan:
+    """What a cluster scan read: objects, gaps, version and requests made."""
+
     context: str
     server: str
     version: str
@@ -120,8 +125,10 @@ class ClusterScan:
     kinds_read: set[str] = field(default_factory=set)  # kinds listed with at least one success
 
 
-@dataclass(frozen=True)
+@value
 class ClusterRequest:
+    """Which cluster to scan and how: kubeconfig, context, namespaces, timeout."""
+
     kubeconfig: Optional[str] = None
     context: Optional[str] = None
     in_cluster: bool = False

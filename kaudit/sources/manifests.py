@@ -19,6 +19,7 @@ from kaudit.model import STDIN_NAME, FileRead, InputError, Inputs, Origin, Resou
 from kaudit.sources.classify import ObjectDoc, classify_document, cluster_scoped
 from kaudit.sources.units import RenderUnit, enclosing_chart, unit_at
 from kaudit.sources.yamldoc import Document, YamlMap, parse_documents, position_of
+from kaudit.value import value
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_MB = 32
@@ -28,6 +29,8 @@ STDIN = "-"
 
 @dataclass
 class ManifestScan:
+    """The objects read from manifest inputs, and every input accounted for."""
+
     resources: list[Resource] = field(default_factory=list)
     inputs: Inputs = field(default_factory=Inputs)
     # `kaudit scan -n NS`: the namespace of every namespaced object that names none, set as the
@@ -35,8 +38,10 @@ class ManifestScan:
     default_namespace: Optional[str] = None
 
 
-@dataclass(frozen=True)
+@value
 class PlannedFile:
+    """One input file a manifest scan will read."""
+
     display: str  # the name findings carry: as the user wrote it, joined with paths found under it
     path: Optional[str]  # None for stdin
     named: bool = False  # given by name on the command line: a pipe (`<(helm template …)`) is read too

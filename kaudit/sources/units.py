@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
 from typing import Optional
+
+from kaudit.value import value
+
 
 CHART_FILE = "Chart.yaml"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
-@dataclass(frozen=True)
+@value
 class RenderUnit:
+    """A Helm chart or Kustomize directory found among the inputs, which kaudit does not render."""
+
     renderer: str  # "helm" | "kustomize"
     directory: str  # as the user will recognise it (the display path)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Union
 
 import yaml
@@ -28,6 +27,7 @@ from yaml._yaml import CParser
 from yaml.nodes import ScalarNode
 
 from kaudit.sources.goyaml import resolve_plain
+from kaudit.value import value
 
 MAX_DEPTH = 200
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; not scanned"  # kaudit's wording, whatever libyaml says
@@ -97,7 +97,7 @@ class YamlSeq(list):  # type: ignore[type-arg]
         self.positions: list[int] = []  # item -> packed (line, column)
 
 
-@dataclass(frozen=True)
+@value
 class Problem:
     """A stretch of the text that could not be parsed (or, in `Document.warnings`, a doubtful one);
     `line` is 1-based."""
@@ -106,8 +106,10 @@ class Problem:
     message: str
 
 
-@dataclass(frozen=True)
+@value
 class Document:
+    """One parsed YAML document with its position, and what parsing warned about."""
+
     data: Any
     line: int
     column: int

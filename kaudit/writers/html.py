@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any, Optional, TextIO
 
 from kaudit.model import Finding, Report, RuleInfo, Severity
 from kaudit.paths import reports_dir
+from kaudit.value import value
 from kaudit.writers.summary import by_rule, by_severity, gate_verdict, joined_text, platform_text
 
 TEMPLATE = "report.html.j2"
@@ -21,15 +21,19 @@ _HASHED_BLOCKS = ("style", "script")  # inline <style> and <script>, allowed by 
 _SEVERITIES = sorted(Severity, reverse=True)
 
 
-@dataclass(frozen=True)
+@value
 class NamespaceCount:
+    """Findings per severity in one namespace (the HTML report's table)."""
+
     namespace: Optional[str]  # None: cluster-scoped resources
     total: int
     by_severity: dict[str, int]
 
 
-@dataclass(frozen=True)
+@value
 class RuleCount:
+    """Findings of one rule (the HTML report's table)."""
+
     id: str
     title: str
     severity: Severity
