@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
 from kaudit.checks import TEMPLATES
+from kaudit.checks.base import Template
 from kaudit.engine import EngineResult, run, sort_key
 from kaudit.errors import KauditError
 from kaudit.inventory import Inventory
@@ -67,11 +68,16 @@ class SplitRules:
     container_fields: frozenset[str] = frozenset()  # else the container fields main rules read, sent with the name
 
 
-def split_rules(rules: Sequence[Rule]) -> SplitRules:
-    # A rule that looks another object up (a pod's ServiceAccount) needs every file too: in a worker
-    # it would see only its batch's, and miss an account declared in a file another worker read.
-    local = [r for r in rules if not TEMPLATES[r.template].cross_object and not TEMPLATES[r.template].reads
-             and r.target != "namespace"]
+def split_rules(rules: Sequence[Rule], absent: frozenset[str] = frozenset()) -> SplitRules:
+    """`absent`: kinds no input file mentions. A rule that looks another object up (a pod's
+    ServiceAccount) needs every file: in a worker it would see only its batch's, and miss an account
+    declared in a file another worker read. When no file holds the kinds it reads (no LimitRange
+    anywhere), it finds nothing in any process, so it runs in the workers."""
+    def needs_only_its_object(template: Template) -> bool:
+        unread = not set(template.reads) - absent
+        return unread and (not template.cross_object or template.local_without_reads)
+
+    local = [r for r in rules if needs_only_its_object(TEMPLATES[r.template]) and r.target != "namespace"]
     local_ids = {id(r) for r in local}
     main = [r for r in rules if id(r) not in local_ids]
     kinds: set[str] = {"Namespace"}
@@ -97,9 +103,11 @@ def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int,
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    split = split_rules(rules)
+    looked_up = frozenset(kind for rule in rules for kind in TEMPLATES[rule.template].reads)
+    versions, mentioned = _prescan(planned, max_bytes, default_namespace, pod_security or PodSecurityVersions(),
+                                   looked_up)
+    split = split_rules(rules, looked_up - mentioned)
     batches = _batches(planned.files, jobs * BATCHES_PER_WORKER)
-    versions = _pinned_versions(planned, max_bytes, default_namespace, pod_security or PodSecurityVersions())
     _Worker.setup(split, max_bytes, default_namespace, versions)  # inherited by the forked workers: nothing to pickle
     loaded = ManifestScan()
     result = EngineResult()
@@ -134,24 +142,31 @@ def _in_plan_order(batches: Iterator[_BatchResult], result: EngineResult) -> Ite
         yield from files
 
 
-def _pinned_versions(planned: Plan, max_bytes: int, default_namespace: Optional[str],
-                     versions: PodSecurityVersions) -> PodSecurityVersions:
-    """The namespaces' Pod Security versions, known before the workers judge any pod: a worker
-    sees only its batch, and the Namespace may be in another. Only files that mention the label
-    are parsed here (a byte search costs little next to parsing), as the scan would read them."""
+def _prescan(planned: Plan, max_bytes: int, default_namespace: Optional[str], versions: PodSecurityVersions,
+             looked_up: frozenset[str]) -> tuple[PodSecurityVersions, frozenset[str]]:
+    """What the workers must know before they judge anything, from one byte search per file (it
+    costs little next to parsing): the namespaces' Pod Security versions (a worker sees only its
+    batch, and the Namespace may be in another; only files that mention the label are parsed
+    here, as the scan would read them), and which of the kinds rules look up any file mentions
+    (a mention is enough: a comment naming LimitRange keeps its rules in this process)."""
     label = ENFORCE_VERSION_LABEL.encode()
+    words = {kind: kind.encode() for kind in looked_up}
+    mentioned: set[str] = set()
     for item in planned.files:
         try:
             assert item.path is not None  # worthwhile(): no stdin in a parallel scan
             # never blocks on a file replaced by a FIFO since the walk; the worker reports such files
-            if label not in read_file(item.path, max_bytes + 1, regular_only=True):
-                continue
+            data = read_file(item.path, max_bytes + 1, regular_only=True)
         except Exception:  # a FIFO, a folder, unreadable: the worker that reads it reports it
+            mentioned.update(looked_up)  # unknown: as if it held them all
+            continue
+        mentioned.update(kind for kind, word in words.items() if kind not in mentioned and word in data)
+        if label not in data:
             continue
         found = ManifestScan(default_namespace=default_namespace)
         load_item(item, max_bytes, found)
         versions.with_namespaces(r for r in found.resources if r.kind == "Namespace")
-    return versions
+    return versions, frozenset(mentioned)
 
 
 class _Worker:

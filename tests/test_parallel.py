@@ -51,6 +51,28 @@ def test_a_generated_tree_gives_the_same_report_with_its_inputs_in_order(tmp_pat
     assert spread == single
 
 
+def test_rules_that_read_limit_ranges_run_in_the_workers_only_when_no_file_holds_one(tmp_path: Path) -> None:
+    rules = list(_prepare(ScanRequest(targets=("x",))).rules)
+    cpu = "missing-cpu-request"
+    assert cpu in {r.id for r in parallel.split_rules(rules).main}
+    assert cpu in {r.id for r in parallel.split_rules(rules, frozenset({"LimitRange"})).local}
+    # the same reports either way: without a LimitRange, and with one in a file of its own batch
+    generate(tmp_path / "tree", 1.5)
+    request = ScanRequest(targets=(str(tmp_path / "tree"),), fail_on="never")
+    without = report_of(request, 1)
+    assert report_of(request, 2) == without
+    namespace = sorted(p.name for p in (tmp_path / "tree").iterdir() if p.is_dir())[0]
+    (tmp_path / "tree" / "zz-limits.yaml").write_text(
+        f"apiVersion: v1\nkind: LimitRange\nmetadata: {{name: defaults, namespace: {namespace}}}\n"
+        "spec:\n  limits:\n    - type: Container\n      default: {cpu: 500m, memory: 256Mi}\n")
+    single, spread = report_of(request, 1), report_of(request, 2)
+    assert spread == single
+    limited = [f for f in without["findings"] if f["rule"] == "missing-cpu-limit"
+               and f["resource"]["namespace"] == namespace]
+    assert limited and len([f for f in single["findings"] if f["rule"] == "missing-cpu-limit"
+                            and f["resource"]["namespace"] == namespace]) < len(limited)  # the default applies
+
+
 @pytest.fixture(scope="module")
 def big_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tree = tmp_path_factory.mktemp("parallel") / "big"

@@ -219,12 +219,12 @@ def test_the_version_note_leaves_fingerprints_alone(kaudit: Kaudit, write: Write
 
 
 def test_a_parallel_scan_knows_namespaces_declared_in_another_batch(tmp_path: Path) -> None:
-    from kaudit.parallel import _pinned_versions
+    from kaudit.parallel import _prescan
     from kaudit.sources.manifests import plan
 
     (tmp_path / "ns.yaml").write_text(SHOP.split("---")[0])
     (tmp_path / "pods.yaml").write_text(SHOP.split("---", 1)[1])
-    versions = _pinned_versions(plan([str(tmp_path)]), 1 << 20, None, PodSecurityVersions())
+    versions, _ = _prescan(plan([str(tmp_path)]), 1 << 20, None, PodSecurityVersions(), frozenset())
     assert versions.pinned == {"shop": "v1.26"}
 
 

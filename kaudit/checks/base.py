@@ -89,6 +89,9 @@ class Template:
     # they are applied to), on the group's first workload. Templates that read a Namespace's own
     # fields (its labels) cannot, as the group has none.
     judges_groups: bool = False
+    # Cross-object only through the kinds it reads: with none of them in any input file, it needs
+    # nothing but its own object, and a parallel scan runs it in the workers (kaudit/parallel.py).
+    local_without_reads: bool = False
     # Target container, run on the whole inventory: the container fields it reads (besides `name`).
     # A parallel scan then sends workloads to the main process with only those; empty: whole.
     container_fields: frozenset[str] = frozenset()

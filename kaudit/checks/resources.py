@@ -155,7 +155,7 @@ TEMPLATES = [
              "A container without a request (or limit) for a resource once defaulting, pod-level resources "
              "and its namespace's LimitRanges are applied.",
              frozenset({"container"}), CONTAINER_PARAMS, _container_resource, cross_object=True,
-             reads=frozenset({"LimitRange"}), container_fields=frozenset({"resources"})),
+             reads=frozenset({"LimitRange"}), container_fields=frozenset({"resources"}), local_without_reads=True),
     Template("namespace-limit-range", "Namespaces with workloads and no LimitRange bounding cpu and memory.",
              frozenset({"namespace"}), NAMESPACE_PARAMS, _limit_range_coverage, cross_object=True,
              reads=frozenset({"LimitRange"}), judges_groups=True),
