@@ -6,7 +6,6 @@ matches a known one.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Sequence
@@ -14,7 +13,7 @@ from typing import Sequence
 from kaudit.errors import KauditError
 from kaudit.fingerprint import FINGERPRINT_VERSION
 from kaudit.model import Finding, Suppression
-from kaudit.value import value
+from kaudit.value import replace, value
 
 
 @value
@@ -55,6 +54,6 @@ def apply_baseline(findings: Sequence[Finding], baseline: Baseline) -> list[Find
     a known one must not hide."""
     reason = f"in baseline {baseline.source} ({baseline.generated_at})"
     known = baseline.fingerprints
-    return [dataclasses.replace(f, suppressed=Suppression("baseline", reason))
+    return [replace(f, suppressed=Suppression("baseline", reason))
             if f.suppressed is None and f.fingerprint in known and all(j.fingerprint in known for j in f.joined)
             else f for f in findings]

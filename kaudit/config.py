@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -11,7 +10,7 @@ from kaudit.model import Severity
 from kaudit.paths import schema_path
 from kaudit.ruleset import Rule, RuleFileError, read_rule_document
 from kaudit.suppress import Exclusion
-from kaudit.value import value
+from kaudit.value import field, replace, value
 
 CONFIG_NAMES = (".kaudit.yaml", ".kaudit.yml")
 

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
 from kaudit.checks import TEMPLATES
-from kaudit.checks.base import Hit, Target
+from kaudit.checks.base import Check, Hit, Target
 from kaudit.fingerprint import identity_path
 from kaudit.inventory import Inventory, Scope
 from kaudit.model import FieldPath, Finding, Location, Resource, Severity, format_path
-from kaudit.ruleset import Rule
+from kaudit.ruleset import Rule, bound_check
 from kaudit.sources.yamldoc import deepest_position
+from kaudit.value import field, record
 from kaudit.workloads import PodSpec, containers, pod_specs
 
 _PLACEHOLDER_SPLIT = re.compile(r"(\{[A-Za-z_][A-Za-z0-9_-]*\})")
@@ -21,7 +21,7 @@ CONTAINER_KIND_WORDS = {"container": "container", "initContainer": "init contain
                         "ephemeralContainer": "ephemeral container"}
 
 
-@dataclass
+@record
 class EngineResult:
     """What running rules over an inventory gave: findings, and rules that could not evaluate."""
 
@@ -31,30 +31,30 @@ class EngineResult:
 
 def run(rules: Sequence[Rule], inventory: Inventory) -> EngineResult:
     result = EngineResult()
-    applicable: dict[tuple[str, bool], list[Rule]] = {}
-    namespace_rules = [r for r in rules if r.target == "namespace"]
-    group_rules = [r for r in namespace_rules if TEMPLATES[r.template].judges_groups]
+    applicable: dict[tuple[str, bool], list[tuple[Rule, Check]]] = {}
+    namespace_rules = [(r, bound_check(r)) for r in rules if r.target == "namespace"]
+    group_rules = [(r, check) for r, check in namespace_rules if TEMPLATES[r.template].judges_groups]
     groups: dict[Scope, Resource] = {}  # each group of objects without a namespace -> its first workload
     for resource in inventory:
         pods = pod_specs(resource.body)
         key = (resource.kind, bool(pods))
         if key not in applicable:
-            applicable[key] = [r for r in rules if r.applies_to(resource.kind, bool(pods))]
+            applicable[key] = [(r, bound_check(r)) for r in rules if r.applies_to(resource.kind, bool(pods))]
         if group_rules and pods and resource.namespace is None:
             groups.setdefault(inventory.scope(resource), resource)
         targets = _targets(resource, pods, inventory)
-        for rule in applicable[key]:
-            _judge(rule, targets.get(rule.target, ()), result)
+        for rule, check in applicable[key]:
+            _judge(rule, check, targets.get(rule.target, ()), result)
     if namespace_rules:
         for namespace in inventory.namespace_resources():
             target = Target(namespace, lookup=inventory, scope=Scope(namespace.name))
-            for rule in namespace_rules:
-                _evaluate(rule, target, result)
+            for rule, check in namespace_rules:
+                _evaluate(rule, check, target, result)
     for scope, first in groups.items():
         if scope.group is not None:  # not a cluster-scoped object
             target = Target(first, lookup=inventory, scope=scope)
-            for rule in group_rules:
-                _evaluate(rule, target, result)
+            for rule, check in group_rules:
+                _evaluate(rule, check, target, result)
     result.findings.sort(key=sort_key)
     return result
 
@@ -67,16 +67,17 @@ def judge_pods(rules: Sequence[Rule], resource: Resource, pods: Sequence[PodSpec
     targets = _targets(resource, pods, inventory)
     for rule in rules:
         if rule.target in ("pod", "container"):
-            _judge(rule, targets[rule.target], result, emit)
+            _judge(rule, bound_check(rule), targets[rule.target], result, emit)
 
 
-def _judge(rule: Rule, targets: Sequence[Target], result: EngineResult, emit: Optional[Emit] = None) -> None:
+def _judge(rule: Rule, check: Check, targets: Sequence[Target], result: EngineResult,
+           emit: Optional[Emit] = None) -> None:
     for target in targets:
         if target.container is not None and target.container.kind not in rule.container_kinds:
             continue
         if rule.linux_only and target.pod is not None and target.pod.is_windows:
             continue
-        _evaluate(rule, target, result, emit)
+        _evaluate(rule, check, target, result, emit)
 
 
 def _targets(resource: Resource, pods: Sequence[PodSpec], inventory: Inventory) -> dict[str, list[Target]]:
@@ -91,15 +92,21 @@ def _targets(resource: Resource, pods: Sequence[PodSpec], inventory: Inventory) 
     return targets
 
 
-def _evaluate(rule: Rule, target: Target, result: EngineResult, emit: Optional[Emit] = None) -> None:
+def _evaluate(rule: Rule, check: Check, target: Target, result: EngineResult, emit: Optional[Emit] = None) -> None:
+    # Called for every rule on every object, pod and container it applies to (most find nothing):
+    # nothing is built for a check that returned no hits.
     try:
-        hits = list(rule.check(target))
+        found = check(target)
+        # a generator runs here, inside the try
+        hits: Sequence[Hit] = found if isinstance(found, (tuple, list)) else list(found)
     except Exception as error:  # a rule bug must not hide the rest of the scan
         result.errors.append(
             f"rule {rule.id} could not evaluate {target.resource.ref.describe()}: {type(error).__name__}: {error}")
         return
+    if not hits:
+        return
     if emit is None:
-        result.findings.extend(make_finding(rule, target, hit) for hit in hits)
+        result.findings.extend([make_finding(rule, target, hit) for hit in hits])
         return
     for hit in hits:
         finding = emit(rule, target, hit)
@@ -110,18 +117,22 @@ def _evaluate(rule: Rule, target: Target, result: EngineResult, emit: Optional[E
 def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
     resource = target.resource
     container = target.container
-    values: dict[str, str] = {"kind": resource.kind, "name": resource.name, "namespace": resource.namespace or "-"}
-    if "{path}" in rule.message:
-        values["path"] = format_path(hit.path)
-    if container is not None:
-        values["container"] = container.name
-        values["containerKind"] = CONTAINER_KIND_WORDS[container.kind]
-    values.update(hit.values)
+    message = rule.message
+    if "{" in message:  # a message without placeholders needs no values
+        values: dict[str, str] = {"kind": resource.kind, "name": resource.name,
+                                  "namespace": resource.namespace or "-"}
+        if "{path}" in message:
+            values["path"] = format_path(hit.path)
+        if container is not None:
+            values["container"] = container.name
+            values["containerKind"] = CONTAINER_KIND_WORDS[container.kind]
+        values.update(hit.values)
+        message = render(message, values)
     return Finding(
         rule=rule.id,
-        severity=Severity(max(Severity.INFO, rule.severity - hit.demote)),
+        severity=rule.severity if not hit.demote else Severity(max(Severity.INFO, rule.severity - hit.demote)),
         title=rule.title,
-        message=render(rule.message, values),
+        message=message,
         resource=resource.ref,
         path=hit.path,
         location=locate(resource, hit.path),
@@ -139,7 +150,10 @@ def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
 def render(template: str, values: Mapping[str, str]) -> str:
     """Fill `{name}` placeholders; no attribute access, no format specs, unknown names left as they are."""
     parts = _compiled(template)
-    return "".join(values.get(part[1:-1], part) if i % 2 else part for i, part in enumerate(parts))
+    if len(parts) == 1:
+        return template
+    get = values.get
+    return "".join([get(part[1:-1], part) if i & 1 else part for i, part in enumerate(parts)])
 
 
 @functools.lru_cache(maxsize=1024)

@@ -10,22 +10,28 @@ not renumber the others — and, where one field carries several facts, what the
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections import Counter
+from collections.abc import Mapping as AnyMapping
 from typing import Any, Mapping, Optional, Sequence
 
 from kaudit.model import FieldPath, Finding
+from kaudit.value import replace
 
 # Bumped whenever the identity below changes: a baseline written with another version would match
 # nothing (or, worse, the wrong things), so it is refused with a clear message instead.
 FINGERPRINT_VERSION = 3  # 3: pod-level findings inside a container name it (Hit.container)
 
 
+# Parsed objects are dicts: testing for dict first keeps the general (and slower) Mapping check, and
+# typing.Mapping's far slower one, off the path every finding takes.
+_MAPPINGS = (dict, AnyMapping)
+
+
 def item_key(item: Any) -> Optional[str]:
     """What names a list item in Kubernetes (the merge keys of containers, volumes, env, ports, …;
     RBAC subjects by kind, namespace and name); None for items that have no name."""
-    if not isinstance(item, Mapping):
+    if not isinstance(item, _MAPPINGS):
         return None
     name = item.get("name")
     if not isinstance(name, str) or not name:
@@ -67,7 +73,7 @@ def identity_path(body: Mapping[str, Any], path: FieldPath) -> str:
             node = item
         else:
             parts.append(f".{part}" if parts else part)
-            node = node.get(part) if isinstance(node, Mapping) else None
+            node = node.get(part) if isinstance(node, _MAPPINGS) else None
     return "".join(parts)
 
 
@@ -98,7 +104,7 @@ def make_unique(findings: Sequence[Finding]) -> list[Finding]:
             if first:
                 continue  # the first keeps its fingerprint: the one an earlier baseline knows
             for extra in (where[finding.location.file or ""], *(f"#{n}" for n in range(2, len(group) + 2))):
-                candidate = dataclasses.replace(finding, fact=f"{finding.fact}@{extra}")
+                candidate = replace(finding, fact=f"{finding.fact}@{extra}")
                 if candidate.fingerprint not in taken:
                     taken.add(candidate.fingerprint)
                     result[index] = candidate

@@ -11,7 +11,8 @@ Where each word was found is kept, so a finding points at the word to change.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, NamedTuple, Optional
+from collections.abc import Mapping
+from typing import Any, Iterable, NamedTuple, Optional
 
 from kaudit.model import FieldPath
 from kaudit.workloads import sequence

@@ -12,6 +12,7 @@ from typing import Optional
 from kaudit.value import value
 
 
+
 DOCKER_HUB = "docker.io"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 # The grammar of github.com/distribution/reference (regexp.go, reference.go):

@@ -15,8 +15,8 @@ finding moves onto the owner, where the fix goes and where it stays across rollo
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping
+from typing import Any, Optional, Sequence
 
 from kaudit.checks.base import Hit, Target
 from kaudit.engine import EngineResult, judge_pods, locate, make_finding
@@ -25,6 +25,7 @@ from kaudit.inventory import Inventory
 from kaudit.model import FieldPath, Finding, PathPart
 from kaudit.owners import Instance
 from kaudit.ruleset import Rule
+from kaudit.value import replace
 
 SEEN = {
     "injected": " (injected into its running pods at admission: not in its template)",
@@ -83,15 +84,15 @@ class _Place:
                 path = owner_prefix + rest
                 key = owner_key_prefix + key[len(key_prefix):]
                 break
-        finding = make_finding(rule, dataclasses.replace(target, resource=instance.owner),
-                               dataclasses.replace(hit, path=path))
+        finding = make_finding(rule, replace(target, resource=instance.owner),
+                               replace(hit, path=path))
         if target.container is not None and target.container.kind == "ephemeralContainer":
             seen = SEEN["ephemeral"]
         elif instance.origin == "admission" and only_in in ("containers", "initContainers"):
             seen = SEEN["injected"]
         else:
             seen = SEEN[instance.origin]
-        return dataclasses.replace(finding, key_path=key, message=finding.message + seen,
+        return replace(finding, key_path=key, message=finding.message + seen,
                                    location=locate(instance.owner, path))
 
     def _matched(self, node: Any, owner_node: Any, rest: FieldPath) -> tuple[FieldPath, Optional[str]]:

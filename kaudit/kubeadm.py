@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 from kaudit.flags import Flags, container_flags, map_flags, merged
 from kaudit.model import FieldPath, InputError, Resource

@@ -6,11 +6,10 @@ import json
 import re
 import functools
 import hashlib
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
 from kaudit.errors import KauditError
-from kaudit.value import value
+from kaudit.value import computed_once, field, record, value
 
 PathPart = Union[str, int]
 STDIN_NAME = "<stdin>"  # the file name findings from standard input carry
@@ -71,7 +70,7 @@ class Origin:
 
 # Location and Finding are built once per finding (60,000 on a large tree): frozen dataclasses
 # construct five times slower, so these two are plain ones, treated as values and never mutated.
-@dataclass
+@record
 class Location:
     """Where a finding is: file, line and column of a manifest, or a cluster's context and server."""
 
@@ -152,7 +151,7 @@ class JoinedFinding:
     relation: str  # same-as (the same fact) | implied (a consequence of the leading finding's fact)
 
 
-@dataclass
+@record
 class Finding:
     """One fact a rule reports on one object, at the field to fix."""
 
@@ -181,11 +180,11 @@ class Finding:
         """Every rule this finding reports: its own, then those joined to it."""
         return (self.rule, *(joined.rule for joined in self.joined))
 
-    @functools.cached_property
+    @computed_once
     def path_text(self) -> str:
         return format_path(self.path)
 
-    @functools.cached_property
+    @computed_once
     def fingerprint(self) -> str:
         """One fact: rule + resource identity + container + field (+ what it is about); never the line
         or the file, so it is stable across edits that move lines and files."""
@@ -236,7 +235,7 @@ class FileRead:
     objects: int
 
 
-@dataclass
+@record
 class Inputs:
     """Every input accounted for: what was scanned, what was skipped and why, what failed."""
 

@@ -19,12 +19,11 @@ revision) runs nothing: dropped.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.checks.pss import APPARMOR_ANNOTATION_PREFIX, apparmor_field
 from kaudit.model import Resource
-from kaudit.value import value
+from kaudit.value import field, record, value
 from kaudit.workloads import EMPTY, PodSpec, mapping, pod_spec, sequence
 
 # What rules read of a container and of a pod spec. Not `resources`: LimitRanger and the vertical
@@ -50,7 +49,7 @@ class Instance:
     origin: str
 
 
-@dataclass
+@record
 class Collapsed:
     """A cluster's objects with pods folded into their controllers, and the pods that differ."""
 

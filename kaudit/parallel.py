@@ -14,7 +14,6 @@ unless a rule that runs in the main process targets or reads their kind.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
 from kaudit.checks import TEMPLATES
@@ -27,6 +26,7 @@ from kaudit.pod_security import ENFORCE_VERSION_LABEL, PodSecurityVersions
 from kaudit.ruleset import Rule
 from kaudit.sources.manifests import ManifestScan, Plan, PlannedFile, load_item, parsing_heap, read_file
 from kaudit.sources.yamldoc import YamlMap, YamlSeq
+from kaudit.value import record
 from kaudit.workloads import CONTAINER_LISTS, POD_CONTAINERS, pod_specs
 
 MIN_BYTES = 8 * 1024 * 1024  # below this, starting worker processes costs more than it saves
@@ -57,7 +57,7 @@ def worthwhile(planned: Plan, jobs: int) -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-@dataclass
+@record
 class SplitRules:
     """The rules run in worker processes and those run over the whole inventory here."""
 
@@ -89,7 +89,7 @@ def split_rules(rules: Sequence[Rule], absent: frozenset[str] = frozenset()) -> 
     return SplitRules(local, main, frozenset(kinds), whole, fields)
 
 
-@dataclass
+@record
 class ParallelScan:
     """A scan spread over worker processes: what was loaded and every rule's findings."""
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Iterable, Optional
 
 from kaudit.errors import KauditError
-from kaudit.value import value
+from kaudit.value import field, record, value
 
 Version = tuple[int, int]  # (1, minor)
 NEWEST: Version = (1, 37)  # the highest MinimumVersion among the admission controller's checks
@@ -67,7 +67,7 @@ class Choice:
     note: str = ""
 
 
-@dataclass
+@record
 class PodSecurityVersions:
     """The scan's rule for choosing versions (see the module doc); one `Choice` per namespace."""
 

@@ -129,14 +129,16 @@ def join(findings: Sequence[Finding], relations: Relations) -> list[Finding]:
             parent[top_a] = top_b
             parent.setdefault(top_b, top_b)
 
-    partnered: dict[frozenset[str], frozenset[str]] = {}  # an object's rules -> those that may join there
+    # an object's rules -> (those that may join there, those with a same-as mate there)
+    partnered: dict[frozenset[str], tuple[frozenset[str], frozenset[str]]] = {}
     for indices in by_object.values():
         if len(indices) > 1:
             present = frozenset(findings[i].rule for i in indices)
             if present not in partnered:  # objects of one shape share the answer
-                partnered[present] = _partnered(present, relations)
-            if partnered[present]:
-                _link(findings, [i for i in indices if findings[i].rule in partnered[present]], relations, union)
+                partnered[present] = (_partnered(present, relations), _with_mates(present, relations))
+            partners, mated = partnered[present]
+            if partners:
+                _link(findings, [i for i in indices if findings[i].rule in partners], relations, union, mated)
     if relations.namespace_rules:
         wanted = relations.namespace_rules | relations.namespace_implied
         _link_namespaces(findings, [i for indices in by_object.values() for i in indices if findings[i].rule in wanted],
@@ -172,6 +174,13 @@ def _partnered(rules: frozenset[str], relations: Relations) -> frozenset[str]:
     return frozenset(partners)
 
 
+def _with_mates(rules: frozenset[str], relations: Relations) -> frozenset[str]:
+    """The rules among `rules` with a same-as mate among them: inside a container or for a subject,
+    the only findings a field can join (implies joins there by the unit, not the field)."""
+    return frozenset(rule for rule in rules if rule in relations.same
+                     and any(relations.same_fact(rule, other) for other in rules))
+
+
 def _with_joined(leader: Finding, joined: tuple[JoinedFinding, ...]) -> Finding:
     """A copy of `leader` carrying `joined` (its fingerprint, already computed, stays: joining does
     not change the fact). Cheaper than dataclasses.replace, which re-runs __init__ for each field."""
@@ -191,7 +200,7 @@ class _Field:
 
 
 def _link(findings: Sequence[Finding], indices: list[int], relations: Relations,
-          union: Callable[[int, int], None]) -> None:
+          union: Callable[[int, int], None], mated: frozenset[str]) -> None:
     """Union the related findings of one object: by field (same-as, and implies outside containers
     and subjects): the same field, or one inside the other (a volume and its hostPath.path); the
     empty path (the whole object) only with itself, as it would swallow every field. By container
@@ -201,6 +210,11 @@ def _link(findings: Sequence[Finding], indices: list[int], relations: Relations,
     in_unit: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for index in sorted(indices, key=lambda i: len(findings[i].path)):  # fields before the fields inside them
         finding = findings[index]
+        unit = _unit(finding)
+        if unit is not None:
+            in_unit[unit][finding.rule].append(index)
+            if finding.rule not in mated:
+                continue  # no field of its unit holds a finding it could be by field, nor will one
         node = trees[(finding.container, finding.subject)]
         if finding.path:
             for part in finding.path:
@@ -213,9 +227,6 @@ def _link(findings: Sequence[Finding], indices: list[int], relations: Relations,
                 if _by_field(findings[other], finding, relations):
                     union(index, other)
         node.findings.append(index)
-        unit = _unit(finding)
-        if unit is not None:
-            in_unit[unit][finding.rule].append(index)
     for by_rule in in_unit.values():
         for rule_id, causes in by_rule.items():
             for implied in relations.implied.get(rule_id, ()):

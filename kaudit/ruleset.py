@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -14,7 +13,7 @@ from kaudit.errors import KauditError
 from kaudit.model import Frameworks, RuleInfo, Severity
 from kaudit.paths import builtin_rules_dir, schema_path
 from kaudit.sources.yamldoc import Document, deepest_position, parse_documents
-from kaudit.value import value
+from kaudit.value import replace, value
 
 RULE_SUFFIXES = (".yaml", ".yml")
 KIND_GROUPS = ("workloads", "all")
@@ -273,10 +272,20 @@ class _BoundOnFirstUse:
         self._check: Optional[Check] = None
 
     def __call__(self, subject: Target) -> Iterable[Hit]:
+        return self.bound()(subject)
+
+    def bound(self) -> Check:
         check = self._check
         if check is None:
             check = self._check = _bind(*self._args)
-        return check(subject)
+        return check
+
+
+def bound_check(rule: Rule) -> Check:
+    """The function `rule.check` calls, bound now if it binds on first use: the engine calls it for
+    each object, pod and container the rule applies to, without the indirection."""
+    check = rule.check
+    return check.bound() if isinstance(check, _BoundOnFirstUse) else check
 
 
 def _bind(template_key: str, params: Mapping[str, Any], target: str, source: str) -> Check:

@@ -1,7 +1,6 @@
 """One scan: sources -> inventory -> engine -> report. The CLI calls this and maps the result."""
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from typing import TYPE_CHECKING, AbstractSet as Set, BinaryIO, Mapping, Optional, Sequence
 
@@ -21,7 +20,7 @@ from kaudit.model import (
 from kaudit.pod_security import PodSecurityVersions, cluster_ceiling
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
 from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_planned, max_file_bytes, plan
-from kaudit.value import value
+from kaudit.value import field, replace, value
 
 if TYPE_CHECKING:
     from kaudit.baseline import Baseline
@@ -85,7 +84,7 @@ class _Prepared:
     rules: list[Rule]
     baseline: Optional[Baseline]
     framework_ids: tuple[str, ...] = ()  # --framework without the @VERSION
-    pod_security: PodSecurityVersions = dataclasses.field(default_factory=PodSecurityVersions)
+    pod_security: PodSecurityVersions = field(default_factory=PodSecurityVersions)
     opt_in_off: frozenset[str] = frozenset()  # opt-in rules left off: an ignore annotation may still name them
 
 
@@ -174,7 +173,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
 def _with_versions(results: Sequence[FrameworkResult], versions: PodSecurityVersions) -> list[FrameworkResult]:
     """The Pod Security frameworks' titles say which policy versions judged the scan's pods."""
     said = versions.describe()
-    return [dataclasses.replace(result, title=f"{result.title} ({said})", versions=said)
+    return [replace(result, title=f"{result.title} ({said})", versions=said)
             if result.id in frameworks.PSS_FRAMEWORKS else result for result in results]
 
 
@@ -270,7 +269,7 @@ def _unread(gaps: Sequence[CoverageGap]) -> str:
 
 def _accept_gaps(gaps: Sequence[CoverageGap], accepted: Mapping[str, str]) -> list[CoverageGap]:
     """Mark the gaps the config accepts by name (`accept-gaps`), with its reason."""
-    return [dataclasses.replace(gap, accepted=accepted[gap.resource]) if gap.resource in accepted else gap
+    return [replace(gap, accepted=accepted[gap.resource]) if gap.resource in accepted else gap
             for gap in gaps]
 
 

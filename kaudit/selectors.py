@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional
 from kaudit.value import value
 
 
+
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 

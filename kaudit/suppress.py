@@ -6,14 +6,13 @@ overrule the audit: the annotations are then ignored and each ignored one is rep
 """
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import functools
 import os
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.model import Finding, InputError, Resource, ResourceRef, Suppression
-from kaudit.value import value
+from kaudit.value import replace, value
 from kaudit.workloads import mapping, pod_specs
 
 IGNORE = "kaudit.io/ignore"
@@ -124,7 +123,7 @@ def apply(findings: Sequence[Finding], resources: Iterable[Resource], exclusions
     result = []
     for finding in findings:
         suppression = _suppression(finding, exemptions.get((finding.resource, finding.location.file)), exclusions)
-        result.append(finding if suppression is None else dataclasses.replace(finding, suppressed=suppression))
+        result.append(finding if suppression is None else replace(finding, suppressed=suppression))
     return result, warnings
 
 

@@ -2,11 +2,11 @@
 manifest whose strings try to inject markup (tests/data/hostile.yaml)."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from kaudit.model import Report, Suppression
 from kaudit.scan import ScanRequest, scan_manifests
+from kaudit.value import replace
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE = "tests/data/hostile.yaml"
@@ -25,6 +25,6 @@ def build_report() -> Report:
         os.chdir(here)
     findings = list(report.findings)
     first = next(i for i, f in enumerate(findings) if f.rule == "latest-tag")
-    findings[first] = dataclasses.replace(findings[first], suppressed=Suppression(
+    findings[first] = replace(findings[first], suppressed=Suppression(
         "annotation", "base image is rebuilt nightly <b>by CI</b>"))
-    return dataclasses.replace(report, findings=tuple(findings))
+    return replace(report, findings=tuple(findings))

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Callable
 
@@ -8,6 +7,7 @@ from kaudit.engine import render, run
 from kaudit.inventory import Inventory
 from kaudit.ruleset import load_builtin_rules
 from kaudit.sources.manifests import load_manifests
+from kaudit.value import replace
 
 RULES = {rule.id: rule for rule in load_builtin_rules()}
 
@@ -72,7 +72,7 @@ def test_a_rule_that_crashes_is_reported_and_the_others_still_run(write: Callabl
     def explode(target):  # type: ignore[no-untyped-def]
         raise TypeError("boom")
 
-    broken = dataclasses.replace(RULES["run-as-root"], id="broken", check=explode)
+    broken = replace(RULES["run-as-root"], id="broken", check=explode)
     loaded = load_manifests([str(write("pod.yaml", POD))])
     result = run([broken, RULES["run-as-root"]], Inventory(loaded.resources))
     assert result.errors == ["rule broken could not evaluate Pod/team/p: TypeError: boom"] * 2

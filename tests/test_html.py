@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import io
 import re
@@ -14,6 +13,7 @@ import markupsafe
 import pytest
 
 from kaudit.model import InputError, Inputs, Report
+from kaudit.value import replace
 from kaudit.writers.html import write
 
 from .report_fixture import REPO, build_report
@@ -125,9 +125,9 @@ def test_csp_allows_only_the_inline_style_and_script(page_html: str) -> None:
 
 def test_references_other_than_http_are_not_links(report: Report) -> None:
     finding = report.findings[0]
-    rules = tuple(dataclasses.replace(info, references=("javascript:window.__pwned=6", "https://example.com/a?b=1&c=2"))
+    rules = tuple(replace(info, references=("javascript:window.__pwned=6", "https://example.com/a?b=1&c=2"))
                   if info.id == finding.rule else info for info in report.rules)
-    html = render(dataclasses.replace(report, findings=(finding,), rules=rules))
+    html = render(replace(report, findings=(finding,), rules=rules))
     assert 'href="javascript:' not in html
     assert "javascript:window.__pwned=6</span>" in html
     assert '<a href="https://example.com/a?b=1&amp;c=2" rel="noopener noreferrer"' in html
@@ -136,7 +136,7 @@ def test_references_other_than_http_are_not_links(report: Report) -> None:
 def test_incomplete_scan_shows_errors_with_file_and_line(report: Report) -> None:
     inputs = Inputs(files=2, documents=1, resources=0,
                     errors=[InputError("bad.yaml", 7, "mapping <values> not allowed")])
-    html = render(dataclasses.replace(report, findings=(), inputs=inputs, rule_errors=("rule x: <boom>",)))
+    html = render(replace(report, findings=(), inputs=inputs, rule_errors=("rule x: <boom>",)))
     assert 'data-verdict="incomplete"' in html
     assert "bad.yaml:7</span>: mapping &lt;values&gt; not allowed" in html
     assert "rule x: &lt;boom&gt;" in html

@@ -293,11 +293,10 @@ class _CountingRelations(Relations):
 
 def test_join_is_linear_on_a_pod_with_many_containers() -> None:
     # 3,000 privileged containers of one name (invalid, hostile): one unit, joined without pairwise work
-    import dataclasses
-
     import yaml
 
     from kaudit.model import Origin, Resource, ResourceRef
+    from kaudit.value import fields
     # what a scan runs (opt-in rules are off), without the resource rules: they relate to none, and
     # their 3,000 findings each would only dilute the joins counted
     rules = [rule for rule in load_builtin_rules() if rule.enabled and rule.category != "resources"]
@@ -307,7 +306,7 @@ def test_join_is_linear_on_a_pod_with_many_containers() -> None:
     resource = Resource(ResourceRef("v1", "Pod", "p"), body, Origin(file="p.yaml"))
     findings = run(rules, Inventory([resource])).findings
     relations = _CountingRelations(**{f.name: getattr(Relations.of(rules), f.name)
-                                      for f in dataclasses.fields(Relations)})
+                                      for f in fields(Relations)})
     joined = join(findings, relations)
     assert len(joined) < len(findings) / 2
     # pairwise would be ~10^8 comparisons (and minutes); each finding meets a handful of others

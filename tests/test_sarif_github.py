@@ -2,7 +2,6 @@
 result (cluster and stdin objects too), GitHub's limits and severity bands (tests/github_sarif.py)."""
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import subprocess
@@ -12,6 +11,7 @@ from typing import Any, Callable
 import pytest
 
 from kaudit.model import Finding, Location, Report, ResourceRef, RuleInfo, Severity, Suppression
+from kaudit.value import replace
 from kaudit.writers import sarif
 from tests.conftest import REPO, ROOT_POD, CliResult, run_process
 from tests.github_sarif import MAX_RESULTS_PER_RUN, github_problems
@@ -126,7 +126,7 @@ def test_stdin_findings_get_a_per_object_location(tmp_path: Path) -> None:
 # -- cluster objects ------------------------------------------------------------------------------
 
 def cluster_finding(template: Finding, kind: str, namespace: str | None, name: str, context: str) -> Finding:
-    return dataclasses.replace(template, resource=ResourceRef("v1", kind, name, namespace),
+    return replace(template, resource=ResourceRef("v1", kind, name, namespace),
                                location=Location(context=context, server="https://10.0.0.1:6443"))
 
 
@@ -138,7 +138,7 @@ def test_cluster_findings_get_a_per_object_artifact(report: Report) -> None:
                 cluster_finding(first, "Pod", "team a", "web-1", eks),
                 cluster_finding(first, "..", "..", "../../etc/passwd", "."),
                 cluster_finding(first, "ConfigMap", "", "ünïcode", ""))
-    log = sarif.to_dict(dataclasses.replace(report, findings=findings))
+    log = sarif.to_dict(replace(report, findings=findings))
     assert_valid_sarif(log)
     assert github_problems(log) == []
     results = log["runs"][0]["results"]
@@ -188,12 +188,12 @@ def synthetic(report: Report, count: int) -> Report:
     """`count` distinct findings (distinct fingerprints) of every severity, some suppressed."""
     template = next(f for f in report.findings if f.location.file is not None)
     severities = list(Severity)
-    findings = tuple(dataclasses.replace(
+    findings = tuple(replace(
         template, severity=severities[i % len(severities)],
         resource=ResourceRef("apps/v1", "Deployment", f"app-{i}", f"ns-{i % 97}"),
         location=Location(file=f"deploy/ns-{i % 97}/app-{i}.yaml", line=1 + i % 40, column=3),
         suppressed=Suppression("config", "accepted") if i % 11 == 0 else None) for i in range(count))
-    return dataclasses.replace(report, findings=findings)
+    return replace(report, findings=findings)
 
 
 def test_more_results_than_github_takes_keeps_the_most_severe(report: Report) -> None:

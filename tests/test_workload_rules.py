@@ -4,7 +4,6 @@ read-only grading), priority classes and node selection (off until configured)."
 from __future__ import annotations
 
 import copy
-import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
@@ -21,6 +20,7 @@ from kaudit.model import Finding, Origin, Resource, ResourceRef, Severity, forma
 from kaudit.relations import Relations, join
 from kaudit.ruleset import Rule, load_builtin_rules
 from kaudit.static_pods import in_static_pod_dir, is_static_pod, static_pod_dirs
+from kaudit.value import replace
 from kaudit.workloads import Container
 
 RULES = {rule.id: rule for rule in load_builtin_rules(use_index=False)}
@@ -312,7 +312,7 @@ def test_sensitive_host_path_grades_writable_and_read_only() -> None:
         [found] = findings("sensitive-host-path", host_path_pod("/var/lib/kubelet", kind=kind))
         assert found.severity == Severity.CRITICAL, kind
     # a config that grades the rule keeps the one-level difference
-    lower = dataclasses.replace(RULES["sensitive-host-path"], severity=Severity.MEDIUM)
+    lower = replace(RULES["sensitive-host-path"], severity=Severity.MEDIUM)
     [graded] = findings(lower, host_path_pod("/etc", read_only=True))
     assert graded.severity == Severity.LOW
 

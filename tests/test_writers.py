@@ -1,7 +1,6 @@
 """SARIF, JUnit and Markdown writers, on the shared report (tests/report_fixture.py)."""
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import io
 import json
@@ -16,6 +15,7 @@ import jsonschema
 import pytest
 
 from kaudit.model import Finding, InputError, Inputs, Location, Report, Severity
+from kaudit.value import replace
 from kaudit.writers import get_writer, markdown, sarif
 from tests.report_fixture import HOSTILE, REPO, build_report
 
@@ -39,7 +39,7 @@ def with_errors(report: Report) -> Report:
     inputs = Inputs(files=report.inputs.files, documents=report.inputs.documents, resources=report.inputs.resources,
                     errors=[InputError("broken <b>.yaml", 3, "mapping values are not allowed <here>"),
                             InputError("missing/", None, "no such file or directory")])
-    return dataclasses.replace(report, inputs=inputs, rule_errors=("rule odd-rule: template failed: KeyError 'x'",))
+    return replace(report, inputs=inputs, rule_errors=("rule odd-rule: template failed: KeyError 'x'",))
 
 
 # -- SARIF ---------------------------------------------------------------------------------------
@@ -150,9 +150,9 @@ def test_sarif_locations_of_stdin_absolute_paths_and_cluster_objects(
     outside = tmp_path.parent / "elsewhere dir" / "x.yaml"
     first = report.findings[0]
     files = ["<stdin>", str(tmp_path / "k8s" / "app #1.yaml"), "./k8s/../k8s/a.yaml", str(outside), None]
-    findings = tuple(dataclasses.replace(first, location=dataclasses.replace(first.location, file=file) if file
+    findings = tuple(replace(first, location=replace(first.location, file=file) if file
                                          else Location(context="prod")) for file in files)
-    log = sarif.to_dict(dataclasses.replace(report, findings=findings))
+    log = sarif.to_dict(replace(report, findings=findings))
     assert_valid_sarif(log)
     locations = [result["locations"][0] for result in log["runs"][0]["results"]]
     artifacts = [loc["physicalLocation"]["artifactLocation"] for loc in locations]
@@ -227,9 +227,9 @@ def test_junit_round_trips_hostile_strings_as_text(report: Report) -> None:
 
 
 def test_junit_passing_rules_errors_and_control_characters(report: Report) -> None:
-    kept = tuple(dataclasses.replace(f, message=f.message + " bell\x07") if f.rule == "host-pid" else f
+    kept = tuple(replace(f, message=f.message + " bell\x07") if f.rule == "host-pid" else f
                  for f in report.findings if "run-as-root" not in f.rules)
-    root = ET.fromstring(render("junit", with_errors(dataclasses.replace(report, findings=kept))))
+    root = ET.fromstring(render("junit", with_errors(replace(report, findings=kept))))
     cases = list(root.iter("testcase"))
     (passing,) = [c for c in cases if c.get("classname") == "kaudit.run-as-root"]
     assert passing.get("name") == "no findings" and len(passing) == 0
@@ -285,7 +285,7 @@ def test_markdown_summary_table_and_top_findings(report: Report) -> None:
 
 
 def test_markdown_escapes_everything_from_manifests(report: Report) -> None:
-    hostile = dataclasses.replace(report, findings=tuple(f for f in report.findings if f.location.file == HOSTILE))
+    hostile = replace(report, findings=tuple(f for f in report.findings if f.location.file == HOSTILE))
     text = render("markdown", with_errors(hostile))
     for raw in ("<script", "<img", "<svg", "<b>", "<here>"):
         assert raw not in text
@@ -296,7 +296,7 @@ def test_markdown_escapes_everything_from_manifests(report: Report) -> None:
     assert markdown.escape("a|b`c`*d*_e_[f](g)\nh & <i> ~j~ \\") == (
         "a\\|b\\`c\\`\\*d\\*\\_e\\_\\[f\\](g) h &amp; &lt;i&gt; \\~j\\~ \\\\")
     assert markdown.escape('image "@org/team" nginx@sha256') == 'image "@\u200borg/team" nginx@sha256'
-    long = dataclasses.replace(hostile, findings=(dataclasses.replace(hostile.findings[0], message="<" * 5000),))
+    long = replace(hostile, findings=(replace(hostile.findings[0], message="<" * 5000),))
     (row,) = table_rows(render("markdown", long), FINDINGS_HEADER)
     message = row.rsplit(" | ", 1)[1]
     assert message == "&lt;" * (markdown.MAX_CELL - 1) + "… |"
@@ -304,9 +304,9 @@ def test_markdown_escapes_everything_from_manifests(report: Report) -> None:
 
 @pytest.mark.parametrize("change, heading", [
     (lambda r: r, "### ❌ kaudit failed: "),
-    (lambda r: dataclasses.replace(r, fail_on=None), "### ✅ kaudit {active} findings, gate off"),
-    (lambda r: dataclasses.replace(r, findings=r.findings[:0]), "### ✅ kaudit passed: no findings at or above high"),
-    (lambda r: dataclasses.replace(r, findings=tuple(f for f in r.findings if f.severity < Severity.HIGH)),
+    (lambda r: replace(r, fail_on=None), "### ✅ kaudit {active} findings, gate off"),
+    (lambda r: replace(r, findings=r.findings[:0]), "### ✅ kaudit passed: no findings at or above high"),
+    (lambda r: replace(r, findings=tuple(f for f in r.findings if f.severity < Severity.HIGH)),
      "### ✅ kaudit passed: no findings at or above high ({below} below)"),
     (with_errors, "### ⚠️ kaudit scan incomplete (3 errors), {active} findings"),
 ])

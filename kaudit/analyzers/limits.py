@@ -19,12 +19,11 @@ without a namespace, the objects of its own folder.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from kaudit.inventory import Scope
 from kaudit.model import Resource
-from kaudit.value import value
+from kaudit.value import field, record, value
 from kaudit.workloads import mapping, pod_specs, sequence
 
 POD_LEVEL_RESOURCES = frozenset({"cpu", "memory"})  # of those kaudit checks; hugepages too
@@ -91,7 +90,7 @@ def parse_quota(resource: Resource) -> Quota:
     return Quota(resource.name, bounded, scoped)
 
 
-@dataclass
+@record
 class LimitsIndex:
     """Each scope's LimitRanges and ResourceQuotas, built once per scan."""
     limit_ranges: dict[Scope, list[LimitRangeDefaults]] = field(default_factory=dict)

@@ -17,13 +17,12 @@ from drowning in false "not isolated" findings, at the price of trusting those p
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from kaudit.inventory import Scope
 from kaudit.model import Resource
 from kaudit.selectors import Selector, labels_of, parse_selector
-from kaudit.value import value
+from kaudit.value import field, record, value
 from kaudit.workloads import mapping, pod_specs, sequence
 
 DIRECTIONS = ("ingress", "egress")
@@ -55,7 +54,7 @@ class Workload:
     labels: Mapping[str, str]
 
 
-@dataclass
+@record
 class NetworkIndex:
     """The scan's network policies and workloads by scope, and what isolates namespaces."""
 

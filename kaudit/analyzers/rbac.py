@@ -19,7 +19,6 @@ as the API server does: its extra rules count, the built-in rules stay.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Optional
 
 from kaudit.analyzers import bootstrap_rbac
@@ -30,7 +29,7 @@ from kaudit.analyzers.permissions import (  # re-exported: the analysis speaks o
 from kaudit.inventory import CLUSTER, Inventory, Scope
 from kaudit.model import Resource
 from kaudit.selectors import Selector, labels_of, parse_selector
-from kaudit.value import value
+from kaudit.value import field, record, replace, value
 from kaudit.workloads import mapping, sequence
 
 # The API server reconciles these on every start ("rbac.authorization.kubernetes.io/autoupdate"): it adds
@@ -204,7 +203,7 @@ def binding_name(binding: Resource) -> str:
 
 
 
-@dataclass
+@record
 class RbacIndex:
     """The scan's roles, bindings and grants, indexed by subject, binding and rule."""
 

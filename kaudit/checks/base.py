@@ -6,13 +6,12 @@ are YAML that bind a template to params and metadata. Checks never do I/O.
 """
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
 
 from kaudit.inventory import Scope
 from kaudit.model import FieldPath, Resource
 from kaudit.pod_security import PodSecurityVersions
-from kaudit.value import value
+from kaudit.value import field, value
 from kaudit.workloads import Container, PodSpec
 
 TARGETS = ("object", "pod", "container", "namespace")

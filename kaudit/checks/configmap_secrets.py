@@ -24,15 +24,17 @@ _REFERENCE = r"\$\{[^{}\s]{1,256}\}|\{\{[^{}]{0,256}\}\}"
 
 
 @cache
-def _references() -> re.Pattern[str]:
-    return re.compile(_REFERENCE)  # compiled on first use: checks are imported on the hook path
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """(references, camelCase word breaks, runs of separators), compiled on first use: checks are
+    imported on the hook path."""
+    return re.compile(_REFERENCE), re.compile(r"(?<=[a-z0-9])(?=[A-Z])"), re.compile(r"[^A-Za-z0-9]+")
 
 
 def env_name(key: str) -> str:
     """A ConfigMap or file key as an env variable name, so the env rule's name patterns apply:
     `spring.datasource.password` -> SPRING_DATASOURCE_PASSWORD, `clientSecret` -> CLIENT_SECRET."""
-    key = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key[:256])
-    return re.sub(r"[^A-Za-z0-9]+", "_", key).strip("_").upper()
+    _, word_break, separators = _patterns()
+    return separators.sub("_", word_break.sub("_", key[:256])).strip("_").upper()
 
 
 def _shown(key: str, detect: Detector) -> str:
@@ -45,7 +47,9 @@ def _shown(key: str, detect: Detector) -> str:
 def judge_value(key: str, value: str, detect: Detector) -> list[tuple[str, str]]:
     """(where, why) for each credential in one ConfigMap value under `key`; `where` names the key
     inside an embedded file, or is empty for the value as a whole."""
-    value = _references().sub("$(REF)", value[:MAX_SHAPE_CHARS])
+    value = value[:MAX_SHAPE_CHARS]
+    if "${" in value or "{{" in value:
+        value = _patterns()[0].sub("$(REF)", value)
     if not value.strip():
         return []
     kind = file_format(key)

@@ -12,7 +12,6 @@ what admission would decide.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 
 from typing import Any, Callable, Iterable, Mapping, Optional
 
@@ -20,7 +19,7 @@ from kaudit import pod_security
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.model import FieldPath
 from kaudit.pod_security import NEWEST, Choice, Version
-from kaudit.value import value
+from kaudit.value import replace, value
 from kaudit.workloads import Container, PodSpec, containers, mapping, sequence
 
 

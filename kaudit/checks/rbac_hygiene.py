@@ -9,14 +9,13 @@ controller's own account, or a subject added to a default binding) count like an
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 from kaudit.analyzers.permissions import is_system_subject
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.inventory import Inventory, Scope
 from kaudit.model import Resource
-from kaudit.value import value
+from kaudit.value import field, record, value
 from kaudit.workloads import pod_specs, sequence
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ class Named:
     role: Optional[tuple[str, str]]  # (identity, text): ("ClusterRole:edit", "ClusterRole edit"); None: no role
 
 
-@dataclass
+@record
 class SubjectIndex:
     """Who each binding of the scan names, and how many bindings there are."""
 

@@ -19,11 +19,11 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from kaudit.value import value
+from kaudit.value import field, record, value
+
 
 
 MANIFEST_TYPES = ",".join((
@@ -56,7 +56,7 @@ class RegistryOptions:
     timeout: float = 10.0
 
 
-@dataclass
+@record
 class _Credentials:
     """One registry's credentials, from the Docker config."""
 

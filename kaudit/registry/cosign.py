@@ -15,12 +15,12 @@ from typing import Any, Optional, Sequence
 
 from kaudit.images import ImageRef, parse_image
 from kaudit.registry.client import RegistryClient, RegistryError
+from kaudit.value import value
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 
 from kaudit.registry.outcomes import ERROR, UNSIGNED, UNTRUSTED, VERIFIED, WRONG_DIGEST, WRONG_REFERENCE  # noqa: F401
-from kaudit.value import value
 
 
 @value

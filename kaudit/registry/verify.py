@@ -12,7 +12,6 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -20,7 +19,7 @@ from kaudit.errors import KauditError
 from kaudit.images import matches_prefix, parse_image
 from kaudit.registry.client import RegistryClient, RegistryError, RegistryOptions
 from kaudit.registry.cosign import SignatureCheck, TrustedKey, check_signatures
-from kaudit.value import value
+from kaudit.value import record, value
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kaudit" / "images.json"
 
@@ -48,7 +47,7 @@ class ImageCheckRequest:
     workers: int = 8
 
 
-@dataclass
+@record
 class ImageCheckResult:
     """Every image's facts, and how many registry round trips and cache hits it took."""
 

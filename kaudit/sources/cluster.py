@@ -25,7 +25,6 @@ import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 import yaml
@@ -33,7 +32,7 @@ import yaml
 from kaudit import __version__
 from kaudit.errors import KauditError
 from kaudit.model import CoverageGap, Origin, Resource, ResourceRef
-from kaudit.value import value
+from kaudit.value import field, record, value
 
 PAGE_SIZE = 500
 TIMEOUT_SECONDS = 20.0
@@ -110,7 +109,7 @@ class ResourceType:
         return f"{base}/namespaces/{namespace}/{self.plural}" if namespace else f"{base}/{self.plural}"
 
 
-@dataclass
+@record
 class ClusterScan:
     """What a cluster scan read: objects, gaps, version and requests made."""
 

@@ -12,14 +12,14 @@ import os
 import stat
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterable, Iterator, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, BinaryIO, Iterable, Iterator, Optional
 
 from kaudit.model import STDIN_NAME, FileRead, InputError, Inputs, Origin, Resource, ResourceRef, Skipped
 from kaudit.sources.classify import ObjectDoc, classify_document, cluster_scoped
 from kaudit.sources.units import RenderUnit, enclosing_chart, unit_at
 from kaudit.sources.yamldoc import Document, YamlMap, parse_documents, position_of
-from kaudit.value import value
+from kaudit.value import field, record, value
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_MB = 32
@@ -27,7 +27,7 @@ MAX_WARNINGS_PER_FILE = 50  # a file with a million duplicate keys must not make
 STDIN = "-"
 
 
-@dataclass
+@record
 class ManifestScan:
     """The objects read from manifest inputs, and every input accounted for."""
 
@@ -96,7 +96,7 @@ def load_item(item: "PlannedFile", max_bytes: int, scan: ManifestScan, stdin: Op
     inputs.read.append(FileRead(item.display, inputs.documents - documents, inputs.resources - objects))
 
 
-@dataclass
+@record
 class Plan:
     """The inputs of a scan in order, each with what expanding the targets reported just before it
     (missing paths, unreadable folders, skipped non-files), so a scan that reads the files out of

@@ -21,11 +21,13 @@ def write(report: Report, stream: TextIO) -> None:
     if isatty is not None and isatty():
         stream.write(json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n")
         return
-    head = json.dumps(to_dict(report, findings=False), ensure_ascii=False)
+    # one encoder for every finding: json.dumps with an option builds a new one per call
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    head = encode(to_dict(report, findings=False))
     stream.write(head[:-1] + ', "findings": [')
     resources: dict[ResourceRef, dict[str, Any]] = {}
     for index, finding in enumerate(report.findings):
-        stream.write(("," if index else "") + json.dumps(_finding(finding, resources), ensure_ascii=False))
+        stream.write(("," if index else "") + encode(_finding(finding, resources)))
     stream.write("]}\n")
 
 

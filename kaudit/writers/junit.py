@@ -6,7 +6,6 @@ passing testcase "no findings"; inputs that could not be read and rules that cou
 """
 from __future__ import annotations
 
-import dataclasses
 
 import re
 import xml.etree.ElementTree as ET
@@ -14,6 +13,7 @@ from collections import defaultdict
 from typing import Iterable, TextIO
 
 from kaudit.model import Finding, InputError, Report, ResourceRef
+from kaudit.value import replace
 
 SUITE = "kaudit"
 # XML 1.0 cannot carry these at all, escaped or not: a manifest string holding one would make the file unparsable.
@@ -82,7 +82,7 @@ def _with_joined(report: Report) -> list[Finding]:
         findings.append(finding)
         for joined in finding.joined:
             info = infos.get(joined.rule)
-            findings.append(dataclasses.replace(
+            findings.append(replace(
                 finding, rule=joined.rule, severity=joined.severity, title=info.title if info else joined.rule,
                 message=f"{joined.message} (reported with {finding.rule})", resource=joined.resource,
                 path=joined.path, location=joined.location, container=joined.container,
