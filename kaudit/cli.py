@@ -4,7 +4,7 @@ Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 kaudit
 was asked (bad usage or config, unreadable or malformed input, a rule that could not run).
 
 The parser is the standard library's argparse (a pre-commit run pays for every import). Commands
-are plain functions whose keyword parameters are the options' dests; `_build()` declares the tree.
+are plain functions whose keyword parameters are the options' dests; `_tree()` declares them.
 """
 from __future__ import annotations
 
@@ -465,8 +465,8 @@ class _Node:
         child = self.children[name] = _Node(f"{self.prog} {name}", doc, " COMMAND [ARGS]...")
         return child
 
-    def command(self, name: str, run: Callable[..., int], usage: str, declare: Optional[Callable[[_Options], None]]
-                = None, hidden: bool = False) -> None:
+    def command(self, name: str, run: Callable[..., int], usage: str,
+                declare: Optional[Callable[[_Options], None]] = None, hidden: bool = False) -> None:
         self.children[name] = _Node(f"{self.prog} {name}", run.__doc__ or "", usage, run, declare, hidden)
 
     def listed(self) -> list[str]:
