@@ -2,33 +2,47 @@
 
 Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 kaudit could not do what
 was asked (bad usage or config, unreadable or malformed input, a rule that could not run).
+
+The parser is the standard library's argparse (a pre-commit run pays for every import). Commands
+are plain functions whose keyword parameters are the options' dests; `_tree()` declares them.
 """
 from __future__ import annotations
 
+import argparse
+import functools  # loaded by re already
 import os
 import re
 import sys
-from contextlib import ExitStack
-from typing import Any, Optional, Sequence, TextIO
-
-import click
 
 from kaudit import __version__
 from kaudit.errors import KauditError
+
+TYPE_CHECKING = False  # typing stays off the hook path; mypy reads the imports below
+if TYPE_CHECKING:
+    from typing import Any, Callable, NoReturn, Optional, Sequence, TextIO
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 FAIL_ON_CHOICES = ["critical", "high", "medium", "low", "info", "never"]
 
 
-class _OutputPairing(click.Command):
-    """Remember the order of -f/-o so that each -o belongs to the -f before it."""
+class UsageError(KauditError):
+    """The command line asks for something kaudit cannot do: one line on stderr, exit 2."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        ctx.meta["kaudit.outputs"] = _pair_outputs(args)
-        return super().parse_args(ctx, args)
+    def __init__(self, message: str, prog: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Exit(Exception):
+    """argparse finished the run itself (-h, --version): exit with this code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 def _pair_outputs(args: Sequence[str]) -> list[tuple[str, Optional[str]]]:
+    """The -f/-o pairs in command-line order: each -o belongs to the -f before it."""
     pairs: list[list[Any]] = []
     pending_output: list[str] = []
     iterator = iter(args)
@@ -52,81 +66,11 @@ def _pair_outputs(args: Sequence[str]) -> list[tuple[str, Optional[str]]]:
             else:
                 pending_output.append(value)
     if pending_output:
-        raise click.UsageError("-o/--output must follow the -f/--format it is for: -f json -o report.json")
+        raise UsageError("-o/--output must follow the -f/--format it is for: -f json -o report.json")
     return [(fmt, out) for fmt, out in pairs]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="kaudit")
-def cli() -> None:
-    """Audit the security posture of Kubernetes manifests and clusters."""
-
-
-@cli.command(cls=_OutputPairing)
-@click.argument("paths", nargs=-1)
-@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES, case_sensitive=False), default=None,
-              help="Exit 1 when a finding is at or above this severity (default: high, or the config's).")
-@click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Load custom rules from DIR (repeatable).")
-@click.option("--rule", "select", multiple=True, metavar="ID", help="Run only this rule (repeatable).")
-@click.option("--framework", "frameworks", multiple=True, metavar="NAME",
-              help="Run only the rules that check this framework's controls: pss-baseline, pss-restricted, cis, nsa. "
-                   "pss-…@v1.25 (or @latest) judges every pod at that Pod Security version, whatever its "
-                   "namespace pins.")
-@click.option("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
-@click.option("--baseline", metavar="FILE",
-              help="An earlier JSON report (kaudit baseline create): only findings not in it fail the gate.")
-@click.option("-f", "--format", "formats", multiple=True, metavar="FORMAT",
-              help="Output format: text, json, html, sarif, junit or markdown (repeatable, each optionally "
-                   "followed by -o FILE).")
-@click.option("-o", "--output", "outputs", multiple=True, metavar="FILE", help="Write the preceding -f to FILE.")
-@click.option("--max-file-size", type=click.FloatRange(min=0.001), default=None, metavar="MIB",
-              help="Refuse manifest files larger than this (default: 32 MiB).")
-@click.option("--context", "contexts", multiple=True, metavar="CTX",
-              help="Scan the live cluster of this kubeconfig context (repeatable; each reported separately).")
-@click.option("--all-contexts", is_flag=True, help="Scan every context of the kubeconfig, each separately.")
-@click.option("--kubeconfig", metavar="FILE", help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
-@click.option("--in-cluster", is_flag=True, help="Scan the cluster kaudit runs in (its pod's service account).")
-@click.option("-n", "--namespace", "namespaces", multiple=True, metavar="NS",
-              help="Cluster scans: only these namespaces (repeatable; default all). Manifest scans: one "
-                   "namespace, the same as --default-namespace.")
-@click.option("--default-namespace", metavar="NS",
-              help="Manifest scans: put every namespaced object that names no namespace in NS, as "
-                   "`kubectl apply -n NS` does. Without it, such objects are grouped by folder (one "
-                   "folder, or standard input, is applied to one namespace) and never pooled across folders.")
-@click.option("--exclude-namespace", "exclude_namespaces", multiple=True, metavar="NS",
-              help="Cluster scans: skip this namespace (repeatable).")
-@click.option("--allow-gaps", is_flag=True,
-              help="Coverage gaps (cluster reads forbidden or failed, registries unreachable) are reported "
-                   "but do not exit 2.")
-@click.option("--request-timeout", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
-              metavar="SECONDS", help="Cluster scans: timeout of each API request (retried, then a gap).")
-@click.option("--verify-images", is_flag=True,
-              help="Resolve every image's digest and verify its cosign signature with the trusted keys (network).")
-@click.option("--cosign-key", "cosign_keys", multiple=True, metavar="FILE",
-              help="A trusted cosign public key (PEM; repeatable). Per-registry keys: config image-signatures.")
-@click.option("--resolve-digests", is_flag=True,
-              help="Report the digest each tag-only image points to now, so it can be pinned (network).")
-@click.option("--registry-config", metavar="FILE", help="Docker config.json with registry credentials "
-              "(default ~/.docker/config.json); each credential is used only for its own registry.")
-@click.option("--registry-ca", metavar="FILE", help="CA bundle for registries with a private CA.")
-@click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST[:PORT]",
-              help="Reach this registry over plain HTTP (repeatable).")
-@click.option("--image-cache", metavar="FILE", help="Where image results are cached (default ~/.cache/kaudit/images.json).")
-@click.option("--image-cache-ttl", type=click.IntRange(min=0), default=None, metavar="SECONDS",
-              help="Reuse image results cached on disk for this long (default 3600; 0: no cache).")
-@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, metavar="N",
-              help="Processes for large manifest scans (default 0: one per core; 1: no worker processes).")
-@click.option("--allow-empty", is_flag=True,
-              help="Inputs that hold no Kubernetes object may pass (default: exit 2, nothing was judged). "
-                   "The pre-commit hooks pass it, so a commit of other YAML is not blocked.")
-@click.option("--per-file", is_flag=True,
-              help="Judge objects on their own: skip cross-object analysis (NetworkPolicy coverage, RBAC "
-                   "paths), which needs every manifest, not just the files given (pre-commit).")
-@click.option("--include-platform", is_flag=True,
-              help="Also report findings on platform defaults: objects identical to Kubernetes' bootstrap RBAC "
-                   "policy and to the objects the control plane creates (counted, not reported, by default).")
-@click.pass_context
-def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rule_dirs: tuple[str, ...],
+def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str], rule_dirs: tuple[str, ...],
          select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str], baseline: Optional[str],
          formats: tuple[str, ...], outputs: tuple[str, ...],
          max_file_size: Optional[float], per_file: bool, contexts: tuple[str, ...], all_contexts: bool,
@@ -135,7 +79,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
          cosign_keys: tuple[str, ...], resolve_digests: bool, registry_config: Optional[str],
          registry_ca: Optional[str], insecure_registries: tuple[str, ...], image_cache: Optional[str],
          image_cache_ttl: Optional[int], jobs: int, allow_empty: bool, include_platform: bool,
-         default_namespace: Optional[str]) -> None:
+         default_namespace: Optional[str]) -> int:
     """Scan manifests (files, directories, globs, '-' for stdin) or a live cluster (--context)."""
     import gc
 
@@ -146,11 +90,11 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
     from kaudit.scan import ScanRequest, scan_manifests
     from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB
 
-    destinations = ctx.meta["kaudit.outputs"] or [("text", None)]
+    destinations = _pair_outputs(raw_args) or [("text", None)]
     cluster_mode = bool(contexts or all_contexts or in_cluster)
     if cluster_mode and default_namespace is not None:
-        raise click.UsageError("--default-namespace is for manifest scans (PATH...); with --context, -n selects "
-                               "namespaces")
+        raise UsageError("--default-namespace is for manifest scans (PATH...); with --context, -n selects "
+                         "namespaces")
     request = ScanRequest(
         targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
@@ -162,9 +106,9 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
     )
     writers = _writers(destinations)  # unknown formats fail before the scan runs
     if cluster_mode and paths:
-        raise click.UsageError("scan manifests (PATH...) or a cluster (--context / --in-cluster), not both")
+        raise UsageError("scan manifests (PATH...) or a cluster (--context / --in-cluster), not both")
     if not cluster_mode and (exclude_namespaces or kubeconfig):
-        raise click.UsageError("--exclude-namespace and --kubeconfig need --context or --in-cluster")
+        raise UsageError("--exclude-namespace and --kubeconfig need --context or --in-cluster")
     failed: list[str] = []
     if not cluster_mode:
         reports = [scan_manifests(request)]
@@ -172,8 +116,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
         names = [] if in_cluster else _context_names(contexts, all_contexts, kubeconfig)
         if len(names) > 1 and any(out in (None, "-") and fmt.lower() in SINGLE_DOCUMENT_FORMATS
                                   for fmt, out in destinations):
-            raise click.UsageError("with several contexts, html, sarif and junit reports need -o FILE "
-                                   "(one file per context); json on standard output is one report per line")
+            raise UsageError("with several contexts, html, sarif and junit reports need -o FILE "
+                             "(one file per context); json on standard output is one report per line")
         reports, failed = _scan_clusters(request, names, kubeconfig, namespaces, exclude_namespaces, request_timeout)
     several = len(reports) + len(failed) > 1
     for report in reports:
@@ -181,9 +125,9 @@ def scan(ctx: click.Context, paths: tuple[str, ...], fail_on: Optional[str], rul
         if not any(out in (None, "-") and fmt.lower() == "text" for fmt, out in destinations):
             _tell_stderr(report, several)  # nobody reads a text report: errors and the verdict still show
     for message in failed:
-        click.echo(f"kaudit: {message}", err=True)
+        print(f"kaudit: {message}", file=sys.stderr)
     codes = [_exit_code(report) for report in reports] + [EXIT_ERROR for _ in failed]
-    ctx.exit(max(codes))
+    return max(codes)
 
 
 SINGLE_DOCUMENT_FORMATS = ("html", "sarif", "junit")
@@ -196,11 +140,11 @@ def _default_namespace(namespaces: tuple[str, ...], default_namespace: Optional[
     if not given:
         return None
     if len(given) > 1:
-        raise click.UsageError(f"a manifest scan takes one namespace, as `kubectl apply -n` does (given: "
-                               f"{', '.join(given)}); scan each namespace's manifests apart")
+        raise UsageError(f"a manifest scan takes one namespace, as `kubectl apply -n` does (given: "
+                         f"{', '.join(given)}); scan each namespace's manifests apart")
     if not _NAMESPACE_NAME.match(given[0]):
-        raise click.UsageError(f"-n {given[0]!r}: not a namespace name (at most 63 lowercase letters, digits "
-                               "and '-', starting and ending with a letter or digit)")
+        raise UsageError(f"-n {given[0]!r}: not a namespace name (at most 63 lowercase letters, digits "
+                         "and '-', starting and ending with a letter or digit)")
     return given[0]
 
 
@@ -210,8 +154,8 @@ def _tell_stderr(report: Any, several: bool) -> None:
 
     prefix = f"[{report.coverage.context}] " if several and report.coverage is not None else ""
     for line in problem_lines(report):
-        click.echo(prefix + line, err=True)
-    click.echo(prefix + summary_line(report), err=True)
+        print(prefix + line, file=sys.stderr)
+    print(prefix + summary_line(report), file=sys.stderr)
 
 
 def _image_request(verify: bool, key_files: tuple[str, ...], resolve: bool, registry_config: Optional[str],
@@ -220,7 +164,7 @@ def _image_request(verify: bool, key_files: tuple[str, ...], resolve: bool, regi
     """Image checks from flags and the config's `image-signatures`; None when nothing asks for them."""
     if not (verify or resolve):
         if key_files:
-            raise click.UsageError("--cosign-key needs --verify-images")
+            raise UsageError("--cosign-key needs --verify-images")
         return None
     from pathlib import Path
 
@@ -295,13 +239,15 @@ def _writers(destinations: list[tuple[str, Optional[str]]]) -> list[tuple[str, A
     from kaudit.writers import get_writer
 
     if sum(1 for _, out in destinations if out is None or out == "-") > 1:
-        raise click.UsageError("only one format can go to standard output; give the others -o FILE")
+        raise UsageError("only one format can go to standard output; give the others -o FILE")
     return [(fmt.lower(), get_writer(fmt.lower()), out) for fmt, out in destinations]
 
 
 def _write_all(report: Any, writers: list[tuple[str, Any, Optional[str]]], several: bool = False) -> None:
     """Write one report to every destination; with several reports (one per context), files get the
     context in their name (report.json -> report.prod.json)."""
+    from contextlib import ExitStack
+
     context = report.coverage.context if several and report.coverage is not None else None
     with ExitStack() as stack:
         for fmt, write, out in writers:
@@ -338,15 +284,7 @@ class _OneLine:
         return False
 
 
-@cli.group()
-def rules() -> None:
-    """List, show and validate rules."""
-
-
-@rules.command("list")
-@click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Include custom rules from DIR.")
-@click.option("--framework", metavar="NAME", help="List this framework's controls and the rules that check them.")
-def rules_list(rule_dirs: tuple[str, ...], framework: Optional[str]) -> None:
+def rules_list(rule_dirs: tuple[str, ...], framework: Optional[str]) -> int:
     """List the rules (id, severity, category, title), or a framework's controls."""
     from kaudit.commands import list_framework, list_rules
 
@@ -354,21 +292,18 @@ def rules_list(rule_dirs: tuple[str, ...], framework: Optional[str]) -> None:
         list_framework(framework, rule_dirs, sys.stdout)
     else:
         list_rules(rule_dirs, sys.stdout)
+    return EXIT_OK
 
 
-@rules.command("show")
-@click.argument("rule_id")
-@click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Include custom rules from DIR.")
-def rules_show(rule_id: str, rule_dirs: tuple[str, ...]) -> None:
+def rules_show(rule_id: str, rule_dirs: tuple[str, ...]) -> int:
     """Show a rule's documentation, frameworks and references."""
     from kaudit.commands import show_rule
 
     show_rule(rule_id, rule_dirs, sys.stdout)
+    return EXIT_OK
 
 
-@rules.command("docs")
-@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
-def rules_docs(output: Optional[str]) -> None:
+def rules_docs(output: Optional[str]) -> int:
     """Generate the Markdown reference of all built-in rules (docs/rules.md)."""
     from kaudit.docs import render
     from kaudit.ruleset import load_builtin_rules
@@ -379,45 +314,27 @@ def rules_docs(output: Optional[str]) -> None:
             handle.write(text)
     else:
         sys.stdout.write(text)
+    return EXIT_OK
 
 
-@rules.command("compile", hidden=True)
-def rules_compile() -> None:
+def rules_compile() -> int:
     """Write rules/index.json, the pre-parsed built-in rules (for maintainers; a test checks it)."""
     from kaudit.paths import builtin_rules_dir
     from kaudit.ruleset import INDEX_NAME, compile_builtin_index
 
     (builtin_rules_dir() / INDEX_NAME).write_text(compile_builtin_index(), encoding="utf-8")
+    return EXIT_OK
 
 
-@rules.command("validate")
-@click.argument("directory")
-@click.pass_context
-def rules_validate(ctx: click.Context, directory: str) -> None:
+def rules_validate(directory: str) -> int:
     """Validate custom rule files in DIRECTORY: schema, params, and their own test fixtures."""
     from kaudit.commands import validate_rules
 
-    ctx.exit(validate_rules(directory, sys.stdout))
+    return validate_rules(directory, sys.stdout)
 
 
-@cli.group()
-def baseline() -> None:
-    """Record the current findings so that only new ones fail the gate."""
-
-
-@baseline.command("create")
-@click.argument("paths", nargs=-1)
-@click.option("-o", "--output", default=".kaudit-baseline.json", show_default=True, metavar="FILE")
-@click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Load custom rules from DIR.")
-@click.option("--rule", "select", multiple=True, metavar="ID", help="Only this rule (repeatable).")
-@click.option("--framework", "frameworks", multiple=True, metavar="NAME", help="Only this framework's rules.")
-@click.option("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
-@click.option("-n", "--default-namespace", metavar="NS",
-              help="Put objects that name no namespace in NS, as the scans this baseline is for do (scan -n NS).")
-@click.pass_context
-def baseline_create(ctx: click.Context, paths: tuple[str, ...], output: str, rule_dirs: tuple[str, ...],
-                    select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str],
-                    default_namespace: Optional[str]) -> None:
+def baseline_create(paths: tuple[str, ...], output: str, rule_dirs: tuple[str, ...], select: tuple[str, ...],
+                    frameworks: tuple[str, ...], config: Optional[str], default_namespace: Optional[str]) -> int:
     """Scan PATHS and write the report as a baseline (a JSON report; commit it beside the manifests)."""
     import gc
 
@@ -433,60 +350,371 @@ def baseline_create(ctx: click.Context, paths: tuple[str, ...], output: str, rul
 
         for line in problem_lines(report):
             if not line.startswith("warning:"):
-                click.echo(line, err=True)
+                print(line, file=sys.stderr)
         raise KauditError("the scan is incomplete; no baseline written (a baseline must cover every input)")
     try:
         with open(output, "w", encoding="utf-8") as stream:
             write(report, stream)
     except OSError as error:
         raise KauditError(f"{output}: cannot write baseline: {error.strerror or error}") from None
-    click.echo(f"baseline written to {output}: {len(report.active_findings)} findings "
-               f"from {report.inputs.resources} resources")
+    print(f"baseline written to {output}: {len(report.active_findings)} findings "
+          f"from {report.inputs.resources} resources")
+    return EXIT_OK
 
 
-@cli.group()
-def rbac() -> None:
-    """Ask RBAC questions of manifests: who can do something, and what a subject can do."""
-
-
-@rbac.command("who-can")
-@click.argument("verb")
-@click.argument("resource")
-@click.argument("paths", nargs=-1)
-@click.option("-n", "--namespace", help="Only grants that apply in this namespace (cluster-wide ones always do).")
-@click.pass_context
-def rbac_who_can(ctx: click.Context, verb: str, resource: str, paths: tuple[str, ...],
-                 namespace: Optional[str]) -> None:
+def rbac_who_can(verb: str, resource: str, paths: tuple[str, ...], namespace: Optional[str]) -> int:
     """Subjects that can VERB RESOURCE[.GROUP][/SUBRESOURCE], each with its binding path."""
     from kaudit.rbac_commands import who_can
 
-    ctx.exit(who_can(verb, resource, namespace, paths, sys.stdout, sys.stderr))
+    return who_can(verb, resource, namespace, paths, sys.stdout, sys.stderr)
 
 
-@rbac.command("explain")
-@click.argument("subject")
-@click.argument("paths", nargs=-1)
-@click.pass_context
-def rbac_explain(ctx: click.Context, subject: str, paths: tuple[str, ...]) -> None:
+def rbac_explain(subject: str, paths: tuple[str, ...]) -> int:
     """Effective permissions of SUBJECT (User:NAME, Group:NAME, ServiceAccount:NS:NAME)."""
     from kaudit.rbac_commands import explain
 
-    ctx.exit(explain(subject, paths, sys.stdout, sys.stderr))
+    return explain(subject, paths, sys.stdout, sys.stderr)
+
+
+# ---- the parser -------------------------------------------------------------------------------------
+# The tree of commands is declared up front, but a parser is built only for the node a command line
+# reaches (a scan builds the scan parser alone): argparse is cheap to import, not to build 60 options.
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports to main() instead of exiting, so main() stays the one exit point."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog)
+
+    def exit(self, status: int = 0, message: Optional[str] = None) -> NoReturn:
+        if message:
+            sys.stderr.write(message)
+        raise _Exit(status)
+
+
+@functools.cache
+def _help_width() -> int:
+    """The terminal's width, found as shutil.get_terminal_size finds it (shutil is a large import)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help with `-f, --format FORMAT` (not `-f FORMAT, --format FORMAT`), and a group's commands
+    listed without argparse's `COMMAND` line above them."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=34, width=_help_width() - 2)
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if isinstance(action, argparse._SubParsersAction):
+            return "".join(self._format_action(command) for command in action._get_subactions())
+        return super()._format_action(action)
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings or action.nargs == 0:
+            return super()._format_action_invocation(action)
+        return f"{', '.join(action.option_strings)} {self._format_args(action, action.dest.upper())}"
+
+
+class _Options:
+    """Declares a command's arguments and options, one line each."""
+
+    def __init__(self, parser: _Parser) -> None:
+        self.parser = parser
+        self.takes_value: dict[str, str] = {}  # option string -> its long form, for options with a value
+        self.has_arguments = False
+
+    def arg(self, dest: str, many: bool = False) -> None:
+        self.has_arguments = True
+        if many:  # zero or more: a default makes argparse not require one
+            self.parser.add_argument(dest, nargs="*", default=[], metavar=dest.upper(), help=argparse.SUPPRESS)
+        else:
+            self.parser.add_argument(dest, metavar=dest.upper(), help=argparse.SUPPRESS)
+
+    def value(self, *flags: str, dest: Optional[str] = None, metavar: Optional[str] = None, help: str = "",
+              type: Optional[Callable[[str], Any]] = None, default: Any = None, many: bool = False) -> None:
+        long = next((flag for flag in flags if flag.startswith("--")), flags[0])
+        self.takes_value.update({flag: long for flag in flags})
+        settings: dict[str, Any] = {"type": type} if type else {}
+        self.parser.add_argument(*flags, dest=dest or long.lstrip("-").replace("-", "_"), metavar=metavar,
+                                 help=help, action="append" if many else "store", default=[] if many else default,
+                                 **settings)
+
+    def flag(self, name: str, help: str) -> None:
+        self.parser.add_argument(name, action="store_true", help=help)
+
+
+class _Node:
+    """A group of commands (children) or a command (run, with `declare` for its options)."""
+
+    def __init__(self, prog: str, doc: str, usage: str, run: Optional[Callable[..., int]] = None,
+                 declare: Optional[Callable[[_Options], None]] = None, hidden: bool = False) -> None:
+        self.prog, self.doc, self.usage, self.run, self.declare, self.hidden = prog, doc, usage, run, declare, hidden
+        self.children: dict[str, _Node] = {}
+
+    def group(self, name: str, doc: str) -> _Node:
+        child = self.children[name] = _Node(f"{self.prog} {name}", doc, " COMMAND [ARGS]...")
+        return child
+
+    def command(self, name: str, run: Callable[..., int], usage: str,
+                declare: Optional[Callable[[_Options], None]] = None, hidden: bool = False) -> None:
+        self.children[name] = _Node(f"{self.prog} {name}", run.__doc__ or "", usage, run, declare, hidden)
+
+    def listed(self) -> list[str]:
+        return [name for name, child in self.children.items() if not child.hidden]
+
+    def build(self) -> _Options:
+        options = _Options(_Parser(prog=self.prog, usage=f"{self.prog} [OPTIONS]{self.usage}", description=self.doc,
+                                   add_help=False, formatter_class=_Formatter, allow_abbrev=False))
+        if self.prog == "kaudit":
+            options.parser.add_argument("--version", action="version", version=f"kaudit, version {__version__}",
+                                        help="Show the version and exit.")
+        if self.children:  # for the help's list of commands; the walk in _run() dispatches
+            commands = options.parser.add_subparsers(title="commands", metavar="COMMAND")
+            for name in self.listed():
+                commands.add_parser(name, help=self.children[name].doc, add_help=False)
+        if self.declare:
+            self.declare(options)
+        options.parser.add_argument("-h", "--help", action="help", help="Show this message and exit.")
+        return options
+
+    def parse(self, args: Sequence[str]) -> dict[str, Any]:
+        """The command's keyword arguments. Options and arguments may come in any order, and `--`
+        ends the options."""
+        built = self.build()
+        options, positionals = _options_first(args, built.takes_value)
+        if positionals and not built.has_arguments:
+            built.parser.error(f"unrecognized arguments: {' '.join(positionals)}")
+        namespace = built.parser.parse_args([*options, "--", *positionals] if positionals else options)
+        return {key: tuple(value) if isinstance(value, list) else value for key, value in vars(namespace).items()}
+
+
+def _options_first(args: Sequence[str], takes_value: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Split options (each with its value, as --long=VALUE so that a value may start with '-') from
+    positional arguments: argparse alone takes no path after an option that follows a path
+    (`scan a.yaml --fail-on never b.yaml`), and its intermixed mode mishandles `--`."""
+    options: list[str] = []
+    positionals: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == "--":
+            positionals.extend(args[index:])
+            break
+        if arg == "-" or not arg.startswith("-"):
+            positionals.append(arg)
+            continue
+        if arg.startswith("--"):
+            name, equals, inline = arg.partition("=")
+            has_inline = bool(equals)
+        else:
+            name, inline, has_inline = arg[:2], arg[2:], len(arg) > 2
+        long = takes_value.get(name)
+        if long is None:  # a flag, -h, or an unknown option: argparse judges it
+            options.append(arg)
+        elif has_inline:
+            options.append(f"{long}={inline}")
+        elif index < len(args):
+            options.append(f"{long}={args[index]}")
+            index += 1
+        else:
+            options.append(arg)  # its value is missing: argparse says so
+    return options, positionals
+
+
+def _choice(choices: list[str]) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if text.lower() not in choices:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(choices)}")
+        return text.lower()
+
+    return check
+
+
+def _at_least(kind: Callable[[str], Any], minimum: float) -> Callable[[str], Any]:
+    def check(text: str) -> Any:
+        try:
+            number = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {'integer' if kind is int else 'number'}")
+        if not number >= minimum:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} is not in the range x>={minimum}")
+        return number
+
+    return check
+
+
+def _scan_options(c: _Options) -> None:
+    c.arg("paths", many=True)
+    c.value("--fail-on", metavar=f"[{'|'.join(FAIL_ON_CHOICES)}]", type=_choice(FAIL_ON_CHOICES),
+            help="Exit 1 when a finding is at or above this severity (default: high, or the config's).")
+    c.value("--rules", dest="rule_dirs", many=True, metavar="DIR", help="Load custom rules from DIR (repeatable).")
+    c.value("--rule", dest="select", many=True, metavar="ID", help="Run only this rule (repeatable).")
+    c.value("--framework", dest="frameworks", many=True, metavar="NAME",
+            help="Run only the rules that check this framework's controls: pss-baseline, pss-restricted, cis, nsa. "
+                 "pss-…@v1.25 (or @latest) judges every pod at that Pod Security version, whatever its "
+                 "namespace pins.")
+    c.value("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
+    c.value("--baseline", metavar="FILE",
+            help="An earlier JSON report (kaudit baseline create): only findings not in it fail the gate.")
+    c.value("-f", "--format", dest="formats", many=True, metavar="FORMAT",
+            help="Output format: text, json, html, sarif, junit or markdown (repeatable, each optionally "
+                 "followed by -o FILE).")
+    c.value("-o", "--output", dest="outputs", many=True, metavar="FILE", help="Write the preceding -f to FILE.")
+    c.value("--max-file-size", type=_at_least(float, 0.001), metavar="MIB",
+            help="Refuse manifest files larger than this (default: 32 MiB). [x>=0.001]")
+    c.value("--context", dest="contexts", many=True, metavar="CTX",
+            help="Scan the live cluster of this kubeconfig context (repeatable; each reported separately).")
+    c.flag("--all-contexts", help="Scan every context of the kubeconfig, each separately.")
+    c.value("--kubeconfig", metavar="FILE", help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
+    c.flag("--in-cluster", help="Scan the cluster kaudit runs in (its pod's service account).")
+    c.value("-n", "--namespace", dest="namespaces", many=True, metavar="NS",
+            help="Cluster scans: only these namespaces (repeatable; default all). Manifest scans: one "
+                 "namespace, the same as --default-namespace.")
+    c.value("--default-namespace", metavar="NS",
+            help="Manifest scans: put every namespaced object that names no namespace in NS, as "
+                 "`kubectl apply -n NS` does. Without it, such objects are grouped by folder (one "
+                 "folder, or standard input, is applied to one namespace) and never pooled across folders.")
+    c.value("--exclude-namespace", dest="exclude_namespaces", many=True, metavar="NS",
+            help="Cluster scans: skip this namespace (repeatable).")
+    c.flag("--allow-gaps", help="Coverage gaps (cluster reads forbidden or failed, registries unreachable) are "
+                                "reported but do not exit 2.")
+    c.value("--request-timeout", type=_at_least(float, 0.1), default=20.0, metavar="SECONDS",
+            help="Cluster scans: timeout of each API request (retried, then a gap). [default: 20.0; x>=0.1]")
+    c.flag("--verify-images",
+           help="Resolve every image's digest and verify its cosign signature with the trusted keys (network).")
+    c.value("--cosign-key", dest="cosign_keys", many=True, metavar="FILE",
+            help="A trusted cosign public key (PEM; repeatable). Per-registry keys: config image-signatures.")
+    c.flag("--resolve-digests", help="Report the digest each tag-only image points to now, so it can be pinned "
+                                     "(network).")
+    c.value("--registry-config", metavar="FILE", help="Docker config.json with registry credentials "
+            "(default ~/.docker/config.json); each credential is used only for its own registry.")
+    c.value("--registry-ca", metavar="FILE", help="CA bundle for registries with a private CA.")
+    c.value("--insecure-registry", dest="insecure_registries", many=True, metavar="HOST[:PORT]",
+            help="Reach this registry over plain HTTP (repeatable).")
+    c.value("--image-cache", metavar="FILE",
+            help="Where image results are cached (default ~/.cache/kaudit/images.json).")
+    c.value("--image-cache-ttl", type=_at_least(int, 0), metavar="SECONDS",
+            help="Reuse image results cached on disk for this long (default 3600; 0: no cache). [x>=0]")
+    c.value("-j", "--jobs", type=_at_least(int, 0), default=0, metavar="N",
+            help="Processes for large manifest scans (default 0: one per core; 1: no worker processes). [x>=0]")
+    c.flag("--allow-empty", help="Inputs that hold no Kubernetes object may pass (default: exit 2, nothing was "
+                                 "judged). The pre-commit hooks pass it, so a commit of other YAML is not blocked.")
+    c.flag("--per-file", help="Judge objects on their own: skip cross-object analysis (NetworkPolicy coverage, "
+                              "RBAC paths), which needs every manifest, not just the files given (pre-commit).")
+    c.flag("--include-platform", help="Also report findings on platform defaults: objects identical to "
+                                      "Kubernetes' bootstrap RBAC policy and to the objects the control plane "
+                                      "creates (counted, not reported, by default).")
+
+
+def _rules_list_options(c: _Options) -> None:
+    c.value("--rules", dest="rule_dirs", many=True, metavar="DIR", help="Include custom rules from DIR.")
+    c.value("--framework", metavar="NAME", help="List this framework's controls and the rules that check them.")
+
+
+def _rules_show_options(c: _Options) -> None:
+    c.arg("rule_id")
+    c.value("--rules", dest="rule_dirs", many=True, metavar="DIR", help="Include custom rules from DIR.")
+
+
+def _rules_docs_options(c: _Options) -> None:
+    c.value("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+
+
+def _rules_validate_options(c: _Options) -> None:
+    c.arg("directory")
+
+
+def _baseline_create_options(c: _Options) -> None:
+    c.arg("paths", many=True)
+    c.value("-o", "--output", default=".kaudit-baseline.json", metavar="FILE", help="[default: .kaudit-baseline.json]")
+    c.value("--rules", dest="rule_dirs", many=True, metavar="DIR", help="Load custom rules from DIR.")
+    c.value("--rule", dest="select", many=True, metavar="ID", help="Only this rule (repeatable).")
+    c.value("--framework", dest="frameworks", many=True, metavar="NAME", help="Only this framework's rules.")
+    c.value("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
+    c.value("-n", "--default-namespace", metavar="NS",
+            help="Put objects that name no namespace in NS, as the scans this baseline is for do (scan -n NS).")
+
+
+def _rbac_who_can_options(c: _Options) -> None:
+    c.arg("verb")
+    c.arg("resource")
+    c.arg("paths", many=True)
+    c.value("-n", "--namespace", metavar="NS",
+            help="Only grants that apply in this namespace (cluster-wide ones always do).")
+
+
+def _rbac_explain_options(c: _Options) -> None:
+    c.arg("subject")
+    c.arg("paths", many=True)
+
+
+def _tree() -> _Node:
+    root = _Node("kaudit", "Audit the security posture of Kubernetes manifests and clusters.", " COMMAND [ARGS]...")
+    root.command("scan", scan, " [PATHS]...", _scan_options)
+    rules = root.group("rules", "List, show and validate rules.")
+    rules.command("list", rules_list, "", _rules_list_options)
+    rules.command("show", rules_show, " RULE_ID", _rules_show_options)
+    rules.command("docs", rules_docs, "", _rules_docs_options)
+    rules.command("compile", rules_compile, "", hidden=True)
+    rules.command("validate", rules_validate, " DIRECTORY", _rules_validate_options)
+    baseline = root.group("baseline", "Record the current findings so that only new ones fail the gate.")
+    baseline.command("create", baseline_create, " [PATHS]...", _baseline_create_options)
+    rbac = root.group("rbac", "Ask RBAC questions of manifests: who can do something, and what a subject can do.")
+    rbac.command("who-can", rbac_who_can, " VERB RESOURCE [PATHS]...", _rbac_who_can_options)
+    rbac.command("explain", rbac_explain, " SUBJECT [PATHS]...", _rbac_explain_options)
+    return root
+
+
+def _run(argv: Sequence[str]) -> int:
+    """Walk the command tree (a group takes only -h, and kaudit --version, before its command's
+    name), then parse the command's arguments and run it."""
+    node = _tree()
+    args = list(argv)
+    while node.run is None:
+        index = next((i for i, arg in enumerate(args) if arg == "-" or not arg.startswith("-")), len(args))
+        if index > 0 or index == len(args):
+            node.build().parser.parse_args(args[:index])  # -h, --version, or an unknown option
+        if index == len(args):  # no command: the group's help, as a usage error
+            node.build().parser.print_help(sys.stderr)
+            return EXIT_ERROR
+        name = args[index]
+        if name not in node.children:
+            raise UsageError(f"no such command {name!r} (commands: {', '.join(node.listed())})", node.prog)
+        node, args = node.children[name], args[index + 1:]
+    values = node.parse(args)
+    if node.run is scan:  # -f/-o pair by their order on the command line
+        values["raw_args"] = args
+    try:
+        return node.run(**values)
+    except UsageError as error:
+        error.prog = error.prog or node.prog
+        raise
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
-        code = cli.main(args=list(argv) if argv is not None else None, prog_name="kaudit", standalone_mode=False)
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.Abort:
-        click.echo("kaudit: aborted", err=True)
+        return _run(sys.argv[1:] if argv is None else argv)
+    except _Exit as done:
+        return done.code
+    except (KeyboardInterrupt, EOFError):
+        print("kaudit: aborted", file=sys.stderr)
         return EXIT_ERROR
-    except click.ClickException as error:
-        error.show()
+    except UsageError as error:
+        print(f"{error.prog or 'kaudit'}: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KauditError as error:
-        click.echo(f"kaudit: {error}", err=True)
+        print(f"kaudit: {error}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         # `kaudit scan … | head`: the reader left; say nothing more
@@ -495,10 +723,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as error:  # a bug: one line, and the traceback only on request
         if os.environ.get("KAUDIT_DEBUG"):
             raise
-        click.echo(f"kaudit: internal error: {type(error).__name__}: {error} "
-                   "(set KAUDIT_DEBUG=1 for a traceback, and please report it)", err=True)
+        print(f"kaudit: internal error: {type(error).__name__}: {error} "
+              "(set KAUDIT_DEBUG=1 for a traceback, and please report it)", file=sys.stderr)
         return EXIT_ERROR
-    return code if isinstance(code, int) else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def report_schema() -> dict:  # type: ignore[type-arg]
 
 def test_version(kaudit: Kaudit) -> None:
     result = kaudit("--version")
-    assert result.code == 0 and __version__ in result.out
+    assert (result.code, result.out, result.err) == (0, f"kaudit, version {__version__}\n", "")
 
 
 def test_exit_1_on_findings_at_or_above_fail_on(kaudit: Kaudit, write: Write) -> None:
@@ -332,3 +332,134 @@ def test_a_one_file_scan_imports_nothing_heavy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "0 []", done.stdout + done.stderr
+
+
+# ---- the command line itself: what users type and read (argparse, issue 14) ----
+
+INVALID_VALUES = [
+    (["--fail-on", "severe"], "--fail-on", "'severe' is not one of critical, high, medium, low, info, never"),
+    (["--max-file-size", "0"], "--max-file-size", "0 is not in the range x>=0.001"),
+    (["--max-file-size", "lots"], "--max-file-size", "'lots' is not a valid number"),
+    (["--request-timeout", "0.05"], "--request-timeout", "0.05 is not in the range x>=0.1"),
+    (["--request-timeout", "nan"], "--request-timeout", "nan is not in the range x>=0.1"),
+    (["--image-cache-ttl", "-1"], "--image-cache-ttl", "-1 is not in the range x>=0"),
+    (["--image-cache-ttl", "1.5"], "--image-cache-ttl", "'1.5' is not a valid integer"),
+    (["-j", "-1"], "-j/--jobs", "-1 is not in the range x>=0"),
+    (["--jobs=two"], "-j/--jobs", "'two' is not a valid integer"),
+    (["--fail-on"], "--fail-on", "expected one argument"),
+]
+
+
+@pytest.mark.parametrize("args, option, says", INVALID_VALUES, ids=[" ".join(case[0]) for case in INVALID_VALUES])
+def test_an_invalid_option_value_is_one_line_naming_the_option(kaudit: Kaudit, write: Write, args: list[str],
+                                                               option: str, says: str) -> None:
+    result = kaudit("scan", write("pod.yaml", ROOT_POD), *args)
+    assert (result.code, result.out, result.err) == (2, "", f"kaudit scan: error: argument {option}: {says}\n")
+
+
+def test_fail_on_is_case_insensitive_and_numbers_take_their_bounds(kaudit: Kaudit, write: Write) -> None:
+    path = write("pod.yaml", ROOT_POD)
+    assert kaudit("scan", path, "--fail-on", "NEVER", "--max-file-size", "0.001", "--image-cache-ttl", "0",
+                  "-j", "0", "--request-timeout", "0.1").code == 0
+    assert kaudit("scan", path, "--fail-on=High").code == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (["scan", "--bogus"], "kaudit scan: error: unrecognized arguments: --bogus"),
+    (["scan", "--fail", "never"], "kaudit scan: error: unrecognized arguments: --fail"),  # no abbreviations
+    (["--bogus"], "kaudit: error: unrecognized arguments: --bogus"),
+    (["bogus"], "kaudit: error: no such command 'bogus' (commands: scan, rules, baseline, rbac)"),
+    (["rules", "bogus"], "kaudit rules: error: no such command 'bogus' (commands: list, show, docs, validate)"),
+    (["rules", "show"], "kaudit rules show: error: the following arguments are required: RULE_ID"),
+    (["rules", "show", "a", "b"], "kaudit rules show: error: unrecognized arguments: b"),
+    (["rbac", "who-can", "get"], "kaudit rbac who-can: error: the following arguments are required: RESOURCE"),
+])
+def test_unknown_options_commands_and_missing_arguments_exit_2(kaudit: Kaudit, args: list[str], says: str) -> None:
+    result = kaudit(*args)
+    assert (result.code, result.out, result.err) == (2, "", says + "\n")
+
+
+def test_usage_errors_found_by_a_command_keep_their_words(kaudit: Kaudit, write: Write) -> None:
+    path = write("pod.yaml", ROOT_POD)
+    unpaired = kaudit("scan", path, "-o", "x.json")
+    assert unpaired.err == ("kaudit scan: error: -o/--output must follow the -f/--format it is for: "
+                            "-f json -o report.json\n") and unpaired.code == 2
+    two_on_stdout = kaudit("scan", path, "-f", "json", "-f", "text")
+    assert two_on_stdout.err == ("kaudit scan: error: only one format can go to standard output; give the "
+                                 "others -o FILE\n") and two_on_stdout.code == 2
+
+
+def scanned_files(result: CliResult) -> list[str]:
+    return [Path(entry["file"]).name for entry in result.json()["inputs"]["perFile"]]
+
+
+def test_options_and_paths_come_in_any_order(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    a, b = write("a.yaml", ROOT_POD), write("b.yaml", HARDENED_POD)
+    orders = [
+        ["--fail-on", "never", "-f", "json", a, b],
+        [a, "--fail-on", "never", b, "-f", "json"],
+        [a, "--fail-on=never", "-fjson", "--", b],
+        ["--fail-on", "never", "-f", "json", "--", a, b],
+    ]
+    for args in orders:
+        result = kaudit("scan", *args)
+        assert (result.code, scanned_files(result)) == (0, ["a.yaml", "b.yaml"]), args
+
+
+def test_after_double_dash_everything_is_a_path(kaudit: Kaudit, write: Write, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    write("-odd.yaml", ROOT_POD)
+    write("--per-file", HARDENED_POD)
+    monkeypatch.chdir(tmp_path)
+    result = kaudit("scan", "-f", "json", "--fail-on", "never", "--", "-odd.yaml", "--per-file")
+    assert (result.code, sorted(scanned_files(result))) == (0, ["--per-file", "-odd.yaml"])
+
+
+def test_dash_is_standard_input_among_options(kaudit: Kaudit) -> None:
+    result = kaudit("scan", "--fail-on", "high", "-", "-f", "text", "-o", "-", stdin=ROOT_POD.lstrip().encode())
+    assert result.code == 1 and "<stdin>:8:7" in result.out
+
+
+def test_repeatable_options_keep_every_value(kaudit: Kaudit, write: Write) -> None:
+    path = write("pod.yaml", ROOT_POD)
+    result = kaudit("scan", path, "--rule", "run-as-root", "-f", "json", "--rule=privileged-container")
+    assert sorted(rule["id"] for rule in result.json()["rules"]) == ["privileged-container", "run-as-root"]
+
+
+def test_help_on_every_level(kaudit: Kaudit) -> None:
+    top = kaudit("-h")
+    assert top.code == 0 and top.out.startswith("usage: kaudit [OPTIONS] COMMAND [ARGS]...")
+    assert all(f"\n  {name} " in top.out for name in ("scan", "rules", "baseline", "rbac"))
+    scan = kaudit("scan", "--help")
+    assert scan.code == 0 and scan.out.startswith("usage: kaudit scan [OPTIONS] [PATHS]...")
+    for shown in ("--fail-on [critical|high|medium|low|info|never]", "-f, --format FORMAT", "-j, --jobs N",
+                  "--insecure-registry HOST[:PORT]", "[default: 20.0; x>=0.1]", "-h, --help"):
+        assert shown in " ".join(scan.out.split())
+    rules = kaudit("rules", "-h")
+    assert rules.code == 0 and rules.out.startswith("usage: kaudit rules [OPTIONS] COMMAND [ARGS]...")
+    assert all(f"\n  {name} " in rules.out for name in ("list", "show", "docs", "validate"))
+    assert "compile" not in rules.out  # a maintainers' command, hidden
+    who_can = kaudit("rbac", "who-can", "-h")
+    assert who_can.out.startswith("usage: kaudit rbac who-can [OPTIONS] VERB RESOURCE [PATHS]...")
+    assert kaudit("baseline", "create", "-h").out.count("[default: .kaudit-baseline.json]") == 1
+
+
+def test_a_group_without_a_command_shows_its_help_and_exits_2(kaudit: Kaudit) -> None:
+    for args, usage in [((), "usage: kaudit [OPTIONS]"), (("rules",), "usage: kaudit rules [OPTIONS]"),
+                        (("rbac",), "usage: kaudit rbac [OPTIONS]"), (("baseline",), "usage: kaudit baseline")]:
+        result = kaudit(*args)
+        assert result.code == 2 and result.out == "" and result.err.startswith(usage), args
+
+
+def test_hidden_rules_compile_runs(kaudit: Kaudit) -> None:
+    shown = kaudit("rules", "compile", "-h")
+    assert shown.code == 0 and shown.out.startswith("usage: kaudit rules compile [OPTIONS]")
+    assert "rules/index.json" in shown.out
+    assert kaudit("rules", "compile", "extra").code == 2  # parsed as a command of its own
+
+
+def test_the_console_script_speaks_the_same(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "kaudit.cli", "scan", "--jobs", "x"], capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (2, "kaudit scan: error: argument -j/--jobs: 'x' is not a valid "
+                                                 "integer\n")

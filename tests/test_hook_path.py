@@ -15,8 +15,10 @@ ONE_FILE = REPO / "examples" / "manifests" / "insecure" / "web-deployment.yaml"
 
 # Imported only by the scans that need them: registries (--verify-images), clusters (--context),
 # rule validation (custom rules, `rules validate`), worker processes (large trees), RBAC analysis
-# (objects that bind or define roles), running pods and baselines.
+# (objects that bind or define roles), running pods and baselines. click is no longer a dependency
+# (the command line is argparse, issue 14); the guard keeps it from coming back on this path.
 NOT_ON_THE_HOOK_PATH = [
+    "click",
     "kaudit.registry.client", "kaudit.registry.verify", "kaudit.registry.cosign", "urllib.request", "ssl",
     "http.client", "email", "multiprocessing", "concurrent.futures", "kaudit.sources.cluster", "kubernetes",
     "jsonschema", "kaudit.jsonschema_errors", "jinja2", "kaudit.analyzers.rbac", "kaudit.owners",
@@ -68,3 +70,11 @@ subjects:
 """)
     modules = modules_after("scan", str(ONE_FILE), str(binding), "--fail-on", "never")
     assert "kaudit.analyzers.rbac" in modules
+
+
+def test_the_command_line_module_imports_only_argparse_and_kaudit_errors() -> None:
+    # kaudit.cli is imported before anything else; every command imports what it runs
+    program = ("import json, sys\nimport argparse, functools, os, re\nbefore = set(sys.modules)\nimport kaudit.cli\n"
+               "print(json.dumps(sorted(set(sys.modules) - before)))")
+    done = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert json.loads(done.stdout) == ["__future__", "kaudit", "kaudit.cli", "kaudit.errors"], done.stderr
