@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from kaudit.checks import TEMPLATES
 from kaudit.checks.base import Check, Hit, Target
@@ -128,6 +128,7 @@ def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
             values["containerKind"] = CONTAINER_KIND_WORDS[container.kind]
         values.update(hit.values)
         message = render(message, values)
+    location, key_path = _place(target, hit.path)
     return Finding(
         rule=rule.id,
         severity=rule.severity if not hit.demote else Severity(max(Severity.INFO, rule.severity - hit.demote)),
@@ -135,13 +136,13 @@ def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
         message=message,
         resource=resource.ref,
         path=hit.path,
-        location=locate(resource, hit.path),
+        location=location,
         container=container.name if container is not None else hit.container,
         category=rule.category,
         frameworks=rule.frameworks,
         remediation=rule.docs.get("fix", ""),
         references=rule.references,
-        key_path=identity_path(resource.body, hit.path),
+        key_path=key_path,
         fact=hit.fact,
         subject=hit.subject,
     )
@@ -160,6 +161,43 @@ def render(template: str, values: Mapping[str, str]) -> str:
 def _compiled(template: str) -> list[str]:
     """Literal text and `{placeholder}`s alternating: each rule's message is split once per run."""
     return _PLACEHOLDER_SPLIT.split(template)
+
+
+def _place(target: Target, path: FieldPath) -> tuple[Location, str]:
+    """Where a hit at `path` is (file, line, column) and its identity path (fingerprint.py). Most
+    findings are in a container or a pod spec, several to one: its own place and identity are
+    found once per target, and each finding walks only the fields inside it."""
+    resource = target.resource
+    anchor = _anchor(target, path)
+    if anchor is None:
+        return locate(resource, path), identity_path(resource.body, path)
+    anchor_path, anchor_body = anchor
+    start = target.memo.get(_ANCHOR_PLACE)
+    if start is None:
+        start = target.memo[_ANCHOR_PLACE] = (identity_path(resource.body, anchor_path),
+                                              deepest_position(resource.body, anchor_path))
+    inside = path[len(anchor_path):]
+    key_path = identity_path(anchor_body, inside, start[0])
+    origin = resource.origin
+    if origin.file is None:
+        return Location(context=origin.context, server=origin.server), key_path
+    position = deepest_position(anchor_body, inside) or start[1]
+    line, column = position if position else (origin.line, origin.column)
+    return Location(file=origin.file, line=line, column=column), key_path
+
+
+def _anchor(target: Target, path: FieldPath) -> Optional[tuple[FieldPath, Mapping[str, Any]]]:
+    """The target's container, or else its pod spec, when `path` is inside it: (its path, its body)."""
+    container = target.container
+    if container is not None:
+        return (container.path, container.body) if path[:len(container.path)] == container.path else None
+    pod = target.pod
+    if pod is not None and path[:len(pod.path)] == pod.path:
+        return pod.path, pod.spec
+    return None
+
+
+_ANCHOR_PLACE = "engine.anchor-place"  # Target.memo key: (identity path, position) of its container or pod
 
 
 def locate(resource: Resource, path: FieldPath) -> Location:

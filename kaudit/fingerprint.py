@@ -59,9 +59,10 @@ def _key_counts(items: list[Any]) -> Counter[Optional[str]]:
     return entry[1]
 
 
-def identity_path(body: Mapping[str, Any], path: FieldPath) -> str:
-    """`spec.containers[name=web].securityContext` for `('spec', 'containers', 0, 'securityContext')`."""
-    parts: list[str] = []
+def identity_path(body: Mapping[str, Any], path: FieldPath, start: str = "") -> str:
+    """`spec.containers[name=web].securityContext` for `('spec', 'containers', 0, 'securityContext')`;
+    with `start`, the identity of where `body` is, `path` is read from there on."""
+    parts: list[str] = [start] if start else []
     node: Any = body
     for part in path:
         if isinstance(part, int):

@@ -25,7 +25,7 @@ class Severity(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return _SEVERITY_LABELS[self]  # by index: an enum's `name` is a slow dynamic attribute
 
     @classmethod
     def parse(cls, text: str) -> "Severity":
@@ -36,6 +36,7 @@ class Severity(enum.IntEnum):
             raise KauditError(f"unknown severity {text!r} (use one of: {names})") from None
 
 
+_SEVERITY_LABELS = tuple(s.name.lower() for s in Severity)  # in value order, 0 = info
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 

@@ -84,10 +84,10 @@ def fields(cls_or_instance: Any) -> tuple[Field, ...]:
 
 def replace(obj: T, /, **changes: Any) -> T:
     """A copy of `obj` with `changes`, made through `__init__` as `dataclasses.replace` does."""
-    for name in changes:
-        if not any(f.name == name for f in fields(obj)):
-            raise TypeError(f"{type(obj).__name__} has no field {name!r}")
     arguments = {f.name: getattr(obj, f.name) for f in fields(obj)}
+    if len(arguments) != len(arguments.keys() | changes.keys()):
+        unknown = sorted(changes.keys() - arguments.keys())
+        raise TypeError(f"{type(obj).__name__} has no field {unknown[0]!r}")
     arguments.update(changes)
     return type(obj)(**arguments)
 

@@ -8,10 +8,10 @@ and has no LimitRange / ResourceQuota bounding cpu and memory.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 from kaudit.analyzers.limits import (GUARDED, POD_LEVEL_RESOURCES, LimitRangeDefaults, LimitsIndex, is_set,
-                                     limits_index, names)
+                                     limits_index, names, set_keys)
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.checks.network import IGNORE_NAMESPACES, SYSTEM_NAMESPACES
 from kaudit.inventory import group_text
@@ -35,29 +35,45 @@ def _container_resource(params: Mapping[str, Any], target: str) -> Check:
     resource, field = params["resource"], params["field"]
 
     def check(subject: Target) -> Iterable[Hit]:
-        container, pod = subject.container, subject.pod
-        assert container is not None and pod is not None and subject.lookup is not None
-        own = mapping(container.body.get("resources"))
-        if is_set(mapping(own.get(field)).get(resource)):
-            return ()
-        # SetDefaults_Pod: an unset request of a container or init container takes its limit.
-        if field == "requests" and is_set(mapping(own.get("limits")).get(resource)):
-            return ()
-        if resource in POD_LEVEL_RESOURCES and not pod.is_windows:
-            pod_level = mapping(pod.spec.get("resources"))
-            # A pod-level request (or limit: defaultPodRequests) is what scheduling and QoS use;
-            # a pod-level limit bounds every container of the pod together.
-            wanted = ("requests", "limits") if field == "requests" else ("limits",)
-            if any(is_set(mapping(pod_level.get(key)).get(resource)) for key in wanted):
-                return ()
-        ranges = limits_index(subject.lookup).limit_ranges.get(subject.lookup.scope(subject.resource), [])
-        given = [r for r in ranges if resource in _gives(r, field)]
-        if given:
+        container = subject.container
+        assert container is not None
+        given = _given(subject)
+        if resource in given[field]:
             return ()
         path = container.path + ("resources", field, resource)
-        return (Hit(path, {"limitRange": _what_ranges_give(ranges, resource, field)}),)
+        return (Hit(path, {"limitRange": _what_ranges_give(given["ranges"], resource, field)}),)
 
     return check
+
+
+_GIVEN = "resources.given"  # Target.memo key: what a container's requests and limits come to
+
+
+def _given(subject: Target) -> dict[str, Any]:
+    """The resources whose request (`requests`) and limit (`limits`) the container ends up with, and
+    its scope's LimitRanges (`ranges`): worked out once per container for the six rules that ask."""
+    given: Optional[dict[str, Any]] = subject.memo.get(_GIVEN)
+    if given is not None:
+        return given
+    container, pod, lookup = subject.container, subject.pod, subject.lookup
+    assert container is not None and pod is not None and lookup is not None
+    own = mapping(container.body.get("resources"))
+    limits = set(set_keys(own.get("limits")))
+    # SetDefaults_Pod: an unset request of a container or init container takes its limit.
+    requests = set(set_keys(own.get("requests"))) | limits
+    if not pod.is_windows:
+        pod_level = mapping(pod.spec.get("resources"))
+        # A pod-level request (or limit: defaultPodRequests) is what scheduling and QoS use; a
+        # pod-level limit bounds every container of the pod together.
+        pod_limits = set_keys(pod_level.get("limits")) & POD_LEVEL_RESOURCES
+        requests |= (set_keys(pod_level.get("requests")) & POD_LEVEL_RESOURCES) | pod_limits
+        limits |= pod_limits
+    ranges = limits_index(lookup).limit_ranges.get(lookup.scope(subject.resource), [])
+    for limit_range in ranges:
+        requests |= limit_range.requests
+        limits |= limit_range.limits
+    given = subject.memo[_GIVEN] = {"requests": requests, "limits": limits, "ranges": ranges}
+    return given
 
 
 def _gives(limit_range: LimitRangeDefaults, field: str) -> frozenset[str]:
