@@ -2,10 +2,12 @@
 
     python benchmarks/run.py            # generates benchmarks/corpus on first use
 
-(a) one small file, scanned as a whole process (what a pre-commit hook pays), median of N runs;
+(a) one small file, scanned as a whole process (what a pre-commit hook pays), median of N runs, beside
+    `python -c 'import yaml'` (the interpreter and PyYAML: a floor no manifest scan can go under);
 (b) the ~10 MB corpus, scanned as a whole process (all cores, and --jobs 1), beside the same files parsed with PyYAML's
     CSafeLoader alone (also a whole process: interpreter start, read, parse) - the floor.
-Budgets: (a) median < 0.25 s; (b) < 2x the bare parse.
+Budgets: (a) median <= 0.08 s; (b) < 2x the bare parse. The VM these run on is shared and its speed
+varies from hour to hour (the floors move with it): compare a run's figures with its own floors.
 """
 from __future__ import annotations
 
@@ -55,7 +57,10 @@ def main() -> None:
     files = list(args.corpus.rglob("*.yaml"))
     size = sum(f.stat().st_size for f in files) / 1024 / 1024
 
-    small = [timed(kaudit("scan", str(SMALL), "--fail-on", "never"))[0] for _ in range(args.runs)]
+    small, floor = [], []
+    for _ in range(args.runs):  # interleaved, so both see the same machine
+        small.append(timed(kaudit("scan", str(SMALL), "--fail-on", "never"))[0])
+        floor.append(timed([sys.executable, "-c", "import yaml"])[0])
     bare = [timed([sys.executable, "-c", BARE_PARSE, str(args.corpus)])[0] for _ in range(5)]
     full = []
     for _ in range(5):
@@ -65,15 +70,17 @@ def main() -> None:
         full.append(seconds)
     single = min(timed(kaudit("scan", str(args.corpus), "--jobs", "1", "-f", "json", "-o", "/dev/null", "--fail-on",
                               "never"))[0] for _ in range(3))
-    one_file, parse, scan = statistics.median(small), min(bare), min(full)
+    one_file, yaml_floor, parse, scan = statistics.median(small), statistics.median(floor), min(bare), min(full)
     print(f"| measurement | result | budget |")
     print(f"|---|---|---|")
-    print(f"| one-file scan, whole process (median of {args.runs}) | {one_file:.3f} s | < 0.25 s |")
+    print(f"| `python -c 'import yaml'`, whole process (median of {args.runs}) | {yaml_floor:.3f} s | floor |")
+    print(f"| one-file scan, whole process (median of {args.runs}) | {one_file:.3f} s ({one_file / yaml_floor:.1f}x) "
+          f"| <= 0.08 s |")
     print(f"| corpus: {len(files)} files, {size:.1f} MiB — bare CSafeLoader parse (best of 5) | {parse:.2f} s | floor |")
     print(f"| corpus: kaudit scan, all rules, JSON report (best of 5) | {scan:.2f} s ({scan / parse:.2f}x parse) "
           f"| < 2x parse |")
     print(f"| corpus: the same with --jobs 1, one process (best of 3) | {single:.2f} s ({single / parse:.2f}x parse) | |")
-    ok = one_file < 0.25 and scan < 2 * parse
+    ok = one_file <= 0.08 and scan < 2 * parse
     sys.exit(0 if ok else 1)
 
 

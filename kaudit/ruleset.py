@@ -83,10 +83,19 @@ class RuleFileError(KauditError):
 
 
 def rule_files(directory: Path) -> list[Path]:
-    found: list[Path] = []
-    for root, dirs, files in os.walk(directory):
+    return [directory / relative for relative in _rule_names(directory)]
+
+
+def _rule_names(directory: Path) -> list[str]:
+    """The rule files under `directory`, as sorted relative POSIX paths (plain strings: the index
+    check reads them on every run, and 120 Path objects cost more than the check)."""
+    found: list[str] = []
+    top = os.fspath(directory)
+    for root, dirs, files in os.walk(top):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / f for f in sorted(files) if f.endswith(RULE_SUFFIXES))
+        relative = os.path.relpath(root, top).replace(os.sep, "/")
+        prefix = "" if relative == "." else relative + "/"
+        found.extend(prefix + f for f in sorted(files) if f.endswith(RULE_SUFFIXES))
     return found
 
 
@@ -111,21 +120,24 @@ class RuleTests:
         return self._tests
 
 
-def _rules_digest(directory: Path, files: Sequence[Path]) -> str:
+def _rules_digest(directory: Path, names: Sequence[str]) -> str:
+    """A digest of the rule files' names (relative, POSIX) and contents."""
     digest = hashlib.sha256(f"kaudit-rules-index:{INDEX_FORMAT}".encode())
-    for path in files:
-        digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    top = os.fspath(directory)
+    for name in names:
+        with open(os.path.join(top, name), "rb") as stream:
+            digest.update(name.encode() + b"\0" + stream.read() + b"\0")
     return digest.hexdigest()
 
 
 def compile_builtin_index() -> str:
     """The JSON text of rules/index.json: every built-in rule document, keyed by a digest of the files."""
     directory = builtin_rules_dir()
-    files = rule_files(directory)
-    documents = [[path.relative_to(directory).as_posix(),
-                  {key: value for key, value in read_rule_document(path).data.items() if key != "tests"}]
-                 for path in files]
-    return json.dumps({"digest": _rules_digest(directory, files), "rules": documents}, indent=1, sort_keys=True) + "\n"
+    names = _rule_names(directory)
+    documents = [[name, {key: value for key, value in read_rule_document(directory / name).data.items()
+                         if key != "tests"}]
+                 for name in names]
+    return json.dumps({"digest": _rules_digest(directory, names), "rules": documents}, indent=1, sort_keys=True) + "\n"
 
 
 def load_builtin_rules(use_index: bool = True) -> list[Rule]:
@@ -134,15 +146,15 @@ def load_builtin_rules(use_index: bool = True) -> list[Rule]:
     The index holds no fixtures: a rule reads them from its file when they are run (`RuleTests`).
     Built-in rules are validated by the test suite, so this path never imports jsonschema."""
     directory = builtin_rules_dir()
-    files = rule_files(directory)
+    names = _rule_names(directory)
     if use_index:
         try:
             index = json.loads((directory / INDEX_NAME).read_text(encoding="utf-8"))
-            if index.get("digest") == _rules_digest(directory, files):
+            if index.get("digest") == _rules_digest(directory, names):
                 return [rule_from_document(directory / name, data, builtin=True) for name, data in index["rules"]]
         except (OSError, ValueError, KeyError, TypeError):
             pass  # missing or stale: the files themselves are the truth
-    return [load_rule_file(path, validate=False, builtin=True) for path in files]
+    return [load_rule_file(directory / name, validate=False, builtin=True) for name in names]
 
 
 def custom_rule_files(directory: str) -> list[Path]:

@@ -1,7 +1,7 @@
 """One scan: sources -> inventory -> engine -> report. The CLI calls this and maps the result."""
 from __future__ import annotations
 
-import datetime
+import time
 from typing import TYPE_CHECKING, AbstractSet as Set, BinaryIO, Mapping, Optional, Sequence
 
 from kaudit import __version__, frameworks, parallel, platform, relations, suppress
@@ -151,7 +151,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     nothing_scanned = coverage is None and inputs.resources == 0
     return Report(
         tool_version=__version__,
-        generated_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         targets=targets,
         findings=tuple(findings),
         inputs=inputs,

@@ -5,8 +5,8 @@ source and compiles it when the class is created, and importing it loads `inspec
 ~90 data classes that was a quarter of a pre-commit run, for classes most runs never construct.
 Here a class is read once (its annotated fields, in order, with their defaults); `__eq__`,
 `__hash__` and `__repr__` are shared functions over the fields, and `__init__`, the one method
-whose speed matters (a big scan makes hundreds of thousands of findings), is compiled on the first
-construction, as fast as the dataclass one.
+whose speed matters (a big scan makes hundreds of thousands of findings), starts generic and is
+compiled, as fast as the dataclass one, once a class has been constructed a few dozen times.
 
 - `@value`: an immutable value, hashed and compared by its fields (`eq=False`: by identity). It is
   frozen to the type checker (`dataclass_transform`), so assigning a field is a type error in this
@@ -194,12 +194,39 @@ def _repr_function(names: tuple[str, ...]) -> Callable[[Any], str]:
     return __repr__
 
 
+COMPILE_AFTER = 32  # constructions with the generic __init__ before a class gets a compiled one
+
+
 def _lazy_init(cls: type) -> Callable[..., None]:
-    """An `__init__` that compiles the class's real one on first use and puts it in its place."""
+    """A generic `__init__` that hands over to a compiled one once the class is used in earnest:
+    compiling costs ~0.1 ms a class, more than a pre-commit run spends constructing most of them,
+    and a large scan constructs findings by the hundred thousand."""
+    all_fields = fields(cls)
+    by_name = {f.name: f for f in all_fields}
+    remaining = [COMPILE_AFTER]
+
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        real = _compiled_init(cls)
-        setattr(cls, "__init__", real)
-        real(self, *args, **kwargs)
+        remaining[0] -= 1
+        if remaining[0] <= 0 and cls.__dict__.get("__init__") is __init__:
+            setattr(cls, "__init__", _compiled_init(cls))
+        if len(args) > len(all_fields):
+            raise TypeError(f"{cls.__name__}() takes {len(all_fields)} arguments but {len(args)} were given")
+        for name in kwargs:
+            if name not in by_name:
+                raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}")
+        for f, given in zip(all_fields, args):
+            if f.name in kwargs:
+                raise TypeError(f"{cls.__name__}() got multiple values for argument {f.name!r}")
+            self.__dict__[f.name] = given
+        for f in all_fields[len(args):]:
+            if f.name in kwargs:
+                self.__dict__[f.name] = kwargs[f.name]
+            elif f.default_factory is not MISSING:
+                self.__dict__[f.name] = f.default_factory()
+            elif f.default is not MISSING:
+                self.__dict__[f.name] = f.default
+            else:
+                raise TypeError(f"{cls.__name__}() missing required argument: {f.name!r}")
 
     return __init__
 

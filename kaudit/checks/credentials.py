@@ -48,16 +48,42 @@ def _compile(patterns: Iterable[str], flags: int = re.I) -> list[re.Pattern[str]
 
 
 def _either(patterns: Iterable[str], flags: int = re.I) -> Optional[re.Pattern[str]]:
-    """One regex for a list of them: one search per value instead of one per pattern."""
+    """One regex for a list of them: one search per value instead of one per pattern. Compiled
+    once; only when that fails is each compiled alone, to name the one at fault."""
     patterns = list(patterns)
-    _compile(patterns, flags)  # each must be valid on its own (clear errors)
-    return re.compile("|".join(f"(?:{p})" for p in patterns), flags) if patterns else None
+    if not patterns:
+        return None
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in patterns), flags)
+    except re.error as error:
+        _compile(patterns, flags)  # raises for the pattern at fault
+        raise TemplateError(f"regular expressions that cannot be combined: {error}") from None
 
 
-def _exact(names: Iterable[str]) -> Optional[re.Pattern[str]]:
-    """One anchored regex for documented names; `NAME_*` is a prefix (Terraform's TF_TOKEN_<host>)."""
-    parts = [re.escape(n[:-1]) + r"\w+" if n.endswith("*") else re.escape(n) for n in names]
-    return re.compile("^(?:" + "|".join(parts) + ")$", re.I) if parts else None
+class _Names:
+    """Documented variable names, matched whole and case-insensitively; `NAME_*` is a prefix
+    (Terraform's TF_TOKEN_<host>). A set and a few prefixes: a regex of the hundreds of names the
+    rules list took longer to compile than a pre-commit run takes to check its files."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        names = [n.upper() for n in names]
+        self._exact = frozenset(n for n in names if not n.endswith("*"))
+        self._prefixes = tuple(n[:-1] for n in names if n.endswith("*"))
+
+    def match(self, name: str) -> bool:
+        upper = name.upper()
+        if upper in self._exact:
+            return True
+        return any(upper.startswith(prefix) and _WORD.fullmatch(upper, len(prefix)) is not None
+                   for prefix in self._prefixes)
+
+
+_WORD = re.compile(r"\w+")  # what follows a prefix: `\w+`, as `TF_TOKEN_app_terraform_io`
+
+
+def _exact(names: Iterable[str]) -> Optional[_Names]:
+    names = list(names)
+    return _Names(names) if names else None
 
 
 def is_env_reference(value: str) -> bool:
