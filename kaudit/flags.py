@@ -11,8 +11,7 @@ Where each word was found is kept, so a finding points at the word to change.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Iterable, NamedTuple, Optional
+from typing import Any, Iterable, Mapping, NamedTuple, Optional
 
 from kaudit.model import FieldPath
 from kaudit.workloads import sequence
@@ -136,7 +135,7 @@ def map_flags(program: str, args: Any, base: FieldPath) -> Flags:
     """Flags given as kubeadm extraArgs: a map name -> value (kubeadm.k8s.io/v1beta3) or a list of
     {name, value} (v1beta4, where a name may repeat). Entries that are neither are not flags."""
     flags = Flags(program)
-    if isinstance(args, Mapping):
+    if isinstance(args, dict):
         for count, (name, value) in enumerate(args.items()):
             if count >= MAX_WORDS:
                 break
@@ -144,7 +143,7 @@ def map_flags(program: str, args: Any, base: FieldPath) -> Flags:
                 flags.add(name, _text(value), base + (name,))
     elif isinstance(args, list):
         for index, entry in enumerate(args[:MAX_WORDS]):
-            if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 where = base + (index, "value") if "value" in entry else base + (index,)
                 flags.add(entry["name"], _text(entry.get("value")), where)
     return flags

@@ -15,8 +15,7 @@ finding moves onto the owner, where the fix goes and where it stays across rollo
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from kaudit.checks.base import Hit, Target
 from kaudit.engine import EngineResult, judge_pods, locate, make_finding
@@ -106,8 +105,8 @@ class _Place:
             if not isinstance(part, int):
                 mapped.append(part)
                 list_name = str(part)
-                node = node.get(part) if isinstance(node, Mapping) else None
-                owner_node = owner_node.get(part) if isinstance(owner_node, Mapping) else None
+                node = node.get(part) if isinstance(node, dict) else None
+                owner_node = owner_node.get(part) if isinstance(owner_node, dict) else None
                 continue
             item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
             name = item_key(item)
@@ -140,5 +139,5 @@ def _get(body: Any, path: FieldPath) -> Any:
         if isinstance(part, int):
             body = body[part] if isinstance(body, list) and 0 <= part < len(body) else None
         else:
-            body = body.get(part) if isinstance(body, Mapping) else None
+            body = body.get(part) if isinstance(body, dict) else None
     return body

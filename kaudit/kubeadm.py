@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
-from typing import Any, Callable, Iterable, NamedTuple, Optional
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 from kaudit.flags import Flags, container_flags, map_flags, merged
 from kaudit.model import FieldPath, InputError, Resource
@@ -96,7 +95,7 @@ def embedded_config(resource: Resource) -> Optional[Embedded]:
     else:
         return None
     data = resource.body.get("data")
-    if not isinstance(data, Mapping) or key not in data:
+    if not isinstance(data, dict) or key not in data:
         return None  # not kubeadm's (it always writes the key): nothing to judge, nothing broken
     text = data[key]
     if not isinstance(text, str):
@@ -123,7 +122,7 @@ def _parse(text: str) -> tuple[Optional[Mapping[str, Any]], Optional[str]]:
                 return None, f"line {parsed.line}: {parsed.message}" if parsed.line else parsed.message
             if parsed.data is None:
                 continue
-            if not isinstance(parsed.data, Mapping):
+            if not isinstance(parsed.data, dict):
                 return None, "not a YAML mapping"
             return parsed.data, None
     except Exception as error:  # the loader's own refusals: never a crash of the rule
@@ -186,7 +185,7 @@ def cluster_configuration(body: Mapping[str, Any], relocate: Optional[Callable[[
     etcd = mapping(body.get("etcd"))
     external = etcd.get("external")
     defaults = dict(APISERVER_DEFAULTS)
-    if isinstance(external, Mapping):  # kubeadm passes on only what etcd.external names
+    if isinstance(external, dict):  # kubeadm passes on only what etcd.external names
         defaults["etcd-servers"] = ",".join(str(s) for s in sequence(external.get("endpoints")))
         for flag, key in (("etcd-cafile", "caFile"), ("etcd-certfile", "certFile"), ("etcd-keyfile", "keyFile")):
             if isinstance(external.get(key), str) and external[key]:
@@ -198,7 +197,7 @@ def cluster_configuration(body: Mapping[str, Any], relocate: Optional[Callable[[
         ("apiServer",) if "apiServer" in body else ("kind",)
     found = [Component("kube-apiserver", merged(defaults, given, add_at), place(add_at),
                        prefix + "apiServer.extraArgs", place, version=version)]
-    if not isinstance(external, Mapping):
+    if not isinstance(external, dict):
         local = mapping(etcd.get("local"))
         given = map_flags("etcd", local.get("extraArgs"), ("etcd", "local", "extraArgs"))
         etcd_at: FieldPath = ("etcd", "local", "extraArgs") if "extraArgs" in local else \
@@ -298,7 +297,7 @@ def _get(body: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any, Fie
     node: Any = body
     done: FieldPath = ()
     for part in path:
-        if not isinstance(node, Mapping) or part not in node:
+        if not isinstance(node, dict) or part not in node:
             return False, None, done
         node = node[part]
         done = done + (part,)

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from kaudit.errors import KauditError
 from kaudit.value import field, record, value
@@ -81,8 +80,8 @@ class PodSecurityVersions:
         """Reads the enforce-version labels of the Namespace objects (resources) of the scan."""
         for namespace in namespaces:
             metadata = namespace.body.get("metadata")
-            labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
-            if isinstance(labels, Mapping) and ENFORCE_VERSION_LABEL in labels:
+            labels = metadata.get("labels") if isinstance(metadata, dict) else None
+            if isinstance(labels, dict) and ENFORCE_VERSION_LABEL in labels:
                 value = labels[ENFORCE_VERSION_LABEL]
                 self.pinned.setdefault(namespace.name, value if isinstance(value, str) else repr(value))
         self._choices.clear()

@@ -120,6 +120,8 @@ def apply(findings: Sequence[Finding], resources: Iterable[Resource], exclusions
             warnings.append(InputError(file, line, f"{ref.describe()}: {IGNORE} names unknown rule(s): "
                                                    f"{', '.join(unknown)}"))
         exemptions[(ref, resource.origin.file)] = rules
+    if not exemptions and not exclusions:
+        return list(findings), warnings  # nothing to suppress: no per-finding lookups
     result = []
     for finding in findings:
         suppression = _suppression(finding, exemptions.get((finding.resource, finding.location.file)), exclusions)

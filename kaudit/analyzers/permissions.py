@@ -101,7 +101,10 @@ class Permission:
 
 def _names_any(listed: Any, names: frozenset[str]) -> bool:
     """Does a PolicyRule list (verbs, apiGroups) hold `*` or one of `names`?"""
-    return any(isinstance(item, str) and (item == ALL or item in names) for item in sequence(listed))
+    for item in sequence(listed):
+        if isinstance(item, str) and (item == ALL or item in names):
+            return True
+    return False
 
 
 def _requests(verbs: Iterable[str], group: str, resources: Iterable[str]) -> tuple[tuple[str, str, str], ...]:

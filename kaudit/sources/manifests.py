@@ -12,8 +12,7 @@ import os
 import stat
 import sys
 from contextlib import contextmanager
-from collections.abc import Mapping
-from typing import Any, BinaryIO, Iterable, Iterator, Optional
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping, Optional
 
 from kaudit.model import STDIN_NAME, FileRead, InputError, Inputs, Origin, Resource, ResourceRef, Skipped
 from kaudit.sources.classify import ObjectDoc, classify_document, cluster_scoped
@@ -369,7 +368,7 @@ def with_namespace(body: Mapping[str, Any], namespace: str) -> Mapping[str, Any]
     no position; findings on it point at `metadata`."""
     metadata = body.get("metadata")
     copy = _copy_map(body)
-    copy["metadata"] = _copy_map(metadata if isinstance(metadata, Mapping) else {})
+    copy["metadata"] = _copy_map(metadata if isinstance(metadata, dict) else {})
     copy["metadata"]["namespace"] = namespace
     return copy
 
