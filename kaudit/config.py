@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+import os
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.errors import KauditError
 from kaudit.model import Severity
@@ -11,6 +11,9 @@ from kaudit.paths import schema_path
 from kaudit.ruleset import Rule, RuleFileError, read_rule_document
 from kaudit.suppress import Exclusion
 from kaudit.value import field, replace, value
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CONFIG_NAMES = (".kaudit.yaml", ".kaudit.yml")
 
@@ -43,25 +46,32 @@ class Config:
     pod_security_version: Optional[str] = None
 
 
-def discover(start: Path) -> Optional[Path]:
-    for directory in (start, *start.parents):
+def discover(start: str) -> Optional[str]:
+    """The config file in `start` or the nearest folder above it that has one (os.path, not
+    pathlib: a pre-commit run in a repository without a config imports nothing more)."""
+    directory = start
+    while True:
         for name in CONFIG_NAMES:
-            candidate = directory / name
-            if candidate.is_file():
+            candidate = os.path.join(directory, name)
+            if os.path.isfile(candidate):
                 return candidate
-    return None
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
 def load_config(explicit: Optional[str], cwd: Optional[Path] = None) -> Config:
-    if explicit is not None:
-        path = Path(explicit)
-        if not path.is_file():
-            raise KauditError(f"{explicit}: config file not found")
-    else:
-        found = discover((cwd or Path.cwd()).resolve())
+    found = explicit
+    if found is None:
+        found = discover(os.path.realpath(os.fspath(cwd) if cwd is not None else os.getcwd()))
         if found is None:
             return Config()
-        path = found
+    elif not os.path.isfile(found):
+        raise KauditError(f"{explicit}: config file not found")
+    from pathlib import Path
+
+    path = Path(found)
     try:
         document = read_rule_document(path)  # one YAML mapping, with positions for error lines
     except RuleFileError as error:

@@ -5,10 +5,10 @@ import enum
 import json
 import re
 import functools
-import hashlib
 from typing import Any, Mapping, Optional, Union
 
 from kaudit.errors import KauditError
+from kaudit.sha256 import sha256
 from kaudit.value import computed_once, field, record, value
 
 PathPart = Union[str, int]
@@ -193,7 +193,7 @@ class Finding:
         group = ref.api_version.rpartition("/")[0]  # the API group, not its version, identifies a kind
         identity = "|".join([self.rule, group, ref.kind, ref.namespace or "", ref.name, self.container or "",
                              self.key_path or self.path_text, self.fact])
-        return hashlib.sha256(identity.encode()).hexdigest()[:32]
+        return sha256(identity.encode()).hexdigest()[:32]
 
 
 @value

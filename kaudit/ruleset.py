@@ -1,22 +1,26 @@
 """Load rule files, validate them, bind their templates, and select the rules to run."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union
 
 from kaudit.checks import TEMPLATES
 from kaudit.checks.base import Check, Hit, Target, TemplateError
 from kaudit.errors import KauditError
 from kaudit.model import Frameworks, RuleInfo, Severity
-from kaudit.paths import builtin_rules_dir, schema_path
+from kaudit.paths import builtin_rules_location, schema_path
+from kaudit.sha256 import sha256
 from kaudit.sources.yamldoc import Document, deepest_position, parse_documents
 from kaudit.value import replace, value
 
 RULE_SUFFIXES = (".yaml", ".yml")
 KIND_GROUPS = ("workloads", "all")
+if TYPE_CHECKING:
+    from pathlib import Path
+
+StrPath = Union[str, "os.PathLike[str]"]  # rule files are read by name: pathlib stays off the hook path
+
 ALL_CONTAINER_KINDS = ("container", "initContainer", "ephemeralContainer")
 
 
@@ -86,7 +90,7 @@ def rule_files(directory: Path) -> list[Path]:
     return [directory / relative for relative in _rule_names(directory)]
 
 
-def _rule_names(directory: Path) -> list[str]:
+def _rule_names(directory: StrPath) -> list[str]:
     """The rule files under `directory`, as sorted relative POSIX paths (plain strings: the index
     check reads them on every run, and 120 Path objects cost more than the check)."""
     found: list[str] = []
@@ -110,7 +114,7 @@ class RuleTests:
 
     __slots__ = ("_path", "_tests")
 
-    def __init__(self, path: Path, tests: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(self, path: StrPath, tests: Optional[Mapping[str, Any]] = None) -> None:
         self._path = path
         self._tests = tests
 
@@ -120,9 +124,9 @@ class RuleTests:
         return self._tests
 
 
-def _rules_digest(directory: Path, names: Sequence[str]) -> str:
+def _rules_digest(directory: StrPath, names: Sequence[str]) -> str:
     """A digest of the rule files' names (relative, POSIX) and contents."""
-    digest = hashlib.sha256(f"kaudit-rules-index:{INDEX_FORMAT}".encode())
+    digest = sha256(f"kaudit-rules-index:{INDEX_FORMAT}".encode())
     top = os.fspath(directory)
     for name in names:
         with open(os.path.join(top, name), "rb") as stream:
@@ -132,9 +136,9 @@ def _rules_digest(directory: Path, names: Sequence[str]) -> str:
 
 def compile_builtin_index() -> str:
     """The JSON text of rules/index.json: every built-in rule document, keyed by a digest of the files."""
-    directory = builtin_rules_dir()
+    directory = builtin_rules_location()
     names = _rule_names(directory)
-    documents = [[name, {key: value for key, value in read_rule_document(directory / name).data.items()
+    documents = [[name, {key: value for key, value in read_rule_document(os.path.join(directory, name)).data.items()
                          if key != "tests"}]
                  for name in names]
     return json.dumps({"digest": _rules_digest(directory, names), "rules": documents}, indent=1, sort_keys=True) + "\n"
@@ -145,20 +149,24 @@ def load_builtin_rules(use_index: bool = True) -> list[Rule]:
     committed rules/index.json is used when its digest matches the files (else YAML is parsed).
     The index holds no fixtures: a rule reads them from its file when they are run (`RuleTests`).
     Built-in rules are validated by the test suite, so this path never imports jsonschema."""
-    directory = builtin_rules_dir()
+    directory = builtin_rules_location()
     names = _rule_names(directory)
     if use_index:
         try:
-            index = json.loads((directory / INDEX_NAME).read_text(encoding="utf-8"))
+            with open(os.path.join(directory, INDEX_NAME), encoding="utf-8") as stream:
+                index = json.load(stream)
             if index.get("digest") == _rules_digest(directory, names):
-                return [rule_from_document(directory / name, data, builtin=True) for name, data in index["rules"]]
+                return [rule_from_document(os.path.join(directory, name), data, builtin=True)
+                        for name, data in index["rules"]]
         except (OSError, ValueError, KeyError, TypeError):
             pass  # missing or stale: the files themselves are the truth
-    return [load_rule_file(directory / name, validate=False, builtin=True) for name in names]
+    return [load_rule_file(os.path.join(directory, name), validate=False, builtin=True) for name in names]
 
 
 def custom_rule_files(directory: str) -> list[Path]:
     """The rule files of a user's rules directory; a missing or empty one is an error, not a no-op."""
+    from pathlib import Path
+
     path = Path(directory)
     if not path.is_dir():
         raise KauditError(f"{directory}: rules directory not found")
@@ -210,9 +218,10 @@ def relation_problems(rules: Iterable[Rule], known: Mapping[str, Rule]) -> list[
     return problems
 
 
-def read_rule_document(path: Path) -> Document:
+def read_rule_document(path: StrPath) -> Document:
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
     except (OSError, UnicodeDecodeError) as error:
         raise RuleFileError([f"{path}: cannot read: {error}"]) from None
     documents = list(parse_documents(text))
@@ -226,7 +235,7 @@ def read_rule_document(path: Path) -> Document:
     return document
 
 
-def load_rule_file(path: Path, *, validate: bool, builtin: bool = False) -> Rule:
+def load_rule_file(path: StrPath, *, validate: bool, builtin: bool = False) -> Rule:
     document = read_rule_document(path)
     data = document.data
     if validate:
@@ -236,7 +245,7 @@ def load_rule_file(path: Path, *, validate: bool, builtin: bool = False) -> Rule
     return rule_from_document(path, data, builtin=builtin)
 
 
-def rule_from_document(path: Path, data: Mapping[str, Any], *, builtin: bool) -> Rule:
+def rule_from_document(path: StrPath, data: Mapping[str, Any], *, builtin: bool) -> Rule:
     target = data["target"]
     default_kinds = ["all"] if target == "object" else ["workloads"]
     return Rule(

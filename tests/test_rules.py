@@ -129,6 +129,6 @@ def test_a_stale_index_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     shutil.copytree(builtin_rules_dir(), copy)
     edited = copy / "workload-hardening" / "run-as-root.yaml"
     edited.write_text(edited.read_text().replace("severity: high", "severity: low", 1))
-    monkeypatch.setattr(ruleset, "builtin_rules_dir", lambda: copy)
+    monkeypatch.setattr(ruleset, "builtin_rules_location", lambda: str(copy))
     rules = {r.id: r for r in ruleset.load_builtin_rules()}
     assert rules["run-as-root"].severity.label == "low"

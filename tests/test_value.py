@@ -166,3 +166,12 @@ def test_computed_once_computes_once_per_instance() -> None:
     assert Measured.calls == 1
     assert Measured().size == 42 and Measured.calls == 2
     assert isinstance(Measured.__dict__["size"], computed_once)
+
+
+def test_the_built_in_sha256_is_hashlib_s() -> None:
+    import hashlib
+
+    from kaudit.sha256 import sha256
+
+    for data in (b"", b"abc", bytes(range(256)) * 100):
+        assert sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()

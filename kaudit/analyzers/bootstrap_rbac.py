@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
 from typing import Any, Mapping, Optional
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "bootstrap-rbac.json"
+from kaudit.paths import package_data_location
+
+DATA = package_data_location("bootstrap-rbac.json")
 
 
 @functools.lru_cache(maxsize=1)
 def _data() -> Mapping[str, Any]:
-    return json.loads(DATA.read_text())["minors"]  # type: ignore[no-any-return]
+    with open(DATA, encoding="utf-8") as stream:
+        return json.load(stream)["minors"]  # type: ignore[no-any-return]
 
 
 def minors() -> list[str]:
