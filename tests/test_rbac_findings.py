@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
+
 from kaudit.analyzers.rbac import PERMISSIONS, Subject, rbac_index
 from kaudit.inventory import Inventory
 from kaudit.scan import ScanRequest, scan_manifests
@@ -183,6 +185,19 @@ def test_risky_subject_points_at_its_own_entry_after_a_malformed_one(kaudit: Kau
     [found] = _on(findings, "binding-to-everyone")
     assert found["path"] == "subjects[1]", found
     assert found["location"]["line"] == 5  # the flow sequence holding both entries
+
+
+@pytest.mark.parametrize("namespace", ["{unexpected: {deeper: [1]}}", "[shop, other]", "7"])
+def test_a_subject_namespace_that_is_not_a_string_breaks_no_rule(kaudit: Kaudit, tmp_path: Path,
+                                                                namespace: str) -> None:
+    # Found by tests/test_properties.py: `namespace: {…}` made every RBAC rule fail on an unhashable
+    # subject. The API server rejects such a binding, so it grants nothing and nothing is reported on it.
+    path = tmp_path / "rbac.yaml"
+    path.write_text(_binding("RoleBinding", "app", "ClusterRole", "admin",
+                             f"{{kind: ServiceAccount, name: default, namespace: {namespace}}}", "shop"))
+    result = kaudit("scan", str(path), "-f", "json", "--fail-on", "never")
+    assert result.code == 0 and "could not evaluate" not in result.err, result.err
+    assert not [f for f in every_fact(result.json()["findings"]) if f["resource"]["kind"] == "RoleBinding"]
 
 
 def test_workload_finding_names_the_role_rule(kaudit: Kaudit, tmp_path: Path) -> None:

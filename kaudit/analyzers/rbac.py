@@ -300,6 +300,8 @@ def parse_subject(entry: Any, binding_namespace: Optional[str], group: Optional[
     if kind not in ("User", "Group", "ServiceAccount") or not isinstance(name, str):
         return None
     namespace = entry.get("namespace") if kind == "ServiceAccount" else None
+    if namespace is not None and not isinstance(namespace, str):
+        return None  # `namespace: {…}`: the API server rejects the binding, which grants nothing
     if kind == "ServiceAccount" and not namespace:
         namespace = binding_namespace  # RoleBinding subjects default to the binding's namespace
     if kind == "User" and name.startswith("system:serviceaccount:") and name.count(":") == 3:
