@@ -158,15 +158,20 @@ def _render_sdk(chart_dir: str, options: HelmOptions) -> dict[str, str]:
         with helm_python.Chart.load(chart_dir) as chart:
             _check_dependencies(chart_dir, chart.metadata, chart.dependencies)
             values = _user_values(options)
+            if options.kube_version is None and not options.api_versions:
+                return chart.render(values, name=options.release, namespace=options.namespace,
+                                    is_install=True)
             render_options: dict[str, Any] = {"name": options.release, "namespace": options.namespace,
-                                              "is_install": True}
+                                              "is_install": True, "api_versions": list(options.api_versions)}
             if options.kube_version is not None:
                 render_options["kube_version"] = options.kube_version
-            if options.api_versions:
-                render_options["api_versions"] = list(options.api_versions)
-            # Chart.render without the Capabilities options it does not expose (see the module doc)
-            payload = _native.call_string("helm_render", chart._raw(), json.dumps(values),
-                                          json.dumps(render_options))
+            # Chart.render plus the Capabilities options it does not expose (see the module doc)
+            try:
+                payload = _native.call_string("helm_render", chart._raw(), json.dumps(values),
+                                              json.dumps(render_options))
+            except (AttributeError, TypeError) as error:
+                raise RenderError(f"{chart_dir}: this helm-python-sdk ({helm_python.__version__}) cannot set "
+                                  f"the Kubernetes version or API versions: {error}") from None
     except helm_python.HelmError as error:
         raise RenderError(f"{chart_dir}: {error}") from None
     rendered: dict[str, str] = json.loads(payload)
