@@ -206,3 +206,27 @@ def test_the_helm_template_stream_is_split_by_its_source_comments() -> None:
         ("templates/tests.yaml", "kind: Pod\n"),
         ("templates/tests.yaml", "kind: ConfigMap\n"),
     ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_aliased_and_nested_subcharts_name_their_directory(backend: str) -> None:
+    # charts/redis-dir holds chart `redis`, used twice under the aliases primary and replica, and
+    # has its own subchart; Helm names them by alias, the files are under charts/redis-dir
+    render = render_chart(str(CHARTS / "aliased"), HelmOptions(), renderer=backend)
+    assert sorted((d.template, d.source, yaml.safe_load(d.text)["metadata"]["name"]) for d in render.documents) == [
+        ("charts/redis-dir/charts/metrics/templates/service.yaml",
+         "aliased/charts/primary/charts/metrics/templates/service.yaml", "release-name-metrics-of-none"),
+        ("charts/redis-dir/charts/metrics/templates/service.yaml",
+         "aliased/charts/replica/charts/metrics/templates/service.yaml", "release-name-metrics-of-none"),
+        ("charts/redis-dir/templates/statefulset.yaml", "aliased/charts/primary/templates/statefulset.yaml",
+         "release-name-primary"),
+        ("charts/redis-dir/templates/statefulset.yaml", "aliased/charts/replica/templates/statefulset.yaml",
+         "release-name-replica"),
+    ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_false_dependency_condition_drops_the_subchart(backend: str) -> None:
+    render = render_chart(str(CHARTS / "aliased"), HelmOptions(set_values=("replica.enabled=false",)),
+                          renderer=backend)
+    assert {d.source.split("/")[2] for d in render.documents} == {"primary"}

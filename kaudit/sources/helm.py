@@ -71,6 +71,9 @@ class HelmOptions:
 class RenderedDocument:
     text: str
     template: str  # relative to the chart directory: "templates/x.yaml", "charts/redis/templates/sts.yaml"
+    # Helm's own name for it, "<chart>/charts/<alias>/templates/sts.yaml": distinct for each alias
+    # of one vendored subchart (whose documents share `template`)
+    source: str = ""
 
 
 @value
@@ -125,6 +128,10 @@ def render_chart(chart_dir: str, options: HelmOptions, renderer: Optional[str] =
         binary = helm_binary(path)
         assert binary is not None  # select_renderer found it
         documents = _documents_from_stream(_render_binary(binary, chart_dir, options, timeout, max_output_bytes))
+    if any(document.template.startswith("charts/") for document in documents):
+        subcharts = _SubchartPaths(chart_dir)
+        documents = tuple(RenderedDocument(text=document.text, template=subcharts.resolve(document.template),
+                                           source=document.source) for document in documents)
     return HelmRender(chart=chart_dir, renderer=chosen, documents=documents)
 
 
@@ -251,6 +258,59 @@ def _relative_template(source: str) -> str:
     return source.split("/", 1)[1] if "/" in source else source
 
 
+class _SubchartPaths:
+    """Maps Helm's subchart names in template paths back to the directories under charts/.
+
+    Helm names a subchart by its dependency alias (`charts/store/...` for `alias: store`) or its
+    chart name, which need not be its directory's name; a path that names nothing on disk helps no
+    one fix a finding. A packed subchart (.tgz) keeps Helm's logical path: it has no directory.
+    """
+
+    def __init__(self, chart_dir: str) -> None:
+        self.chart_dir = chart_dir
+        self._levels: dict[str, dict[str, str]] = {}
+
+    def resolve(self, template: str) -> str:
+        parts = template.split("/")
+        resolved: list[str] = []
+        index = 0
+        while index + 1 < len(parts) and parts[index] == "charts":
+            level = os.path.join(self.chart_dir, *resolved)
+            directory = self._names(level).get(parts[index + 1], parts[index + 1])
+            resolved += ["charts", directory]
+            index += 2
+        return "/".join(resolved + parts[index:])
+
+    def _names(self, level: str) -> dict[str, str]:
+        """Helm's name for each subchart of the chart at `level` (alias or chart name) -> its directory."""
+        if level not in self._levels:
+            directories: dict[str, str] = {}  # chart name -> directory under charts/
+            charts = os.path.join(level, "charts")
+            for directory in sorted(os.listdir(charts)) if os.path.isdir(charts) else []:
+                name = _chart_yaml(os.path.join(charts, directory)).get("name")
+                if isinstance(name, str):
+                    directories.setdefault(name, directory)
+            names = dict(directories)
+            # one chart can be vendored once and used under several aliases
+            for dependency in _chart_yaml(level).get("dependencies") or []:
+                if isinstance(dependency, dict) and isinstance(dependency.get("alias"), str) \
+                        and dependency.get("name") in directories:
+                    names[dependency["alias"]] = directories[dependency["name"]]
+            self._levels[level] = names
+        return self._levels[level]
+
+
+def _chart_yaml(chart_dir: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        with open(os.path.join(chart_dir, "Chart.yaml"), "rb") as stream:
+            loaded = yaml.safe_load(stream.read(1024 * 1024))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def _is_manifest(template: str) -> bool:
     return not template.endswith("NOTES.txt")
 
@@ -268,7 +328,7 @@ def _documents_from_map(rendered: dict[str, str]) -> tuple[RenderedDocument, ...
     for source in sorted(rendered):
         template = _relative_template(source)
         if _is_manifest(template):
-            documents += [RenderedDocument(text=text, template=template)
+            documents += [RenderedDocument(text=text, template=template, source=source)
                           for text in _split_documents(rendered[source])]
     return tuple(documents)
 
@@ -279,7 +339,8 @@ def _documents_from_stream(stream: str) -> tuple[RenderedDocument, ...]:
         source = _SOURCE_COMMENT.match(document)
         if source is None:
             continue  # every manifest of `helm template` carries its Source comment
-        template = _relative_template(source.group(1).strip())
+        name = source.group(1).strip()
+        template = _relative_template(name)
         if _is_manifest(template):
-            documents.append(RenderedDocument(text=document[source.end():], template=template))
+            documents.append(RenderedDocument(text=document[source.end():], template=template, source=name))
     return tuple(documents)
