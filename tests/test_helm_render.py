@@ -164,6 +164,8 @@ def test_bad_set_and_values_file_are_render_errors(app: Path, tmp_path: Path) ->
     bad.write_text("a: [1\n")
     with pytest.raises(RenderError, match="bad.yaml"):
         render_chart(str(app), HelmOptions(values_files=(str(bad),)))
+    with pytest.raises(RenderError, match="absent.yaml: No such file"):
+        render_chart(str(app), HelmOptions(values_files=(str(tmp_path / "absent.yaml"),)))
 
 
 def test_the_binary_backend_without_helm_on_path_is_missing(tmp_path: Path) -> None:

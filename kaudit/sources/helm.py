@@ -202,8 +202,11 @@ def _user_values(options: HelmOptions) -> dict[str, Any]:
 
     values: dict[str, Any] = {}
     for values_file in options.values_files:
-        with open(values_file, "rb") as stream:
-            data = stream.read(MAX_VALUES_FILE_BYTES + 1)
+        try:
+            with open(values_file, "rb") as stream:
+                data = stream.read(MAX_VALUES_FILE_BYTES + 1)
+        except OSError as error:
+            raise RenderError(f"{values_file}: {error.strerror or error}") from None
         if len(data) > MAX_VALUES_FILE_BYTES:
             raise RenderError(f"{values_file}: values file over {MAX_VALUES_FILE_BYTES} bytes")
         try:
