@@ -1,0 +1,349 @@
+"""Render a Helm chart directory with Helm's own engine into documents that name their template.
+
+Two renderers, the first available wins (`select_renderer`):
+- "helm-python-sdk": the `helm_python` module (PyPI `helm-python-sdk`, Helm v4's Go SDK through
+  ctypes, `pip install 'kaudit[helm]'`). It returns a map "<chart name>/templates/x.yaml" -> text.
+  Its public `Chart.render` has no Capabilities options, but the C function under it takes
+  `kube_version` and `api_versions` (Helm's own render options), so we call it with them.
+- "helm-binary": `helm template` from PATH; its stream separates documents with `---` and
+  `# Source: <chart name>/templates/x.yaml` comments.
+Both render client-only: no cluster is contacted (`lookup` returns nothing). Helm itself merges the
+chart's values with ours and validates the result against every values.schema.json in the chart.
+
+Semantics kept from `helm template`: values files are merged in order (maps deeply, anything else
+replaced), then each `--set` on top; hooks and test hooks are rendered (they run in the cluster
+too); NOTES.txt is not a manifest and is dropped; a template whose output is empty (an `if` that was
+false) gives no document. Dependencies declared in Chart.yaml but not vendored in charts/
+(directory or .tgz) are an error naming them, unless `dependency_update`, which, like
+`helm template --dependency-update`, downloads them from their repositories (network) into the
+chart's charts/ directory and writes Chart.lock.
+
+Bounded: a render has a timeout and its output a size cap. The SDK renders in-process, so on timeout
+the render is abandoned in its thread (Go cannot be interrupted mid-template) and RenderError is
+raised; the binary is killed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+from typing import Any, Callable, Optional
+
+from kaudit.value import value
+
+SDK = "helm-python-sdk"
+BINARY = "helm-binary"
+RENDERERS = (SDK, BINARY)
+INSTALL_HINT = ("no Helm renderer: install the extra (pip install 'kaudit[helm]') "
+                "or put a helm binary on PATH (https://helm.sh/docs/intro/install/)")
+DEFAULT_TIMEOUT_SECONDS = 30.0
+MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+MAX_VALUES_FILE_BYTES = 16 * 1024 * 1024
+
+# Helm's SplitManifests separator: a line that starts with `---`
+_DOCUMENT_SEPARATOR = re.compile(r"(?m)^---[ \t]*(?:#[^\n]*)?$\n?")
+_SOURCE_COMMENT = re.compile(r"(?m)\A\s*# Source: ([^\n]+)\n")
+
+
+class RenderError(Exception):
+    """The chart does not render; the message is the renderer's own."""
+
+
+class RendererMissing(RenderError):
+    """No renderer is available (or the one asked for is not)."""
+
+
+@value
+class HelmOptions:
+    values_files: tuple[str, ...] = ()
+    set_values: tuple[str, ...] = ()
+    release: str = "release-name"
+    namespace: str = "default"
+    kube_version: Optional[str] = None
+    api_versions: tuple[str, ...] = ()
+    dependency_update: bool = False
+
+
+@value
+class RenderedDocument:
+    text: str
+    template: str  # relative to the chart directory: "templates/x.yaml", "charts/redis/templates/sts.yaml"
+    # Helm's own name for it, "<chart>/charts/<alias>/templates/sts.yaml": distinct for each alias
+    # of one vendored subchart (whose documents share `template`)
+    source: str = ""
+
+
+@value
+class HelmRender:
+    chart: str
+    renderer: str
+    documents: tuple[RenderedDocument, ...]
+
+
+def sdk_available() -> bool:
+    try:
+        import helm_python  # noqa: F401
+    except (ImportError, OSError):  # OSError: the shared library does not load on this platform
+        return False
+    return True
+
+
+def helm_binary(path: Optional[str] = None) -> Optional[str]:
+    """The helm executable on `path` (default: $PATH), or None."""
+    return shutil.which("helm", path=path)
+
+
+def select_renderer(prefer: Optional[str] = None, path: Optional[str] = None) -> str:
+    """The renderer to use: `prefer` if given and available, else the SDK, else the binary."""
+    if prefer is not None and prefer not in RENDERERS:
+        raise ValueError(f"unknown Helm renderer {prefer!r}")
+    if prefer in (None, SDK) and sdk_available():
+        return SDK
+    if prefer in (None, BINARY) and helm_binary(path) is not None:
+        return BINARY
+    if prefer == SDK:
+        raise RendererMissing("helm-python-sdk is not installed: pip install 'kaudit[helm]'")
+    if prefer == BINARY:
+        raise RendererMissing("no helm binary on PATH: install helm (https://helm.sh/docs/intro/install/)")
+    raise RendererMissing(INSTALL_HINT)
+
+
+def render_chart(chart_dir: str, options: HelmOptions, renderer: Optional[str] = None,
+                 timeout: float = DEFAULT_TIMEOUT_SECONDS, max_output_bytes: int = MAX_OUTPUT_BYTES,
+                 path: Optional[str] = None) -> HelmRender:
+    """Render `chart_dir`; `renderer` forces one backend, `path` is the PATH searched for helm."""
+    chosen = select_renderer(renderer, path)
+    if not os.path.isfile(os.path.join(chart_dir, "Chart.yaml")):
+        raise RenderError(f"{chart_dir}: not a chart (no Chart.yaml)")
+    if chosen == SDK:
+        rendered = _with_timeout(lambda: _render_sdk(chart_dir, options), timeout, chart_dir)
+        output = sum(len(text) for text in rendered.values())
+        if output > max_output_bytes:
+            raise RenderError(f"{chart_dir}: rendered output is {output} bytes, over the cap of {max_output_bytes}")
+        documents = _documents_from_map(rendered)
+    else:
+        binary = helm_binary(path)
+        assert binary is not None  # select_renderer found it
+        documents = _documents_from_stream(_render_binary(binary, chart_dir, options, timeout, max_output_bytes))
+    if any(document.template.startswith("charts/") for document in documents):
+        subcharts = _SubchartPaths(chart_dir)
+        documents = tuple(RenderedDocument(text=document.text, template=subcharts.resolve(document.template),
+                                           source=document.source) for document in documents)
+    return HelmRender(chart=chart_dir, renderer=chosen, documents=documents)
+
+
+def _with_timeout(render: Callable[[], dict[str, str]], timeout: float, chart_dir: str) -> dict[str, str]:
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = render()
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, name=f"helm-render {chart_dir}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise RenderError(f"{chart_dir}: rendering did not finish within {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    result: dict[str, str] = outcome["result"]
+    return result
+
+
+def _render_sdk(chart_dir: str, options: HelmOptions) -> dict[str, str]:
+    import helm_python
+    from helm_python import _native
+
+    try:
+        if options.dependency_update:
+            helm_python.dependency_update(chart_dir)
+        with helm_python.Chart.load(chart_dir) as chart:
+            _check_dependencies(chart_dir, chart.metadata, chart.dependencies)
+            values = _user_values(options)
+            if options.kube_version is None and not options.api_versions:
+                return chart.render(values, name=options.release, namespace=options.namespace,
+                                    is_install=True)
+            render_options: dict[str, Any] = {"name": options.release, "namespace": options.namespace,
+                                              "is_install": True, "api_versions": list(options.api_versions)}
+            if options.kube_version is not None:
+                render_options["kube_version"] = options.kube_version
+            # Chart.render plus the Capabilities options it does not expose (see the module doc)
+            try:
+                payload = _native.call_string("helm_render", chart._raw(), json.dumps(values),
+                                              json.dumps(render_options))
+            except (AttributeError, TypeError) as error:
+                raise RenderError(f"{chart_dir}: this helm-python-sdk ({helm_python.__version__}) cannot set "
+                                  f"the Kubernetes version or API versions: {error}") from None
+    except helm_python.HelmError as error:
+        raise RenderError(f"{chart_dir}: {error}") from None
+    rendered: dict[str, str] = json.loads(payload)
+    return rendered
+
+
+def _check_dependencies(chart_dir: str, metadata: dict[str, Any], loaded: list[dict[str, Any]]) -> None:
+    # what `helm template` does (action.CheckDependencies): every dependency in Chart.yaml must be
+    # in charts/, even one whose condition is false
+    present = {dependency.get("name") for dependency in loaded}
+    missing = [str(dependency.get("name")) for dependency in metadata.get("dependencies") or []
+               if dependency.get("name") not in present]
+    if missing:
+        raise RenderError(f"{chart_dir}: found in Chart.yaml, but missing in charts/ directory: "
+                          f"{', '.join(missing)} (vendor them with `helm dependency build`, or allow "
+                          "downloading them with the dependency update option)")
+
+
+def _user_values(options: HelmOptions) -> dict[str, Any]:
+    import helm_python
+
+    values: dict[str, Any] = {}
+    for values_file in options.values_files:
+        try:
+            with open(values_file, "rb") as stream:
+                data = stream.read(MAX_VALUES_FILE_BYTES + 1)
+        except OSError as error:
+            raise RenderError(f"{values_file}: {error.strerror or error}") from None
+        if len(data) > MAX_VALUES_FILE_BYTES:
+            raise RenderError(f"{values_file}: values file over {MAX_VALUES_FILE_BYTES} bytes")
+        try:
+            values = _merge(values, helm_python.values_from_yaml(data.decode("utf-8", "replace")))
+        except helm_python.HelmError as error:
+            raise RenderError(f"{values_file}: {error}") from None
+    for expression in options.set_values:
+        try:
+            values = _merge(values, helm_python.parse_set_string(expression))
+        except helm_python.HelmError as error:
+            raise RenderError(f"--set {expression.split('=', 1)[0]}: {error}") from None
+    return values
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    # Helm's mergeMaps: maps merge key by key, any other value (lists included) is replaced
+    merged = dict(base)
+    for key, new in override.items():
+        old = merged.get(key)
+        merged[key] = _merge(old, new) if isinstance(old, dict) and isinstance(new, dict) else new
+    return merged
+
+
+def _render_binary(binary: str, chart_dir: str, options: HelmOptions, timeout: float,
+                   max_output_bytes: int) -> str:
+    command = [binary, "template", options.release, chart_dir, "--namespace", options.namespace]
+    for values_file in options.values_files:
+        command += ["--values", values_file]
+    for expression in options.set_values:
+        command += ["--set", expression]
+    if options.kube_version is not None:
+        command += ["--kube-version", options.kube_version]
+    for api_version in options.api_versions:
+        command += ["--api-versions", api_version]
+    if options.dependency_update:
+        command.append("--dependency-update")
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise RenderError(f"{chart_dir}: rendering did not finish within {timeout:g} s") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip()[:4000]
+        raise RenderError(f"{chart_dir}: {message or f'helm template exited {done.returncode}'}")
+    if len(done.stdout) > max_output_bytes:
+        raise RenderError(f"{chart_dir}: rendered output is {len(done.stdout)} bytes, over the cap of {max_output_bytes}")
+    return done.stdout.decode("utf-8", "replace")
+
+
+def _relative_template(source: str) -> str:
+    # "<chart name>/templates/x.yaml" -> "templates/x.yaml"; the root chart's name is Chart.yaml's,
+    # not the directory's, so the first component is dropped whatever it is
+    return source.split("/", 1)[1] if "/" in source else source
+
+
+class _SubchartPaths:
+    """Maps Helm's subchart names in template paths back to the directories under charts/.
+
+    Helm names a subchart by its dependency alias (`charts/store/...` for `alias: store`) or its
+    chart name, which need not be its directory's name; a path that names nothing on disk helps no
+    one fix a finding. A packed subchart (.tgz) keeps Helm's logical path: it has no directory.
+    """
+
+    def __init__(self, chart_dir: str) -> None:
+        self.chart_dir = chart_dir
+        self._levels: dict[str, dict[str, str]] = {}
+
+    def resolve(self, template: str) -> str:
+        parts = template.split("/")
+        resolved: list[str] = []
+        index = 0
+        while index + 1 < len(parts) and parts[index] == "charts":
+            level = os.path.join(self.chart_dir, *resolved)
+            directory = self._names(level).get(parts[index + 1], parts[index + 1])
+            resolved += ["charts", directory]
+            index += 2
+        return "/".join(resolved + parts[index:])
+
+    def _names(self, level: str) -> dict[str, str]:
+        """Helm's name for each subchart of the chart at `level` (alias or chart name) -> its directory."""
+        if level not in self._levels:
+            directories: dict[str, str] = {}  # chart name -> directory under charts/
+            charts = os.path.join(level, "charts")
+            for directory in sorted(os.listdir(charts)) if os.path.isdir(charts) else []:
+                name = _chart_yaml(os.path.join(charts, directory)).get("name")
+                if isinstance(name, str):
+                    directories.setdefault(name, directory)
+            names = dict(directories)
+            # one chart can be vendored once and used under several aliases
+            for dependency in _chart_yaml(level).get("dependencies") or []:
+                if isinstance(dependency, dict) and isinstance(dependency.get("alias"), str) \
+                        and dependency.get("name") in directories:
+                    names[dependency["alias"]] = directories[dependency["name"]]
+            self._levels[level] = names
+        return self._levels[level]
+
+
+def _chart_yaml(chart_dir: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        with open(os.path.join(chart_dir, "Chart.yaml"), "rb") as stream:
+            loaded = yaml.safe_load(stream.read(1024 * 1024))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _is_manifest(template: str) -> bool:
+    return not template.endswith("NOTES.txt")
+
+
+def _split_documents(text: str) -> list[str]:
+    return [document for document in _DOCUMENT_SEPARATOR.split(text) if _has_content(document)]
+
+
+def _has_content(document: str) -> bool:
+    return any(line.strip() and not line.lstrip().startswith("#") for line in document.splitlines())
+
+
+def _documents_from_map(rendered: dict[str, str]) -> tuple[RenderedDocument, ...]:
+    documents = []
+    for source in sorted(rendered):
+        template = _relative_template(source)
+        if _is_manifest(template):
+            documents += [RenderedDocument(text=text, template=template, source=source)
+                          for text in _split_documents(rendered[source])]
+    return tuple(documents)
+
+
+def _documents_from_stream(stream: str) -> tuple[RenderedDocument, ...]:
+    documents = []
+    for document in _split_documents(stream):
+        source = _SOURCE_COMMENT.match(document)
+        if source is None:
+            continue  # every manifest of `helm template` carries its Source comment
+        name = source.group(1).strip()
+        template = _relative_template(name)
+        if _is_manifest(template):
+            documents.append(RenderedDocument(text=document[source.end():], template=template, source=name))
+    return tuple(documents)
