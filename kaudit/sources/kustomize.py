@@ -268,7 +268,8 @@ def _kustomize_message(stderr: str, wrapper: str, target: str, root: str) -> str
 
 
 def _split(stream: str) -> list[str]:
-    documents, current = [], []
+    documents: list[str] = []
+    current: list[str] = []
     for line in stream.splitlines(keepends=True):
         if line.rstrip("\r\n") == "---":
             documents.append("".join(current))
