@@ -187,3 +187,12 @@ def test_top_level_ignores_odd_kustomization_content(tmp_path: Path) -> None:
         (tmp_path / name / "kustomization.yaml").write_text(text)
     scanned = [str(tmp_path / name) for name in shapes]
     assert top_level(scanned) == scanned
+
+
+def test_an_allowed_remote_base_is_left_to_kustomize_whose_error_is_reported(tmp_path: Path) -> None:
+    # .invalid never resolves (RFC 2606), so kustomize's fetch fails the same way with or without a network
+    (tmp_path / "kustomization.yaml").write_text("resources:\n  - https://example.invalid/org/repo//base?ref=v1\n")
+    with pytest.raises(RenderError) as raised:
+        render_kustomization(str(tmp_path), KustomizeOptions(allow_remote=True, timeout=60))
+    assert "example.invalid" in raised.value.message
+    assert "remote bases are off" not in raised.value.message  # kaudit let kustomize try

@@ -391,13 +391,9 @@ def _origin_line(path: str, text: str, cache: dict[str, dict[tuple[str, str], li
     if path not in cache:
         cache[path] = _documents_by_kind_and_name(path)
     by_name = cache[path]
-    import yaml
-    try:
-        identity = _kind_and_name(yaml.safe_load(text))
-    except yaml.YAMLError:
-        identity = None
     if len(by_name) == 1 and sum(len(lines) for lines in by_name.values()) == 1:
         return next(iter(by_name.values()))[0]
+    identity = _rendered_kind_and_name(text)
     if identity is None:
         return None
     kind, name = identity
@@ -407,6 +403,27 @@ def _origin_line(path: str, text: str, cache: dict[str, dict[tuple[str, str], li
         exact = by_name.get((kind, name), [])
         candidates = exact if len(exact) == 1 else candidates
     return candidates[0] if len(candidates) == 1 else None
+
+
+_TOP_LEVEL_KIND = re.compile(r"^kind: *(\S+) *$", re.MULTILINE)
+_TOP_LEVEL_NAME = re.compile(r"^metadata:\n(?:(?:  .*|[ ]{4,}.*)?\n)*?  name: *(\S+) *$", re.MULTILINE)
+
+
+def _rendered_kind_and_name(text: str) -> Optional[tuple[str, str]]:
+    """kind and metadata.name from kustomize's output (top-level keys at column 0, 2-space indent),
+    without parsing a document that may be a megabyte of CRD schema."""
+    kind, name = _TOP_LEVEL_KIND.search(text), _TOP_LEVEL_NAME.search(text)
+    if not kind or not name:
+        return None
+    import yaml
+    try:  # the values as YAML reads them (kustomize quotes a name that would read as a number)
+        kind_value, name_value = yaml.safe_load(kind.group(1)), yaml.safe_load(name.group(1))
+    except yaml.YAMLError:
+        return None
+    return (kind_value, name_value) if isinstance(kind_value, str) and isinstance(name_value, str) else None
+
+
+_DOCUMENT_MARKER = re.compile(r"(---|\.\.\.)(\s|$)")
 
 
 def _documents_by_kind_and_name(path: str) -> dict[tuple[str, str], list[int]]:
@@ -419,6 +436,13 @@ def _documents_by_kind_and_name(path: str) -> dict[tuple[str, str], list[int]]:
     except (OSError, UnicodeDecodeError):
         return {}
     found: dict[tuple[str, str], list[int]] = {}
+    lines = source.splitlines()
+    first = next((number for number, line in enumerate(lines, 1)
+                  if line.strip() and not line.startswith(("#", "%", "---"))), None)
+    if first is not None and not any(_DOCUMENT_MARKER.match(line) for line in lines[first:]):
+        # one document (a CRD can be megabytes): its first line, without parsing it
+        found[("", "")] = [first]
+        return found
     for parsed in parse_documents(source):
         if isinstance(parsed, Document):
             identity = _kind_and_name(parsed.data)
