@@ -75,7 +75,7 @@ def test_objects_sharing_a_file_point_at_their_own_document_and_generated_ones_a
     assert len(generated) == 1  # the generator's name has kustomize's hash suffix
     assert located.pop(generated[0]) == ("kustomization.yaml", None)
     assert located == {("ServiceAccount", "runner"): ("objects.yaml", 2),
-                       ("ConfigMap", "runner-settings"): ("objects.yaml", 7)}
+                       ("ConfigMap", "runner-settings"): ("objects.yaml", 12)}
 
 
 def test_kaudits_annotations_are_removed_from_the_rendered_objects() -> None:
@@ -83,6 +83,12 @@ def test_kaudits_annotations_are_removed_from_the_rendered_objects() -> None:
         assert "config.kubernetes.io" not in document.text
         metadata = yaml.safe_load(document.text)["metadata"]
         assert "annotations" not in metadata  # the block held only kaudit's annotations
+
+
+def test_the_users_own_annotations_stay_around_kaudits_removed_ones() -> None:
+    (document, data), = [value for key, value in by_kind_and_name(render("multi")).items() if key[0] == "ServiceAccount"]
+    # kustomize sorts the keys: b-team sits between alpha.config... and config..., a block value after them
+    assert data["metadata"]["annotations"] == {"b-team": "platform", "zz-note": "line one\nline two\n"}
 
 
 def test_annotations_the_user_asked_for_stay_as_a_plain_build_writes_them() -> None:
