@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import os
 from collections import defaultdict
-from typing import Any, Iterable, Iterator, NamedTuple, Optional
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, TypeVar
 
 from kaudit.model import STDIN_NAME, InputError, Origin, Resource, ResourceRef
 from kaudit.pod_security import PodSecurityVersions
@@ -61,6 +61,19 @@ def group_text(file: str) -> str:
     if file == STDIN_NAME:
         return "standard input"
     return (os.path.dirname(file) or ".") + "/"
+
+
+
+T = TypeVar("T")
+
+
+def memoized(lookup: Any, key: str, build: Callable[[Any], T]) -> T:
+    """`build(lookup)` made once per inventory and kept in its memo under `key`: the indexes the
+    analyzers build (network, RBAC, limits) are asked for by every rule that reads them."""
+    found: Optional[T] = lookup.memo.get(key)
+    if found is None:
+        found = lookup.memo[key] = build(lookup)
+    return found
 
 
 class Inventory:

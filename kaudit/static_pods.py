@@ -21,6 +21,7 @@ import functools
 import posixpath
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
+from kaudit.inventory import memoized
 from kaudit.model import STDIN_NAME, Resource
 from kaudit.workloads import mapping, sequence
 
@@ -52,14 +53,15 @@ def static_pod_dirs(extra: Iterable[str] = (), lookup: Optional["Lookup"] = None
     each KubeletConfiguration object in the scan (memoised per scan)."""
     found = list(extra)
     if lookup is not None:
-        configured = lookup.memo.get("static-pod-paths")
-        if configured is None:
-            configured = lookup.memo["static-pod-paths"] = tuple(
-                path for config in lookup.of_kind("KubeletConfiguration")
-                if str(config.ref.api_version).startswith("kubelet.config.k8s.io/")
-                and isinstance(path := config.body.get("staticPodPath"), str) and 0 < len(path) <= MAX_PATH_CHARS)
-        found.extend(configured)
+        found.extend(memoized(lookup, "static-pod-paths", _configured_paths))
     return _dirs(tuple(found))
+
+
+def _configured_paths(lookup: "Lookup") -> tuple[str, ...]:
+    """The staticPodPath of each KubeletConfiguration object in the scan."""
+    return tuple(path for config in lookup.of_kind("KubeletConfiguration")
+                 if str(config.ref.api_version).startswith("kubelet.config.k8s.io/")
+                 and isinstance(path := config.body.get("staticPodPath"), str) and 0 < len(path) <= MAX_PATH_CHARS)
 
 
 @functools.lru_cache(maxsize=64)

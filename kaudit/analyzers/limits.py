@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from kaudit.inventory import Scope
+from kaudit.inventory import Scope, memoized
 from kaudit.model import Resource
 from kaudit.value import field, record, value
 from kaudit.workloads import mapping, pod_specs, sequence
@@ -100,9 +100,10 @@ class LimitsIndex:
 
 def limits_index(lookup: Any) -> LimitsIndex:
     """The index for this inventory, built once per scan and kept in its memo."""
-    cached = lookup.memo.get("limits")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    return memoized(lookup, "limits", _build_limits_index)
+
+
+def _build_limits_index(lookup: Any) -> LimitsIndex:
     index = LimitsIndex()
     for resource in lookup.resources:
         if resource.kind == "LimitRange" and _core(resource):
@@ -115,7 +116,6 @@ def limits_index(lookup: Any) -> LimitsIndex:
         ranges.sort(key=lambda r: r.name)
     for quotas in index.quotas.values():
         quotas.sort(key=lambda q: q.name)
-    lookup.memo["limits"] = index
     return index
 
 

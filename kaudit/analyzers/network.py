@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from kaudit.inventory import Scope
+from kaudit.inventory import Scope, memoized
 from kaudit.model import Resource
 from kaudit.selectors import Selector, labels_of, parse_selector
 from kaudit.value import field, record, value
@@ -98,9 +98,10 @@ def parse_policy(resource: Resource) -> Policy:
 
 def network_index(lookup: Any) -> NetworkIndex:
     """The index for this inventory, built once per scan and kept in its memo."""
-    cached = lookup.memo.get("network")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    return memoized(lookup, "network", _build_network_index)
+
+
+def _build_network_index(lookup: Any) -> NetworkIndex:
     index = NetworkIndex()
     for resource in lookup.resources:
         key = (api_group(resource), resource.kind)
@@ -119,7 +120,6 @@ def network_index(lookup: Any) -> NetworkIndex:
                 if pod.pod_level and pod.spec.get("hostNetwork") is not True:  # policies do not apply to those
                     index.workloads.setdefault(lookup.scope(resource), []).append(
                         Workload(resource, labels_of(pod.metadata)))
-    lookup.memo["network"] = index
     return index
 
 

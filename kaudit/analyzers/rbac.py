@@ -26,7 +26,7 @@ from kaudit.analyzers.permissions import (  # re-exported: the analysis speaks o
     ALL, CLUSTER_SCOPED, PERMISSIONS, RBAC_GROUP, SYSTEM_GROUPS_FOR_EVERYONE, Permission, describe_rule,
     is_system_subject, rule_allows, rule_key,
 )
-from kaudit.inventory import CLUSTER, Inventory, Scope
+from kaudit.inventory import CLUSTER, Inventory, Scope, memoized
 from kaudit.model import Resource
 from kaudit.selectors import Selector, labels_of, parse_selector
 from kaudit.value import field, record, replace, value
@@ -338,9 +338,11 @@ def _aggregate(cluster_roles: dict[str, Role]) -> dict[str, Role]:
 
 
 def rbac_index(lookup: Any) -> RbacIndex:
-    cached = lookup.memo.get("rbac")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    """Who holds what in this inventory, built once per scan and kept in its memo."""
+    return memoized(lookup, "rbac", _build_rbac_index)
+
+
+def _build_rbac_index(lookup: Any) -> RbacIndex:
     index = RbacIndex()
     builtins = _builtin_roles()
     cluster_roles = dict(builtins)
@@ -379,5 +381,4 @@ def rbac_index(lookup: Any) -> RbacIndex:
                     if source.resource is not None:
                         index.grants_by_source.setdefault((id(source.resource), source.index), []).append(grant)
         index.grants_by_binding[id(binding)] = grants
-    lookup.memo["rbac"] = index
     return index

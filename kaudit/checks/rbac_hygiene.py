@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 from kaudit.analyzers.permissions import is_system_subject
 from kaudit.checks.base import Check, Hit, Target, Template
-from kaudit.inventory import Inventory, Scope
+from kaudit.inventory import Inventory, Scope, memoized
 from kaudit.model import Resource
 from kaudit.value import field, record, value
 from kaudit.workloads import pod_specs, sequence
@@ -62,9 +62,10 @@ def _role_of(index: RbacIndex, binding: Resource) -> Optional[tuple[str, str]]:
 
 def subject_index(lookup: Any) -> SubjectIndex:
     """Who each binding of the scan names, without the platform's default subjects; once per scan."""
-    cached = lookup.memo.get("rbac-subjects")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    return memoized(lookup, "rbac-subjects", _build_subject_index)
+
+
+def _build_subject_index(lookup: Any) -> SubjectIndex:
     from kaudit.analyzers.rbac import parse_subject, rbac_index
     from kaudit.platform import verdict_of
 
@@ -84,7 +85,6 @@ def subject_index(lookup: Any) -> SubjectIndex:
             if subject not in found.named:
                 found.first.setdefault(id(binding), []).append(subject)
             found.named.setdefault(subject, []).append(Named(binding, position, role))
-    lookup.memo["rbac-subjects"] = found
     return found
 
 
@@ -108,9 +108,10 @@ UNBOUND_PARAMS = {
 
 def _accounts_in_use(lookup: Any) -> dict[tuple[Scope, str], Resource]:
     """(scope, account) -> the first workload of the scan whose pods run as it."""
-    cached = lookup.memo.get("service-accounts-in-use")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    return memoized(lookup, "service-accounts-in-use", _build_accounts_in_use)
+
+
+def _build_accounts_in_use(lookup: Any) -> dict[tuple[Scope, str], Resource]:
     used: dict[tuple[Scope, str], Resource] = {}
     for resource in lookup.resources:
         if resource.kind in BINDING_KINDS or resource.kind == "ServiceAccount":
@@ -119,7 +120,6 @@ def _accounts_in_use(lookup: Any) -> dict[tuple[Scope, str], Resource]:
             if pod.pod_level:
                 account = pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default"
                 used.setdefault((lookup.scope(resource), str(account)), resource)
-    lookup.memo["service-accounts-in-use"] = used
     return used
 
 
