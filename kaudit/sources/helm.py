@@ -74,6 +74,9 @@ class RenderedDocument:
     # Helm's own name for it, "<chart>/charts/<alias>/templates/sts.yaml": distinct for each alias
     # of one vendored subchart (whose documents share `template`)
     source: str = ""
+    # lines of the template's output before this document's first line (several documents of one
+    # template, or a `# Source:` comment): line N of `text` is line offset+N of the template's output
+    offset: int = 0
 
 
 @value
@@ -113,13 +116,14 @@ def select_renderer(prefer: Optional[str] = None, path: Optional[str] = None) ->
 
 def render_chart(chart_dir: str, options: HelmOptions, renderer: Optional[str] = None,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, max_output_bytes: int = MAX_OUTPUT_BYTES,
-                 path: Optional[str] = None) -> HelmRender:
-    """Render `chart_dir`; `renderer` forces one backend, `path` is the PATH searched for helm."""
+                 path: Optional[str] = None, extra_values: Optional[dict[str, Any]] = None) -> HelmRender:
+    """Render `chart_dir`; `renderer` forces one backend, `path` is the PATH searched for helm.
+    `extra_values` are merged over the user's values and --set (values provenance perturbs them)."""
     chosen = select_renderer(renderer, path)
     if not os.path.isfile(os.path.join(chart_dir, "Chart.yaml")):
         raise RenderError(f"{chart_dir}: not a chart (no Chart.yaml)")
     if chosen == SDK:
-        rendered = _with_timeout(lambda: _render_sdk(chart_dir, options), timeout, chart_dir)
+        rendered = _with_timeout(lambda: _render_sdk(chart_dir, options, extra_values), timeout, chart_dir)
         output = sum(len(text) for text in rendered.values())
         if output > max_output_bytes:
             raise RenderError(f"{chart_dir}: rendered output is {output} bytes, over the cap of {max_output_bytes}")
@@ -127,11 +131,13 @@ def render_chart(chart_dir: str, options: HelmOptions, renderer: Optional[str] =
     else:
         binary = helm_binary(path)
         assert binary is not None  # select_renderer found it
-        documents = _documents_from_stream(_render_binary(binary, chart_dir, options, timeout, max_output_bytes))
+        documents = _documents_from_stream(_render_binary(binary, chart_dir, options, timeout, max_output_bytes,
+                                                           extra_values))
     if any(document.template.startswith("charts/") for document in documents):
         subcharts = _SubchartPaths(chart_dir)
         documents = tuple(RenderedDocument(text=document.text, template=subcharts.resolve(document.template),
-                                           source=document.source) for document in documents)
+                                           source=document.source, offset=document.offset)
+                          for document in documents)
     return HelmRender(chart=chart_dir, renderer=chosen, documents=documents)
 
 
@@ -155,7 +161,8 @@ def _with_timeout(render: Callable[[], dict[str, str]], timeout: float, chart_di
     return result
 
 
-def _render_sdk(chart_dir: str, options: HelmOptions) -> dict[str, str]:
+def _render_sdk(chart_dir: str, options: HelmOptions, extra_values: Optional[dict[str, Any]] = None
+                ) -> dict[str, str]:
     import helm_python
     from helm_python import _native
 
@@ -165,6 +172,8 @@ def _render_sdk(chart_dir: str, options: HelmOptions) -> dict[str, str]:
         with helm_python.Chart.load(chart_dir) as chart:
             _check_dependencies(chart_dir, chart.metadata, chart.dependencies)
             values = _user_values(options)
+            if extra_values:
+                values = _merge(values, extra_values)
             if options.kube_version is None and not options.api_versions:
                 return chart.render(values, name=options.release, namespace=options.namespace,
                                     is_install=True)
@@ -231,12 +240,15 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def _render_binary(binary: str, chart_dir: str, options: HelmOptions, timeout: float,
-                   max_output_bytes: int) -> str:
+                   max_output_bytes: int, extra_values: Optional[dict[str, Any]] = None) -> str:
     command = [binary, "template", options.release, chart_dir, "--namespace", options.namespace]
     for values_file in options.values_files:
         command += ["--values", values_file]
     for expression in options.set_values:
         command += ["--set", expression]
+    if extra_values:  # Helm applies --set-json after values files and before --set
+        for key, value in _flatten(extra_values):
+            command += ["--set-json", f"{key}={json.dumps(value)}"]
     if options.kube_version is not None:
         command += ["--kube-version", options.kube_version]
     for api_version in options.api_versions:
@@ -253,6 +265,18 @@ def _render_binary(binary: str, chart_dir: str, options: HelmOptions, timeout: f
     if len(done.stdout) > max_output_bytes:
         raise RenderError(f"{chart_dir}: rendered output is {len(done.stdout)} bytes, over the cap of {max_output_bytes}")
     return done.stdout.decode("utf-8", "replace")
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Leaf keys as `--set-json` paths (a.b.c); a map at a leaf (an empty one) is set whole."""
+    flat: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        path = f"{prefix}{key.replace('.', chr(92) + '.')}"
+        if isinstance(value, dict) and value:
+            flat += _flatten(value, path + ".")
+        else:
+            flat.append((path, value))
+    return flat
 
 
 def _relative_template(source: str) -> str:
@@ -318,8 +342,17 @@ def _is_manifest(template: str) -> bool:
     return not template.endswith("NOTES.txt")
 
 
-def _split_documents(text: str) -> list[str]:
-    return [document for document in _DOCUMENT_SEPARATOR.split(text) if _has_content(document)]
+def _split_documents(text: str) -> list[tuple[str, int]]:
+    """The documents with content, each with the number of lines before it in `text`."""
+    documents, start = [], 0
+    for separator in [*_DOCUMENT_SEPARATOR.finditer(text), None]:
+        end = len(text) if separator is None else separator.start()
+        document = text[start:end]
+        if _has_content(document):
+            documents.append((document, text.count("\n", 0, start)))
+        if separator is not None:
+            start = separator.end()
+    return documents
 
 
 def _has_content(document: str) -> bool:
@@ -331,19 +364,23 @@ def _documents_from_map(rendered: dict[str, str]) -> tuple[RenderedDocument, ...
     for source in sorted(rendered):
         template = _relative_template(source)
         if _is_manifest(template):
-            documents += [RenderedDocument(text=text, template=template, source=source)
-                          for text in _split_documents(rendered[source])]
+            documents += [RenderedDocument(text=text, template=template, source=source, offset=offset)
+                          for text, offset in _split_documents(rendered[source])]
     return tuple(documents)
 
 
 def _documents_from_stream(stream: str) -> tuple[RenderedDocument, ...]:
     documents = []
-    for document in _split_documents(stream):
+    lines_before: dict[str, int] = {}  # each template's documents follow one another in its output
+    for document, _ in _split_documents(stream):
         source = _SOURCE_COMMENT.match(document)
         if source is None:
             continue  # every manifest of `helm template` carries its Source comment
         name = source.group(1).strip()
         template = _relative_template(name)
+        text = document[source.end():]
         if _is_manifest(template):
-            documents.append(RenderedDocument(text=document[source.end():], template=template, source=name))
+            offset = lines_before.get(name, 0)
+            documents.append(RenderedDocument(text=text, template=template, source=name, offset=offset))
+            lines_before[name] = offset + text.count("\n") + 1  # and its `---`
     return tuple(documents)
