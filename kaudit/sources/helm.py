@@ -32,7 +32,7 @@ import subprocess
 import threading
 from typing import Any, Callable, Optional
 
-from kaudit.value import value
+from kaudit.value import field, value
 
 SDK = "helm-python-sdk"
 BINARY = "helm-binary"
@@ -84,6 +84,8 @@ class HelmRender:
     chart: str
     renderer: str
     documents: tuple[RenderedDocument, ...]
+    # each template's whole output by Helm's name (`source`), which `offset` counts lines in
+    outputs: dict[str, str] = field(default_factory=dict)
 
 
 def sdk_available() -> bool:
@@ -128,17 +130,19 @@ def render_chart(chart_dir: str, options: HelmOptions, renderer: Optional[str] =
         if output > max_output_bytes:
             raise RenderError(f"{chart_dir}: rendered output is {output} bytes, over the cap of {max_output_bytes}")
         documents = _documents_from_map(rendered)
+        outputs = {source: text for source, text in rendered.items() if _is_manifest(source)}
     else:
         binary = helm_binary(path)
         assert binary is not None  # select_renderer found it
         documents = _documents_from_stream(_render_binary(binary, chart_dir, options, timeout, max_output_bytes,
                                                            extra_values))
+        outputs = _outputs_of(documents)
     if any(document.template.startswith("charts/") for document in documents):
         subcharts = _SubchartPaths(chart_dir)
         documents = tuple(RenderedDocument(text=document.text, template=subcharts.resolve(document.template),
                                            source=document.source, offset=document.offset)
                           for document in documents)
-    return HelmRender(chart=chart_dir, renderer=chosen, documents=documents)
+    return HelmRender(chart=chart_dir, renderer=chosen, documents=documents, outputs=outputs)
 
 
 def _with_timeout(render: Callable[[], dict[str, str]], timeout: float, chart_dir: str) -> dict[str, str]:
@@ -369,6 +373,16 @@ def _documents_from_map(rendered: dict[str, str]) -> tuple[RenderedDocument, ...
     return tuple(documents)
 
 
+def _outputs_of(documents: tuple[RenderedDocument, ...]) -> dict[str, str]:
+    """Each template's output as `helm template` prints it: its documents one after another, each
+    followed by a `---` line (the offsets of _documents_from_stream count lines the same way)."""
+    outputs: dict[str, list[str]] = {}
+    for document in documents:
+        text = document.text if document.text.endswith("\n") else document.text + "\n"
+        outputs.setdefault(document.source, []).append(text + "---\n")
+    return {source: "".join(parts) for source, parts in outputs.items()}
+
+
 def _documents_from_stream(stream: str) -> tuple[RenderedDocument, ...]:
     documents = []
     lines_before: dict[str, int] = {}  # each template's documents follow one another in its output
@@ -382,5 +396,5 @@ def _documents_from_stream(stream: str) -> tuple[RenderedDocument, ...]:
         if _is_manifest(template):
             offset = lines_before.get(name, 0)
             documents.append(RenderedDocument(text=text, template=template, source=name, offset=offset))
-            lines_before[name] = offset + text.count("\n") + 1  # and its `---`
+            lines_before[name] = offset + len(text.splitlines()) + 1  # and its `---`
     return tuple(documents)
