@@ -79,7 +79,11 @@ def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str]
          cosign_keys: tuple[str, ...], resolve_digests: bool, registry_config: Optional[str],
          registry_ca: Optional[str], insecure_registries: tuple[str, ...], image_cache: Optional[str],
          image_cache_ttl: Optional[int], jobs: int, allow_empty: bool, include_platform: bool,
-         default_namespace: Optional[str]) -> int:
+         default_namespace: Optional[str], helm_values: tuple[str, ...] = (), helm_set: tuple[str, ...] = (),
+         helm_release: Optional[str] = None, helm_namespace: Optional[str] = None,
+         kube_version: Optional[str] = None, api_versions: tuple[str, ...] = (),
+         helm_dependency_update: bool = False, helm_renderer: Optional[str] = None,
+         kustomize_allow_remote: bool = False, no_values_trace: bool = False) -> int:
     """Scan manifests (files, directories, globs, '-' for stdin) or a live cluster (--context)."""
     import gc
 
@@ -89,18 +93,25 @@ def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str]
     gc.disable()
     from kaudit.scan import ScanRequest, scan_manifests
     from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB
+    from kaudit.sources.units import RenderOptions
 
     destinations = _pair_outputs(raw_args) or [("text", None)]
     cluster_mode = bool(contexts or all_contexts or in_cluster)
     if cluster_mode and default_namespace is not None:
         raise UsageError("--default-namespace is for manifest scans (PATH...); with --context, -n selects "
                          "namespaces")
+    manifest_namespace = None if cluster_mode else _default_namespace(namespaces, default_namespace)
+    render = RenderOptions(
+        helm_values=helm_values, helm_set=helm_set, helm_release=helm_release or RenderOptions().helm_release,
+        helm_namespace=helm_namespace or manifest_namespace, kube_version=kube_version, api_versions=api_versions,
+        helm_dependency_update=helm_dependency_update, helm_renderer=helm_renderer,
+        kustomize_allow_remote=kustomize_allow_remote, trace_values=not no_values_trace)
     request = ScanRequest(
-        targets=paths, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
+        targets=paths, render=render, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
         per_file=per_file, allow_gaps=allow_gaps, jobs=jobs, allow_empty=allow_empty,
         include_platform=include_platform,
-        default_namespace=None if cluster_mode else _default_namespace(namespaces, default_namespace),
+        default_namespace=manifest_namespace,
         images=_image_request(verify_images, cosign_keys, resolve_digests, registry_config, registry_ca,
                               insecure_registries, image_cache, image_cache_ttl, config),
     )
@@ -615,6 +626,30 @@ def _scan_options(c: _Options) -> None:
     c.flag("--include-platform", help="Also report findings on platform defaults: objects identical to "
                                       "Kubernetes' bootstrap RBAC policy and to the objects the control plane "
                                       "creates (counted, not reported, by default).")
+    _render_options(c)
+
+
+def _render_options(c: _Options) -> None:
+    """Helm charts and kustomizations in the paths are rendered (see README, Helm and Kustomize)."""
+    c.value("--helm-values", dest="helm_values", many=True, metavar="FILE",
+            help="Helm values file for the charts scanned (repeatable, merged in order, as helm -f).")
+    c.value("--helm-set", dest="helm_set", many=True, metavar="KEY=VALUE",
+            help="Set a Helm value over the values files (repeatable, as helm --set).")
+    c.value("--helm-release", metavar="NAME", help="Release name the charts render with (default: release-name).")
+    c.value("--helm-namespace", metavar="NS",
+            help="Namespace the charts are installed into: .Release.Namespace, and the namespace of every "
+                 "object that names none (default: -n, else objects keep no namespace).")
+    c.value("--kube-version", metavar="VERSION", help="Kubernetes version the charts see (.Capabilities.KubeVersion).")
+    c.value("--api-versions", dest="api_versions", many=True, metavar="GROUP/VERSION",
+            help="An API version the charts see as available (.Capabilities.APIVersions; repeatable).")
+    c.flag("--helm-dependency-update", help="Download chart dependencies missing from charts/ (network); "
+                                           "without it a missing dependency is an error.")
+    c.value("--helm-renderer", metavar="[helm-python-sdk|helm-binary]", type=_choice(["helm-python-sdk", "helm-binary"]),
+            help="Render charts with this engine (default: the SDK extra, else helm on PATH).")
+    c.flag("--kustomize-allow-remote", help="Let kustomize fetch remote bases (network); without it a "
+                                            "remote base is an error.")
+    c.flag("--no-values-trace", help="Do not look for the values key behind a finding in a chart (saves the "
+                                     "extra renders).")
 
 
 def _rules_list_options(c: _Options) -> None:

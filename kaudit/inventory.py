@@ -46,14 +46,27 @@ def _folder(cwd: str, file: str) -> str:
     return os.path.dirname(os.path.normpath(os.path.join(cwd, file)))
 
 
-def scope_of(ref: ResourceRef, file: Optional[str]) -> Scope:
+def scope_of(ref: ResourceRef, file: Optional[str], unit: Optional[str] = None) -> Scope:
     """The scope of the object `ref` read from `file` (None: from a cluster, where every namespaced
-    object has its namespace)."""
+    object has its namespace). A rendered object's group is its unit: a chart (subcharts too) or a
+    kustomization is installed into one namespace, wherever its templates or bases live."""
     if ref.namespace is not None:
         return Scope(ref.namespace)
     if file is None or cluster_scoped(ref.api_version, ref.kind):
         return CLUSTER
+    if unit is not None:
+        return Scope(None, "unit:" + os.path.abspath(unit))
     return Scope(None, group_of(file))
+
+
+def namespace_applied_to(origin: Origin) -> str:
+    """Where a group's namespace is chosen, for a message: "The namespace deploy/a/ is applied to",
+    or for a rendered unit "The namespace the chart charts/web is installed into"."""
+    rendered = origin.rendered
+    if rendered is not None:
+        kind = "chart" if rendered.renderer == "helm" else "kustomization"
+        return f"The namespace the {kind} {rendered.unit} is installed into"
+    return f"The namespace {group_text(origin.file or '')} is applied to"
 
 
 def group_text(file: str) -> str:
@@ -97,7 +110,8 @@ class Inventory:
 
     @staticmethod
     def scope(resource: Resource) -> Scope:
-        return scope_of(resource.ref, resource.origin.file)
+        origin = resource.origin
+        return scope_of(resource.ref, origin.file, origin.rendered.unit if origin.rendered is not None else None)
 
     def get(self, kind: str, scope: Scope, name: str) -> Optional[Resource]:
         """The object of this kind and name in `scope` (CLUSTER for cluster-scoped kinds)."""

@@ -67,6 +67,52 @@ class Origin:
     document: Optional[int] = None  # 1-based index of the document in its file
     context: Optional[str] = None  # cluster scans
     server: Optional[str] = None
+    rendered: Optional["RenderedFrom"] = None  # an object a chart or a kustomization rendered
+
+
+@value
+class RenderedFrom:
+    """The render unit an object came from, and its document in that unit's output."""
+
+    unit: str  # the chart or kustomization directory, as the report names it
+    renderer: str  # "helm" | "kustomize"
+    document: int  # index of the object's document in the unit's render
+
+
+@value
+class ValuesLocation:
+    """Where the value of a rendered field was set: a values file and key, or a --helm-set."""
+
+    file: str
+    line: Optional[int]
+    key: str
+
+    def describe(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where} {self.key}"
+
+
+@value
+class RenderedLocation:
+    """What a finding on a rendered object points at beyond its file and line."""
+
+    unit: str  # chart or kustomization directory
+    renderer: str  # the engine that rendered it, e.g. "helm-python-sdk", "kubectl kustomize"
+    source: Optional[str] = None  # the template (chart) or resource file (kustomization) of the object
+    rendered_line: Optional[int] = None  # line in the rendered document
+    exact: bool = False  # the line's literal text in the template wrote the field (else: the line emitting it)
+    values: Optional[ValuesLocation] = None  # the values key that set the field (Helm)
+    values_note: str = ""  # why the values key is unknown, when it could not be traced
+    patch: Optional[str] = None  # the patch that set the field (Kustomize), as "file:line"
+    how: str = ""  # how the field got its value, e.g. "strategic merge patch"
+
+    def describe(self) -> str:
+        """The provenance a person reads after the file:line: values key, patch, or the unit."""
+        if self.values is not None:
+            return f"set by {self.values.describe()}"
+        if self.patch is not None:
+            return f"set by {self.how or 'patch'} {self.patch}"
+        return ""
 
 
 # Location and Finding are built once per finding (60,000 on a large tree): frozen dataclasses
@@ -80,6 +126,7 @@ class Location:
     column: Optional[int] = None
     context: Optional[str] = None
     server: Optional[str] = None
+    rendered: Optional[RenderedLocation] = None  # a rendered object's template, values key or patch
 
     def describe(self) -> str:
         if self.file is None:
@@ -236,6 +283,20 @@ class FileRead:
     objects: int
 
 
+@value
+class RenderedInput:
+    """A chart or kustomization the scan rendered: with what, how, and what it gave."""
+
+    directory: str
+    kind: str  # "helm" | "kustomize"
+    renderer: str  # the engine: "helm-python-sdk", "helm-binary", "kubectl kustomize", "kustomize build"
+    options: tuple[str, ...] = ()  # as command-line flags: ("--helm-values ci/prod.yaml", "--helm-release web")
+    documents: int = 0
+    objects: int = 0
+    error: Optional[str] = None  # the renderer's message when it failed (also in Inputs.errors)
+    milliseconds: float = 0.0
+
+
 @record
 class Inputs:
     """Every input accounted for: what was scanned, what was skipped and why, what failed."""
@@ -248,6 +309,7 @@ class Inputs:
     warnings: list[InputError] = field(default_factory=list)
     read: list[FileRead] = field(default_factory=list)  # every file opened, in scan order
     workloads: list[CustomWorkload] = field(default_factory=list)  # custom resources judged as workloads
+    rendered: list[RenderedInput] = field(default_factory=list)  # charts and kustomizations, in scan order
 
     def merge(self, other: "Inputs") -> None:
         self.files += other.files
@@ -258,6 +320,7 @@ class Inputs:
         self.warnings.extend(other.warnings)
         self.read.extend(other.read)
         self.workloads.extend(other.workloads)
+        self.rendered.extend(other.rendered)
 
     def per_file(self) -> list[dict[str, Any]]:
         """Each input with its outcome: `error` (it or a document in it failed), `scanned` (it gave

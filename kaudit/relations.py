@@ -266,7 +266,8 @@ def _scope(finding: Finding, cause: bool) -> Scope:
     """The namespace a finding is about: a namespace finding's Namespace, or its object's scope."""
     if cause and finding.resource.kind == "Namespace":
         return Scope(finding.resource.name)
-    return scope_of(finding.resource, finding.location.file)
+    location = finding.location
+    return scope_of(finding.resource, location.file, location.rendered.unit if location.rendered is not None else None)
 
 
 def _unit(finding: Finding) -> Optional[tuple[str, str]]:

@@ -20,6 +20,7 @@ from kaudit.model import (
 from kaudit.pod_security import PodSecurityVersions, cluster_ceiling
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
 from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_planned, max_file_bytes, plan
+from kaudit.sources.units import RenderOptions
 from kaudit.value import field, replace, value
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from kaudit.owners import Instance
     from kaudit.registry.verify import ImageCheckRequest
     from kaudit.sources.cluster import ClusterRequest, ClusterScan
+    from kaudit.sources.rendering import RenderedUnit
 
 DEFAULT_FAIL_ON = "high"
 
@@ -50,6 +52,7 @@ class ScanRequest:
     allow_empty: bool = False  # inputs without any Kubernetes object may pass (pre-commit on other YAML)
     include_platform: bool = False  # also report findings on platform defaults (kaudit/platform.py)
     default_namespace: Optional[str] = None  # manifests: `-n NS`, as `kubectl apply -n NS` (sources/manifests.py)
+    render: RenderOptions = field(default_factory=RenderOptions)  # charts and kustomizations (sources/rendering.py)
 
 
 def rule_catalog(rule_dirs: Sequence[str], config: Config) -> list[Rule]:
@@ -114,10 +117,12 @@ def _prepare(request: ScanRequest) -> _Prepared:
 
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
               targets: tuple[str, ...], coverage: Optional[Coverage] = None,
-              instances: Sequence[Instance] = (), evaluated: Optional[EngineResult] = None) -> Report:
+              instances: Sequence[Instance] = (), evaluated: Optional[EngineResult] = None,
+              units: Optional[Mapping[str, "RenderedUnit"]] = None) -> Report:
     """Rules, suppression, platform defaults, baseline, frameworks: the same for manifests and clusters.
     `instances`: running pods that differ from their controller's template (kaudit/owners.py).
-    `evaluated`: the rules already ran (spread over worker processes)."""
+    `evaluated`: the rules already ran (spread over worker processes). `units`: the charts and
+    kustomizations rendered, whose findings are pointed back at templates, values and patches."""
     rules = prepared.rules
     inventory = Inventory(resources, prepared.pod_security)
     if coverage is None:  # a cluster holds each object once
@@ -131,6 +136,10 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
 
         added = judge_instances(rules, inventory, instances, result.findings)
         result = EngineResult(sorted(result.findings + added.findings, key=sort_key), result.errors + added.errors)
+    if units:
+        from kaudit.sources.provenance import relocate
+
+        result = EngineResult(sorted(relocate(result.findings, resources, units), key=sort_key), result.errors)
     not_evaluated = dict(coverage.rules_not_evaluated) if coverage is not None else {}
     # A rule not evaluated reports nothing (its verdicts would be guesses); its controls are not evaluated.
     findings = make_unique([f for f in result.findings if f.rule not in not_evaluated])
@@ -209,13 +218,13 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
     max_bytes = max_file_bytes(request.max_file_mb)
     jobs = request.jobs or parallel.available_cores()
     images = request.images
-    if not (images and (images.verify or images.resolve)) and parallel.worthwhile(planned, jobs):
+    if not (images and (images.verify or images.resolve)) and not planned.units and parallel.worthwhile(planned, jobs):
         done = parallel.scan(planned, prepared.rules, max_bytes, jobs, request.default_namespace,
                              prepared.pod_security)
         return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
                          evaluated=done.result)
-    loaded = load_planned(planned, max_bytes, stdin, request.default_namespace)
-    return _evaluate(request, prepared, loaded.resources, loaded.inputs, request.targets)
+    loaded = load_planned(planned, max_bytes, stdin, request.default_namespace, request.render)
+    return _evaluate(request, prepared, loaded.resources, loaded.inputs, request.targets, units=loaded.units)
 
 
 WORKLOAD_KINDS = frozenset({"Pod", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob",

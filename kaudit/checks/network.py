@@ -7,7 +7,7 @@ from kaudit.analyzers.network import (DIRECTIONS, allows_everything, is_network_
                                      rule_ports)
 from kaudit.analyzers.egress import opens_destination, opens_ports, parse_network
 from kaudit.checks.base import Check, Hit, Target, Template, TemplateError
-from kaudit.inventory import group_text
+from kaudit.inventory import namespace_applied_to
 from kaudit.model import FieldPath
 from kaudit.selectors import parse_selector
 from kaudit.workloads import mapping, sequence
@@ -46,8 +46,7 @@ def _coverage(params: Mapping[str, Any], target: str) -> Check:
         path: FieldPath = ("metadata", "name")
         where = f'Namespace "{scope.namespace}"'
         if scope.namespace is None:
-            file = subject.resource.origin.file or ""
-            where = f"The namespace {group_text(file)} is applied to (its objects set no metadata.namespace)"
+            where = f"{namespace_applied_to(subject.resource.origin)} (its objects set no metadata.namespace)"
             path = ("metadata",)
         values = {"where": where, "workloads": str(len(workloads)), "example": example}
         if require == "any-policy":

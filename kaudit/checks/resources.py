@@ -14,7 +14,7 @@ from kaudit.analyzers.limits import (GUARDED, POD_LEVEL_RESOURCES, LimitRangeDef
                                      limits_index, names, set_keys)
 from kaudit.checks.base import Check, Hit, Target, Template
 from kaudit.checks.network import IGNORE_NAMESPACES, SYSTEM_NAMESPACES
-from kaudit.inventory import group_text
+from kaudit.inventory import namespace_applied_to
 from kaudit.model import FieldPath
 from kaudit.workloads import mapping
 
@@ -121,8 +121,7 @@ def _namespace_check(params: Mapping[str, Any], problem: Any) -> Check:
         path: FieldPath = ("metadata", "name")
         where = f'Namespace "{scope.namespace}"'
         if scope.namespace is None:
-            where = f"The namespace {group_text(subject.resource.origin.file or '')} is applied to " \
-                    "(its objects set no metadata.namespace)"
+            where = f"{namespace_applied_to(subject.resource.origin)} (its objects set no metadata.namespace)"
             path = ("metadata",)
         return (Hit(path, {"where": where, "workloads": str(len(workloads)),
                            "example": workloads[0].ref.describe(), "problem": what}),)

@@ -149,6 +149,14 @@ def top_level(directories: Iterable[str]) -> list[str]:
     return [directory for directory in given if real[directory] not in included]
 
 
+def includers(directory: str, candidates: Iterable[str]) -> list[str]:
+    """Those of `candidates` whose kustomization includes `directory` (at any depth)."""
+    target = os.path.realpath(directory)
+    reached: dict[str, frozenset[str]] = {}
+    return [candidate for candidate in candidates
+            if os.path.realpath(candidate) != target and target in _reach(os.path.realpath(candidate), reached, [])]
+
+
 def kustomization_file(directory: str) -> Optional[str]:
     for name in KUSTOMIZATION_FILES:
         path = os.path.join(directory, name)

@@ -12,13 +12,16 @@ import os
 import stat
 import sys
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Iterable, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator, Mapping, Optional
 
-from kaudit.model import STDIN_NAME, FileRead, InputError, Inputs, Origin, Resource, ResourceRef, Skipped
+from kaudit.model import STDIN_NAME, FileRead, InputError, Inputs, Origin, RenderedFrom, Resource, ResourceRef, Skipped
 from kaudit.sources.classify import ObjectDoc, classify_document, cluster_scoped
-from kaudit.sources.units import RenderUnit, enclosing_chart, unit_at
+from kaudit.sources.units import RenderOptions, RenderUnit, enclosing_unit, unit_at
 from kaudit.sources.yamldoc import Document, YamlMap, parse_documents, position_of
 from kaudit.value import field, record, value
+
+if TYPE_CHECKING:
+    from kaudit.sources.rendering import RenderedUnit
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_MB = 32
@@ -35,6 +38,7 @@ class ManifestScan:
     # `kaudit scan -n NS`: the namespace of every namespaced object that names none, set as the
     # objects are read (so every rule, in any process, sees the object as the cluster would get it)
     default_namespace: Optional[str] = None
+    units: dict[str, "RenderedUnit"] = field(default_factory=dict)  # rendered charts and kustomizations
 
 
 @value
@@ -44,6 +48,7 @@ class PlannedFile:
     display: str  # the name findings carry: as the user wrote it, joined with paths found under it
     path: Optional[str]  # None for stdin
     named: bool = False  # given by name on the command line: a pipe (`<(helm template …)`) is read too
+    unit: Optional[RenderUnit] = None  # a chart or kustomization to render (sources/rendering.py)
 
 
 def load_manifests(
@@ -54,12 +59,18 @@ def load_manifests(
 
 
 def load_planned(planned: "Plan", max_bytes: int, stdin: Optional[BinaryIO] = None,
-                 default_namespace: Optional[str] = None) -> ManifestScan:
+                 default_namespace: Optional[str] = None, render: Optional[RenderOptions] = None) -> ManifestScan:
     scan = ManifestScan(default_namespace=default_namespace)
     with parsing_heap():
         for found, item in planned.steps:
             scan.inputs.merge(found)
-            if item is not None:
+            if item is None:
+                continue
+            if item.unit is not None:
+                from kaudit.sources.rendering import load_unit  # off the plain-manifest path
+
+                load_unit(item.unit, render or RenderOptions(), scan)
+            else:
                 load_item(item, max_bytes, scan, stdin)
     return scan
 
@@ -105,12 +116,16 @@ class Plan:
 
     @property
     def files(self) -> list["PlannedFile"]:
-        return [item for _, item in self.steps if item is not None]
+        return [item for _, item in self.steps if item is not None and item.unit is None]
+
+    @property
+    def units(self) -> list[RenderUnit]:
+        return [item.unit for _, item in self.steps if item is not None and item.unit is not None]
 
 
 def plan(targets: Iterable[str], per_file: bool = False) -> Plan:
-    """`per_file` (the pre-commit hook): a file of an unrendered chart is skipped, not an error, so
-    a commit that touches a chart is not blocked by what kaudit cannot render yet."""
+    """The files to read and the units to render, in order. A file named inside a chart or a
+    kustomization (the pre-commit hook names changed files) stands for its unit, rendered once."""
     planned = Plan()
     found = Inputs()  # expanding reports into this one object; each step takes what is new since the last
     seen = [0, 0]
@@ -126,16 +141,9 @@ def plan(targets: Iterable[str], per_file: bool = False) -> Plan:
     return planned
 
 
-def _not_rendered(unit: RenderUnit, inputs: Inputs, per_file: bool) -> None:
-    if per_file:
-        inputs.skipped.append(Skipped(unit.directory, None, unit.not_rendered() + "; not scanned"))
-    else:
-        inputs.errors.append(InputError(unit.directory, None, unit.not_rendered()))
-
-
 def _expand(targets: Iterable[str], inputs: Inputs, per_file: bool = False) -> Iterator[PlannedFile]:
     seen: set[str] = set()
-    charts_seen: set[str] = set()
+    units: list[RenderUnit] = []  # in the order found; kustomizations are sorted out at the end
 
     def once(item: PlannedFile) -> Iterator[PlannedFile]:
         key = STDIN if item.path is None else os.path.realpath(item.path)
@@ -146,20 +154,21 @@ def _expand(targets: Iterable[str], inputs: Inputs, per_file: bool = False) -> I
     for target in targets:
         if target == STDIN:
             yield from once(PlannedFile(STDIN_NAME, None))
+        elif os.path.isdir(target) and unit_at(target) is not None:
+            units.append(replace_directory(unit_at(target), target))
         elif os.path.isdir(target):
-            accounted_before = len(inputs.errors) + len(inputs.skipped)
-            found = list(_walk(target, inputs, per_file))
-            if not found and len(inputs.errors) + len(inputs.skipped) == accounted_before:
+            accounted_before = len(inputs.errors) + len(inputs.skipped) + len(units)
+            found = list(_walk(target, inputs, units))
+            if not found and len(inputs.errors) + len(inputs.skipped) + len(units) == accounted_before:
                 inputs.errors.append(InputError(target, None, "no .yaml, .yml or .json files in this directory"))
             for path in found:
                 yield from once(PlannedFile(path, path))
         elif os.path.lexists(target):
-            chart = enclosing_chart(target)
-            if chart is None:
+            unit = enclosing_unit(target)
+            if unit is None:
                 yield from once(PlannedFile(target, target, named=True))
-            elif chart not in charts_seen:  # one line per chart, however many of its files are named
-                charts_seen.add(chart)
-                _not_rendered(RenderUnit("helm", _display(chart)), inputs, per_file)
+            else:  # one render per unit, however many of its files are named
+                units.append(replace_directory(unit, _display(unit.directory)))
         elif glob.has_magic(target):
             matches = sorted(p for p in glob.glob(target, recursive=True) if not os.path.isdir(p))
             if not matches:
@@ -168,6 +177,34 @@ def _expand(targets: Iterable[str], inputs: Inputs, per_file: bool = False) -> I
                 yield from once(PlannedFile(path, path))
         else:
             inputs.errors.append(InputError(target, None, "no such file or directory"))
+    for unit in _render_once(units, inputs):
+        yield from once(PlannedFile(unit.directory, unit.directory, unit=unit))
+
+
+def replace_directory(unit: Optional[RenderUnit], directory: str) -> RenderUnit:
+    assert unit is not None
+    return RenderUnit(unit.renderer, directory)
+
+
+def _render_once(units: list[RenderUnit], inputs: Inputs) -> list[RenderUnit]:
+    """Each chart once, and each kustomization that no other one in the scan includes: a base an
+    overlay includes is rendered as part of it (its objects alone are not what gets applied)."""
+    kustomizations = [unit.directory for unit in units if unit.renderer == "kustomize"]
+    top: set[str] = set(kustomizations)
+    if len(kustomizations) > 1:
+        from kaudit.sources.kustomize import RenderError, includers, top_level
+
+        try:
+            top = set(top_level(kustomizations))
+        except RenderError as error:  # an include cycle: each one is rendered, and kustomize says why
+            inputs.warnings.append(InputError(kustomizations[0], None, str(error)))
+        else:
+            for directory in kustomizations:
+                if directory not in top:
+                    by = ", ".join(includers(directory, sorted(top)))
+                    inputs.skipped.append(Skipped(directory, None, f"kustomization included by {by}: "
+                                                                   "rendered as part of it, not on its own"))
+    return [unit for unit in units if unit.renderer == "helm" or unit.directory in top]
 
 
 def _display(directory: str) -> str:
@@ -176,24 +213,34 @@ def _display(directory: str) -> str:
     return directory if relative.startswith("..") else relative
 
 
-def _walk(root: str, inputs: Inputs, per_file: bool = False) -> Iterator[str]:
+def _walk(root: str, inputs: Inputs, units: list[RenderUnit]) -> Iterator[str]:
     """Manifest files under `root`, sorted. Hidden files and directories (.kaudit.yaml, .github/) are
     skipped with a reason, directory links are not followed, and a chart or kustomization directory
-    is one unrendered unit: none of its files is read as a manifest."""
+    is one unit to render (added to `units`): none of its files is read as a manifest. Below a
+    kustomization the walk goes on for more kustomizations (an overlay kept inside its base's
+    folder), reading no file; a chart's subcharts are part of it."""
 
     def unreadable(error: OSError) -> None:
         inputs.errors.append(InputError(error.filename or root, None, f"cannot read directory: {error.strerror}"))
 
+    inside: list[str] = []  # kustomization directories above the walk's position
     for directory, subdirs, files in os.walk(root, onerror=unreadable):
+        while inside and not directory.startswith(inside[-1] + os.sep):
+            inside.pop()
         unit = unit_at(directory)
         if unit is not None:
-            subdirs[:] = []
-            _not_rendered(unit, inputs, per_file)
+            units.append(unit)
+            if unit.renderer == "helm":
+                subdirs[:] = []
+                continue
+            inside.append(directory)
+        hidden_dirs = sorted(d for d in subdirs if d.startswith("."))
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        if inside:
             continue
-        for hidden in sorted(d for d in subdirs if d.startswith(".")):
+        for hidden in hidden_dirs:
             inputs.skipped.append(Skipped(os.path.join(directory, hidden), None,
                                           "hidden directory, not entered (name it to scan it)"))
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         for name in sorted(files):
             if not name.lower().endswith(MANIFEST_SUFFIXES):
                 continue
@@ -317,8 +364,10 @@ def _scan_text(item: PlannedFile, text: str, scan: ManifestScan) -> None:
         inputs.warnings.append(InputError(item.display, None, f"{more} more warning(s) in this file, not listed"))
 
 
-def add_document(file: str, document: Document, scan: ManifestScan) -> None:
-    """Account for one parsed document: its resource(s), or why it was skipped, or its error."""
+def add_document(file: str, document: Document, scan: ManifestScan, rendered: Optional[RenderedFrom] = None,
+                 namespace: Optional[str] = None) -> None:
+    """Account for one parsed document: its resource(s), or why it was skipped, or its error.
+    `rendered`: the unit that rendered it; `namespace`: the one its unit installs into (helm -n)."""
     outcome = classify_document(document.data, file)
     inputs = scan.inputs
     if isinstance(outcome, Skipped):
@@ -326,12 +375,13 @@ def add_document(file: str, document: Document, scan: ManifestScan) -> None:
     elif isinstance(outcome, InputError):
         inputs.errors.append(InputError(file, document.line, outcome.message))
     elif outcome.items is not None:
-        _add_list_items(file, document, outcome.items, scan)
+        _add_list_items(file, document, outcome.items, scan, rendered, namespace)
     else:
-        _add_resource(file, outcome, document.line, document.column, scan)
+        _add_resource(file, outcome, document.line, document.column, scan, rendered, namespace)
 
 
-def _add_list_items(file: str, document: Document, items: list[Any], scan: ManifestScan) -> None:
+def _add_list_items(file: str, document: Document, items: list[Any], scan: ManifestScan,
+                    rendered: Optional[RenderedFrom] = None, namespace: Optional[str] = None) -> None:
     for index, entry in enumerate(items):
         line, column = position_of(items, index) or (document.line, document.column)
         outcome = classify_document(entry, file)
@@ -341,21 +391,23 @@ def _add_list_items(file: str, document: Document, items: list[Any], scan: Manif
             message = outcome.message if isinstance(outcome, InputError) else "a List inside a List"
             scan.inputs.errors.append(InputError(file, line, f"List item {index}: {message}"))
         else:
-            _add_resource(file, outcome, line, column, scan)
+            _add_resource(file, outcome, line, column, scan, rendered, namespace)
 
 
-def _add_resource(file: str, obj: ObjectDoc, line: int, column: int, scan: ManifestScan) -> None:
+def _add_resource(file: str, obj: ObjectDoc, line: int, column: int, scan: ManifestScan,
+                  rendered: Optional[RenderedFrom] = None, installed_in: Optional[str] = None) -> None:
     namespace, body = obj.namespace, obj.body
-    given = scan.default_namespace
+    given = installed_in or scan.default_namespace
     if given is not None and not cluster_scoped(obj.api_version, obj.kind):
         if namespace is None:
             namespace, body = given, with_namespace(body, given)
-        elif namespace != given:
+        elif namespace != given and rendered is None:  # helm installs an object into the namespace it names
             scan.inputs.warnings.append(InputError(file, line, (
                 f"{obj.kind}/{namespace}/{obj.name} names namespace {namespace}, not {given} (-n): "
                 f"`kubectl apply -n {given}` would refuse it; judged in {namespace}, as written")))
     ref = ResourceRef(obj.api_version, obj.kind, obj.name, namespace)
-    origin = Origin(file=file, line=line, column=column)
+    origin = Origin(file=file, line=line, column=column) if rendered is None else \
+        Origin(file=file, line=line, column=column, rendered=rendered)
     scan.resources.append(Resource(ref, body, origin))
     scan.inputs.resources += 1
     if obj.warning is not None:

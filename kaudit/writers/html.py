@@ -14,7 +14,7 @@ from typing import Any, Optional, TextIO
 from kaudit.model import Finding, Report, RuleInfo, Severity
 from kaudit.paths import reports_dir
 from kaudit.value import value
-from kaudit.writers.summary import by_rule, by_severity, gate_verdict, joined_text, platform_text
+from kaudit.writers.summary import by_rule, by_severity, gate_verdict, joined_text, platform_text, rendered_text
 
 TEMPLATE = "report.html.j2"
 _HASHED_BLOCKS = ("style", "script")  # inline <style> and <script>, allowed by the CSP by their hash
@@ -48,6 +48,7 @@ def write(report: Report, stream: TextIO) -> None:
     env.filters["code_spans"] = code_spans
     env.tests["web_link"] = is_web_link
     env.globals["joined_text"] = joined_text
+    env.globals["rendered_text"] = rendered_text
     template = env.get_template(TEMPLATE)
     context = _context(report)
     csp = {name: _csp_hash("".join(template.blocks[name](template.new_context(context))))

@@ -5,13 +5,14 @@ import json
 from typing import Any, Optional, TextIO
 
 from kaudit.fingerprint import FINGERPRINT_VERSION
-from kaudit.model import Finding, FrameworkResult, Inputs, JoinedFinding, PlatformSummary, Report, ResourceRef, \
-    RuleInfo, format_path
+from kaudit.model import Finding, FrameworkResult, Inputs, JoinedFinding, Location, PlatformSummary, Report, \
+    RenderedLocation, ResourceRef, RuleInfo, format_path
 from kaudit.writers.summary import summary
 
 # 1.1: fingerprintVersion (fingerprints name one fact); 1.2: joined findings, rule relations;
 # 1.3: platform (platform defaults counted, their findings left out unless --include-platform)
-SCHEMA_VERSION = "1.3"
+# 1.4: rendered charts and kustomizations (inputs.rendered, location.rendered)
+SCHEMA_VERSION = "1.4"
 
 
 def write(report: Report, stream: TextIO) -> None:
@@ -106,6 +107,9 @@ def _inputs(inputs: Inputs) -> dict[str, Any]:
         "errors": [_line_entry(e.file, e.line, message=e.message) for e in inputs.errors],
         "warnings": [_line_entry(w.file, w.line, message=w.message) for w in inputs.warnings],
         "perFile": inputs.per_file(),
+        "rendered": [{"directory": r.directory, "kind": r.kind, "renderer": r.renderer, "options": list(r.options),
+                      "documents": r.documents, "objects": r.objects, "error": r.error,
+                      "milliseconds": r.milliseconds} for r in inputs.rendered],
         "workloads": [{"resource": {"apiVersion": w.resource.api_version, "kind": w.resource.kind,
                                     "namespace": w.resource.namespace, "name": w.resource.name},
                        "foundBy": w.found_by, "podSpecPaths": list(w.pod_spec_paths)} for w in inputs.workloads],
@@ -123,11 +127,35 @@ def _finding(finding: Finding, resources: dict[ResourceRef, dict[str, Any]]) -> 
         "resource": resource,
         "container": finding.container,
         "path": finding.path_text,
-        "location": {k: v for k, v in vars(location).items() if v is not None},
+        "location": location_dict(location),
         "fingerprint": finding.fingerprint,
         "suppressed": None if finding.suppressed is None else vars(finding.suppressed),
         **({"joined": [_joined(j, resources) for j in finding.joined]} if finding.joined else {}),
     }
+
+
+def location_dict(location: Location) -> dict[str, Any]:
+    where = {k: v for k, v in vars(location).items() if v is not None}
+    if location.rendered is not None:
+        where["rendered"] = rendered_dict(location.rendered)
+    return where
+
+
+def rendered_dict(rendered: RenderedLocation) -> dict[str, Any]:
+    """A rendered finding's provenance (schema $defs/rendered)."""
+    entry: dict[str, Any] = {"unit": rendered.unit, "renderer": rendered.renderer, "source": rendered.source,
+                             "exact": rendered.exact}
+    if rendered.rendered_line is not None:
+        entry["renderedLine"] = rendered.rendered_line
+    if rendered.values is not None:
+        entry["values"] = {"file": rendered.values.file, "line": rendered.values.line, "key": rendered.values.key}
+    if rendered.values_note:
+        entry["valuesNote"] = rendered.values_note
+    if rendered.patch is not None:
+        entry["patch"] = rendered.patch
+    if rendered.how:
+        entry["how"] = rendered.how
+    return entry
 
 
 def _resource(ref: ResourceRef, resources: dict[ResourceRef, dict[str, Any]]) -> dict[str, Any]:
@@ -146,7 +174,7 @@ def _joined(joined: JoinedFinding, resources: dict[ResourceRef, dict[str, Any]])
         "resource": _resource(joined.resource, resources),
         "container": joined.container,
         "path": format_path(joined.path),
-        "location": {k: v for k, v in vars(joined.location).items() if v is not None},
+        "location": location_dict(joined.location),
         "fingerprint": joined.fingerprint,
         "relation": joined.relation,
     }

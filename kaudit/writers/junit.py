@@ -14,6 +14,7 @@ from typing import Iterable, TextIO
 
 from kaudit.model import Finding, InputError, Report, ResourceRef
 from kaudit.value import replace
+from kaudit.writers.summary import rendered_text
 
 SUITE = "kaudit"
 # XML 1.0 cannot carry these at all, escaped or not: a manifest string holding one would make the file unparsable.
@@ -118,7 +119,9 @@ def _rule_resource_case(suite: ET.Element, rule: str, ref: ResourceRef, findings
 def _line(finding: Finding) -> str:
     where = finding.location.describe()
     container = f" container {finding.container}" if finding.container else ""
-    return f"{where} {finding.severity.label}{container} {finding.path_text}: {finding.message}"
+    provenance = rendered_text(finding.location)
+    said = f" ({provenance})" if provenance else ""
+    return f"{where} {finding.severity.label}{container} {finding.path_text}: {finding.message}{said}"
 
 
 def _by_file(errors: Iterable[InputError]) -> dict[str, list[InputError]]:

@@ -11,7 +11,7 @@ import re
 from typing import TextIO
 
 from kaudit.model import Finding, Location, Report
-from kaudit.writers.summary import by_severity, gate_verdict, joined_text, platform_text
+from kaudit.writers.summary import by_severity, gate_verdict, joined_text, platform_text, rendered_text
 
 MAX_FINDINGS = 20
 MAX_ERRORS = 10
@@ -113,7 +113,9 @@ def _row(finding: Finding) -> str:
 def _where(location: Location) -> str:
     if location.file is None:
         return location.describe()
-    return location.file if location.line is None else f"{location.file}:{location.line}"
+    where = location.file if location.line is None else f"{location.file}:{location.line}"
+    provenance = rendered_text(location)
+    return f"{where} ({provenance})" if provenance else where
 
 
 def _s(count: int) -> str:

@@ -14,8 +14,9 @@ import re
 import sys
 from typing import Any, Optional, TextIO
 
-from kaudit.model import Finding, InputError, JoinedFinding, Report, RuleInfo, Severity, format_path
+from kaudit.model import Finding, InputError, JoinedFinding, RenderedLocation, Report, RuleInfo, Severity, format_path
 from kaudit.writers.sarif_locations import ArtifactUris
+from kaudit.writers.json_report import rendered_dict
 from kaudit.writers.summary import joined_text, summary
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -210,6 +211,20 @@ def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris) ->
                                   "apiVersion": ref.api_version, **stream}
     if finding.container is not None:
         properties["container"] = finding.container
+    rendered = finding.location.rendered
+    related: list[dict[str, Any]] = []
+    if rendered is not None:
+        # the chart or kustomization behind the result; the values key or patch that set the field
+        # is a related location, so code scanning links to it too
+        properties["rendered"] = rendered_dict(rendered)
+        source = _rendered_source(rendered)
+        if source is not None:
+            file, line, text = source
+            physical_source: dict[str, Any] = {"artifactLocation": uris.file(file)}
+            if line is not None:
+                physical_source["region"] = {"startLine": line}
+            related.append({"id": len(related) + 1, "physicalLocation": physical_source, "message": {"text": text}})
+            result["message"]["text"] += f" ({text})"
     if finding.joined:
         # Other rules' findings on this fact (kaudit/relations.py): their rules, messages and
         # fingerprints; those on other objects (a namespace's workloads) as related locations.
@@ -217,17 +232,30 @@ def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris) ->
         properties["joined"] = [{"rule": j.rule, "severity": j.severity.label, "message": j.message,
                                  "path": format_path(j.path), "relation": j.relation, "fingerprint": j.fingerprint}
                                 for j in finding.joined]
-        related = [_related_location(number, joined, uris) for number, joined in enumerate(
-            (j for j in finding.joined if j.resource != finding.resource), start=1)]
-        if related:
-            result["relatedLocations"] = related
+        related += [_related_location(number, joined, uris) for number, joined in enumerate(
+            (j for j in finding.joined if j.resource != finding.resource), start=len(related) + 1)]
         result["message"]["text"] += f" (also: {joined_text(finding)})"
+    if related:
+        result["relatedLocations"] = related
     result["properties"] = properties
     if finding.suppressed is not None:
         kind = "inSource" if finding.suppressed.by == "annotation" else "external"
         result["suppressions"] = [{"kind": kind, "justification": finding.suppressed.reason,
                                    "properties": {"by": finding.suppressed.by}}]
     return result
+
+
+def _rendered_source(rendered: RenderedLocation) -> Optional[tuple[str, Optional[int], str]]:
+    """(file, line, what) of the values key or patch that set a rendered field, if known."""
+    if rendered.values is not None and rendered.values.file != "--helm-set":
+        values = rendered.values
+        return values.file, values.line, f"set by {values.describe()}"
+    if rendered.patch is not None:
+        file, _, line = rendered.patch.rpartition(":")
+        if file and line.isdigit():
+            return file, int(line), f"set by {rendered.how or 'patch'} {rendered.patch}"
+        return rendered.patch, None, f"set by {rendered.how or 'patch'} {rendered.patch}"
+    return None
 
 
 def _related_location(number: int, joined: JoinedFinding, uris: ArtifactUris) -> dict[str, Any]:

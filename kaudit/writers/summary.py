@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable
 
-from kaudit.model import Finding, PlatformSummary, Report, ResourceRef, Severity
+from kaudit.model import Finding, Location, PlatformSummary, Report, ResourceRef, Severity
 
 
 def by_severity(findings: Iterable[Finding]) -> dict[str, int]:
@@ -86,3 +86,15 @@ def summary(report: Report) -> dict[str, Any]:
         "failing": len(report.failing_findings()),
         "verdict": gate_verdict(report),
     }
+
+
+def rendered_text(location: Location) -> str:
+    """Where a rendered finding's value came from, when that is not the line shown: the values key
+    or the patch that set it, or why the values key is unknown."""
+    rendered = location.rendered
+    if rendered is None:
+        return ""
+    said = rendered.describe()
+    if said:
+        return said
+    return f"values key not traced: {rendered.values_note}" if rendered.values_note else ""

@@ -6,7 +6,7 @@ from itertools import groupby
 from typing import TextIO
 
 from kaudit.model import FrameworkResult, Report, Severity
-from kaudit.writers.summary import by_severity, gate_verdict, joined_text, platform_text
+from kaudit.writers.summary import by_severity, gate_verdict, joined_text, platform_text, rendered_text
 
 MAX_SKIPPED_SHOWN = 20
 _COLOURS = {
@@ -36,6 +36,9 @@ def write(report: Report, stream: TextIO) -> None:
             where = finding.location.describe()
             severity = paint(f"{finding.severity.label:<8}", _COLOURS[finding.severity])
             stream.write(f"  {where}  {severity} {finding.rule}  {finding.resource.describe()}: {finding.message}\n")
+            provenance = rendered_text(finding.location)
+            if provenance:
+                stream.write(paint(f"      {provenance}", _DIM) + "\n")
             if finding.joined:  # the same fact seen by other rules, or its consequences: one line, no location
                 stream.write(paint(f"      also: {joined_text(finding)}", _DIM) + "\n")
         stream.write("\n")
@@ -55,6 +58,11 @@ def write(report: Report, stream: TextIO) -> None:
                              f"{r.count('not-evaluated')} not evaluated / {r.count('not-covered')} not covered"
                              for r in report.frameworks)
         stream.write(paint(f"controls: {compact}", _DIM) + "\n")
+    for unit in inputs.rendered:
+        if unit.error is None:
+            options = f", {' '.join(unit.options)}" if unit.options else ""
+            stream.write(paint(f"rendered: {unit.directory} ({unit.kind}, {unit.renderer}{options}): "
+                               f"{unit.objects} object{'s' if unit.objects != 1 else ''}", _DIM) + "\n")
     if inputs.workloads:
         count = len(inputs.workloads)
         stream.write(paint(f"{count} custom resource{'s' if count != 1 else ''} judged as workload{'s' if count != 1 else ''}"
@@ -105,7 +113,11 @@ def summary_line(report: Report) -> str:
     parts = [f"{len(findings)} finding{'s' if len(findings) != 1 else ''}" + (f" ({counts})" if counts else "")]
     coverage = report.coverage
     if coverage is None:
-        parts += [f"{inputs.resources} resources from {inputs.files} file{'s' if inputs.files != 1 else ''}",
+        units = len(inputs.rendered)
+        rendered = f" and {units} rendered chart{'s' if units != 1 else ''}/kustomization{'s' if units != 1 else ''}" \
+            if units else ""
+        files = inputs.files
+        parts += [f"{inputs.resources} resources from {files} file{'s' if files != 1 else ''}{rendered}",
                   f"{inputs.documents} documents, {len(inputs.skipped)} skipped, {len(inputs.errors)} errors"]
     else:
         parts += [f"{inputs.resources} resources from context {coverage.context} (Kubernetes {coverage.version})",
