@@ -27,43 +27,60 @@ def make_chart(write: Write, root: str = "chart") -> None:
     write(f"{root}/templates/deployment.yaml", PRIVILEGED_TEMPLATE)
 
 
-def test_a_chart_directory_is_not_rendered_and_never_passes(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+def test_a_chart_directory_is_rendered_and_fails_the_gate_at_the_template_line(kaudit: Kaudit, write: Write,
+                                                                               tmp_path: Path) -> None:
     make_chart(write)
+    result = kaudit("scan", tmp_path / "chart", "-f", "json")
+    assert result.code == 1
+    report = result.json()
+    jsonschema.validate(report, report_schema())
+    assert report["inputs"]["resources"] == 1 and report["inputs"]["files"] == 0  # no template read as a manifest
+    [unit] = report["inputs"]["rendered"]
+    assert unit["directory"] == str(tmp_path / "chart") and unit["kind"] == "helm" and unit["objects"] == 1
+    [finding] = [f for f in report["findings"] if f["rule"] == "privileged-container"]
+    assert finding["location"]["file"] == str(tmp_path / "chart" / "templates" / "deployment.yaml")
+    assert finding["location"]["line"] == 11  # `privileged: true` in the template
+    assert finding["resource"]["name"] == "release-name"  # Helm's own default release name
+
+
+def test_a_chart_inside_a_tree_is_rendered_and_the_rest_scanned(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    make_chart(write, "repo/charts/web")
+    write("repo/deploy/pod.yaml", ROOT_POD)
+    result = kaudit("scan", tmp_path / "repo", "-f", "json")
+    assert result.code == 1
+    report = result.json()
+    outcomes = {Path(e["file"]).name: e["outcome"] for e in report["inputs"]["perFile"]}
+    assert outcomes["web"] == "scanned" and outcomes["pod.yaml"] == "scanned"
+    assert any(f["rule"] == "run-as-root" and f["location"]["file"].endswith("pod.yaml") for f in report["findings"])
+    assert any(f["rule"] == "privileged-container" and f["location"]["file"].endswith("templates/deployment.yaml")
+               for f in report["findings"])
+
+
+def test_a_chart_that_does_not_render_never_passes(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    make_chart(write)
+    write("chart/templates/broken.yaml", "kind: {{ .Values.kind | required \"kind is required\" }}\n")
     result = kaudit("scan", tmp_path / "chart", "-f", "json")
     assert result.code == 2
     report = result.json()
     jsonschema.validate(report, report_schema())
-    assert report["inputs"]["resources"] == 0 and report["inputs"]["files"] == 0  # no template counted as scanned
-    [error] = [e for e in report["inputs"]["errors"] if "Helm chart" in e["message"]]
-    chart = str(tmp_path / "chart")
-    assert error["message"] == (f"Helm chart at {chart} not rendered: render it and pipe it in "
-                                f"(`helm template {chart} | kaudit scan -`)")
+    [error] = report["inputs"]["errors"]
+    assert error["file"] == str(tmp_path / "chart")
+    assert error["message"].startswith("Helm chart does not render: ") and "kind is required" in error["message"]
+    assert report["inputs"]["resources"] == 0 and report["findings"] == []
     assert report["summary"]["verdict"] == "incomplete"
 
 
-def test_a_chart_inside_a_tree_is_reported_and_the_rest_scanned(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
-    make_chart(write, "repo/charts/web")
-    write("repo/deploy/pod.yaml", ROOT_POD)
-    result = kaudit("scan", tmp_path / "repo", "-f", "json")
-    assert result.code == 2
-    report = result.json()
-    outcomes = {Path(e["file"]).name: e["outcome"] for e in report["inputs"]["perFile"]}
-    assert outcomes == {"web": "error", "pod.yaml": "scanned"}
-    assert any(f["rule"] == "run-as-root" for f in report["findings"])
-    assert not any("deployment.yaml" in (f["location"].get("file") or "") for f in report["findings"])
-
-
-def test_a_kustomization_directory_is_not_rendered_and_invents_no_namespace(kaudit: Kaudit, write: Write,
-                                                                            tmp_path: Path) -> None:
+def test_a_kustomization_directory_is_rendered_in_its_namespace(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
     write("kz/kustomization.yaml", "resources: [deployment.yaml]\nnamespace: shop\n")
     write("kz/deployment.yaml", PRIVILEGED_DEPLOYMENT)
     result = kaudit("scan", tmp_path / "kz", "-f", "json")
-    assert result.code == 2
+    assert result.code == 1
     report = result.json()
-    assert any(e["message"].startswith(f"Kustomization at {tmp_path / 'kz'} not rendered") and "kubectl kustomize"
-               in e["message"] for e in report["inputs"]["errors"])
-    assert report["findings"] == []
-    assert not any("(no namespace)" in json.dumps(f) for f in report["findings"])
+    [finding] = [f for f in report["findings"] if f["rule"] == "privileged-container"]
+    assert finding["resource"]["namespace"] == "shop"  # kustomize's namespace, not invented
+    assert finding["location"]["file"] == str(tmp_path / "kz" / "deployment.yaml")
+    assert finding["location"]["line"] == 11
+    assert report["inputs"]["rendered"][0]["kind"] == "kustomize"
 
 
 @pytest.mark.parametrize("args", [("{tmp}/nope",), ("{tmp}/workflows",)])
