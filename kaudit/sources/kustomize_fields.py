@@ -36,7 +36,7 @@ from typing import Any, Iterator, Optional, Union
 
 from kaudit.sources.kustomize import KustomizeRender, RenderedDocument, kustomization_file
 from kaudit.sources.yamldoc import Document, YamlMap, YamlSeq, parse_documents, position_of
-from kaudit.value import value
+from kaudit.value import replace, value
 
 FieldPath = tuple[Union[str, int], ...]
 MAX_FILE_BYTES = 5_000_000  # kustomization, patch and origin files larger than this are not read
@@ -69,6 +69,20 @@ def field_source(render: KustomizeRender, document: RenderedDocument, path: Fiel
 def patch_files(render: KustomizeRender, document: RenderedDocument) -> tuple[str, ...]:
     """The files of the patches that apply to `document` (the kustomization for an inline patch), in order."""
     return FieldIndex.of(render).patch_files(document)
+
+
+def with_patches(render: KustomizeRender) -> KustomizeRender:
+    """`render` with each document's `patches` filled (render_kustomization calls it); the index it
+    builds, kept for field_source, reads every kustomization and patch file once."""
+    index = FieldIndex(render)
+    if not index.has_patches():
+        FieldIndex.remember(render, index)
+        return render
+    documents = tuple(replace(document, patches=index.patch_files(document)) for document in render.documents)
+    filled = replace(render, documents=documents)
+    index.render = filled
+    FieldIndex.remember(filled, index)
+    return filled
 
 
 # --- the kustomization tree ------------------------------------------------------------------------
@@ -153,7 +167,7 @@ class FieldIndex:
         self.root = os.path.realpath(render.directory)
         self.files: dict[str, Optional[_Text]] = {}
         self.layers: dict[str, _Layer] = {}
-        self.rendered: dict[int, Any] = {}
+        self.rendered: dict[str, Any] = {}  # a rendered document's text -> its parsed object
         self.tree = self._layer(self.root, 0) if kustomization_file(self.root) else None
 
     @classmethod
@@ -162,9 +176,16 @@ class FieldIndex:
             if cached is render:
                 return index
         index = cls(render)
+        cls.remember(render, index)
+        return index
+
+    @classmethod
+    def remember(cls, render: KustomizeRender, index: FieldIndex) -> None:
         cls._cache.insert(0, (render, index))
         del cls._cache[cls._CACHE_SIZE:]
-        return index
+
+    def has_patches(self) -> bool:
+        return any(step.kind in ("smp", "json") for layer in self.layers.values() for step in layer.steps)
 
     # --- public answers ----------------------------------------------------------------------------
 
@@ -222,13 +243,13 @@ class FieldIndex:
         return self.files[path]
 
     def _rendered(self, document: RenderedDocument) -> Any:
-        key = id(document)
-        if key not in self.rendered:
+        text = document.text
+        if text not in self.rendered:
             parsed = None
-            if len(document.text) <= MAX_FILE_BYTES:
-                parsed = next((item.data for item in parse_documents(document.text) if isinstance(item, Document)), None)
-            self.rendered[key] = (document, parsed)  # the document is kept so that its id stays its own
-        return self.rendered[key][1]
+            if len(text) <= MAX_FILE_BYTES:
+                parsed = next((item.data for item in parse_documents(text) if isinstance(item, Document)), None)
+            self.rendered[text] = parsed
+        return self.rendered[text]
 
     def _origin_data(self, origin: str, document: RenderedDocument) -> Any:
         """The object's own document in its origin file."""
