@@ -535,7 +535,9 @@ def _label_selector_matches(selector: Any, labels: dict[str, str]) -> bool:
 
 def _split_requirements(selector: str) -> list[str]:
     """Requirements split at the commas outside parentheses."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for character in selector:
         if character == "," and depth == 0:
             parts.append("".join(current))
