@@ -203,11 +203,28 @@ def test_the_existing_prod_overlay_component_patch_and_base() -> None:
 
 
 @needs_kustomize
-def test_a_generated_object_points_at_its_kustomization_without_a_line() -> None:
+def test_a_generated_object_points_at_its_generator_entry_and_literal() -> None:
     result = render("multi")
     generated, = [document for document in result.documents
                   if yaml.safe_load(document.text)["metadata"]["name"].startswith("settings-")]
-    assert field_source(result, generated, ("data", "level")) == FieldSource("kustomization.yaml", None)
+    how = "configMapGenerator: in kustomization.yaml"
+    assert field_source(result, generated, ("data", "level")) == FieldSource("kustomization.yaml", 6, how=how)
+    assert field_source(result, generated, ("metadata", "name")) == FieldSource("kustomization.yaml", 4, how=how)
+
+
+def test_a_generated_secret_points_at_its_file_entry_and_a_later_namespace_wins(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(
+        "namespace: apps\nsecretGenerator:\n  - name: other\n    literals: [a=b]\n  - name: creds\n"
+        "    files:\n      - token=token.txt\n      - config/ca.crt\n")
+    rendered = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds-7h2k\n  namespace: apps\ndata:\n  ca.crt: eQ==\n  token: eA==\n"
+    document = RenderedDocument(text=rendered, origin_file="kustomization.yaml", origin_line=None)
+    result = KustomizeRender(directory=str(tmp_path), renderer="test", documents=(document,))
+    how = "secretGenerator: in kustomization.yaml"
+    assert field_source(result, document, ("data", "token")) == FieldSource("kustomization.yaml", 7, how=how)
+    assert field_source(result, document, ("data", "ca.crt")) == FieldSource("kustomization.yaml", 8, how=how)
+    assert field_source(result, document, ("type",)) == FieldSource("kustomization.yaml", 5, how=how)
+    assert field_source(result, document, ("metadata", "namespace")) == FieldSource(
+        "kustomization.yaml", 1, how="namespace: from kustomization.yaml")
 
 
 # --- hand-made renders: odd kustomizations kustomize would refuse must not crash kaudit ------------------

@@ -19,6 +19,12 @@ the kustomization tree of the rendered directory instead, without running anythi
   belongs to whoever created it (the resource file, unless it lacks it) unless a JSON op replaced it
   whole: a finding about a missing key is fixed where its parent is written, not in every patch that
   merges into it. A field nobody wrote is in the origin file: its line, or its deepest existing parent's.
+  A generated ConfigMap or Secret (origin: the kustomization) points at its generator entry, or for
+  a data key at its `literals`/`files`/`envs` item (a line, never a value).
+
+API: `field_source(render, document, path)`; `patch_files(render, document)` (render_kustomization
+fills `RenderedDocument.patches` with it through `with_patches`). Both share one `FieldIndex` per
+render (the last few renders are kept), so asking about many fields re-reads nothing.
 
 Limits (a field they concern falls back to the origin file): the `transformers:`/`generators:` plugin
 fields, `replacements`, `vars`, name-reference rewrites, `helmCharts`, remote bases and a
@@ -148,6 +154,10 @@ class _Identity:
         self.annotations = _string_map(metadata.get("annotations"))
 
 
+# an object's way: its document in its origin file, its generator entry, the steps it goes through
+_Way = tuple[Any, Any, list[tuple[_Step, _Identity]]]
+
+
 def _text(item: Any) -> str:
     return item if isinstance(item, str) else ""
 
@@ -168,6 +178,7 @@ class FieldIndex:
         self.files: dict[str, Optional[_Text]] = {}
         self.layers: dict[str, _Layer] = {}
         self.rendered: dict[str, Any] = {}  # a rendered document's text -> its parsed object
+        self.ways: dict[tuple[str, Optional[str], Optional[int]], Optional[_Way]] = {}
         self.tree = self._layer(self.root, 0) if kustomization_file(self.root) else None
 
     @classmethod
@@ -192,41 +203,59 @@ class FieldIndex:
     def field_source(self, document: RenderedDocument, path: FieldPath) -> Optional[FieldSource]:
         if document.origin_file is None:
             return None
-        origin = os.path.normpath(os.path.join(self.root, document.origin_file))
-        if "//" in document.origin_file or not os.path.isfile(origin):  # remote base or gone
+        way = self._way(document)
+        if way is None:  # a remote base, or a file gone since the render
             return FieldSource(file=document.origin_file, line=document.origin_line)
+        origin_data, generator, steps = way
         rendered = self._rendered(document)
         existing = _existing_prefix(rendered, tuple(path))
-        origin_data = self._origin_data(origin, document)
         there = _get_rendered(rendered, existing)
         # a mapping or a merge-keyed list belongs to whoever created it, unless replaced whole
         whole = isinstance(there, dict) or (isinstance(there, list) and bool(existing)
                                             and _merge_key(existing[-1], existing) is not None)
-        created = origin_data is not None and _has_path(origin_data, existing, rendered)
+        created = generator is not None or (origin_data is not None and _has_path(origin_data, existing, rendered))
         writer: Optional[FieldSource] = None
-        for step, identity in self._steps_for(origin, origin_data, rendered):
+        for step, identity in steps:
             found = self._writes(step, identity, existing, rendered, whole, creating=whole and not created)
             if found is not None:
                 writer, created = found, True
         if writer is not None:
             return writer
+        if generator is not None:
+            return FieldSource(file=document.origin_file, line=_generator_line(generator, existing),
+                               how=f"{generator[0]}: in {document.origin_file}")
         line = _deepest_position(origin_data, existing, rendered) if origin_data is not None else None
         return FieldSource(file=document.origin_file, line=line if line is not None else document.origin_line)
 
     def patch_files(self, document: RenderedDocument) -> tuple[str, ...]:
-        if document.origin_file is None or "//" in document.origin_file:
-            return ()
-        origin = os.path.normpath(os.path.join(self.root, document.origin_file))
-        if not os.path.isfile(origin):
-            return ()
-        rendered = self._rendered(document)
+        way = self._way(document) if document.origin_file is not None else None
         files: list[str] = []
-        for step, identity in self._steps_for(origin, self._origin_data(origin, document), rendered):
+        for step, identity in way[2] if way is not None else ():
             if step.kind in ("smp", "json") and self._patch_document(step, identity) is not None:
                 relative = _relative(step.file, self.root)
                 if relative not in files:
                     files.append(relative)
         return tuple(files)
+
+    def _way(self, document: RenderedDocument) -> Optional[_Way]:
+        """The object's document in its origin file (None for a generated one), its generator entry
+        (field name, entry) if generated, and the steps on its way up; None without a local origin."""
+        key = (document.text, document.origin_file, document.origin_line)
+        if key not in self.ways:
+            self.ways[key] = self._find_way(document)
+        return self.ways[key]
+
+    def _find_way(self, document: RenderedDocument) -> Optional[_Way]:
+        origin_file = document.origin_file or ""
+        origin = os.path.realpath(os.path.join(self.root, origin_file))
+        if "//" in origin_file or not os.path.isfile(origin):
+            return None
+        rendered = self._rendered(document)
+        generating = next((layer for layer in self.layers.values() if layer.file == origin), None)
+        if generating is not None:
+            return None, _generator_entry(self._read(origin), rendered), self._steps_for(origin, None, rendered)
+        origin_data = self._origin_data(origin, document)
+        return origin_data, None, self._steps_for(origin, origin_data, rendered)
 
     # --- reading files -----------------------------------------------------------------------------
 
@@ -390,7 +419,7 @@ class FieldIndex:
                 _advance(identity, step)
             if best is None:
                 best = walked
-            if identity.names[-1] == final.names[0]:
+            if identity.names[-1] == final.names[0] and identity.namespaces[-1] == final.namespaces[0]:
                 return walked
         return best or []
 
@@ -451,6 +480,8 @@ def _chains(layer: _Layer, origin: str, incoming: list[list[_Step]], depth: int)
             chains.extend(_chains(resource, origin, [], depth + 1))
     for component in layer.components:
         chains = _chains(component, origin, chains, depth + 1)
+    if layer.file == origin:  # generated here: generators run after the components, before the transformers
+        chains.append([])
     return [chain + layer.steps for chain in chains]
 
 
@@ -758,6 +789,46 @@ def _transformer_line(step: _Step, identity: _Identity, path: FieldPath, rendere
             if isinstance(entry, YamlMap) and repository in (entry.get("name"), entry.get("newName")):
                 return _line(step.data, index)
     return None
+
+
+_GENERATORS = {"configMapGenerator": "ConfigMap", "secretGenerator": "Secret"}
+
+
+def _generator_entry(text: Optional[_Text], rendered: Any) -> Any:
+    """(field name, entry) of the generator in a kustomization that made `rendered`: same kind, and
+    the rendered name is the entry's (with kustomize's hash suffix, and any prefix or suffix)."""
+    data = text.documents[0].data if text is not None and text.documents else None
+    if not isinstance(data, dict) or not isinstance(rendered, dict):
+        return None
+    metadata = rendered.get("metadata")
+    name = _text(metadata.get("name")) if isinstance(metadata, dict) else ""
+    best = None
+    for field_name, kind in _GENERATORS.items():
+        if rendered.get("kind") != kind:
+            continue
+        entries = data.get(field_name)
+        for index, entry in enumerate(_list(entries)):
+            entry_name = entry.get("name") if isinstance(entry, dict) else None
+            if isinstance(entry_name, str) and entry_name and entry_name in name:
+                if best is None or len(entry_name) > len(best[1]["name"]):
+                    best = (field_name, entry, entries, index)
+    return None if best is None else (best[0], best[1], best[2], best[3])
+
+
+def _generator_line(generator: Any, path: FieldPath) -> Optional[int]:
+    """The generator entry's line, or for a data key its `literals` item or `files` item (never its value)."""
+    _, entry, entries, index = generator
+    if len(path) >= 2 and path[0] in ("data", "stringData", "binaryData") and isinstance(path[1], str):
+        key = path[1]
+        for source in ("literals", "files", "envs"):
+            items = entry.get(source)
+            for position, item in enumerate(_list(items)):
+                if not isinstance(item, str):
+                    continue
+                item_key = item.split("=", 1)[0] if source != "files" or "=" in item else os.path.basename(item)
+                if item_key.strip() == key:
+                    return _line(items, position)
+    return _line(entries, index)
 
 
 def _image_name(image: str) -> str:
