@@ -15,7 +15,8 @@ import yaml
 
 from kaudit.sources import kustomize_fields
 from kaudit.sources.kustomize import KustomizeOptions, KustomizeRender, RenderedDocument, render_kustomization
-from kaudit.sources.kustomize_fields import FieldSource, _label_selector_matches, field_source, patch_files
+from kaudit.sources.kustomize_fields import (FieldSource, _full_match, _label_selector_matches, field_source,
+                                             patch_files)
 
 DATA = Path(__file__).resolve().parent / "data" / "kustomize"
 BUNDLED_KUBECTL = Path(sys.executable).parent / ("kubectl.exe" if os.name == "nt" else "kubectl")
@@ -345,3 +346,19 @@ def test_label_selectors(selector: str, labels: dict[str, str], matches: bool) -
 def test_any_caller_shape_of_selector_is_handled() -> None:
     odd: list[Any] = [None, 3, ["a"], "x" * 5000]
     assert [_label_selector_matches(selector, {"a": "b"}) for selector in odd] == [True, True, True, False]
+
+
+@pytest.mark.parametrize("pattern, names, matches", [
+    ("a.i", ["api"], True),
+    ("a.i", ["xapi"], False),  # anchored at both ends, as kustomize anchors it
+    ("api|web", ["web"], True),
+    ("(api|web)-v[0-9]+", ["web-v12"], True),
+    ("(a+)+$", ["a" * 40 + "b"], False),  # would backtrack for ever in Python's re: matches nothing
+    ("(x*)*", ["xxxx"], False),
+    ("web(-[0-9]+)?", ["web-12"], True),  # an optional group is no risk
+    ("[", ["api"], False),  # not a regex
+    ("a" * 2000, ["a" * 2000], False),  # over the length cap
+    (None, ["api"], True),  # no selector: everything
+])
+def test_target_patterns(pattern: Any, names: list[str], matches: bool) -> None:
+    assert _full_match(pattern, names) is matches

@@ -36,6 +36,7 @@ per render, and none larger than MAX_FILE_BYTES.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Any, Iterator, Optional, Union
@@ -513,13 +514,24 @@ def _full_match(pattern: Any, candidates: list[str]) -> bool:
     """kustomize's target match: the pattern is a Go regex anchored at both ends."""
     if not isinstance(pattern, str) or not pattern:
         return True
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        return False
+    compiled = _target_pattern(pattern)
+    return compiled is not None and any(compiled.fullmatch(candidate) for candidate in candidates)
+
+
+_NESTED_QUANTIFIER = re.compile(r"[*+}][^()]*\)[*+{]")
+
+
+@functools.lru_cache(maxsize=256)
+def _target_pattern(pattern: str) -> Optional[re.Pattern[str]]:
+    """The compiled pattern, or None (matches nothing) when it is too long, not a regex, or has a
+    quantified group holding a quantifier: Go's RE2 runs those in linear time, Python's re can
+    backtrack for ever on them, and `(a+)+` is no name selector anyone means."""
+    if len(pattern) > MAX_PATTERN_LENGTH or _NESTED_QUANTIFIER.search(pattern):
+        return None
     try:
-        compiled = re.compile(f"(?:{pattern})")
+        return re.compile(f"(?:{pattern})")
     except re.error:
-        return False
-    return any(compiled.fullmatch(candidate) for candidate in candidates)
+        return None
 
 
 def _selected(target: Any, identity: _Identity) -> bool:
