@@ -362,3 +362,24 @@ def test_any_caller_shape_of_selector_is_handled() -> None:
 ])
 def test_target_patterns(pattern: Any, names: list[str], matches: bool) -> None:
     assert _full_match(pattern, names) is matches
+
+
+def test_of_two_ops_writing_a_field_the_last_one_wins(tmp_path: Path) -> None:
+    kustomization = ("resources: [deployment.yaml]\npatches:\n  - target: {kind: Deployment}\n    patch: |\n"
+                     "      - {op: add, path: /spec/replicas, value: 2}\n"
+                     "      - {op: test, path: /spec/replicas, value: 2}\n"
+                     "      - {op: replace, path: /spec/replicas, value: 4}\n")
+    result, document = hand_render(tmp_path, kustomization, rendered=DEPLOYMENT.replace("spec:\n", "spec:\n  replicas: 4\n", 1))
+    assert field_source(result, document, ("spec", "replicas")) == FieldSource(
+        "kustomization.yaml", 7, patch=True, how="inline JSON 6902 patch (op replace) in kustomization.yaml")
+
+
+def test_bases_included_over_and_over_or_in_a_cycle_end_quickly(tmp_path: Path) -> None:
+    levels = 40
+    for level in range(levels):  # each level includes the next twice: 2**40 ways without a bound
+        (tmp_path / f"level{level}").mkdir()
+        includes = ["../deployment.yaml"] if level == levels - 1 else [f"../level{level + 1}"] * 2
+        (tmp_path / f"level{level}" / "kustomization.yaml").write_text(yaml.safe_dump({"resources": includes}))
+    (tmp_path / "level5" / "kustomization.yaml").write_text("resources: [../level6, ../level0]\n")  # and a cycle
+    result, document = hand_render(tmp_path, "resources: [level0]\n")
+    assert field_source(result, document, CONTAINERS + (0, "image")) == FieldSource("deployment.yaml", 10)

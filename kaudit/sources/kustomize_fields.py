@@ -48,6 +48,7 @@ from kaudit.value import replace, value
 FieldPath = tuple[Union[str, int], ...]
 MAX_FILE_BYTES = 5_000_000  # kustomization, patch and origin files larger than this are not read
 MAX_TREE_DEPTH = 50  # kustomizations nested deeper than this are not followed (kustomize itself would fail)
+MAX_LAYER_VISITS = 10_000  # kustomizations visited to find one object's way up
 MAX_PATTERN_LENGTH = 1000  # a target's name/kind regex longer than this matches nothing
 
 # Strategic merge keys of the lists kustomize merges item by item (k8s.io/api `patchMergeKey` tags);
@@ -456,31 +457,37 @@ class FieldIndex:
                 if position is None or (whole and not creating):
                     return None
                 return FieldSource(file=file, line=_patch_line(step, position), patch=True, how=step.how)
-            for op in patch:
+            last = None
+            for op in patch:  # ops run in order: the last one that writes the field wins
                 found = _op_position(op, path, rendered, whole, creating)
                 if found is not None:
-                    how = f"{step.how} (op {op.get('op')})" + (f" in {_relative(step.file, self.root)}"
-                                                                  if step.inline else "")
-                    return FieldSource(file=file, line=_patch_line(step, found), patch=True, how=how)
-            return None
+                    how = f"{step.how} (op {op.get('op')})" + (f" in {file}" if step.inline else "")
+                    last = FieldSource(file=file, line=_patch_line(step, found), patch=True, how=how)
+                    creating = False  # created now: a later op must replace it whole to own it
+            return last
         line = _transformer_line(step, identity, path, rendered)
         return None if line is None else FieldSource(file=file, line=line, how=step.how)
 
 
-def _chains(layer: _Layer, origin: str, incoming: list[list[_Step]], depth: int) -> list[list[_Step]]:
+def _chains(layer: _Layer, origin: str, incoming: list[list[_Step]], depth: int,
+            budget: Optional[list[int]] = None) -> list[list[_Step]]:
     """Every sequence of steps an object from `origin` goes through up to and including `layer`'s own;
-    `incoming` are those of an object already accumulated when `layer` (a component) runs."""
-    if depth > MAX_TREE_DEPTH:
-        return []
+    `incoming` are those of an object already accumulated when `layer` (a component) runs. `budget`
+    bounds the layers visited: kustomizations that include the same bases many times over (which
+    kustomize itself renders once per way) cannot make this exponential."""
+    budget = [MAX_LAYER_VISITS] if budget is None else budget
+    budget[0] -= 1
+    if depth > MAX_TREE_DEPTH or budget[0] < 0:
+        return [list(chain) for chain in incoming]
     chains = [list(chain) for chain in incoming]
     for resource in layer.resources:
         if isinstance(resource, str):
             if resource == origin:
                 chains.append([])
         else:
-            chains.extend(_chains(resource, origin, [], depth + 1))
+            chains.extend(_chains(resource, origin, [], depth + 1, budget))
     for component in layer.components:
-        chains = _chains(component, origin, chains, depth + 1)
+        chains = _chains(component, origin, chains, depth + 1, budget)
     if layer.file == origin:  # generated here: generators run after the components, before the transformers
         chains.append([])
     return [chain + layer.steps for chain in chains]
