@@ -383,3 +383,23 @@ def test_bases_included_over_and_over_or_in_a_cycle_end_quickly(tmp_path: Path) 
     (tmp_path / "level5" / "kustomization.yaml").write_text("resources: [../level6, ../level0]\n")  # and a cycle
     result, document = hand_render(tmp_path, "resources: [level0]\n")
     assert field_source(result, document, CONTAINERS + (0, "image")) == FieldSource("deployment.yaml", 10)
+
+
+def test_label_and_annotation_transformers_point_at_their_pairs(tmp_path: Path) -> None:
+    kustomization = ("resources: [deployment.yaml]\ncommonLabels:\n  team: core\nlabels:\n  - pairs:\n      env: prod\n"
+                     "commonAnnotations:\n  note: reviewed\n")
+    rendered = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations: {note: reviewed}\n"
+                "  labels: {team: core, env: prod}\nspec:\n  selector:\n    matchLabels: {team: core}\n"
+                "  template:\n    metadata:\n      labels: {team: core}\n    spec:\n      containers:\n"
+                "        - name: web\n          image: nginx\n")
+    result, document = hand_render(tmp_path, kustomization, rendered=rendered)
+    common = FieldSource("kustomization.yaml", 3, how="commonLabels: from kustomization.yaml")
+    assert field_source(result, document, ("metadata", "labels", "team")) == common
+    assert field_source(result, document, ("spec", "selector", "matchLabels", "team")) == common
+    assert field_source(result, document, ("spec", "template", "metadata", "labels", "team")) == common
+    assert field_source(result, document, ("metadata", "labels", "env")) == FieldSource(
+        "kustomization.yaml", 6, how="labels: from kustomization.yaml")
+    assert field_source(result, document, ("metadata", "annotations", "note")) == FieldSource(
+        "kustomization.yaml", 8, how="commonAnnotations: from kustomization.yaml")
+    # a key no transformer names: the resource's deepest existing parent, metadata (labels come from transformers)
+    assert field_source(result, document, ("metadata", "labels", "other")) == FieldSource("deployment.yaml", 3)
