@@ -23,8 +23,9 @@ asked for them itself. Differences from a plain build: the user's `sortOptions` 
 `alpha.config.kubernetes.io/transformations` (transformerAnnotations) names, for every object, the
 kustomization file of every transformer that ran over the whole resource set, including patches that
 did not match the object, and never the patch file (checked with kustomize v5.5 and v5.8): it cannot
-say which patch changed an object, so `RenderedDocument.patches` stays empty until kaudit matches
-patches to objects itself.
+say which patch changed an object, so kaudit matches patches to objects itself
+(kaudit.sources.kustomize_fields, which also says which file and line wrote each field) to fill
+`RenderedDocument.patches`.
 
 Remote bases (a URL or `github.com/...` in `resources`/`components`/`bases`) are refused before
 rendering unless `KustomizeOptions.allow_remote`: then kustomize fetches them with git or HTTP, which
@@ -75,7 +76,8 @@ class RenderedDocument:
     text: str  # one rendered object, as kustomize wrote it, without kaudit's annotations
     origin_file: Optional[str]  # relative to the rendered directory (may start with ../), or repo//path?ref=
     origin_line: Optional[int]  # 1-based line of the object's document in origin_file, when found
-    patches: tuple[str, ...] = ()  # files of patches that changed it, if known (not yet: module doc)
+    patches: tuple[str, ...] = ()  # files of the patches that target it, relative like origin_file (the
+    # kustomization for an inline patch), in the order kustomize applies them
 
 
 @value
@@ -132,7 +134,9 @@ def render_kustomization(directory: str, options: KustomizeOptions) -> Kustomize
         if done.returncode != 0:
             raise RenderError(_kustomize_message(done.stderr, wrapper, target, root))
         documents = _documents(done.stdout, wrapper, root, own_metadata)
-    return KustomizeRender(directory=directory, renderer=" ".join(command), documents=documents)
+    rendered = KustomizeRender(directory=directory, renderer=" ".join(command), documents=documents)
+    from kaudit.sources.kustomize_fields import with_patches
+    return with_patches(rendered)
 
 
 def top_level(directories: Iterable[str]) -> list[str]:
