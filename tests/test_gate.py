@@ -39,7 +39,7 @@ def test_a_chart_directory_is_rendered_and_fails_the_gate_at_the_template_line(k
     assert unit["directory"] == str(tmp_path / "chart") and unit["kind"] == "helm" and unit["objects"] == 1
     [finding] = [f for f in report["findings"] if f["rule"] == "privileged-container"]
     assert finding["location"]["file"] == str(tmp_path / "chart" / "templates" / "deployment.yaml")
-    assert finding["location"]["line"] == 11  # `privileged: true` in the template
+    assert finding["location"]["line"] == 12  # `privileged: true` in the template
     assert finding["resource"]["name"] == "release-name"  # Helm's own default release name
 
 
@@ -79,7 +79,7 @@ def test_a_kustomization_directory_is_rendered_in_its_namespace(kaudit: Kaudit, 
     [finding] = [f for f in report["findings"] if f["rule"] == "privileged-container"]
     assert finding["resource"]["namespace"] == "shop"  # kustomize's namespace, not invented
     assert finding["location"]["file"] == str(tmp_path / "kz" / "deployment.yaml")
-    assert finding["location"]["line"] == 11
+    assert finding["location"]["line"] == 12
     assert report["inputs"]["rendered"][0]["kind"] == "kustomize"
 
 

@@ -67,36 +67,39 @@ def test_non_kubernetes_yaml_is_skipped_with_a_reason(write: Write, tmp_path: Pa
     write("tree/.github/workflows/ci.yml", "on: push\njobs: {}\n")
     write("tree/ci.yml", "on: push\njobs: {build: {runs-on: ubuntu}}\n")
     write("tree/empty-doc.yaml", "---\n---\n" + DEPLOYMENT)
-    kustomization = write("kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-                                                "resources: [a.yaml]\n")
-    scan = load_manifests([str(tmp_path / "tree"), str(kustomization)])  # a kustomization named alone: a file
+    scan = load_manifests([str(tmp_path / "tree")])
     reasons = {os.path.relpath(s.file, tmp_path): s.reason for s in scan.inputs.skipped}
     assert reasons == {
         "tree/values.yaml": "Helm values, not a Kubernetes object",
         "tree/.github": "hidden directory, not entered (name it to scan it)",
-        "kustomization.yaml": "kustomize configuration; scan `kustomize build` output instead",
         "tree/ci.yml": "not a Kubernetes object (no apiVersion and kind)",
         "tree/empty-doc.yaml": "empty document",
     }
     assert not scan.inputs.errors and names(scan) == ["Deployment/shop/web"]
 
 
-def test_chart_and_kustomization_directories_are_units_not_manifests(write: Write, tmp_path: Path) -> None:
+def test_chart_and_kustomization_directories_are_rendered_not_read_as_manifests(write: Write, tmp_path: Path) -> None:
     write("chart/Chart.yaml", "apiVersion: v2\nname: shop\nversion: 1.0.0\n")
     write("chart/values.yaml", "image: {repository: nginx}\n")
     write("chart/templates/deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n")
-    write("overlay/kustomization.yaml", "resources: [deploy.yaml]\n")
+    write("overlay/kustomization.yaml", "resources: [deploy.yaml]\nnamePrefix: o-\n")
     write("overlay/deploy.yaml", DEPLOYMENT)
-    write("plain/deploy.yaml", DEPLOYMENT)
+    write("plain/deploy.yaml", DEPLOYMENT.replace("name: web", "name: plain"))
     scan = load_manifests([str(tmp_path)])
-    errors = {os.path.relpath(e.file, tmp_path): e.message.split(":")[0] for e in scan.inputs.errors}
-    assert errors == {"chart": f"Helm chart at {tmp_path / 'chart'} not rendered",
-                      "overlay": f"Kustomization at {tmp_path / 'overlay'} not rendered"}
-    assert scan.inputs.files == 1 and names(scan) == ["Deployment/shop/web"]  # only plain/ was read
-    named = load_manifests([str(tmp_path / "chart" / "templates" / "deploy.yaml")])
-    [error] = named.inputs.errors  # a named file of a chart is the chart's error, not a manifest
-    assert error.message.startswith("Helm chart at ") and " not rendered: " in error.message
-    assert named.inputs.files == 0
+    assert not scan.inputs.errors
+    assert scan.inputs.files == 1  # only plain/ was read as a manifest
+    assert sorted(names(scan)) == ["Deployment/release-name", "Deployment/shop/o-web", "Deployment/shop/plain"]
+    assert [(u.directory, u.kind, u.objects) for u in scan.inputs.rendered] == [
+        (str(tmp_path / "chart"), "helm", 1), (str(tmp_path / "overlay"), "kustomize", 1)]
+    named = load_manifests([str(tmp_path / "chart" / "templates" / "deploy.yaml"),
+                            str(tmp_path / "chart" / "values.yaml")])
+    # named files of a chart (as the pre-commit hook names changed ones) stand for the chart, rendered once
+    assert named.inputs.files == 0 and names(named) == ["Deployment/release-name"]
+    assert [u.directory for u in named.inputs.rendered] == [os.path.relpath(tmp_path / "chart")
+                                                            if not os.path.relpath(tmp_path / "chart").startswith("..")
+                                                            else str(tmp_path / "chart")]
+    kustomization = load_manifests([str(tmp_path / "overlay" / "kustomization.yaml")])
+    assert names(kustomization) == ["Deployment/shop/o-web"]
 
 
 def test_broken_objects_are_errors_not_skips(write: Write, tmp_path: Path) -> None:
