@@ -489,37 +489,45 @@ class _Tracer:
         key = self.base.key(query.document)
         source_documents = self.base._by_source[key[0]]
         position, count = source_documents.index(query.document), len(source_documents)
-        for tried, candidate in enumerate(candidates[:self.max_candidates]):
+        tried = candidates[:self.max_candidates]
+        deepest, exact_found = 0, False
+        for number, candidate in enumerate(tried):
+            depth = len(candidate.leaf.path)
+            if confirmed and (depth < deepest or (exact_found and not candidate.exact)):
+                continue  # cannot be picked over what is confirmed (see _verdict): no render for it
             try:
                 outcome = self._perturb(merged, candidate)
             except _Budget as budget:
-                left = len(candidates[:self.max_candidates]) - tried
-                if confirmed:
-                    break  # what was confirmed holds; deeper keys may be among the untried
-                return Provenance(None, False, f"{budget} ({left} candidate values keys untried)")
+                if confirmed:  # what was confirmed holds; a deeper key may be among the untried
+                    return self._verdict(confirmed, failures, f"{budget} before trying every candidate")
+                return Provenance(None, False, f"provenance not traced: {budget} "
+                                                 f"({len(tried) - number} candidate values keys untried)")
             if isinstance(outcome, str):
                 failures.append(f"{candidate.leaf.source.key}: {outcome}")
-                continue
-            perturbed_obj = outcome.find(key, position, count)
-            if self._shows(perturbed_obj, candidate):
+            elif self._shows(outcome.find(key, position, count), candidate):
                 confirmed.append(candidate)
-        return self._verdict(confirmed, failures, len(candidates) > self.max_candidates)
+                deepest, exact_found = max(deepest, depth), exact_found or candidate.exact
+        capped = len(candidates) > self.max_candidates
+        over = f"{len(candidates)} candidate values keys, over the cap of {self.max_candidates}"
+        return self._verdict(confirmed, failures, over if capped else "")
 
     def _candidates(self, obj: dict[str, Any], path: Path, leaves: list[_Leaf]) -> list[_Candidate]:
         found, rendered = _at(obj, path)
+        field = next((part for part in reversed(path) if isinstance(part, str)), "")
         if found and not isinstance(rendered, dict):
             exact = [_Candidate(leaf, True, path) for leaf in leaves if same_value(leaf.value, rendered)]
             parts = [_Candidate(leaf, False, path) for leaf in leaves if _part_of(leaf.value, rendered)]
-            # deeper keys first: `a.b.c` is likelier the field's own key than a map holding it
-            exact.sort(key=lambda candidate: -len(candidate.leaf.path))
+            # a key named like the field first (`privileged` for privileged), then deeper keys: more
+            # specific; _verdict picks the deepest confirmed, so a confirmation skips shallower keys
+            exact.sort(key=lambda candidate: (_name_distance(candidate.leaf.path, field), -len(candidate.leaf.path)))
             parts.sort(key=lambda candidate: -len(go_text(candidate.leaf.value)))
             return exact + parts
         map_path = path if found else _deepest_map(obj, path)
         _, rendered_map = _at(obj, map_path)
         name = next((part for part in reversed(map_path) if isinstance(part, str)), "")
         maps = [leaf for leaf in leaves if isinstance(leaf.value, dict) and _holds(leaf.value, rendered_map)]
-        # the same content first, then a key named like the field ("securityContext"), then deeper
-        maps.sort(key=lambda leaf: (leaf.value.keys() != rendered_map.keys(), leaf.path[-1] != name,
+        # the same content first, then a key named like the map ("securityContext"), then deeper
+        maps.sort(key=lambda leaf: (leaf.value.keys() != rendered_map.keys(), _name_distance(leaf.path, name),
                                     -len(leaf.path)))
         return [_Candidate(leaf, True, map_path) for leaf in maps]
 
@@ -529,10 +537,10 @@ class _Tracer:
         if cache_key in self.cache:
             return self.cache[cache_key]
         if self.renders >= self.max_renders:
-            raise _Budget(f"provenance not traced: budget of {self.max_renders} renders reached")
+            raise _Budget(f"budget of {self.max_renders} renders reached")
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise _Budget(f"provenance not traced: budget of {self.max_seconds:g} s reached")
+            raise _Budget(f"budget of {self.max_seconds:g} s reached")
         self.renders += 1
         extra = _overlay(merged, leaf.path, _perturbed(leaf.value))
         outcome: Union[_Objects, str]
@@ -557,26 +565,31 @@ class _Tracer:
         return isinstance(rendered, str) and go_text(new) in rendered
 
     @staticmethod
-    def _verdict(confirmed: list[_Candidate], failures: list[str], capped: bool) -> Provenance:
+    def _verdict(confirmed: list[_Candidate], failures: list[str], bounded: str) -> Provenance:
         if not confirmed:
             if failures:
                 return Provenance(None, False, "provenance not traced: " + "; ".join(failures[:3]))
-            if capped:
-                return Provenance(None, False, "provenance not traced: too many candidate values keys")
+            if bounded:
+                return Provenance(None, False, f"provenance not traced: {bounded}")
             return Provenance(None, True)
         exact = [candidate for candidate in confirmed if candidate.exact] or confirmed
         deepest = max(len(candidate.leaf.path) for candidate in exact)
         best = [candidate for candidate in exact if len(candidate.leaf.path) == deepest]
-        others = [candidate.leaf.source for candidate in confirmed if candidate is not best[0]]
         if len(best) > 1:
             named = ", ".join(_describe(candidate.leaf.source) for candidate in best)
             return Provenance(None, False, f"ambiguous: the value is made of several values keys: {named}")
-        reason = ""
-        if others:
-            reason = "also changes with " + ", ".join(_describe(source) for source in others)
-        if capped:
-            reason = "; ".join(filter(None, [reason, "more candidate values keys were not tried"]))
-        return Provenance(best[0].leaf.source, True, reason)
+        others = [candidate.leaf.source for candidate in confirmed if candidate is not best[0]]
+        notes = ["also changes with " + ", ".join(_describe(source) for source in others)] if others else []
+        return Provenance(best[0].leaf.source, True, "; ".join(notes + ([bounded] if bounded else [])))
+
+
+def _name_distance(path: Path, field: str) -> int:
+    """0: the values key is named like the field, 1: one name starts the other, 2: unrelated."""
+    name = str(next((part for part in reversed(path) if isinstance(part, str)), "")).lower()
+    field = field.lower()
+    if name == field:
+        return 0
+    return 1 if name and field and (name.startswith(field) or field.startswith(name)) else 2
 
 
 def _describe(source: ValuesSource) -> str:
