@@ -34,7 +34,8 @@ from kaudit.value import value
 
 Path = tuple[Union[str, int], ...]
 SET_FILE = "--helm-set"
-MAX_CANDIDATES = 16  # per query: each costs a render
+MAX_CANDIDATES = 48  # per query: each costs a render (cached: a key tried for one query is free for the next)
+MAX_TEMPLATE_BYTES = 16 * 1024 * 1024  # of template text read to order candidates
 SENTINEL_KEY = "kauditProbe"
 PROBE = "kaudit-probe"
 MAX_SUBCHART_DEPTH = 8
@@ -330,9 +331,17 @@ def _part_of(values_node: Any, rendered: Any) -> bool:
     return len(text) >= 2 and text in rendered and text != rendered
 
 
-def _holds(values_map: dict[str, Any], rendered: dict[str, Any]) -> bool:
-    # a values map rendered into `rendered` (toYaml, range), perhaps beside keys from the template
-    return all(key in rendered and same_value(node, rendered[key]) for key, node in values_map.items())
+def _shared(values_map: dict[str, Any], rendered: dict[str, Any]) -> Optional[int]:
+    """How many keys of a values map `rendered` holds with the same value, None when it cannot have
+    been rendered from it. Templates print a values map beside keys of their own, and leave some of
+    its keys out (`omit .Values.securityContext "enabled" | toYaml`), but do not change the others."""
+    shared = 0
+    for key, node in values_map.items():
+        if key in rendered:
+            if not same_value(node, rendered[key]):
+                return None
+            shared += 1
+    return shared if shared or not values_map else None
 
 
 def _perturbed(node: Any) -> Any:
@@ -459,6 +468,7 @@ class _Tracer:
         self.cache: dict[tuple[Path, str], Union[_Objects, str]] = {}
         self._values: Optional[tuple[dict[str, Any], list[_Leaf]]] = None
         self._values_error = ""
+        self._template_words: Optional[frozenset[str]] = None
 
     def values(self) -> Optional[tuple[dict[str, Any], list[_Leaf]]]:
         if self._values is None and not self._values_error:
@@ -517,19 +527,32 @@ class _Tracer:
         if found and not isinstance(rendered, dict):
             exact = [_Candidate(leaf, True, path) for leaf in leaves if same_value(leaf.value, rendered)]
             parts = [_Candidate(leaf, False, path) for leaf in leaves if _part_of(leaf.value, rendered)]
-            # a key named like the field first (`privileged` for privileged), then deeper keys: more
-            # specific; _verdict picks the deepest confirmed, so a confirmation skips shallower keys
-            exact.sort(key=lambda candidate: (_name_distance(candidate.leaf.path, field), -len(candidate.leaf.path)))
+            # a key named like the field first (`privileged` for privileged), then keys the templates
+            # name, then deeper ones; _verdict picks the deepest confirmed, so once one is confirmed
+            # shallower keys need no render
+            exact.sort(key=lambda candidate: (_name_distance(candidate.leaf.path, field),
+                                              self._unnamed(candidate.leaf.path), -len(candidate.leaf.path)))
             parts.sort(key=lambda candidate: -len(go_text(candidate.leaf.value)))
             return exact + parts
         map_path = path if found else _deepest_map(obj, path)
         _, rendered_map = _at(obj, map_path)
         name = next((part for part in reversed(map_path) if isinstance(part, str)), "")
-        maps = [leaf for leaf in leaves if isinstance(leaf.value, dict) and _holds(leaf.value, rendered_map)]
-        # the same content first, then a key named like the map ("securityContext"), then deeper
-        maps.sort(key=lambda leaf: (leaf.value.keys() != rendered_map.keys(), _name_distance(leaf.path, name),
-                                    -len(leaf.path)))
-        return [_Candidate(leaf, True, map_path) for leaf in maps]
+        maps = []
+        for leaf in leaves:
+            shared = _shared(leaf.value, rendered_map) if isinstance(leaf.value, dict) else None
+            if shared is not None:
+                # the same content first, then a key named like the map ("securityContext"), then
+                # more of it in common, then one the templates name, then deeper
+                maps.append(((leaf.value.keys() != rendered_map.keys(), _name_distance(leaf.path, name), -shared,
+                              self._unnamed(leaf.path), -len(leaf.path)), leaf))
+        maps.sort(key=lambda scored: scored[0])
+        return [_Candidate(leaf, True, map_path) for _, leaf in maps]
+
+    def _unnamed(self, path: Path) -> bool:
+        """Whether no template names the key itself (it can still be printed through a parent map)."""
+        if self._template_words is None:
+            self._template_words = _template_words(self.chart_dir)
+        return str(path[-1]) not in self._template_words
 
     def _perturb(self, merged: dict[str, Any], candidate: _Candidate) -> Union[_Objects, str]:
         leaf = candidate.leaf
@@ -581,6 +604,29 @@ class _Tracer:
         others = [candidate.leaf.source for candidate in confirmed if candidate is not best[0]]
         notes = ["also changes with " + ", ".join(_describe(source) for source in others)] if others else []
         return Provenance(best[0].leaf.source, True, "; ".join(notes + ([bounded] if bounded else [])))
+
+
+def _template_words(chart_dir: str) -> frozenset[str]:
+    """The words of the chart's templates (and its vendored subcharts'): only to order candidates."""
+    import re
+
+    words: set[str] = set()
+    budget = MAX_TEMPLATE_BYTES
+    for directory, subdirectories, files in os.walk(chart_dir):
+        subdirectories.sort()
+        if os.path.basename(directory) != "templates" and "/templates/" not in directory + "/":
+            continue
+        for name in sorted(files):
+            if budget <= 0:
+                return frozenset(words)
+            try:
+                with open(os.path.join(directory, name), "rb") as stream:
+                    text = stream.read(budget).decode("utf-8", "replace")
+            except OSError:
+                continue
+            budget -= len(text)
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_-]*", text))
+    return frozenset(words)
 
 
 def _name_distance(path: Path, field: str) -> int:
