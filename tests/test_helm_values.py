@@ -61,6 +61,13 @@ def test_a_missing_field_of_a_toyaml_block_is_added_in_the_block_s_key() -> None
     assert trace(SIDECAR + ("securityContext", "runAsNonRoot")) == from_values(6, "securityContext")
 
 
+def test_a_missing_field_of_a_map_printed_without_its_switch() -> None:
+    # securityContext: {{- omit .Values.initSecurityContext "enabled" | toYaml }} renders runAsUser
+    # only; securityContext (runAsUser: 1000 too, and a key not rendered) looks alike
+    assert trace(POD + ("initContainers", 0, "securityContext", "runAsNonRoot")) == \
+        from_values(26, "initSecurityContext")
+
+
 def test_a_missing_field_of_an_empty_map_from_values() -> None:
     # `securityContext: {}` rendered by toYaml from `podSecurityContext: {}`
     assert trace(POD + ("securityContext", "runAsNonRoot")) == from_values(9, "podSecurityContext")
@@ -172,10 +179,10 @@ def test_a_key_whose_perturbation_the_schema_refuses_is_not_known() -> None:
 
 
 def test_the_render_budget() -> None:
-    # six values keys are `true`; debug.privileged, named like the field and deeper, is tried first
+    # seven values keys are `true`; debug.privileged, named like the field and deeper, is tried first
     privileged = WEB + ("securityContext", "privileged")
     assert trace(privileged, max_renders=1) == Provenance(
-        None, False, "provenance not traced: budget of 1 renders reached (5 candidate values keys untried)")
+        None, False, "provenance not traced: budget of 1 renders reached (6 candidate values keys untried)")
     # privileged is confirmed by the second render; a deeper key could still be more specific
     assert trace(privileged, max_renders=2) == Provenance(
         ValuesSource(VALUES, 2, "privileged"), True, "budget of 2 renders reached before trying every candidate")
@@ -188,12 +195,12 @@ def test_the_time_budget() -> None:
 
 
 def test_the_candidate_cap() -> None:
-    # six values keys are `true`; only debug.privileged is tried, then privileged too
+    # seven values keys are `true`; only debug.privileged is tried, then privileged too
     privileged = WEB + ("securityContext", "privileged")
     assert trace(privileged, max_candidates=1) == Provenance(
-        None, False, "provenance not traced: 6 candidate values keys, over the cap of 1")
+        None, False, "provenance not traced: 7 candidate values keys, over the cap of 1")
     assert trace(privileged, max_candidates=2) == Provenance(
-        ValuesSource(VALUES, 2, "privileged"), True, "6 candidate values keys, over the cap of 2")
+        ValuesSource(VALUES, 2, "privileged"), True, "7 candidate values keys, over the cap of 2")
 
 
 @pytest.mark.parametrize("query", [Query(99, ("spec",)), Query(-1, ()), Query(0, ("spec", True, None, -3)),  # type: ignore[arg-type]
