@@ -90,6 +90,12 @@ def test_an_item_of_a_list_ranged_over() -> None:
     assert trace(WEB + ("ports", 0, "containerPort")) == from_values(14, "ports[0]")
 
 
+def test_an_item_missing_from_a_list_from_values() -> None:
+    # tolerations: {{- toYaml .Values.tolerations }} renders `[]`; extraVolumes is `[]` too, unused
+    assert trace(POD + ("tolerations", 0, "key")) == from_values(30, "tolerations")
+    assert trace(POD + ("tolerations",)) == from_values(30, "tolerations")
+
+
 def test_a_value_that_feeds_two_objects_is_traced_in_each() -> None:
     assert trace_many([("templates/deployment.yaml", ("metadata", "labels", "team")),
                        ("templates/service.yaml", ("metadata", "labels", "team"))]) == [from_values(17, "team")] * 2

@@ -523,7 +523,7 @@ class _Tracer:
 
     def _candidates(self, obj: dict[str, Any], path: Path, leaves: list[_Leaf]) -> list[_Candidate]:
         found, rendered = _at(obj, path)
-        field = next((part for part in reversed(path) if isinstance(part, str)), "")
+        field = _last_name(path)
         if found and not isinstance(rendered, dict):
             exact = [_Candidate(leaf, True, path) for leaf in leaves if same_value(leaf.value, rendered)]
             parts = [_Candidate(leaf, False, path) for leaf in leaves if _part_of(leaf.value, rendered)]
@@ -534,9 +534,18 @@ class _Tracer:
                                               self._unnamed(candidate.leaf.path), -len(candidate.leaf.path)))
             parts.sort(key=lambda candidate: -len(go_text(candidate.leaf.value)))
             return exact + parts
+        if not found:
+            existing = _existing_prefix(obj, path)
+            _, last = _at(obj, existing)
+            if isinstance(last, list):  # `tolerations[0]` of `tolerations: []`: the list is the place
+                list_name = _last_name(existing)
+                lists = [_Candidate(leaf, True, existing) for leaf in leaves if same_value(leaf.value, last)]
+                lists.sort(key=lambda candidate: (_name_distance(candidate.leaf.path, list_name),
+                                                  -len(candidate.leaf.path)))
+                return lists
         map_path = path if found else _deepest_map(obj, path)
         _, rendered_map = _at(obj, map_path)
-        name = next((part for part in reversed(map_path) if isinstance(part, str)), "")
+        name = _last_name(map_path)
         maps = []
         for leaf in leaves:
             shared = _shared(leaf.value, rendered_map) if isinstance(leaf.value, dict) else None
@@ -571,6 +580,9 @@ class _Tracer:
             outcome = _Objects(render_chart(self.chart_dir, self.options, renderer=self.base.render.renderer,
                                             timeout=max(remaining, 0.05), extra_values=extra))
         except RenderError as error:  # a schema, a `required`, a `fail`: this key cannot be tested
+            if time.monotonic() >= self.deadline:  # it ran out of time (and may still run in its thread)
+                self.deadline = 0.0
+                raise _Budget(f"budget of {self.max_seconds:g} s reached") from None
             outcome = f"render failed ({' '.join(str(error).split())[:300] or 'no message'})"
         self.cache[cache_key] = outcome
         return outcome
@@ -631,7 +643,7 @@ def _template_words(chart_dir: str) -> frozenset[str]:
 
 def _name_distance(path: Path, field: str) -> int:
     """0: the values key is named like the field, 1: one name starts the other, 2: unrelated."""
-    name = str(next((part for part in reversed(path) if isinstance(part, str)), "")).lower()
+    name = _last_name(path).lower()
     field = field.lower()
     if name == field:
         return 0
@@ -641,6 +653,18 @@ def _name_distance(path: Path, field: str) -> int:
 def _describe(source: ValuesSource) -> str:
     where = source.file if source.line is None else f"{source.file}:{source.line}"
     return f"{where} {source.key}"
+
+
+def _existing_prefix(obj: Any, path: Path) -> Path:
+    """The longest start of `path` that is in `obj`."""
+    for length in range(len(path), 0, -1):
+        if _at(obj, path[:length])[0]:
+            return path[:length]
+    return ()
+
+
+def _last_name(path: Path) -> str:
+    return next((part for part in reversed(path) if isinstance(part, str)), "")
 
 
 def _deepest_map(obj: Any, path: Path) -> Path:
