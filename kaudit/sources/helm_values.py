@@ -82,11 +82,10 @@ class _Leaf:
 class _Layer:
     """One values file (or the --set expressions) placed at `prefix` in the merged values."""
 
-    def __init__(self, file: str, data: Any, prefix: Path = (), deletes_nulls: bool = True) -> None:
+    def __init__(self, file: str, data: Any, prefix: Path = ()) -> None:
         self.file = file
         self.data = data if isinstance(data, dict) else {}
         self.prefix = prefix
-        self.deletes_nulls = deletes_nulls  # Helm: a null in the user's values removes the default
 
     def tree(self) -> dict[str, Any]:
         tree: Any = self.data
@@ -137,8 +136,8 @@ def _merge_layer(merged: dict[str, Any], tree: dict[str, Any], prefix: Path, lay
     # left under a replaced key is never read, since only keys still in `merged` are looked up
     for key, node in tree.items():
         path = prefix + (key,)
-        if node is None and layer.deletes_nulls:
-            merged.pop(key, None)
+        if node is None and key in merged:  # Helm: null over a lower layer's key removes it
+            del merged[key]
             continue
         if isinstance(node, dict) and isinstance(merged.get(key), dict):
             source = layer.source(path)
@@ -195,10 +194,10 @@ def _chart_layers(chart_dir: str, prefix: Path, depth: int) -> list[_Layer]:
         for key, sub_dir in _subcharts(chart_dir):
             layers = _chart_layers(sub_dir, prefix + (key,), depth + 1) + layers
         for key, archive, member in _packed_subcharts(chart_dir):
-            layers.insert(0, _Layer(f"{archive}:{member}", _load_member(archive, member), prefix + (key,), False))
+            layers.insert(0, _Layer(f"{archive}:{member}", _load_member(archive, member), prefix + (key,)))
     values_file = os.path.join(chart_dir, "values.yaml")
     if os.path.isfile(values_file):
-        layers.append(_Layer(values_file, _load_file(values_file), prefix, deletes_nulls=False))
+        layers.append(_Layer(values_file, _load_file(values_file), prefix))
     return layers
 
 
