@@ -207,10 +207,11 @@ def test_the_candidate_cap() -> None:
         None, False, "provenance not traced: 7 candidate values keys, over the cap of 1")
     assert trace(privileged, max_candidates=2) == Provenance(
         ValuesSource(VALUES, 2, "privileged"), True, "7 candidate values keys, over the cap of 2")
-    # a null in a user file removes the chart's key, as Helm does: debug.privileged is no candidate
+    # a null in a user file removes the chart's key, as Helm does: debug.privileged is no candidate,
+    # and privileged, named like the field, is the first tried
     unset = HelmOptions(values_files=(str(CHART / "ci" / "unset.yaml"),))
     assert trace(privileged, options=unset, max_candidates=1) == Provenance(
-        None, False, "provenance not traced: 6 candidate values keys, over the cap of 1")
+        ValuesSource(VALUES, 2, "privileged"), True, "6 candidate values keys, over the cap of 1")
 
 
 @pytest.mark.parametrize("query", [Query(99, ("spec",)), Query(-1, ()), Query(0, ("spec", True, None, -3)),  # type: ignore[arg-type]
