@@ -10,7 +10,7 @@ from typing import Union
 import pytest
 
 from kaudit.sources.helm import HelmOptions, HelmRender, render_chart
-from kaudit.sources.helm_values import Provenance, Query, ValuesSource, dotted, same_value, trace_values
+from kaudit.sources.helm_values import Provenance, Query, ValuesSource, dotted, parse_set, same_value, trace_values
 
 CHART = Path(__file__).parent / "data" / "charts" / "values-app"
 VALUES = str(CHART / "values.yaml")
@@ -243,3 +243,14 @@ def test_values_compare_as_templates_print_them(values_node: object, rendered: o
 
 def test_keys_are_written_as_users_write_them() -> None:
     assert dotted(("a", "b.c", 0, "d")) == "a.b\\.c[0].d"
+
+
+@pytest.mark.parametrize("expression", [
+    "a=1", "a.b=true,c=x", "a\\.b=2", "a[1]=x", "a[0].b=3", "a=null", "a=1.5", "a=007", "a={x,y}", "a=", "a={}",
+    "a.b[2].c=z", "a=b=c", "a=-3", "a=-0", "a=1e3", "a=True", "a.b=1,a.c=2", "a=x\\,y", "a=0",
+])
+def test_set_expressions_are_read_as_helm_reads_them(expression: str) -> None:
+    # for the helm binary backend, where Helm's own parser (the SDK's) is not there
+    import helm_python
+
+    assert parse_set(expression) == helm_python.parse_set_string(expression)

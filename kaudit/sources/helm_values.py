@@ -177,15 +177,75 @@ def _layers(chart_dir: str, options: HelmOptions) -> list[_Layer]:
     layers = _chart_layers(chart_dir, (), 0)
     for values_file in options.values_files:
         layers.append(_Layer(values_file, _load_file(values_file)))
-    if options.set_values:
-        import helm_python
-
-        for expression in options.set_values:
-            try:
-                layers.append(_Layer(SET_FILE, helm_python.parse_set_string(expression)))
-            except helm_python.HelmError as error:
-                raise RenderError(f"--set {expression.split('=', 1)[0]}: {error}") from None
+    for expression in options.set_values:
+        layers.append(_Layer(SET_FILE, _parse_set(expression)))
     return layers
+
+
+def _parse_set(expression: str) -> dict[str, Any]:
+    """A --set expression as Helm reads it: Helm's own parser with the SDK, else `parse_set`."""
+    try:
+        import helm_python
+    except (ImportError, OSError):  # the helm binary renders: read it the way its strvals does
+        return parse_set(expression)
+    try:
+        parsed: dict[str, Any] = helm_python.parse_set_string(expression)
+    except helm_python.HelmError as error:
+        raise RenderError(f"--set {expression.split('=', 1)[0]}: {error}") from None
+    return parsed
+
+
+def parse_set(expression: str) -> dict[str, Any]:
+    """Helm's strvals for the common forms: `a.b=1,c[0].d=x`, `a\\.b=s`, `l={x,y}`; typed as Helm
+    types --set values (true/false, null, integers without a leading zero; the rest are strings)."""
+    import re
+
+    result: dict[str, Any] = {}
+    for assignment in re.split(r"(?<!\\),(?![^{]*})", expression):
+        if not assignment:
+            continue
+        key, _, text = assignment.partition("=")
+        node: Any = _typed_list(text[1:-1]) if text.startswith("{") and text.endswith("}") else _typed(text)
+        parts: list[Union[str, int]] = []
+        for name, index in re.findall(r"((?:[^.\\\[]|\\.)+)|\[(\d+)\]", key):
+            parts.append(int(index) if index else re.sub(r"\\(.)", r"\1", name))
+        if parts and isinstance(parts[0], str):
+            _set_in(result, parts, node)
+    return result
+
+
+def _typed(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "null":
+        return None
+    if text[:1] != "0" and text.lstrip("-").isdigit() or text == "0":  # Helm: "007" stays a string
+        return int(text)
+    return text.replace("\\,", ",")
+
+
+def _typed_list(text: str) -> list[Any]:
+    return [_typed(item) for item in text.split(",")]
+
+
+def _set_in(tree: Any, parts: list[Union[str, int]], node: Any) -> None:
+    for part, following in zip(parts, parts[1:] + [None]):
+        empty: Any = None if following is None else ([] if isinstance(following, int) else {})
+        if isinstance(part, int):
+            while len(tree) <= part:
+                tree.append(None)
+            if following is None:
+                tree[part] = node
+            elif not isinstance(tree[part], (dict, list)):
+                tree[part] = empty
+            tree = tree[part]
+        else:
+            if following is None:
+                tree[part] = node
+            elif not isinstance(tree.get(part), (dict, list)):
+                tree[part] = empty
+            tree = tree[part]
 
 
 def _chart_layers(chart_dir: str, prefix: Path, depth: int) -> list[_Layer]:
