@@ -144,6 +144,11 @@ def test_a_subchart_value_overridden_by_the_parent_under_the_alias() -> None:
         from_values(3, "securityContext.privileged", STORE_VALUES)
 
 
+def test_a_global_value_of_the_parent_in_a_subchart() -> None:
+    assert trace(("metadata", "labels", "tier"), "charts/replica/templates/statefulset.yaml") == \
+        from_values(32, "global.tier")
+
+
 def test_a_subchart_packed_as_tgz(tmp_path: Path) -> None:
     chart = tmp_path / "values-app"
     shutil.copytree(CHART, chart)

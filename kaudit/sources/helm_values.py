@@ -277,22 +277,23 @@ def _subcharts(chart_dir: str) -> list[tuple[str, str]]:
 
 
 def _keys_for(chart_dir: str, by_name: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Each vendored subchart (`by_name`: chart name -> where) under its key in the parent's values:
+    once per dependency of Chart.yaml naming it (by its alias, else its name); a subchart no
+    dependency names, under its name."""
     from kaudit.sources.helm import _chart_yaml
 
     keys: list[tuple[str, Any]] = []
-    aliased: set[str] = set()
+    named: set[str] = set()
     for dependency in _chart_yaml(chart_dir).get("dependencies") or []:
-        if not isinstance(dependency, dict) or dependency.get("name") not in by_name:
+        name = dependency.get("name") if isinstance(dependency, dict) else None
+        if not isinstance(name, str) or name not in by_name:
             continue
         alias = dependency.get("alias")
-        if isinstance(alias, str) and alias:
-            keys.append((alias, by_name[dependency["name"]]))
-            aliased.add(dependency["name"])
-        elif dependency["name"] not in aliased:
-            keys.append((dependency["name"], by_name[dependency["name"]]))
-    listed = {key for key, _ in keys}
-    keys += [(name, found) for name, found in by_name.items() if name not in listed and name not in aliased]
-    return keys
+        key = alias if isinstance(alias, str) and alias else name
+        named.add(name)
+        if all(key != existing for existing, _ in keys):
+            keys.append((key, by_name[name]))
+    return keys + [(name, found) for name, found in by_name.items() if name not in named]
 
 
 def _packed_subcharts(chart_dir: str) -> list[tuple[str, str, str]]:
