@@ -563,8 +563,10 @@ class _Tracer:
         deepest, exact_found = 0, False
         for number, candidate in enumerate(tried):
             depth = len(candidate.leaf.path)
-            if confirmed and (depth < deepest or (exact_found and not candidate.exact)):
-                continue  # cannot be picked over what is confirmed (see _verdict): no render for it
+            if confirmed and (depth < deepest or (exact_found and (depth == deepest or not candidate.exact))):
+                # cannot be picked over what is confirmed (see _verdict): no render for it. Keys as
+                # deep as a confirmed part are tried: `{{ .Values.repo }}:{{ .Values.tag }}` is both
+                continue
             try:
                 outcome = self._perturb(merged, candidate)
             except _Budget as budget:
