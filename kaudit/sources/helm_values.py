@@ -8,15 +8,25 @@ only that key perturbed and look at the same field of the same object:
   rendered one, compared as YAML scalars and as Go prints them (templates quote); then, for a
   string, keys whose value is part of it (`{{ .Values.repo }}:{{ .Values.tag }}`);
 - a field the object lacks (`securityContext.runAsNonRoot`) is traced through the deepest map that
-  is there: values maps (empty ones too) whose content the map holds are candidates, perturbed by a
-  sentinel child; if the sentinel appears in that map, that values key is where to add the field;
+  is there: values maps (empty ones too) whose keys it holds with the same values (a template may
+  leave some out: `omit .Values.securityContext "enabled" | toYaml`) are candidates, perturbed by a
+  sentinel child; if the sentinel appears in that map, that values key is where to add the field
+  (likewise a missing item of a list that is there: `tolerations: []`);
 - a candidate is confirmed only when the field then holds the perturbed value (a flipped bool, a
   changed number, a marked string, the sentinel), not merely any change: a switch that adds a
   container ahead of the queried one, or a random name, confirms nothing.
+Keys named like the field and keys the templates name are tried first; once one is confirmed only
+deeper keys are (the deepest confirmed is named, the others noted), and two as deep that both
+make the value (`{{ .Values.repo }}:{{ .Values.tag }}`) are reported as ambiguous.
 Documents are matched across renders by Helm source, kind and name (a perturbation can add or
 remove documents), by position within their source when the name itself moved. Renders are cached
 per perturbed key and shared by all queries; the work is bounded by renders, seconds and
-candidates per query, and a bounded answer says so (`known=False`).
+candidates per query, and a bounded answer says so (`known=False`, or a note in `reason` when a
+key was confirmed before the bound).
+
+Not traced: a value a template computes (`{{ not .Values.x }}`, `{{ .Values.name | upper }}`)
+matches no key, so it reads as not from values; `import-values`, and the subcharts of a packed
+(.tgz) subchart, are not read.
 
 The file named is the one to edit: Helm's precedence is --set over the user's values files (the
 last one defining the key wins) over the chart's values.yaml over a subchart's own values.yaml.
@@ -534,7 +544,7 @@ class _Tracer:
         if self._values is None and not self._values_error:
             try:
                 merged, leaves = effective_leaves(self.chart_dir, self.options)
-            except (RenderError, RecursionError) as error:
+            except (RenderError, OSError, RecursionError) as error:
                 self._values_error = f"values not read: {error}"
                 return None
             if len(leaves) > MAX_VALUES_NODES:
