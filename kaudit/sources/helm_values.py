@@ -1,0 +1,751 @@
+"""Which values key put a rendered field there: `values.yaml:42 securityContext.privileged`.
+
+Helm's templates are programs, so reading them tells little; Helm itself tells more. For each
+queried field of a rendered object we list candidate values keys, then render the chart again with
+only that key perturbed and look at the same field of the same object:
+- candidates: leaves of the effective values (the chart's values.yaml, each subchart's own
+  values.yaml under its alias or name, the user's values files, --set) whose value equals the
+  rendered one, compared as YAML scalars and as Go prints them (templates quote); then, for a
+  string, keys whose value is part of it (`{{ .Values.repo }}:{{ .Values.tag }}`);
+- a field the object lacks (`securityContext.runAsNonRoot`) is traced through the deepest map that
+  is there: values maps (empty ones too) whose keys it holds with the same values (a template may
+  leave some out: `omit .Values.securityContext "enabled" | toYaml`) are candidates, perturbed by a
+  sentinel child; if the sentinel appears in that map, that values key is where to add the field
+  (likewise a missing item of a list that is there: `tolerations: []`);
+- a candidate is confirmed only when the field then holds the perturbed value (a flipped bool, a
+  changed number, a marked string, the sentinel), not merely any change: a switch that adds a
+  container ahead of the queried one, or a random name, confirms nothing.
+Keys named like the field and keys the templates name are tried first; once one is confirmed only
+deeper keys are (the deepest confirmed is named, the others noted), and two as deep that both
+make the value (`{{ .Values.repo }}:{{ .Values.tag }}`) are reported as ambiguous.
+Documents are matched across renders by Helm source, kind and name (a perturbation can add or
+remove documents), by position within their source when the name itself moved. Renders are cached
+per perturbed key and shared by all queries; the work is bounded by renders, seconds and
+candidates per query, and a bounded answer says so (`known=False`, or a note in `reason` when a
+key was confirmed before the bound).
+
+Not traced: a value a template computes (`{{ not .Values.x }}`, `{{ .Values.name | upper }}`)
+matches no key, so it reads as not from values; `import-values`, and the subcharts of a packed
+(.tgz) subchart, are not read.
+
+The file named is the one to edit: Helm's precedence is --set over the user's values files (the
+last one defining the key wins) over the chart's values.yaml over a subchart's own values.yaml.
+"""
+from __future__ import annotations
+
+import os
+import tarfile
+import time
+from typing import Any, Iterator, Optional, Sequence, Union
+
+from kaudit.sources.helm import (MAX_VALUES_FILE_BYTES, HelmOptions, HelmRender, RenderError, render_chart)
+from kaudit.sources.yamldoc import Document, YamlMap, YamlSeq, parse_documents, position_of
+from kaudit.value import value
+
+Path = tuple[Union[str, int], ...]
+SET_FILE = "--helm-set"
+MAX_CANDIDATES = 48  # per query: each costs a render (cached: a key tried for one query is free for the next)
+MAX_TEMPLATE_BYTES = 16 * 1024 * 1024  # of template text read to order candidates
+SENTINEL_KEY = "kauditProbe"
+PROBE = "kaudit-probe"
+MAX_SUBCHART_DEPTH = 8
+MAX_VALUES_NODES = 50_000  # keys and items over all values layers; a bigger chart is not traced
+
+
+@value
+class ValuesSource:
+    file: str  # the chart's or a subchart's values.yaml, a user values file as given, or "--helm-set"
+    line: Optional[int]  # of the key in `file`; None for --helm-set
+    key: str  # dotted, as written in `file`: "securityContext.privileged", "ports[1]"
+
+
+@value
+class Query:
+    document: int  # index in HelmRender.documents
+    path: Path  # into the object: ("spec", "template", "spec", "containers", 0, "securityContext", "privileged")
+
+
+@value
+class Provenance:
+    source: Optional[ValuesSource]  # None: not from values (a literal in a template), or not known
+    known: bool  # False: budget reached, renders failed or ambiguous; `reason` says which
+    reason: str = ""
+
+
+def trace_values(chart_dir: str, options: HelmOptions, render: HelmRender, queries: Sequence[Query], *,
+                 max_renders: int = 200, max_seconds: float = 0.5,
+                 max_candidates: int = MAX_CANDIDATES) -> dict[Query, Provenance]:
+    """Where each queried field's value came from (see the module doc); never raises on bad input."""
+    tracer = _Tracer(chart_dir, options, render, max_renders, max_seconds, max_candidates)
+    return {query: tracer.trace(query) for query in queries}
+
+
+# --- the effective values, each key with the file that set it ----------------------------------
+
+@value(eq=False)
+class _Leaf:
+    path: Path  # in the merged values, subchart keys under their alias
+    value: Any
+    source: ValuesSource
+
+
+class _Layer:
+    """One values file (or the --set expressions) placed at `prefix` in the merged values."""
+
+    def __init__(self, file: str, data: Any, prefix: Path = ()) -> None:
+        self.file = file
+        self.data = data if isinstance(data, dict) else {}
+        self.prefix = prefix
+
+    def tree(self) -> dict[str, Any]:
+        tree: Any = self.data
+        for key in reversed(self.prefix):
+            tree = {key: tree}
+        return tree  # type: ignore[no-any-return]
+
+    def source(self, path: Path) -> Optional[ValuesSource]:
+        local = path[len(self.prefix):]
+        if not local:
+            return None  # the subchart's own key: defined by whoever writes it in the parent
+        if self.file == SET_FILE:
+            return ValuesSource(SET_FILE, None, dotted(local))
+        node, line = self.data, None
+        for part in local:
+            position = position_of(node, part)
+            line = position[0] if position is not None else None
+            node = node[part]
+        return ValuesSource(self.file, line, dotted(local))
+
+
+def dotted(path: Path) -> str:
+    """A values key as a user writes it (and --set reads it): `a.b[0].c`, a dot in a key escaped."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part).replace(".", "\\.")
+    return text
+
+
+def effective_leaves(chart_dir: str, options: HelmOptions) -> tuple[dict[str, Any], list[_Leaf]]:
+    """The merged values (as Helm merges them) and every key in them (maps and list items too) with
+    the file that set it. Raises RenderError when a values file cannot be read."""
+    layers = _layers(chart_dir, options)
+    merged: dict[str, Any] = {}
+    origins: dict[Path, ValuesSource] = {}
+    for layer in layers:
+        _merge_layer(merged, layer.tree(), (), layer, origins)
+    leaves = [_Leaf(path, node, origins[path]) for path, node in _walk(merged, ()) if path in origins]
+    return merged, leaves
+
+
+def _merge_layer(merged: dict[str, Any], tree: dict[str, Any], prefix: Path, layer: _Layer,
+                 origins: dict[Path, ValuesSource]) -> None:
+    # Helm's coalescing: maps merge key by key, anything else replaces (lists whole); a stale origin
+    # left under a replaced key is never read, since only keys still in `merged` are looked up
+    for key, node in tree.items():
+        path = prefix + (key,)
+        if node is None and key in merged:  # Helm: null over a lower layer's key removes it
+            del merged[key]
+            continue
+        if isinstance(node, dict) and isinstance(merged.get(key), dict):
+            source = layer.source(path)
+            if source is not None:
+                origins[path] = source
+            _merge_layer(merged[key], node, path, layer, origins)
+            continue
+        merged[key] = _plain(node)
+        for inner, _ in _walk(node, path):
+            inner_source = layer.source(inner)
+            if inner_source is not None:
+                origins[inner] = inner_source
+
+
+def _walk(node: Any, path: Path) -> Iterator[tuple[Path, Any]]:
+    """Every key and item under `node` (and `node` itself at `path`, when `path` is not the root)."""
+    if path:
+        yield path, node
+    if isinstance(node, dict):
+        for key, inner in node.items():
+            yield from _walk(inner, path + (key,))
+    elif isinstance(node, list):
+        for index, inner in enumerate(node):
+            yield from _walk(inner, path + (index,))
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(key): _plain(inner) for key, inner in node.items()}
+    if isinstance(node, list):
+        return [_plain(inner) for inner in node]
+    return node
+
+
+def _layers(chart_dir: str, options: HelmOptions) -> list[_Layer]:
+    """Lowest precedence first: deepest subcharts' own values, ..., the chart's, user files, --set."""
+    layers = _chart_layers(chart_dir, (), 0)
+    for values_file in options.values_files:
+        layers.append(_Layer(values_file, _load_file(values_file)))
+    for expression in options.set_values:
+        layers.append(_Layer(SET_FILE, _parse_set(expression)))
+    return layers
+
+
+def _parse_set(expression: str) -> dict[str, Any]:
+    """A --set expression as Helm reads it: Helm's own parser with the SDK, else `parse_set`."""
+    try:
+        import helm_python
+    except (ImportError, OSError):  # the helm binary renders: read it the way its strvals does
+        return parse_set(expression)
+    try:
+        parsed: dict[str, Any] = helm_python.parse_set_string(expression)
+    except helm_python.HelmError as error:
+        raise RenderError(f"--set {expression.split('=', 1)[0]}: {error}") from None
+    return parsed
+
+
+def parse_set(expression: str) -> dict[str, Any]:
+    """Helm's strvals for the common forms: `a.b=1,c[0].d=x`, `a\\.b=s`, `l={x,y}`; typed as Helm
+    types --set values (true/false, null, integers without a leading zero; the rest are strings)."""
+    import re
+
+    result: dict[str, Any] = {}
+    for assignment in re.split(r"(?<!\\),(?![^{]*})", expression):
+        if not assignment:
+            continue
+        key, _, text = assignment.partition("=")
+        node: Any = _typed_list(text[1:-1]) if text.startswith("{") and text.endswith("}") else _typed(text)
+        parts: list[Union[str, int]] = []
+        for name, index in re.findall(r"((?:[^.\\\[]|\\.)+)|\[(\d+)\]", key):
+            parts.append(int(index) if index else re.sub(r"\\(.)", r"\1", name))
+        if parts and isinstance(parts[0], str):
+            _set_in(result, parts, node)
+    return result
+
+
+def _typed(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "null":
+        return None
+    if text[:1] != "0" and text.lstrip("-").isdigit() or text == "0":  # Helm: "007" stays a string
+        return int(text)
+    return text.replace("\\,", ",")
+
+
+def _typed_list(text: str) -> list[Any]:
+    return [_typed(item) for item in text.split(",")]
+
+
+def _set_in(tree: Any, parts: list[Union[str, int]], node: Any) -> None:
+    for part, following in zip(parts, parts[1:] + [None]):
+        empty: Any = None if following is None else ([] if isinstance(following, int) else {})
+        if isinstance(part, int):
+            while len(tree) <= part:
+                tree.append(None)
+            if following is None:
+                tree[part] = node
+            elif not isinstance(tree[part], (dict, list)):
+                tree[part] = empty
+            tree = tree[part]
+        else:
+            if following is None:
+                tree[part] = node
+            elif not isinstance(tree.get(part), (dict, list)):
+                tree[part] = empty
+            tree = tree[part]
+
+
+def _chart_layers(chart_dir: str, prefix: Path, depth: int) -> list[_Layer]:
+    layers: list[_Layer] = []
+    if depth < MAX_SUBCHART_DEPTH:
+        for key, sub_dir in _subcharts(chart_dir):
+            layers = _chart_layers(sub_dir, prefix + (key,), depth + 1) + layers
+        for key, archive, member in _packed_subcharts(chart_dir):
+            layers.insert(0, _Layer(f"{archive}:{member}", _load_member(archive, member), prefix + (key,)))
+    values_file = os.path.join(chart_dir, "values.yaml")
+    if os.path.isfile(values_file):
+        layers.append(_Layer(values_file, _load_file(values_file), prefix))
+    return layers
+
+
+def _subcharts(chart_dir: str) -> list[tuple[str, str]]:
+    """(key in the parent's values, directory) of each vendored subchart directory: its alias, once
+    per alias, else its chart name."""
+    from kaudit.sources.helm import _chart_yaml
+
+    charts = os.path.join(chart_dir, "charts")
+    by_name: dict[str, str] = {}
+    for entry in sorted(os.listdir(charts)) if os.path.isdir(charts) else []:
+        directory = os.path.join(charts, entry)
+        name = _chart_yaml(directory).get("name") if os.path.isdir(directory) else None
+        if isinstance(name, str):
+            by_name.setdefault(name, directory)
+    return _keys_for(chart_dir, by_name)
+
+
+def _keys_for(chart_dir: str, by_name: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Each vendored subchart (`by_name`: chart name -> where) under its key in the parent's values:
+    once per dependency of Chart.yaml naming it (by its alias, else its name); a subchart no
+    dependency names, under its name."""
+    from kaudit.sources.helm import _chart_yaml
+
+    keys: list[tuple[str, Any]] = []
+    named: set[str] = set()
+    for dependency in _chart_yaml(chart_dir).get("dependencies") or []:
+        name = dependency.get("name") if isinstance(dependency, dict) else None
+        if not isinstance(name, str) or name not in by_name:
+            continue
+        alias = dependency.get("alias")
+        key = alias if isinstance(alias, str) and alias else name
+        named.add(name)
+        if all(key != existing for existing, _ in keys):
+            keys.append((key, by_name[name]))
+    return keys + [(name, found) for name, found in by_name.items() if name not in named]
+
+
+def _packed_subcharts(chart_dir: str) -> list[tuple[str, str, str]]:
+    """(key, archive, member) of the values.yaml of each packed subchart (charts/*.tgz); its own
+    subcharts are not read."""
+    import yaml
+
+    charts = os.path.join(chart_dir, "charts")
+    by_name: dict[str, tuple[str, str]] = {}
+    for entry in sorted(os.listdir(charts)) if os.path.isdir(charts) else []:
+        archive = os.path.join(charts, entry)
+        if not entry.endswith(".tgz") or not os.path.isfile(archive):
+            continue
+        try:
+            with tarfile.open(archive, "r:gz") as packed:
+                members = {member.name: member for member in packed.getmembers()
+                           if member.isfile() and member.name.count("/") == 1}
+                chart_yaml = next((m for m in members.values() if m.name.endswith("/Chart.yaml")), None)
+                if chart_yaml is None or chart_yaml.size > 1024 * 1024:
+                    continue
+                stream = packed.extractfile(chart_yaml)
+                loaded = yaml.safe_load(stream.read()) if stream else None
+        except (OSError, tarfile.TarError, yaml.YAMLError):
+            continue
+        name = loaded.get("name") if isinstance(loaded, dict) else None
+        member = chart_yaml.name.split("/")[0] + "/values.yaml"
+        if isinstance(name, str) and member in members:
+            by_name.setdefault(name, (archive, member))
+    return [(key, archive, member) for key, (archive, member) in _keys_for(chart_dir, by_name)]
+
+
+def _load_file(path: str) -> Any:
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_VALUES_FILE_BYTES + 1)
+    except OSError as error:
+        raise RenderError(f"{path}: {error.strerror or error}") from None
+    return _first_document(data)
+
+
+def _load_member(archive: str, member: str) -> Any:
+    try:
+        with tarfile.open(archive, "r:gz") as packed:
+            stream = packed.extractfile(member)
+            data = stream.read(MAX_VALUES_FILE_BYTES + 1) if stream else b""
+    except (OSError, tarfile.TarError, KeyError):
+        return {}
+    return _first_document(data)
+
+
+def _first_document(data: bytes) -> Any:
+    if len(data) > MAX_VALUES_FILE_BYTES:
+        return {}
+    for parsed in parse_documents(data.decode("utf-8", "replace")):
+        if isinstance(parsed, Document) and isinstance(parsed.data, dict):
+            return parsed.data
+    return {}
+
+
+# --- comparing rendered values with values -------------------------------------------------------
+
+def go_text(node: Any) -> str:
+    """How a Go template prints a values scalar (values numbers are float64 in Helm)."""
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    if node is None:
+        return "<nil>"
+    if isinstance(node, float) and node.is_integer() and abs(node) < 1e21:
+        return str(int(node))
+    return str(node)
+
+
+def same_value(values_node: Any, rendered: Any) -> bool:
+    """Whether `rendered` can be `values_node` printed by a template (deeply for maps and lists)."""
+    if isinstance(values_node, dict) or isinstance(rendered, dict):
+        return (isinstance(values_node, dict) and isinstance(rendered, dict) and values_node.keys() == rendered.keys()
+                and all(same_value(values_node[key], rendered[key]) for key in values_node))
+    if isinstance(values_node, list) or isinstance(rendered, list):
+        return (isinstance(values_node, list) and isinstance(rendered, list) and len(values_node) == len(rendered)
+                and all(same_value(a, b) for a, b in zip(values_node, rendered)))
+    if isinstance(values_node, bool) or isinstance(rendered, bool):
+        return go_text(values_node) == go_text(rendered)
+    if isinstance(values_node, (int, float)) and isinstance(rendered, (int, float)):
+        return float(values_node) == float(rendered)
+    if values_node is None or rendered is None:
+        return values_node is rendered
+    return go_text(values_node) == go_text(rendered)
+
+
+def _part_of(values_node: Any, rendered: Any) -> bool:
+    # `image: {{ .Values.repo }}:{{ .Values.tag }}`: the tag is part of the rendered string
+    if not isinstance(rendered, str) or isinstance(values_node, (bool, dict, list)) or values_node is None:
+        return False
+    text = go_text(values_node)
+    return len(text) >= 2 and text in rendered and text != rendered
+
+
+def _shared(values_map: dict[str, Any], rendered: dict[str, Any]) -> Optional[int]:
+    """How many keys of a values map `rendered` holds with the same value, None when it cannot have
+    been rendered from it. Templates print a values map beside keys of their own, and leave some of
+    its keys out (`omit .Values.securityContext "enabled" | toYaml`), but do not change the others."""
+    shared = 0
+    for key, node in values_map.items():
+        if key in rendered:
+            if not same_value(node, rendered[key]):
+                return None
+            shared += 1
+    return shared if shared or not values_map else None
+
+
+def _perturbed(node: Any) -> Any:
+    if isinstance(node, bool):
+        return not node
+    if isinstance(node, int):
+        return node + 1
+    if isinstance(node, float):
+        return node + 0.5
+    if isinstance(node, str):
+        return f"{node}-{PROBE}" if node else PROBE
+    if isinstance(node, list):
+        return [*node, PROBE]
+    if isinstance(node, dict):
+        return {**node, SENTINEL_KEY: PROBE}
+    return PROBE  # null
+
+
+def _overlay(merged: Any, path: Path, new: Any) -> Any:
+    """Values to merge over the user's so that `path` holds `new` and nothing else changes: nested
+    maps down to the key, a whole copy of any list on the way (Helm replaces lists, never merges)."""
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(merged, list):
+        copy = _plain(merged)
+        copy[head] = _replace_in(copy[head], rest, new)
+        return copy
+    return {head: _overlay(merged[head], rest, new)}
+
+
+def _replace_in(node: Any, path: Path, new: Any) -> Any:
+    if not path:
+        return new
+    node[path[0]] = _replace_in(node[path[0]], path[1:], new)
+    return node
+
+
+def _at(data: Any, path: Path) -> tuple[bool, Any]:
+    for part in path:
+        if isinstance(data, dict) and isinstance(part, str) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and not isinstance(part, bool) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return False, None
+    return True, data
+
+
+# --- renders ---------------------------------------------------------------------------------------
+
+_DocumentKey = tuple[str, str, str, int]  # Helm source, kind, name, occurrence of that triple
+
+
+class _Objects:
+    """One render's documents, parsed when first asked for, found by source, kind and name."""
+
+    def __init__(self, render: HelmRender) -> None:
+        self.render = render
+        self._parsed: dict[int, Any] = {}
+        self._keys: Optional[dict[_DocumentKey, int]] = None
+        self._by_source: dict[str, list[int]] = {}
+        for index, document in enumerate(render.documents):
+            self._by_source.setdefault(document.source, []).append(index)
+
+    def data(self, index: int) -> Any:
+        if index not in self._parsed:
+            parsed = next((item.data for item in parse_documents(self.render.documents[index].text)
+                           if isinstance(item, Document)), None)
+            self._parsed[index] = parsed
+        return self._parsed[index]
+
+    def key(self, index: int) -> _DocumentKey:
+        source = self.render.documents[index].source
+        occurrence = 0
+        for other in self._by_source[source]:
+            if other == index:
+                break
+            occurrence += self._identity(other) == self._identity(index)
+        return (source, *self._identity(index), occurrence)
+
+    def _identity(self, index: int) -> tuple[str, str]:
+        data = self.data(index)
+        if not isinstance(data, dict):
+            return "", ""
+        metadata = data.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        return str(data.get("kind")), str(name)
+
+    def find(self, key: _DocumentKey, position: int, count: int) -> Any:
+        """The object with `key`; else the `position`-th document of that source, when the source
+        still has `count` documents (its name came from the perturbed key)."""
+        indexes = self._by_source.get(key[0], [])
+        for index in indexes:
+            if self.key(index) == key:
+                return self.data(index)
+        if len(indexes) == count:
+            return self.data(indexes[position])
+        return None
+
+
+class _Budget(Exception):
+    pass
+
+
+@value(eq=False)
+class _Candidate:
+    leaf: _Leaf
+    exact: bool  # equal to the rendered value, not a part of it
+    probe: Path  # where the perturbation must show: the field, or the map that must gain the sentinel
+
+
+class _Tracer:
+    def __init__(self, chart_dir: str, options: HelmOptions, render: HelmRender, max_renders: int,
+                 max_seconds: float, max_candidates: int) -> None:
+        self.chart_dir = chart_dir
+        self.options = options
+        self.base = _Objects(render)
+        self.max_renders = max_renders
+        self.max_seconds = max_seconds
+        self.max_candidates = max_candidates
+        self.deadline = time.monotonic() + max_seconds
+        self.renders = 0
+        self.cache: dict[tuple[Path, str], Union[_Objects, str]] = {}
+        self._values: Optional[tuple[dict[str, Any], list[_Leaf]]] = None
+        self._values_error = ""
+        self._template_words: Optional[frozenset[str]] = None
+
+    def values(self) -> Optional[tuple[dict[str, Any], list[_Leaf]]]:
+        if self._values is None and not self._values_error:
+            try:
+                merged, leaves = effective_leaves(self.chart_dir, self.options)
+            except (RenderError, OSError, RecursionError) as error:
+                self._values_error = f"values not read: {error}"
+                return None
+            if len(leaves) > MAX_VALUES_NODES:
+                self._values_error = f"provenance not traced: over {MAX_VALUES_NODES} values keys"
+                return None
+            self._values = merged, leaves
+        return self._values
+
+    def trace(self, query: Query) -> Provenance:
+        if not 0 <= query.document < len(self.base.render.documents):
+            return Provenance(None, False, f"no document {query.document} in the render")
+        obj = self.base.data(query.document)
+        if not isinstance(obj, dict):
+            return Provenance(None, False, "the document does not parse to an object")
+        values = self.values()
+        if values is None:
+            return Provenance(None, False, self._values_error)
+        merged, leaves = values
+        candidates = self._candidates(obj, tuple(query.path), leaves)
+        confirmed: list[_Candidate] = []
+        failures: list[str] = []
+        key = self.base.key(query.document)
+        source_documents = self.base._by_source[key[0]]
+        position, count = source_documents.index(query.document), len(source_documents)
+        tried = candidates[:self.max_candidates]
+        deepest, exact_found = 0, False
+        for number, candidate in enumerate(tried):
+            depth = len(candidate.leaf.path)
+            if confirmed and (depth < deepest or (exact_found and (depth == deepest or not candidate.exact))):
+                # cannot be picked over what is confirmed (see _verdict): no render for it. Keys as
+                # deep as a confirmed part are tried: `{{ .Values.repo }}:{{ .Values.tag }}` is both
+                continue
+            try:
+                outcome = self._perturb(merged, candidate)
+            except _Budget as budget:
+                if confirmed:  # what was confirmed holds; a deeper key may be among the untried
+                    return self._verdict(confirmed, failures, f"{budget} before trying every candidate")
+                return Provenance(None, False, f"provenance not traced: {budget} "
+                                                 f"({len(tried) - number} candidate values keys untried)")
+            if isinstance(outcome, str):
+                failures.append(f"{candidate.leaf.source.key}: {outcome}")
+            elif self._shows(outcome.find(key, position, count), candidate):
+                confirmed.append(candidate)
+                deepest, exact_found = max(deepest, depth), exact_found or candidate.exact
+        capped = len(candidates) > self.max_candidates
+        over = f"{len(candidates)} candidate values keys, over the cap of {self.max_candidates}"
+        return self._verdict(confirmed, failures, over if capped else "")
+
+    def _candidates(self, obj: dict[str, Any], path: Path, leaves: list[_Leaf]) -> list[_Candidate]:
+        found, rendered = _at(obj, path)
+        field = _last_name(path)
+        if found and not isinstance(rendered, dict):
+            exact = [_Candidate(leaf, True, path) for leaf in leaves if same_value(leaf.value, rendered)]
+            parts = [_Candidate(leaf, False, path) for leaf in leaves if _part_of(leaf.value, rendered)]
+            # a key named like the field first (`privileged` for privileged), then keys the templates
+            # name, then deeper ones; _verdict picks the deepest confirmed, so once one is confirmed
+            # shallower keys need no render
+            exact.sort(key=lambda candidate: (_name_distance(candidate.leaf.path, field),
+                                              self._unnamed(candidate.leaf.path), -len(candidate.leaf.path)))
+            parts.sort(key=lambda candidate: -len(go_text(candidate.leaf.value)))
+            return exact + parts
+        if not found:
+            existing = _existing_prefix(obj, path)
+            _, last = _at(obj, existing)
+            if isinstance(last, list):  # `tolerations[0]` of `tolerations: []`: the list is the place
+                list_name = _last_name(existing)
+                lists = [_Candidate(leaf, True, existing) for leaf in leaves if same_value(leaf.value, last)]
+                lists.sort(key=lambda candidate: (_name_distance(candidate.leaf.path, list_name),
+                                                  -len(candidate.leaf.path)))
+                return lists
+        map_path = path if found else _deepest_map(obj, path)
+        _, rendered_map = _at(obj, map_path)
+        name = _last_name(map_path)
+        maps = []
+        for leaf in leaves:
+            shared = _shared(leaf.value, rendered_map) if isinstance(leaf.value, dict) else None
+            if shared is not None:
+                # the same content first, then a key named like the map ("securityContext"), then
+                # more of it in common, then one the templates name, then deeper
+                maps.append(((leaf.value.keys() != rendered_map.keys(), _name_distance(leaf.path, name), -shared,
+                              self._unnamed(leaf.path), -len(leaf.path)), leaf))
+        maps.sort(key=lambda scored: scored[0])
+        return [_Candidate(leaf, True, map_path) for _, leaf in maps]
+
+    def _unnamed(self, path: Path) -> bool:
+        """Whether no template names the key itself (it can still be printed through a parent map)."""
+        if self._template_words is None:
+            self._template_words = _template_words(self.chart_dir)
+        return str(path[-1]) not in self._template_words
+
+    def _perturb(self, merged: dict[str, Any], candidate: _Candidate) -> Union[_Objects, str]:
+        leaf = candidate.leaf
+        cache_key = (leaf.path, "map" if isinstance(leaf.value, dict) else "value")
+        if cache_key in self.cache:
+            return self.cache[cache_key]
+        if self.renders >= self.max_renders:
+            raise _Budget(f"budget of {self.max_renders} renders reached")
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Budget(f"budget of {self.max_seconds:g} s reached")
+        self.renders += 1
+        extra = _overlay(merged, leaf.path, _perturbed(leaf.value))
+        outcome: Union[_Objects, str]
+        try:
+            outcome = _Objects(render_chart(self.chart_dir, self.options, renderer=self.base.render.renderer,
+                                            timeout=max(remaining, 0.05), extra_values=extra))
+        except RenderError as error:  # a schema, a `required`, a `fail`: this key cannot be tested
+            if time.monotonic() >= self.deadline:  # it ran out of time (and may still run in its thread)
+                self.deadline = 0.0
+                raise _Budget(f"budget of {self.max_seconds:g} s reached") from None
+            outcome = f"render failed ({' '.join(str(error).split())[:300] or 'no message'})"
+        self.cache[cache_key] = outcome
+        return outcome
+
+    @staticmethod
+    def _shows(obj: Any, candidate: _Candidate) -> bool:
+        found, rendered = _at(obj, candidate.probe)
+        if not found:
+            return False
+        new = _perturbed(candidate.leaf.value)
+        if isinstance(candidate.leaf.value, dict):
+            return isinstance(rendered, dict) and rendered.get(SENTINEL_KEY) == PROBE
+        if candidate.exact:
+            return same_value(new, rendered)
+        return isinstance(rendered, str) and go_text(new) in rendered
+
+    @staticmethod
+    def _verdict(confirmed: list[_Candidate], failures: list[str], bounded: str) -> Provenance:
+        if not confirmed:
+            if failures:
+                return Provenance(None, False, "provenance not traced: " + "; ".join(failures[:3]))
+            if bounded:
+                return Provenance(None, False, f"provenance not traced: {bounded}")
+            return Provenance(None, True)
+        exact = [candidate for candidate in confirmed if candidate.exact] or confirmed
+        deepest = max(len(candidate.leaf.path) for candidate in exact)
+        best = [candidate for candidate in exact if len(candidate.leaf.path) == deepest]
+        if len(best) > 1:
+            named = ", ".join(_describe(candidate.leaf.source) for candidate in best)
+            return Provenance(None, False, f"ambiguous: the value is made of several values keys: {named}")
+        others = [candidate.leaf.source for candidate in confirmed if candidate is not best[0]]
+        notes = ["also changes with " + ", ".join(_describe(source) for source in others)] if others else []
+        return Provenance(best[0].leaf.source, True, "; ".join(notes + ([bounded] if bounded else [])))
+
+
+def _template_words(chart_dir: str) -> frozenset[str]:
+    """The words of the chart's templates (and its vendored subcharts'): only to order candidates."""
+    import re
+
+    words: set[str] = set()
+    budget = MAX_TEMPLATE_BYTES
+    for directory, subdirectories, files in os.walk(chart_dir):
+        subdirectories.sort()
+        if os.path.basename(directory) != "templates" and "/templates/" not in directory + "/":
+            continue
+        for name in sorted(files):
+            if budget <= 0:
+                return frozenset(words)
+            try:
+                with open(os.path.join(directory, name), "rb") as stream:
+                    text = stream.read(budget).decode("utf-8", "replace")
+            except OSError:
+                continue
+            budget -= len(text)
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_-]*", text))
+    return frozenset(words)
+
+
+def _name_distance(path: Path, field: str) -> int:
+    """0: the values key is named like the field, 1: one name starts the other, 2: unrelated."""
+    name = _last_name(path).lower()
+    field = field.lower()
+    if name == field:
+        return 0
+    return 1 if name and field and (name.startswith(field) or field.startswith(name)) else 2
+
+
+def _describe(source: ValuesSource) -> str:
+    where = source.file if source.line is None else f"{source.file}:{source.line}"
+    return f"{where} {source.key}"
+
+
+def _existing_prefix(obj: Any, path: Path) -> Path:
+    """The longest start of `path` that is in `obj`."""
+    for length in range(len(path), 0, -1):
+        if _at(obj, path[:length])[0]:
+            return path[:length]
+    return ()
+
+
+def _last_name(path: Path) -> str:
+    return next((part for part in reversed(path) if isinstance(part, str)), "")
+
+
+def _deepest_map(obj: Any, path: Path) -> Path:
+    deepest: Path = ()
+    node = obj
+    for index, part in enumerate(path):
+        found, node = _at(node, (part,))
+        if not found:
+            break
+        if isinstance(node, dict):
+            deepest = path[:index + 1]
+    return deepest
