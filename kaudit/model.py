@@ -109,9 +109,9 @@ class RenderedLocation:
     def describe(self) -> str:
         """The provenance a person reads after the file:line: values key, patch, or the unit."""
         if self.values is not None:
-            return f"set by {self.values.describe()}"
+            return f"values: {self.values.describe()}"
         if self.patch is not None:
-            return f"set by {self.how or 'patch'} {self.patch}"
+            return f"patch: {self.patch}" + (f" ({self.how})" if self.how else "")
         return ""
 
 

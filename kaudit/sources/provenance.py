@@ -79,9 +79,11 @@ class _Sources:
 
             per_unit.setdefault(rendered.unit, []).append(Query(rendered.document, tuple(path)))
         for name, queries in per_unit.items():
+            from kaudit.sources.helm import HelmRender
             from kaudit.sources.helm_values import trace_values
 
             unit = self.units[name]
+            assert isinstance(unit.render, HelmRender)
             unique = list(dict.fromkeys(queries))
             traced = trace_values(unit.unit.directory, unit.helm, unit.render, unique)
             for query, provenance in traced.items():

@@ -249,12 +249,12 @@ def _rendered_source(rendered: RenderedLocation) -> Optional[tuple[str, Optional
     """(file, line, what) of the values key or patch that set a rendered field, if known."""
     if rendered.values is not None and rendered.values.file != "--helm-set":
         values = rendered.values
-        return values.file, values.line, f"set by {values.describe()}"
+        return values.file, values.line, rendered.describe()
     if rendered.patch is not None:
         file, _, line = rendered.patch.rpartition(":")
         if file and line.isdigit():
-            return file, int(line), f"set by {rendered.how or 'patch'} {rendered.patch}"
-        return rendered.patch, None, f"set by {rendered.how or 'patch'} {rendered.patch}"
+            return file, int(line), rendered.describe()
+        return rendered.patch, None, rendered.describe()
     return None
 
 

@@ -5,7 +5,7 @@ import os
 from itertools import groupby
 from typing import TextIO
 
-from kaudit.model import FrameworkResult, Report, Severity
+from kaudit.model import FrameworkResult, Inputs, Report, Severity
 from kaudit.writers.summary import by_severity, gate_verdict, joined_text, platform_text, rendered_text
 
 MAX_SKIPPED_SHOWN = 20
@@ -92,6 +92,16 @@ def _problems(report: Report) -> list[tuple[str, str]]:
     return lines
 
 
+def _sources_text(inputs: Inputs) -> str:
+    """"12 files", "12 files, 2 charts, 1 kustomization": what the objects came from."""
+    charts = sum(1 for unit in inputs.rendered if unit.kind == "helm" and unit.error is None)
+    overlays = sum(1 for unit in inputs.rendered if unit.kind == "kustomize" and unit.error is None)
+    parts = [f"{inputs.files} file{'s' if inputs.files != 1 else ''}"] if inputs.files or not (charts or overlays) else []
+    parts += [f"{charts} chart{'s' if charts != 1 else ''}"] if charts else []
+    parts += [f"{overlays} kustomization{'s' if overlays != 1 else ''}"] if overlays else []
+    return ", ".join(parts)
+
+
 def problem_lines(report: Report) -> list[str]:
     """The same, uncoloured, for standard error when no text report is shown."""
     return [f"{label}: {text}" for label, text in _problems(report)]
@@ -113,11 +123,7 @@ def summary_line(report: Report) -> str:
     parts = [f"{len(findings)} finding{'s' if len(findings) != 1 else ''}" + (f" ({counts})" if counts else "")]
     coverage = report.coverage
     if coverage is None:
-        units = len(inputs.rendered)
-        rendered = f" and {units} rendered chart{'s' if units != 1 else ''}/kustomization{'s' if units != 1 else ''}" \
-            if units else ""
-        files = inputs.files
-        parts += [f"{inputs.resources} resources from {files} file{'s' if files != 1 else ''}{rendered}",
+        parts += [f"{inputs.resources} resources from {_sources_text(inputs)}",
                   f"{inputs.documents} documents, {len(inputs.skipped)} skipped, {len(inputs.errors)} errors"]
     else:
         parts += [f"{inputs.resources} resources from context {coverage.context} (Kubernetes {coverage.version})",
