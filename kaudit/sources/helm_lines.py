@@ -160,13 +160,14 @@ _ASSIGNMENT = re.compile(r"\$\w*\s*(?:,\s*\$\w*\s*)?:?=(?!=)")
 _DEFINE_NAME = re.compile(r"""(?:define|block)\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
 _INCLUDE_NAME = re.compile(r"""\b(?:include|template)\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
 _NINDENT = re.compile(r"\bnindent\b")
+_INDENT_WIDTH = re.compile(r"\bn?indent\s+(\d{1,4})\b")
 _BLOCK_OUTPUT = re.compile(r"\b(?:n?indent|toYaml|toJson|toPrettyJson|include|template|tpl)\b")
 _SEPARATOR = re.compile(r"---[ \t]*(?:#.*)?")
 
 
 class _Emitter:
     """An action whose output lands in the output: the line it starts on, the define it includes."""
-    __slots__ = ("line", "define", "newline_first", "block")
+    __slots__ = ("line", "define", "newline_first", "block", "indent")
 
     def __init__(self, action: _Action) -> None:
         self.line = action.line
@@ -174,6 +175,8 @@ class _Emitter:
         self.define = None if included is None else (included.group(1) or included.group(2) or "")
         self.newline_first = bool(_NINDENT.search(action.body))  # `nindent`: the define starts a line
         self.block = bool(_BLOCK_OUTPUT.search(action.body))  # likely to write several lines
+        width = _INDENT_WIDTH.search(action.body)
+        self.indent = int(width.group(1)) if width else None  # `indent N`/`nindent N`: its lines' indentation
 
 
 class _Fragment:
@@ -189,7 +192,7 @@ class _Fragment:
 class _Line:
     """One effective line: what a template writes between two literal newlines."""
     __slots__ = ("fragments", "line", "blocks", "strong", "weak", "must", "indent", "emitters",
-                 "head", "block_emitter", "_pattern", "_flexible")
+                 "head", "block_emitter", "required", "_pattern", "_flexible")
 
     def __init__(self, fragments: list[_Fragment], flexible: bool) -> None:
         self.fragments = fragments
@@ -209,7 +212,8 @@ class _Line:
         self.indent = len(first) - len(first.lstrip(" "))
         # a YAML document separator is dropped when documents are split: not required either
         separator = len(literal) == 1 and _SEPARATOR.fullmatch(literal[0].text.strip()) is not None
-        self.must = self.strong and not self.blocks and not separator
+        self.required = self.strong and not separator  # appears whenever its block runs
+        self.must = self.required and not self.blocks
         self.head = first.lstrip(" \t") if flexible else first  # literal prefix: a cheap pre-filter
 
     def matches(self, text: str) -> bool:
@@ -231,6 +235,9 @@ class _Line:
                 wildcard = True
                 continue
             text = fragment.text
+            if wildcard and not text.strip():  # `{{ include ... | nindent 4 }}  `: spaces after a block
+                parts.append("[ \t]*")
+                continue
             if index == 0 and self._flexible:
                 parts.append("[ \t]*")
                 text = text.lstrip(" \t")
@@ -435,10 +442,11 @@ def _chart(chart_dir: str) -> _Chart:
 class _Aligner:
     """Walks the output lines of one program (a template file, or a define where it is included)."""
 
-    def __init__(self, program: _Program, chart: _Chart, depth: int, start: int = 0, fallback: bool = False
-                 ) -> None:
+    def __init__(self, program: _Program, chart: _Chart, output: Sequence[str], depth: int, start: int = 0,
+                 fallback: bool = False) -> None:
         self.program = program
         self.chart = chart
+        self.output = output
         self.depth = depth
         self.fallback = fallback  # the top level may jump over lines when it lost its way
         self.cursor = start
@@ -450,63 +458,104 @@ class _Aligner:
         self.sub: Optional[_Aligner] = None
         self.sub_hits = 0
 
-    def take(self, text: str) -> Optional[SourceLine]:
+    def take(self, at: int) -> Optional[SourceLine]:
+        """The source of output line `at` (0-based); lines are taken in order."""
+        text = self.output[at]
         if not text.strip():
             return None
-        indent = len(text) - len(text.lstrip(" ")) - self.shift
+        indent = _indent(text) - self.shift
         inside = bool(self.emitters) and indent >= self.block_indent
-        matched = self._match(text, inside)
+        matched = self._match(at, inside)
         if matched is not None:
             line = self.program.lines[matched]
-            if line.fragments and line.fragments[0].emitter is None:  # a define's lines: nindent'ed by the caller
+            if line.fragments and line.fragments[0].emitter is None:  # a define's lines: indented by the caller
                 self.shift += indent - line.indent
             return self._commit(matched, exact=True)
-        weak = self._weak(text)
-        if self.emitters and (inside or weak is None):
-            return self._delegate(text)
+        weak = None if inside else self._weak(text)
         if weak is not None:
             self._commit(weak, exact=False)
-            return self._delegate(text)
-        if self.fallback:
-            jump = self._jump(text)
-            if jump is not None:
-                return self._commit(jump, exact=True)
-        return None
+            return self._delegate(at)
+        # not the open action's output: the alignment took a wrong turn; the top level looks further
+        jump = self._jump(text) if self.fallback and not inside else None
+        if jump is not None:
+            return self._commit(jump, exact=True)
+        return self._delegate(at) if self.emitters else None
 
-    def _match(self, text: str, inside: bool) -> Optional[int]:
-        """The nearest strong template line for `text`: within the loop bodies around the last line
-        first, then back to their start (the next iteration), then further on."""
+    def _limit(self, start: int, blocks: tuple[int, ...]) -> int:
+        """The last line a search from `start` may reach: the first that must appear if the line in
+        `blocks` did (strong, and in the same block or one around it), or the cap."""
+        lines = self.program.lines
+        stop = min(len(lines) - 1, start + MAX_CANDIDATES)
+        for index in range(start, stop + 1):
+            line = lines[index]
+            if line.required and blocks[:len(line.blocks)] == line.blocks:
+                return index
+        return stop
+
+    def _blocks(self) -> tuple[int, ...]:
+        return () if self.last is None else self.program.lines[self.last].blocks
+
+    def _match(self, at: int, inside: bool) -> Optional[int]:
+        """The template line for output line `at`: the nearest strong line that matches, within the loop
+        bodies around the last line first, then back to their start (the next iteration), then
+        further on; among several, the first whose next line matches the next output line."""
         program = self.program
+        text = self.output[at]
         first_strong = program.next_strong[self.cursor]
-        limit = min(program.next_must[self.cursor], len(program.lines) - 1, self.cursor + MAX_CANDIDATES)
+        limit = self._limit(self.cursor, self._blocks())
+        spans: list[tuple[int, int]] = []  # the template lines to try, in order of preference
         scanned = self.cursor
         enclosing = [] if self.last is None else \
             [program.ranges[branch] for branch in reversed(program.lines[self.last].blocks) if branch in program.ranges]
         for first, last in enclosing:
-            found = self._scan(text, scanned, min(last, limit), inside, first_strong)
-            if found is not None:
-                return found
+            spans.append((scanned, min(last, limit)))
             scanned = max(scanned, min(last, limit) + 1)
             if not inside:  # the next iteration
-                found = self._scan(text, first, min(self.cursor - 1, first + MAX_CANDIDATES), inside, -1)
-                if found is not None:
-                    return found
-        return self._scan(text, scanned, limit, inside, first_strong)
-
-    def _scan(self, text: str, start: int, stop: int, inside: bool, first_strong: int) -> Optional[int]:
-        lines = self.program.lines
-        for index in range(start, stop + 1):
-            line = lines[index]
-            if line.strong and line.matches(text):
+                spans.append((first, min(self.cursor - 1, first + MAX_CANDIDATES)))
+        spans.append((scanned, limit))
+        fallback: Optional[int] = None
+        for start, stop in spans:
+            for index in range(start, stop + 1):
+                line = program.lines[index]
+                if not (line.strong and line.matches(text)):
+                    continue
                 if inside and index != first_strong:
-                    return None  # deeper than the open action: its output, not a jump ahead
-                return index
-        return None
+                    return fallback  # deeper than the open action: its output, not a jump ahead
+                if self._continues(index, at):
+                    return index
+                if fallback is None:
+                    fallback = index
+        return fallback
+
+    def _continues(self, index: int, at: int) -> bool:
+        """Whether the output line after `at` can follow template line `index`: so that of two lines
+        alike (`- port: {{ ... }}` in two branches) the one whose next line matches is taken."""
+        following = next((self.output[later] for later in range(at + 1, min(len(self.output), at + 8))
+                          if self.output[later].strip()), None)
+        line = self.program.lines[index]
+        if following is None or index + 1 >= len(self.program.lines):
+            return True  # the end of the output, or of a define (whose caller goes on)
+        if line.emitters and line.emitters[max(line.block_emitter, 0)].block \
+                and _indent(following) - self.shift >= self._block_indent(line):
+            return True  # the output of the line's own actions
+        limit = self._limit(index + 1, line.blocks)
+        for later in range(index + 1, limit + 1):
+            candidate = self.program.lines[later]
+            if candidate.weak or (candidate.strong and candidate.matches(following)):
+                return True
+        if limit + 1 >= len(self.program.lines) and not self.program.lines[limit].required:
+            return True
+        for branch in line.blocks:  # the next iteration of a loop around it
+            if branch in self.program.ranges:
+                first, _ = self.program.ranges[branch]
+                if any(self.program.lines[loop].strong and self.program.lines[loop].matches(following)
+                       for loop in range(first, min(index, first + MAX_CANDIDATES) + 1)):
+                    return True
+        return False
 
     def _weak(self, text: str) -> Optional[int]:
         program = self.program
-        limit = min(program.next_must[self.cursor], len(program.lines) - 1, self.cursor + MAX_CANDIDATES)
-        for index in range(self.cursor, limit + 1):
+        for index in range(self.cursor, self._limit(self.cursor, self._blocks()) + 1):
             line = program.lines[index]
             if line.weak and line.matches(text):
                 return index
@@ -520,19 +569,27 @@ class _Aligner:
                 return index
         return None
 
+    @staticmethod
+    def _block_indent(line: _Line) -> int:
+        """The least indentation of the lines the actions of `line` write after it."""
+        if line.emitters and line.emitters[max(line.block_emitter, 0)].indent is not None:
+            width = line.emitters[max(line.block_emitter, 0)].indent or 0
+            return width if line.strong else line.indent + width
+        return line.indent + 1 if line.strong else line.indent
+
     def _commit(self, index: int, exact: bool) -> SourceLine:
         line = self.program.lines[index]
         self.cursor = index + 1
         self.last = index
         self.emitters = line.emitters
         self.emitter_at = max(line.block_emitter, 0)
-        self.block_indent = line.indent + 1 if line.strong else line.indent
+        self.block_indent = self._block_indent(line)
         self.sub = None
         self.sub_hits = 0
         return SourceLine(file=self.program.file, line=line.line, exact=exact)
 
-    def _delegate(self, text: str) -> SourceLine:
-        """`text` is output of the open line's actions: a define's line when they include one."""
+    def _delegate(self, at: int) -> SourceLine:
+        """Output line `at` is output of the open line's actions: a define's line when they include one."""
         while True:
             emitter = self.emitters[self.emitter_at]
             if emitter.define is not None and self.depth < MAX_INCLUDE_DEPTH:
@@ -540,10 +597,11 @@ class _Aligner:
                     define = self.chart.define(emitter.define)
                     if define is not None:
                         # the define's first line is written on this line unless `nindent` starts a new one
-                        starts_here = emitter.newline_first or not self.last_was_strong()
-                        self.sub = _Aligner(define, self.chart, self.depth + 1, start=0 if starts_here else 1)
+                        starts_here = emitter.newline_first or not self._last_was_strong()
+                        self.sub = _Aligner(define, self.chart, self.output, self.depth + 1,
+                                            start=0 if starts_here else 1)
                 if self.sub is not None:
-                    found = self.sub.take(text)
+                    found = self.sub.take(at)
                     if found is not None:
                         self.sub_hits += 1
                         return found
@@ -554,8 +612,12 @@ class _Aligner:
                 continue
             return SourceLine(file=self.program.file, line=emitter.line, exact=False)
 
-    def last_was_strong(self) -> bool:
+    def _last_was_strong(self) -> bool:
         return self.last is not None and self.program.lines[self.last].strong
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))
 
 
 # --- public API -------------------------------------------------------------------------------------
@@ -576,8 +638,8 @@ def map_template_output(chart_dir: str, template: str, output: str) -> tuple[Opt
         chart.load_defines()  # bounded by MAX_CHART_LINES: a chart over it maps to nothing
         if chart.too_big:
             return (None,) * len(lines)
-        aligner = _Aligner(program, chart, depth=0, fallback=True)
-        return tuple(aligner.take(line) for line in lines)
+        aligner = _Aligner(program, chart, lines, depth=0, fallback=True)
+        return tuple(aligner.take(at) for at in range(len(lines)))
 
 
 def map_documents(chart_dir: str, documents: Sequence[RenderedDocument]
