@@ -192,7 +192,7 @@ class _Fragment:
 class _Line:
     """One effective line: what a template writes between two literal newlines."""
     __slots__ = ("fragments", "line", "blocks", "strong", "weak", "must", "indent", "emitters",
-                 "head", "block_emitter", "required", "_pattern", "_flexible")
+                 "head", "block_emitter", "required", "literal_first", "_pattern", "_flexible")
 
     def __init__(self, fragments: list[_Fragment], flexible: bool) -> None:
         self.fragments = fragments
@@ -208,7 +208,8 @@ class _Line:
         anchor = literal[0] if literal else (fragments[0] if fragments else None)
         self.line = anchor.line if anchor else 0
         self.blocks: tuple[int, ...] = anchor.blocks if anchor else ()
-        first = fragments[0].text if fragments and fragments[0].emitter is None else ""
+        self.literal_first = bool(fragments) and fragments[0].emitter is None
+        first = fragments[0].text if self.literal_first else ""
         self.indent = len(first) - len(first.lstrip(" "))
         # a YAML document separator is dropped when documents are split: not required either
         separator = len(literal) == 1 and _SEPARATOR.fullmatch(literal[0].text.strip()) is not None
@@ -252,8 +253,11 @@ class _Line:
 class _Program:
     """The effective lines of a template file's body or of one define, with their loop bodies."""
 
-    def __init__(self, file: str, lines: list[_Line], ranges: dict[int, tuple[int, int]]) -> None:
+    def __init__(self, file: str, lines: list[_Line], ranges: dict[int, tuple[int, int]], chains: dict[int, int],
+                 flexible: bool) -> None:
         self.file = file
+        self.chains = chains  # branch id -> the id of the first branch of its if/else chain
+        self.flexible = flexible  # a define: its caller indents it
         self.lines = lines
         self.ranges = ranges  # range body branch id -> (first, last) effective line index
         count = len(lines)
@@ -271,6 +275,7 @@ class _Builder:
         self.file = file
         self.next_id = 0
         self.ranges: set[int] = set()
+        self.chains: dict[int, int] = {}
         self.defines: dict[str, _Program] = {}
 
     def build(self, pieces: list[_Piece]) -> _Program:
@@ -304,8 +309,8 @@ class _Builder:
                 outputs.append(body_fragments)
             elif word == "else":
                 if stack:
-                    _, kind, define = stack.pop()
-                    stack.append((self._new_id(False), kind, define))
+                    branch, kind, define = stack.pop()
+                    stack.append((self._new_id(False, chain=self.chains[branch]), kind, define))
             elif word == "end":
                 if stack:
                     _, kind, define = stack.pop()
@@ -319,10 +324,12 @@ class _Builder:
                 current.append((_Fragment("", piece.line, blocks, _Emitter(piece)), False))
         return self._program(main, flexible=False)
 
-    def _new_id(self, loop: bool) -> int:
+    def _new_id(self, loop: bool, chain: Optional[int] = None) -> int:
+        """A new block branch; `chain`: the first branch of the if/else chain it continues."""
         self.next_id += 1
         if loop:
             self.ranges.add(self.next_id)
+        self.chains[self.next_id] = self.next_id if chain is None else chain
         return self.next_id
 
     @staticmethod
@@ -339,18 +346,37 @@ class _Builder:
         current: list[_Fragment] = []
         for fragment, ends_line in fragments:
             if ends_line:
-                lines.append(_Line(current, flexible))
+                lines += [_Line(branch, flexible) for branch in _branches(current)]
                 current = []
             else:
                 current.append(fragment)
-        lines.append(_Line(current, flexible))
+        lines += [_Line(branch, flexible) for branch in _branches(current)]
         ranges: dict[int, tuple[int, int]] = {}
         for index, line in enumerate(lines):
             for branch in line.blocks:
                 if branch in self.ranges:
                     first, _ = ranges.get(branch, (index, index))
                     ranges[branch] = (first, index)
-        return _Program(self.file, lines, ranges)
+        return _Program(self.file, lines, ranges, self.chains, flexible)
+
+
+def _branches(fragments: list[_Fragment]) -> list[list[_Fragment]]:
+    """One effective line per branch when it writes in branches that exclude each other
+    (`{{ template "a" . }}{{- else -}}\nkey: {{ .x }}`): each with the text shared with it."""
+    def compatible(one: tuple[int, ...], other: tuple[int, ...]) -> bool:
+        return one[:len(other)] == other or other[:len(one)] == one
+
+    groups: list[list[_Fragment]] = []
+    left = [fragment for fragment in fragments if fragment.emitter is not None or fragment.text.strip()]
+    while left and len(groups) < 16:
+        anchor = next((fragment for fragment in left if fragment.emitter is None), left[0])
+        groups.append([fragment for fragment in fragments if compatible(fragment.blocks, anchor.blocks)])
+        left = [fragment for fragment in left if not compatible(fragment.blocks, anchor.blocks)]
+    if not groups:
+        return [fragments]
+    order = {id(fragment): index for index, fragment in enumerate(fragments)}
+    return sorted(groups, key=lambda group: order[id(next(f for f in group if f.emitter is not None
+                                                           or f.text.strip()))])
 
 
 # --- the chart: its files, read and compiled once -------------------------------------------------
@@ -468,7 +494,7 @@ class _Aligner:
         matched = self._match(at, inside)
         if matched is not None:
             line = self.program.lines[matched]
-            if line.fragments and line.fragments[0].emitter is None:  # a define's lines: indented by the caller
+            if line.literal_first:  # a define's lines: indented by the caller
                 self.shift += indent - line.indent
             return self._commit(matched, exact=True)
         weak = None if inside else self._weak(text)
@@ -495,6 +521,14 @@ class _Aligner:
     def _blocks(self) -> tuple[int, ...]:
         return () if self.last is None else self.program.lines[self.last].blocks
 
+    def _excluded(self, blocks: tuple[int, ...], after: tuple[int, ...]) -> bool:
+        """Whether a line in `blocks` cannot follow, in one pass, a line in `after`: it is in another
+        branch of an if/else the latter took (`else` after the `if` branch ran)."""
+        for mine, theirs in zip(blocks, after):
+            if mine != theirs:
+                return self.program.chains.get(mine) == self.program.chains.get(theirs)
+        return False
+
     def _match(self, at: int, inside: bool) -> Optional[int]:
         """The template line for output line `at`: the nearest strong line that matches, within the loop
         bodies around the last line first, then back to their start (the next iteration), then
@@ -503,61 +537,93 @@ class _Aligner:
         text = self.output[at]
         first_strong = program.next_strong[self.cursor]
         limit = self._limit(self.cursor, self._blocks())
-        spans: list[tuple[int, int]] = []  # the template lines to try, in order of preference
+        spans: list[tuple[int, int, bool]] = []  # the template lines to try, in order of preference
         scanned = self.cursor
+        after = self._blocks()
         enclosing = [] if self.last is None else \
             [program.ranges[branch] for branch in reversed(program.lines[self.last].blocks) if branch in program.ranges]
         for first, last in enclosing:
-            spans.append((scanned, min(last, limit)))
+            spans.append((scanned, min(last, limit), True))
             scanned = max(scanned, min(last, limit) + 1)
-            if not inside:  # the next iteration
-                spans.append((first, min(self.cursor - 1, first + MAX_CANDIDATES)))
-        spans.append((scanned, limit))
-        fallback: Optional[int] = None
-        for start, stop in spans:
+            if not inside:  # the next iteration: any branch again
+                spans.append((first, min(self.cursor - 1, first + MAX_CANDIDATES), False))
+        spans.append((scanned, limit, True))
+        found: Optional[int] = None
+        for start, stop, forward in spans:
             for index in range(start, stop + 1):
                 line = program.lines[index]
-                if not (line.strong and line.matches(text)):
+                if not (line.strong and line.matches(text)) or (forward and self._excluded(line.blocks, after)):
                     continue
                 if inside and index != first_strong:
-                    return fallback  # deeper than the open action: its output, not a jump ahead
+                    break  # deeper than the open action: its output, not a jump ahead
                 if self._continues(index, at):
-                    return index
-                if fallback is None:
-                    fallback = index
-        return fallback
+                    found = index
+                    break
+                if found is None:
+                    found = index
+            else:
+                continue
+            break
+        if found is not None and not inside and found > self.cursor and not self._continues(found, at, 3) \
+                and any(program.lines[index].weak and program.lines[index].matches(text)
+                        and not self._excluded(program.lines[index].blocks, after) for index in range(self.cursor, found)):
+            # an action-only line before it can have written this (the same labels as toYaml in one
+            # branch, as literal text in the other): the literal lines do not go on as the output does
+            return None
+        return found
 
-    def _continues(self, index: int, at: int) -> bool:
-        """Whether the output line after `at` can follow template line `index`: so that of two lines
-        alike (`- port: {{ ... }}` in two branches) the one whose next line matches is taken."""
-        following = next((self.output[later] for later in range(at + 1, min(len(self.output), at + 8))
-                          if self.output[later].strip()), None)
+    def _continues(self, index: int, at: int, steps: int = 1) -> bool:
+        """Whether the `steps` output lines after `at` can follow template line `index`: so that of two
+        lines alike (`- port: {{ ... }}` in two branches) the one whose next lines match is taken."""
+        for _ in range(steps):
+            ok, index_after, at_after = self._successor(index, at)
+            if not ok or index_after is None:
+                return ok
+            index, at = index_after, at_after
+        return True
+
+    def _successor(self, index: int, at: int) -> tuple[bool, Optional[int], int]:
+        """(whether the next output line can follow template line `index`, the template line it
+        matches when that says more, the next output line)."""
+        following_at = next((later for later in range(at + 1, min(len(self.output), at + 8))
+                             if self.output[later].strip()), None)
         line = self.program.lines[index]
-        if following is None or index + 1 >= len(self.program.lines):
-            return True  # the end of the output, or of a define (whose caller goes on)
+        if following_at is None:
+            return True, None, 0  # the end of the output
+        following = self.output[following_at]
+        shift = _indent(self.output[at]) - line.indent if line.literal_first else self.shift
+        # at the end of a define its caller goes on, less indented than the include
+        caller = not self.program.flexible or _indent(following) < shift
+        if index + 1 >= len(self.program.lines):
+            return caller, None, 0
         if line.emitters and line.emitters[max(line.block_emitter, 0)].block \
-                and _indent(following) - self.shift >= self._block_indent(line):
-            return True  # the output of the line's own actions
+                and _indent(following) - shift >= self._block_indent(line):
+            return True, None, 0  # the output of the line's own actions
         limit = self._limit(index + 1, line.blocks)
         for later in range(index + 1, limit + 1):
             candidate = self.program.lines[later]
-            if candidate.weak or (candidate.strong and candidate.matches(following)):
-                return True
-        if limit + 1 >= len(self.program.lines) and not self.program.lines[limit].required:
-            return True
+            if self._excluded(candidate.blocks, line.blocks):
+                continue
+            if candidate.weak:
+                return True, None, 0
+            if candidate.strong and candidate.matches(following):
+                return True, later, following_at
+        if limit + 1 >= len(self.program.lines) and not self.program.lines[limit].required and caller:
+            return True, None, 0
         for branch in line.blocks:  # the next iteration of a loop around it
             if branch in self.program.ranges:
                 first, _ = self.program.ranges[branch]
                 if any(self.program.lines[loop].strong and self.program.lines[loop].matches(following)
                        for loop in range(first, min(index, first + MAX_CANDIDATES) + 1)):
-                    return True
-        return False
+                    return True, None, 0
+        return False, None, 0
 
     def _weak(self, text: str) -> Optional[int]:
         program = self.program
-        for index in range(self.cursor, self._limit(self.cursor, self._blocks()) + 1):
+        after = self._blocks()
+        for index in range(self.cursor, self._limit(self.cursor, after) + 1):
             line = program.lines[index]
-            if line.weak and line.matches(text):
+            if line.weak and line.matches(text) and not self._excluded(line.blocks, after):
                 return index
         return None
 
@@ -604,7 +670,8 @@ class _Aligner:
                     found = self.sub.take(at)
                     if found is not None:
                         self.sub_hits += 1
-                        return found
+                        # a define's own actions wrote it, not its text: the include line is the place to fix
+                        return found if found.exact else SourceLine(self.program.file, emitter.line, False)
             if self.sub_hits and self.emitter_at + 1 < len(self.emitters):
                 self.emitter_at += 1  # the include is done: the line's next action writes now
                 self.sub = None
