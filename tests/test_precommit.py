@@ -107,8 +107,10 @@ def test_hook_re_renders_a_chart_when_a_template_or_values_file_changes(project:
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
     (chart / "values.yaml").write_text("privileged: false\n")
     (chart / "templates" / "_helpers.tpl").write_text('{{- define "demo.name" -}}demo{{- end }}\n')
-    (chart / "templates" / "pod.yaml").write_text(PRIVILEGED_TEMPLATE.replace("privileged: true",
-                                                                              "privileged: {{ .Values.privileged }}"))
+    # the good pod, with its name from the release and `privileged` from values (line 17)
+    (chart / "templates" / "pod.yaml").write_text(GOOD.replace("name: good\n", "name: {{ .Release.Name }}\n").replace(
+        "        allowPrivilegeEscalation: false\n",
+        "        allowPrivilegeEscalation: false\n        privileged: {{ .Values.privileged }}\n"))
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
     done = run_hook(project, pre_commit_home, "kaudit", "chart/templates/_helpers.tpl", "good.yaml")
     assert done.returncode == 0, done.stdout + done.stderr  # rendered with privileged: false
@@ -117,7 +119,7 @@ def test_hook_re_renders_a_chart_when_a_template_or_values_file_changes(project:
     done = run_hook(project, pre_commit_home, "kaudit", "chart/values.yaml", "good.yaml")
     assert done.returncode == 1, done.stdout + done.stderr
     # at the template line that writes the field, and the values key that set it
-    assert "chart/templates/pod.yaml:12" in done.stdout and "privileged-container" in done.stdout
+    assert "chart/templates/pod.yaml:17" in done.stdout and "privileged-container" in done.stdout
     assert "values: chart/values.yaml:1 privileged" in done.stdout
     assert done.stdout.count("rendered: chart (helm") == 1  # one render however many files changed
 
