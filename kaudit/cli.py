@@ -79,11 +79,7 @@ def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str]
          cosign_keys: tuple[str, ...], resolve_digests: bool, registry_config: Optional[str],
          registry_ca: Optional[str], insecure_registries: tuple[str, ...], image_cache: Optional[str],
          image_cache_ttl: Optional[int], jobs: int, allow_empty: bool, include_platform: bool,
-         default_namespace: Optional[str], helm_values: tuple[str, ...] = (), helm_set: tuple[str, ...] = (),
-         helm_release: Optional[str] = None, helm_namespace: Optional[str] = None,
-         kube_version: Optional[str] = None, api_versions: tuple[str, ...] = (),
-         helm_dependency_update: bool = False, helm_renderer: Optional[str] = None,
-         kustomize_allow_remote: bool = False, no_values_trace: bool = False) -> int:
+         default_namespace: Optional[str], **render: Any) -> int:
     """Scan manifests (files, directories, globs, '-' for stdin) or a live cluster (--context)."""
     import gc
 
@@ -93,7 +89,6 @@ def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str]
     gc.disable()
     from kaudit.scan import ScanRequest, scan_manifests
     from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB
-    from kaudit.sources.units import RenderOptions
 
     destinations = _pair_outputs(raw_args) or [("text", None)]
     cluster_mode = bool(contexts or all_contexts or in_cluster)
@@ -101,13 +96,8 @@ def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str]
         raise UsageError("--default-namespace is for manifest scans (PATH...); with --context, -n selects "
                          "namespaces")
     manifest_namespace = None if cluster_mode else _default_namespace(namespaces, default_namespace)
-    render = RenderOptions(
-        helm_values=helm_values, helm_set=helm_set, helm_release=helm_release or RenderOptions().helm_release,
-        helm_namespace=helm_namespace or manifest_namespace, kube_version=kube_version, api_versions=api_versions,
-        helm_dependency_update=helm_dependency_update, helm_renderer=helm_renderer,
-        kustomize_allow_remote=kustomize_allow_remote, trace_values=not no_values_trace)
     request = ScanRequest(
-        targets=paths, render=render, rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
+        targets=paths, render=_render_request(render, manifest_namespace), rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
         per_file=per_file, allow_gaps=allow_gaps, jobs=jobs, allow_empty=allow_empty,
         include_platform=include_platform,
@@ -143,6 +133,19 @@ def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str]
 
 SINGLE_DOCUMENT_FORMATS = ("html", "sarif", "junit")
 _NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # an RFC 1123 label, as the API requires
+
+
+def _render_request(given: dict[str, Any], namespace: Optional[str]) -> Any:
+    """The render options (`_render_options`) as the scan takes them."""
+    from kaudit.sources.units import RenderOptions
+
+    return RenderOptions(
+        helm_values=given.get("helm_values", ()), helm_set=given.get("helm_set", ()),
+        helm_release=given.get("helm_release") or RenderOptions().helm_release,
+        helm_namespace=given.get("helm_namespace") or namespace, kube_version=given.get("kube_version"),
+        api_versions=given.get("api_versions", ()), helm_dependency_update=bool(given.get("helm_dependency_update")),
+        helm_renderer=given.get("helm_renderer"), kustomize_allow_remote=bool(given.get("kustomize_allow_remote")),
+        trace_values=not given.get("no_values_trace"))
 
 
 def _default_namespace(namespaces: tuple[str, ...], default_namespace: Optional[str]) -> Optional[str]:
@@ -345,7 +348,8 @@ def rules_validate(directory: str) -> int:
 
 
 def baseline_create(paths: tuple[str, ...], output: str, rule_dirs: tuple[str, ...], select: tuple[str, ...],
-                    frameworks: tuple[str, ...], config: Optional[str], default_namespace: Optional[str]) -> int:
+                    frameworks: tuple[str, ...], config: Optional[str], default_namespace: Optional[str],
+                    **render: Any) -> int:
     """Scan PATHS and write the report as a baseline (a JSON report; commit it beside the manifests)."""
     import gc
 
@@ -353,9 +357,10 @@ def baseline_create(paths: tuple[str, ...], output: str, rule_dirs: tuple[str, .
     from kaudit.scan import ScanRequest, scan_manifests
     from kaudit.writers.json_report import write
 
+    namespace = _default_namespace((), default_namespace)
     report = scan_manifests(ScanRequest(targets=paths, rule_dirs=rule_dirs, select=select, frameworks=frameworks,
-                                        config=config, fail_on="never",
-                                        default_namespace=_default_namespace((), default_namespace)))
+                                        config=config, fail_on="never", default_namespace=namespace,
+                                        render=_render_request(render, namespace)))
     if not report.complete:
         from kaudit.writers.text import problem_lines
 
@@ -679,6 +684,7 @@ def _baseline_create_options(c: _Options) -> None:
     c.value("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
     c.value("-n", "--default-namespace", metavar="NS",
             help="Put objects that name no namespace in NS, as the scans this baseline is for do (scan -n NS).")
+    _render_options(c)
 
 
 def _rbac_who_can_options(c: _Options) -> None:
