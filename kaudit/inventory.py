@@ -150,6 +150,8 @@ class Inventory:
             body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": key}}
             origin = Origin(file=resource.origin.file, line=resource.origin.line, column=resource.origin.column,
                             context=resource.origin.context, server=resource.origin.server)
+            if resource.origin.rendered is not None:  # the chart or overlay names it (a release namespace): no line
+                origin = Origin(file=resource.origin.rendered.unit)
             found[key] = [Resource(ResourceRef("v1", "Namespace", key), body, origin)]
         for name, resources in declared.items():
             found.setdefault(name, resources)

@@ -207,7 +207,7 @@ def _check_dependencies(chart_dir: str, metadata: dict[str, Any], loaded: list[d
     if missing:
         raise RenderError(f"{chart_dir}: found in Chart.yaml, but missing in charts/ directory: "
                           f"{', '.join(missing)} (vendor them with `helm dependency build`, or allow "
-                          "downloading them with the dependency update option)")
+                          "downloading them with --helm-dependency-update)")
 
 
 def _user_values(options: HelmOptions) -> dict[str, Any]:
