@@ -52,7 +52,13 @@ class Exclusion:
             return False
         if not self.paths:
             return True
-        candidates = _path_forms(finding.location.file or "", self.base or os.getcwd())
+        base = self.base or os.getcwd()
+        candidates = _path_forms(finding.location.file or "", base)
+        rendered = finding.location.rendered
+        if rendered is not None:  # a rendered object is also under its chart or overlay, and its own file
+            candidates += _path_forms(rendered.unit, base)
+            candidates += tuple(form + "/" for form in _path_forms(rendered.unit, base))
+            candidates += _path_forms(rendered.source or "", base)
         return any(fnmatch.fnmatchcase(value, p) for p in self.paths for value in candidates)
 
 

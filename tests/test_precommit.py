@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import subprocess
 import sys
@@ -78,7 +79,12 @@ def test_hook_definition_matches_the_cli() -> None:
     import yaml
 
     hooks = {hook["id"]: hook for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
-    assert hooks["kaudit"]["types"] == ["yaml"] and hooks["kaudit"]["entry"] == "kaudit scan --per-file --allow-empty"
+    assert hooks["kaudit"]["entry"] == "kaudit scan --per-file --allow-empty"
+    files = re.compile(hooks["kaudit"]["files"])
+    for changed in ("a.yaml", "b.yml", "c.json", "chart/templates/_helpers.tpl", "k/Kustomization", "chart/values.yaml"):
+        assert files.search(changed), changed
+    for other in ("README.md", "main.go", "chart/templates/NOTES.txt"):
+        assert not files.search(other), other
     assert hooks["kaudit-all"]["entry"] == "kaudit scan --allow-empty ."
     assert hooks["kaudit-all"]["pass_filenames"] is False
 
@@ -95,14 +101,49 @@ def test_hook_passes_a_commit_of_other_yaml_and_says_nothing_was_judged(project:
     assert "nothing judged" in done.stdout
 
 
-def test_hook_lists_a_chart_template_as_not_scanned_without_blocking(project: Path, pre_commit_home: Path) -> None:
-    (project / "chart" / "templates").mkdir(parents=True)
-    (project / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
-    (project / "chart" / "templates" / "pod.yaml").write_text(PRIVILEGED_TEMPLATE)
-    done = run_hook(project, pre_commit_home, "kaudit", "chart/templates/pod.yaml", "chart/Chart.yaml", "good.yaml")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Helm chart at chart not rendered" in done.stdout and "not scanned" in done.stdout
-    # a CI scan of the same chart never passes
-    ci = subprocess.run([sys.executable, "-m", "kaudit.cli", "scan", "chart"], cwd=project, capture_output=True,
-                        text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert ci.returncode == 2 and "Helm chart at chart not rendered" in ci.stdout
+def test_hook_re_renders_a_chart_when_a_template_or_values_file_changes(project: Path, pre_commit_home: Path) -> None:
+    chart = project / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("privileged: false\n")
+    (chart / "templates" / "_helpers.tpl").write_text('{{- define "demo.name" -}}demo{{- end }}\n')
+    # the good pod, with its name from the release and `privileged` from values (line 17)
+    (chart / "templates" / "pod.yaml").write_text(GOOD.replace("name: good\n", "name: {{ .Release.Name }}\n").replace(
+        "        allowPrivilegeEscalation: false\n",
+        "        allowPrivilegeEscalation: false\n        privileged: {{ .Values.privileged }}\n"))
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    done = run_hook(project, pre_commit_home, "kaudit", "chart/templates/_helpers.tpl", "good.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr  # rendered with privileged: false
+    assert "rendered: chart (helm" in done.stdout
+    (chart / "values.yaml").write_text("privileged: true\n")
+    done = run_hook(project, pre_commit_home, "kaudit", "chart/values.yaml", "good.yaml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    # at the template line that writes the field, and the values key that set it
+    assert "chart/templates/pod.yaml:17" in done.stdout and "privileged-container" in done.stdout
+    assert "values: chart/values.yaml:1 privileged" in done.stdout
+    assert done.stdout.count("rendered: chart (helm") == 1  # one render however many files changed
+
+
+def test_hook_re_renders_an_overlay_when_a_patch_changes(project: Path, pre_commit_home: Path) -> None:
+    overlay = project / "deploy"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text("resources: [pod.yaml]\npatches: [{path: patch.yaml}]\n")
+    (overlay / "pod.yaml").write_text(GOOD)
+    (overlay / "patch.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: good, namespace: shop}\n"
+                                        "spec:\n  containers:\n    - name: app\n      securityContext:\n"
+                                        "        privileged: true\n")
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    done = run_hook(project, pre_commit_home, "kaudit", "deploy/patch.yaml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "deploy/patch.yaml:8" in done.stdout and "privileged-container" in done.stdout
+    assert "rendered: deploy (kustomize" in done.stdout
+
+
+def test_hook_environment_installs_the_renderer_extras() -> None:
+    import yaml
+
+    from tests.test_project import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text()):
+        assert hook["additional_dependencies"] == [*extras["helm"], *extras["kustomize"]], hook["id"]

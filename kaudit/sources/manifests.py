@@ -165,7 +165,9 @@ def _expand(targets: Iterable[str], inputs: Inputs, per_file: bool = False) -> I
                 yield from once(PlannedFile(path, path))
         elif os.path.lexists(target):
             unit = enclosing_unit(target)
-            if unit is None:
+            if unit is None and target.endswith(".tpl"):  # the hook passes template helpers too
+                inputs.skipped.append(Skipped(target, None, "template helper outside any Helm chart: not a manifest"))
+            elif unit is None:
                 yield from once(PlannedFile(target, target, named=True))
             else:  # one render per unit, however many of its files are named
                 units.append(replace_directory(unit, _display(unit.directory)))

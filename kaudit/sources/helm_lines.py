@@ -1,0 +1,738 @@
+"""Map the lines of a rendered Helm template back to the template lines that wrote them.
+
+Go templates give no source map, so one is built by alignment. Each template file is lexed into
+literal text and `{{ }}` actions (trim markers applied, comments dropped), then cut into
+"effective lines" at the literal newlines that survive trimming: one effective line writes one
+output line, plus any lines its actions emit (`toYaml ... | nindent 8`, a multi-line `include`).
+Each effective line becomes a pattern (its literal text, each output action a lazy wildcard) and
+knows the blocks (`if`/`with`/`range`) it sits in. Output lines are then walked in order with a
+cursor on the template:
+
+- a line is matched to the nearest template line at/after the cursor that matches it, skipping
+  only lines that can be absent (inside a block, or action-only); inside a `range` the walk may
+  jump back to the loop body for the next iteration;
+- a line no literal template line explains belongs to the actions of the line matched before it
+  (or to an action-only line) and is attributed to that action, `exact=False`; when that action is
+  `include`/`template` of a `define` found in the chart (defines are global: every templates/
+  directory of the chart and its subcharts on disk), the define's body is aligned the same way
+  and a matching line there is returned exactly, in the define's file;
+- an output line nested deeper than the line holding the action stays with the action even when
+  a later template line happens to match it (a common key such as `- name:` must not pull the
+  cursor away), unless it is the very next template line.
+
+Bounded: template files over MAX_TEMPLATE_BYTES, or charts whose templates hold more than
+MAX_CHART_LINES lines, map to None; each output line tries a bounded number of template lines.
+A packed subchart (charts/x.tgz) has no file on disk: its lines map to None.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from typing import Optional, Sequence, Union
+
+from kaudit.sources.helm import RenderedDocument
+from kaudit.value import value
+
+MAX_TEMPLATE_BYTES = 1024 * 1024
+MAX_CHART_LINES = 200_000
+MAX_OUTPUT_LINES = 1_000_000
+MAX_CANDIDATES = 256  # template lines tried per output line and search
+MAX_INCLUDE_DEPTH = 8
+MAX_MATCHED_CHARS = 4096  # an output line longer than this is matched on its start only
+MAX_FALLBACK_JUMP = 200  # lines the cursor may jump over when the alignment lost its way
+_CACHED_CHARTS = 32
+
+
+@value
+class SourceLine:
+    file: str  # relative to the chart directory: the template, or the file holding the `define` that wrote it
+    line: int  # 1-based
+    exact: bool  # True: the template line's literal text produced this output line; False: attributed
+
+
+# --- lexing ---------------------------------------------------------------------------------------
+
+_WHITESPACE = " \t\r\n"
+
+
+class _Text:
+    __slots__ = ("text", "line")
+
+    def __init__(self, text: str, line: int) -> None:
+        self.text = text
+        self.line = line  # of the text's first character
+
+
+class _Action:
+    __slots__ = ("body", "line", "trim_left", "trim_right")
+
+    def __init__(self, body: str, line: int, trim_left: bool, trim_right: bool) -> None:
+        self.body = body  # without delimiters and trim markers; None-like "" for a comment
+        self.line = line
+        self.trim_left = trim_left
+        self.trim_right = trim_right
+
+
+_Piece = Union[_Text, _Action]
+_COMMENT = "/*"
+
+
+def _lex(text: str) -> list[_Piece]:
+    """Text and actions, with `{{-`/`-}}` trimming applied to the text around them."""
+    pieces: list[_Piece] = []
+    position, line, size = 0, 1, len(text)
+    while position < size:
+        start = text.find("{{", position)
+        if start < 0:
+            pieces.append(_Text(text[position:], line))
+            break
+        if start > position:
+            pieces.append(_Text(text[position:start], line))
+            line += text.count("\n", position, start)
+        inner = start + 2
+        trim_left = text.startswith("-", inner) and inner + 1 < size and text[inner + 1] in _WHITESPACE
+        if trim_left:
+            inner += 1
+        end = _action_end(text, inner)
+        if end < 0:  # unterminated: Helm would not render it either
+            break
+        close = end - 2
+        trim_right = close >= 2 and text[close - 1] == "-" and text[close - 2] in _WHITESPACE
+        body = text[inner:close - 1 if trim_right else close].strip()
+        pieces.append(_Action(_COMMENT if body.startswith(_COMMENT) else body, line, trim_left, trim_right))
+        line += text.count("\n", start, end)
+        position = end
+    return _trimmed(pieces)
+
+
+def _action_end(text: str, inner: int) -> int:
+    """The index just after the `}}` closing the action whose content starts at `inner`, or -1."""
+    body = inner
+    while body < len(text) and text[body] in _WHITESPACE:
+        body += 1
+    if text.startswith(_COMMENT, body):  # a comment may hold `}}` and quotes
+        comment_end = text.find("*/", body + 2)
+        if comment_end < 0:
+            return -1
+        close = text.find("}}", comment_end + 2)
+        return -1 if close < 0 else close + 2
+    index, size = inner, len(text)
+    while index < size:
+        char = text[index]
+        if char in "\"'":  # an interpreted string or a character constant: one line, `\` escapes
+            index += 1
+            while index < size and text[index] != char and text[index] != "\n":
+                index += 2 if text[index] == "\\" else 1
+        elif char == "`":  # a raw string, may span lines
+            closing = text.find("`", index + 1)
+            if closing < 0:
+                return -1
+            index = closing
+        elif char == "}" and text.startswith("}}", index):
+            return index + 2
+        index += 1
+    return -1
+
+
+def _trimmed(pieces: list[_Piece]) -> list[_Piece]:
+    for index, piece in enumerate(pieces):
+        if not isinstance(piece, _Action):
+            continue
+        if piece.trim_left and index > 0:
+            before = pieces[index - 1]
+            if isinstance(before, _Text):
+                before.text = before.text.rstrip(_WHITESPACE)
+        if piece.trim_right and index + 1 < len(pieces):
+            after = pieces[index + 1]
+            if isinstance(after, _Text):
+                stripped = after.text.lstrip(_WHITESPACE)
+                after.line += after.text.count("\n", 0, len(after.text) - len(stripped))
+                after.text = stripped
+    return pieces
+
+
+# --- effective lines --------------------------------------------------------------------------------
+
+_KEYWORD = re.compile(r"(if|else|end|range|with|define|block|break|continue)\b")
+_ASSIGNMENT = re.compile(r"\$\w*\s*(?:,\s*\$\w*\s*)?:?=(?!=)")
+_DEFINE_NAME = re.compile(r"""(?:define|block)\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
+_INCLUDE_NAME = re.compile(r"""\b(?:include|template)\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
+_NINDENT = re.compile(r"\bnindent\b")
+_INDENT_WIDTH = re.compile(r"\bn?indent\s+(\d{1,4})\b")
+_BLOCK_OUTPUT = re.compile(r"\b(?:n?indent|toYaml|toJson|toPrettyJson|include|template|tpl)\b")
+_SEPARATOR = re.compile(r"---[ \t]*(?:#.*)?")
+
+
+class _Emitter:
+    """An action whose output lands in the output: the line it starts on, the define it includes."""
+    __slots__ = ("line", "define", "newline_first", "block", "indent")
+
+    def __init__(self, action: _Action) -> None:
+        self.line = action.line
+        included = _INCLUDE_NAME.search(action.body)
+        self.define = None if included is None else (included.group(1) or included.group(2) or "")
+        self.newline_first = bool(_NINDENT.search(action.body))  # `nindent`: the define starts a line
+        self.block = bool(_BLOCK_OUTPUT.search(action.body))  # likely to write several lines
+        width = _INDENT_WIDTH.search(action.body)
+        self.indent = int(width.group(1)) if width else None  # `indent N`/`nindent N`: its lines' indentation
+
+
+class _Fragment:
+    __slots__ = ("text", "line", "blocks", "emitter")
+
+    def __init__(self, text: str, line: int, blocks: tuple[int, ...], emitter: Optional[_Emitter]) -> None:
+        self.text = text  # literal text, "" for an output action
+        self.line = line
+        self.blocks = blocks  # the block branches it sits in, outermost first
+        self.emitter = emitter
+
+
+class _Line:
+    """One effective line: what a template writes between two literal newlines."""
+    __slots__ = ("fragments", "line", "blocks", "strong", "weak", "must", "indent", "emitters",
+                 "head", "block_emitter", "required", "literal_first", "_pattern", "_flexible")
+
+    def __init__(self, fragments: list[_Fragment], flexible: bool) -> None:
+        self.fragments = fragments
+        self._flexible = flexible  # a define's lines: the caller indents them (nindent/indent)
+        self._pattern: Optional[re.Pattern[str]] = None
+        literal = [fragment for fragment in fragments if fragment.emitter is None and fragment.text.strip()]
+        self.emitters = tuple(fragment.emitter for fragment in fragments if fragment.emitter is not None)
+        # the action the lines after this one's first belong to: the first that writes blocks, else the last
+        self.block_emitter = next((index for index, emitter in enumerate(self.emitters) if emitter.block),
+                                  len(self.emitters) - 1)
+        self.strong = bool(literal)  # literal text of its own: matched by content
+        self.weak = not literal and bool(self.emitters)  # only actions: writes whatever they output
+        anchor = literal[0] if literal else (fragments[0] if fragments else None)
+        self.line = anchor.line if anchor else 0
+        self.blocks: tuple[int, ...] = anchor.blocks if anchor else ()
+        self.literal_first = bool(fragments) and fragments[0].emitter is None
+        first = fragments[0].text if self.literal_first else ""
+        self.indent = len(first) - len(first.lstrip(" "))
+        # a YAML document separator is dropped when documents are split: not required either
+        separator = len(literal) == 1 and _SEPARATOR.fullmatch(literal[0].text.strip()) is not None
+        self.required = self.strong and not separator  # appears whenever its block runs
+        self.must = self.required and not self.blocks
+        self.head = first.lstrip(" \t") if flexible else first  # literal prefix: a cheap pre-filter
+
+    def matches(self, text: str) -> bool:
+        if self.head and not (text.lstrip(" \t") if self._flexible else text).startswith(self.head):
+            return False
+        if self._pattern is None:
+            self._pattern = self._compile()
+        if len(text) > MAX_MATCHED_CHARS:
+            return self._pattern.match(text[:MAX_MATCHED_CHARS]) is not None
+        return self._pattern.fullmatch(text) is not None
+
+    def _compile(self) -> re.Pattern[str]:
+        parts: list[str] = []
+        wildcard = False
+        for index, fragment in enumerate(self.fragments):
+            if fragment.emitter is not None:
+                if not wildcard:
+                    parts.append(".*?")
+                wildcard = True
+                continue
+            text = fragment.text
+            if wildcard and not text.strip():  # `{{ include ... | nindent 4 }}  `: spaces after a block
+                parts.append("[ \t]*")
+                continue
+            if index == 0 and self._flexible:
+                parts.append("[ \t]*")
+                text = text.lstrip(" \t")
+            escaped = re.escape(text)
+            # literal in a branch opened on this line (`a: {{ if x }}b{{ else }}c{{ end }}`) may be absent
+            optional = fragment.blocks != self.blocks[:len(fragment.blocks)]
+            parts.append(f"(?:{escaped})?" if optional else escaped)
+            wildcard = False
+        return re.compile("".join(parts))
+
+
+class _Program:
+    """The effective lines of a template file's body or of one define, with their loop bodies."""
+
+    def __init__(self, file: str, lines: list[_Line], ranges: dict[int, tuple[int, int]], chains: dict[int, int],
+                 flexible: bool) -> None:
+        self.file = file
+        self.chains = chains  # branch id -> the id of the first branch of its if/else chain
+        self.flexible = flexible  # a define: its caller indents it
+        self.lines = lines
+        self.ranges = ranges  # range body branch id -> (first, last) effective line index
+        count = len(lines)
+        self.next_must = [count] * (count + 1)  # the first line at/after i that must appear
+        self.next_strong = [count] * (count + 1)
+        for index in range(count - 1, -1, -1):
+            self.next_must[index] = index if lines[index].must else self.next_must[index + 1]
+            self.next_strong[index] = index if lines[index].strong else self.next_strong[index + 1]
+
+
+class _Builder:
+    """Splits the pieces of one file into its main program and its defines."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.next_id = 0
+        self.ranges: set[int] = set()
+        self.chains: dict[int, int] = {}
+        self.defines: dict[str, _Program] = {}
+
+    def build(self, pieces: list[_Piece]) -> _Program:
+        # each frame: (branch id, kind, the define's fragments list or None)
+        stack: list[tuple[int, str, Optional[tuple[str, list[tuple[_Fragment, bool]]]]]] = []
+        main: list[tuple[_Fragment, bool]] = []  # (fragment, ends its line)
+        outputs = [main]
+        for piece in pieces:
+            current = outputs[-1]
+            blocks = self._blocks(stack)
+            if isinstance(piece, _Text):
+                parts = piece.text.split("\n")
+                for offset, part in enumerate(parts):
+                    if offset:
+                        current.append((_Fragment("", piece.line + offset, blocks, None), True))
+                    if part:
+                        current.append((_Fragment(part, piece.line + offset, blocks, None), False))
+                continue
+            body = piece.body
+            if body == _COMMENT:
+                continue
+            keyword = _KEYWORD.match(body)
+            word = keyword.group(1) if keyword else ""
+            if word in ("if", "with", "range", "block"):
+                stack.append((self._new_id(word == "range"), word, None))
+            elif word == "define":
+                named = _DEFINE_NAME.match(body)
+                body_fragments: list[tuple[_Fragment, bool]] = []
+                stack.append((self._new_id(False), word,
+                               ((named.group(1) or named.group(2) or "") if named else "", body_fragments)))
+                outputs.append(body_fragments)
+            elif word == "else":
+                if stack:
+                    branch, kind, define = stack.pop()
+                    stack.append((self._new_id(False, chain=self.chains[branch]), kind, define))
+            elif word == "end":
+                if stack:
+                    _, kind, define = stack.pop()
+                    if define is not None:
+                        outputs.pop()
+                        define_name, define_fragments = define
+                        self.defines.setdefault(define_name, self._program(define_fragments, flexible=True))
+            elif word in ("break", "continue") or _ASSIGNMENT.match(body):
+                continue
+            else:
+                current.append((_Fragment("", piece.line, blocks, _Emitter(piece)), False))
+        return self._program(main, flexible=False)
+
+    def _new_id(self, loop: bool, chain: Optional[int] = None) -> int:
+        """A new block branch; `chain`: the first branch of the if/else chain it continues."""
+        self.next_id += 1
+        if loop:
+            self.ranges.add(self.next_id)
+        self.chains[self.next_id] = self.next_id if chain is None else chain
+        return self.next_id
+
+    @staticmethod
+    def _blocks(stack: list[tuple[int, str, Optional[tuple[str, list[tuple[_Fragment, bool]]]]]]
+                ) -> tuple[int, ...]:
+        # relative to the innermost define: a define's body is its own program
+        blocks: list[int] = []
+        for branch, kind, _ in stack:
+            blocks = [] if kind == "define" else blocks + [branch]
+        return tuple(blocks)
+
+    def _program(self, fragments: list[tuple[_Fragment, bool]], flexible: bool) -> _Program:
+        lines: list[_Line] = []
+        current: list[_Fragment] = []
+        for fragment, ends_line in fragments:
+            if ends_line:
+                lines += [_Line(branch, flexible) for branch in _branches(current)]
+                current = []
+            else:
+                current.append(fragment)
+        lines += [_Line(branch, flexible) for branch in _branches(current)]
+        ranges: dict[int, tuple[int, int]] = {}
+        for index, line in enumerate(lines):
+            for branch in line.blocks:
+                if branch in self.ranges:
+                    first, _ = ranges.get(branch, (index, index))
+                    ranges[branch] = (first, index)
+        return _Program(self.file, lines, ranges, self.chains, flexible)
+
+
+def _branches(fragments: list[_Fragment]) -> list[list[_Fragment]]:
+    """One effective line per branch when it writes in branches that exclude each other
+    (`{{ template "a" . }}{{- else -}}\nkey: {{ .x }}`): each with the text shared with it."""
+    def compatible(one: tuple[int, ...], other: tuple[int, ...]) -> bool:
+        return one[:len(other)] == other or other[:len(one)] == one
+
+    groups: list[list[_Fragment]] = []
+    left = [fragment for fragment in fragments if fragment.emitter is not None or fragment.text.strip()]
+    while left and len(groups) < 16:
+        anchor = next((fragment for fragment in left if fragment.emitter is None), left[0])
+        groups.append([fragment for fragment in fragments if compatible(fragment.blocks, anchor.blocks)])
+        left = [fragment for fragment in left if not compatible(fragment.blocks, anchor.blocks)]
+    if not groups:
+        return [fragments]
+    order = {id(fragment): index for index, fragment in enumerate(fragments)}
+    return sorted(groups, key=lambda group: order[id(next(f for f in group if f.emitter is not None
+                                                           or f.text.strip()))])
+
+
+# --- the chart: its files, read and compiled once -------------------------------------------------
+
+class _Chart:
+    def __init__(self, chart_dir: str) -> None:
+        self.chart_dir = chart_dir
+        self.programs: dict[str, Optional[_Program]] = {}
+        self._defines: Optional[dict[str, _Program]] = None
+        self.too_big = False
+        self.lock = threading.Lock()
+
+    def program(self, template: str) -> Optional[_Program]:
+        if template not in self.programs:
+            self.programs[template] = self._load(template)[0]
+        return self.programs[template]
+
+    def define(self, name: str) -> Optional[_Program]:
+        return self.load_defines().get(name)
+
+    def load_defines(self) -> dict[str, _Program]:
+        if self._defines is None:
+            self._defines = self._all_defines()
+        return self._defines
+
+    def _load(self, template: str) -> tuple[Optional[_Program], dict[str, _Program]]:
+        path = os.path.join(self.chart_dir, *template.split("/"))
+        try:
+            if os.path.getsize(path) > MAX_TEMPLATE_BYTES:
+                return None, {}
+            with open(path, "rb") as stream:
+                text = stream.read(MAX_TEMPLATE_BYTES + 1).decode("utf-8", "replace")
+        except OSError:  # a packed subchart's template, or gone
+            return None, {}
+        builder = _Builder(template)
+        return builder.build(_lex(text)), builder.defines
+
+    def _all_defines(self) -> dict[str, _Program]:
+        # Helm parses templates deepest path first, so a parent chart's define overrides a subchart's
+        files = sorted(self._template_files(), key=lambda file: (-file.count("/"), file))
+        defines: dict[str, _Program] = {}
+        total = 0
+        for file in files:
+            program, found = self._load(file)
+            if program is not None:
+                total += sum(1 for _ in program.lines)
+                self.programs.setdefault(file, program)
+            if total > MAX_CHART_LINES:
+                self.too_big = True
+                return {}
+            defines.update(found)
+        return defines
+
+    def _template_files(self) -> list[str]:
+        files: list[str] = []
+        pending = [""]
+        while pending and len(files) < 10_000:
+            chart = pending.pop()
+            templates = os.path.join(self.chart_dir, chart, "templates")
+            for root, directories, names in os.walk(templates):
+                directories.sort()
+                relative = os.path.relpath(root, self.chart_dir).replace(os.sep, "/")
+                files += [f"{relative}/{name}" for name in sorted(names)]
+            charts = os.path.join(self.chart_dir, chart, "charts")
+            if os.path.isdir(charts):
+                pending += [os.path.join(chart, "charts", name) for name in sorted(os.listdir(charts))
+                            if os.path.isdir(os.path.join(charts, name))]
+        return files
+
+
+_charts: OrderedDict[str, _Chart] = OrderedDict()
+_charts_lock = threading.Lock()
+
+
+def _chart(chart_dir: str) -> _Chart:
+    key = os.path.abspath(chart_dir)
+    with _charts_lock:
+        chart = _charts.get(key)
+        if chart is None:
+            chart = _charts[key] = _Chart(chart_dir)
+            while len(_charts) > _CACHED_CHARTS:
+                _charts.popitem(last=False)
+        _charts.move_to_end(key)
+        return chart
+
+
+# --- alignment ----------------------------------------------------------------------------------
+
+class _Aligner:
+    """Walks the output lines of one program (a template file, or a define where it is included)."""
+
+    def __init__(self, program: _Program, chart: _Chart, output: Sequence[str], depth: int, start: int = 0,
+                 fallback: bool = False) -> None:
+        self.program = program
+        self.chart = chart
+        self.output = output
+        self.depth = depth
+        self.fallback = fallback  # the top level may jump over lines when it lost its way
+        self.cursor = start
+        self.last: Optional[int] = None
+        self.emitters: tuple[_Emitter, ...] = ()
+        self.emitter_at = 0
+        self.block_indent = 0
+        self.shift = 0  # a define's lines are indented by the caller: output indent - template indent
+        self.sub: Optional[_Aligner] = None
+        self.sub_hits = 0
+
+    def take(self, at: int) -> Optional[SourceLine]:
+        """The source of output line `at` (0-based); lines are taken in order."""
+        text = self.output[at]
+        if not text.strip():
+            return None
+        indent = _indent(text) - self.shift
+        inside = bool(self.emitters) and indent >= self.block_indent
+        matched = self._match(at, inside)
+        if matched is not None:
+            line = self.program.lines[matched]
+            if line.literal_first:  # a define's lines: indented by the caller
+                self.shift += indent - line.indent
+            return self._commit(matched, exact=True)
+        weak = None if inside else self._weak(text)
+        if weak is not None:
+            self._commit(weak, exact=False)
+            return self._delegate(at)
+        # not the open action's output: the alignment took a wrong turn; the top level looks further
+        jump = self._jump(text) if self.fallback and not inside else None
+        if jump is not None:
+            return self._commit(jump, exact=True)
+        return self._delegate(at) if self.emitters else None
+
+    def _limit(self, start: int, blocks: tuple[int, ...]) -> int:
+        """The last line a search from `start` may reach: the first that must appear if the line in
+        `blocks` did (strong, and in the same block or one around it), or the cap."""
+        lines = self.program.lines
+        stop = min(len(lines) - 1, start + MAX_CANDIDATES)
+        for index in range(start, stop + 1):
+            line = lines[index]
+            if line.required and blocks[:len(line.blocks)] == line.blocks:
+                return index
+        return stop
+
+    def _blocks(self) -> tuple[int, ...]:
+        return () if self.last is None else self.program.lines[self.last].blocks
+
+    def _excluded(self, blocks: tuple[int, ...], after: tuple[int, ...]) -> bool:
+        """Whether a line in `blocks` cannot follow, in one pass, a line in `after`: it is in another
+        branch of an if/else the latter took (`else` after the `if` branch ran)."""
+        for mine, theirs in zip(blocks, after):
+            if mine != theirs:
+                return self.program.chains.get(mine) == self.program.chains.get(theirs)
+        return False
+
+    def _match(self, at: int, inside: bool) -> Optional[int]:
+        """The template line for output line `at`: the nearest strong line that matches, within the loop
+        bodies around the last line first, then back to their start (the next iteration), then
+        further on; among several, the first whose next line matches the next output line."""
+        program = self.program
+        text = self.output[at]
+        first_strong = program.next_strong[self.cursor]
+        limit = self._limit(self.cursor, self._blocks())
+        spans: list[tuple[int, int, bool]] = []  # the template lines to try, in order of preference
+        scanned = self.cursor
+        after = self._blocks()
+        enclosing = [] if self.last is None else \
+            [program.ranges[branch] for branch in reversed(program.lines[self.last].blocks) if branch in program.ranges]
+        for first, last in enclosing:
+            spans.append((scanned, min(last, limit), True))
+            scanned = max(scanned, min(last, limit) + 1)
+            if not inside:  # the next iteration: any branch again
+                spans.append((first, min(self.cursor - 1, first + MAX_CANDIDATES), False))
+        spans.append((scanned, limit, True))
+        found: Optional[int] = None
+        for start, stop, forward in spans:
+            for index in range(start, stop + 1):
+                line = program.lines[index]
+                if not (line.strong and line.matches(text)) or (forward and self._excluded(line.blocks, after)):
+                    continue
+                if inside and index != first_strong:
+                    break  # deeper than the open action: its output, not a jump ahead
+                if self._continues(index, at):
+                    found = index
+                    break
+                if found is None:
+                    found = index
+            else:
+                continue
+            break
+        if found is not None and not inside and found > self.cursor and not self._continues(found, at, 3) \
+                and any(program.lines[index].weak and program.lines[index].matches(text)
+                        and not self._excluded(program.lines[index].blocks, after) for index in range(self.cursor, found)):
+            # an action-only line before it can have written this (the same labels as toYaml in one
+            # branch, as literal text in the other): the literal lines do not go on as the output does
+            return None
+        return found
+
+    def _continues(self, index: int, at: int, steps: int = 1) -> bool:
+        """Whether the `steps` output lines after `at` can follow template line `index`: so that of two
+        lines alike (`- port: {{ ... }}` in two branches) the one whose next lines match is taken."""
+        for _ in range(steps):
+            ok, index_after, at_after = self._successor(index, at)
+            if not ok or index_after is None:
+                return ok
+            index, at = index_after, at_after
+        return True
+
+    def _successor(self, index: int, at: int) -> tuple[bool, Optional[int], int]:
+        """(whether the next output line can follow template line `index`, the template line it
+        matches when that says more, the next output line)."""
+        following_at = next((later for later in range(at + 1, min(len(self.output), at + 8))
+                             if self.output[later].strip()), None)
+        line = self.program.lines[index]
+        if following_at is None:
+            return True, None, 0  # the end of the output
+        following = self.output[following_at]
+        shift = _indent(self.output[at]) - line.indent if line.literal_first else self.shift
+        # at the end of a define its caller goes on, less indented than the include
+        caller = not self.program.flexible or _indent(following) < shift
+        if index + 1 >= len(self.program.lines):
+            return caller, None, 0
+        if line.emitters and line.emitters[max(line.block_emitter, 0)].block \
+                and _indent(following) - shift >= self._block_indent(line):
+            return True, None, 0  # the output of the line's own actions
+        limit = self._limit(index + 1, line.blocks)
+        for later in range(index + 1, limit + 1):
+            candidate = self.program.lines[later]
+            if self._excluded(candidate.blocks, line.blocks):
+                continue
+            if candidate.weak:
+                return True, None, 0
+            if candidate.strong and candidate.matches(following):
+                return True, later, following_at
+        if limit + 1 >= len(self.program.lines) and not self.program.lines[limit].required and caller:
+            return True, None, 0
+        for branch in line.blocks:  # the next iteration of a loop around it
+            if branch in self.program.ranges:
+                first, _ = self.program.ranges[branch]
+                if any(self.program.lines[loop].strong and self.program.lines[loop].matches(following)
+                       for loop in range(first, min(index, first + MAX_CANDIDATES) + 1)):
+                    return True, None, 0
+        return False, None, 0
+
+    def _weak(self, text: str) -> Optional[int]:
+        program = self.program
+        after = self._blocks()
+        for index in range(self.cursor, self._limit(self.cursor, after) + 1):
+            line = program.lines[index]
+            if line.weak and line.matches(text) and not self._excluded(line.blocks, after):
+                return index
+        return None
+
+    def _jump(self, text: str) -> Optional[int]:
+        lines = self.program.lines
+        for index in range(self.cursor, min(len(lines), self.cursor + MAX_FALLBACK_JUMP)):
+            line = lines[index]
+            if line.strong and len(line.head.strip()) >= 4 and line.matches(text):
+                return index
+        return None
+
+    @staticmethod
+    def _block_indent(line: _Line) -> int:
+        """The least indentation of the lines the actions of `line` write after it."""
+        if line.emitters and line.emitters[max(line.block_emitter, 0)].indent is not None:
+            width = line.emitters[max(line.block_emitter, 0)].indent or 0
+            return width if line.strong else line.indent + width
+        return line.indent + 1 if line.strong else line.indent
+
+    def _commit(self, index: int, exact: bool) -> SourceLine:
+        line = self.program.lines[index]
+        self.cursor = index + 1
+        self.last = index
+        self.emitters = line.emitters
+        self.emitter_at = max(line.block_emitter, 0)
+        self.block_indent = self._block_indent(line)
+        self.sub = None
+        self.sub_hits = 0
+        return SourceLine(file=self.program.file, line=line.line, exact=exact)
+
+    def _delegate(self, at: int) -> SourceLine:
+        """Output line `at` is output of the open line's actions: a define's line when they include one."""
+        while True:
+            emitter = self.emitters[self.emitter_at]
+            if emitter.define is not None and self.depth < MAX_INCLUDE_DEPTH:
+                if self.sub is None:
+                    define = self.chart.define(emitter.define)
+                    if define is not None:
+                        # the define's first line is written on this line unless `nindent` starts a new one
+                        starts_here = emitter.newline_first or not self._last_was_strong()
+                        self.sub = _Aligner(define, self.chart, self.output, self.depth + 1,
+                                            start=0 if starts_here else 1)
+                if self.sub is not None:
+                    found = self.sub.take(at)
+                    if found is not None:
+                        self.sub_hits += 1
+                        # a define's own actions wrote it, not its text: the include line is the place to fix
+                        return found if found.exact else SourceLine(self.program.file, emitter.line, False)
+            if self.sub_hits and self.emitter_at + 1 < len(self.emitters):
+                self.emitter_at += 1  # the include is done: the line's next action writes now
+                self.sub = None
+                self.sub_hits = 0
+                continue
+            return SourceLine(file=self.program.file, line=emitter.line, exact=False)
+
+    def _last_was_strong(self) -> bool:
+        return self.last is not None and self.program.lines[self.last].strong
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))
+
+
+# --- public API -------------------------------------------------------------------------------------
+
+def map_template_output(chart_dir: str, template: str, output: str) -> tuple[Optional[SourceLine], ...]:
+    """For each line of `output` (the whole output of `template`; index 0 = output line 1) the template
+    line that wrote it, or None when unknown."""
+    lines = output.split("\n")
+    if output.endswith("\n"):
+        lines.pop()
+    if len(lines) > MAX_OUTPUT_LINES:
+        return (None,) * len(lines)
+    chart = _chart(chart_dir)
+    with chart.lock:
+        program = chart.program(template)
+        if program is None:
+            return (None,) * len(lines)
+        chart.load_defines()  # bounded by MAX_CHART_LINES: a chart over it maps to nothing
+        if chart.too_big:
+            return (None,) * len(lines)
+        aligner = _Aligner(program, chart, lines, depth=0, fallback=True)
+        return tuple(aligner.take(at) for at in range(len(lines)))
+
+
+def map_documents(chart_dir: str, documents: Sequence[RenderedDocument]
+                  ) -> tuple[tuple[Optional[SourceLine], ...], ...]:
+    """For each document, for each line of its `text` (index 0 = line 1), the template line that wrote it.
+
+    The documents of one template (same `source`) are put back at their offsets into that template's
+    output, the separators and empty documents between them as blank lines, and mapped at once."""
+    outputs: dict[str, list[str]] = {}
+    for document in documents:
+        output = outputs.setdefault(document.source or document.template, [])
+        text_lines = _lines(document.text)
+        output += [""] * (document.offset + len(text_lines) - len(output))
+        output[document.offset:document.offset + len(text_lines)] = text_lines
+    mapped = {source: map_template_output(chart_dir, _template_of(source, documents), "\n".join(lines))
+              for source, lines in outputs.items()}
+    return tuple(mapped[document.source or document.template][
+        document.offset:document.offset + len(_lines(document.text))] for document in documents)
+
+
+def _lines(text: str) -> list[str]:
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    return lines
+
+
+def _template_of(source: str, documents: Sequence[RenderedDocument]) -> str:
+    return next(document.template for document in documents if (document.source or document.template) == source)

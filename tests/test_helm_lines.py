@@ -1,0 +1,228 @@
+"""kaudit.sources.helm_lines: rendered lines mapped back to the template lines that wrote them.
+
+Every case renders a real chart with Helm's own engine (tests/data/charts/lines-web, and the app
+chart) and asserts the template line of specific rendered fields."""
+from __future__ import annotations
+
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from kaudit.sources import helm_lines
+from kaudit.sources.helm import HelmOptions, render_chart
+from kaudit.sources.helm_lines import SourceLine, map_documents, map_template_output
+
+CHARTS = Path(__file__).parent / "data" / "charts"
+WEB = CHARTS / "lines-web"
+DEPLOYMENT = "templates/deployment.yaml"
+SERVICE = "templates/service.yaml"
+HELPERS = "templates/_helpers.tpl"
+DB = "charts/db/templates/statefulset.yaml"
+
+Mapped = dict[str, list[tuple[str, Optional[SourceLine]]]]
+
+
+def mapped(chart: Path, *set_values: str, kube_version: Optional[str] = None) -> Mapped:
+    """template -> (rendered line, its source) for every line of its documents, in order."""
+    render = render_chart(str(chart), HelmOptions(set_values=set_values, kube_version=kube_version))
+    result: Mapped = {}
+    for document, sources in zip(render.documents, map_documents(render.chart, render.documents)):
+        lines = document.text.split("\n")
+        assert len(sources) == len(lines) - (1 if document.text.endswith("\n") else 0)
+        result.setdefault(document.template, []).extend(zip(lines, sources))
+    return result
+
+
+def source(result: Mapped, template: str, text: str, occurrence: int = 0) -> Optional[SourceLine]:
+    """The source of the `occurrence`-th rendered line of `template` that reads `text` (stripped)."""
+    hits = [found for line, found in result[template] if line.strip() == text]
+    assert len(hits) > occurrence, f"{text!r} rendered {len(hits)} times in {template}"
+    return hits[occurrence]
+
+
+def exact(file: str, line: int) -> SourceLine:
+    return SourceLine(file=file, line=line, exact=True)
+
+
+def attributed(file: str, line: int) -> SourceLine:
+    return SourceLine(file=file, line=line, exact=False)
+
+
+@pytest.fixture(scope="module")
+def web() -> Mapped:
+    return mapped(WEB)
+
+
+def test_literal_keys_map_to_their_own_line(web: Mapped) -> None:
+    assert source(web, DEPLOYMENT, "apiVersion: apps/v1") == exact(DEPLOYMENT, 2)
+    assert source(web, DEPLOYMENT, "kind: Deployment") == exact(DEPLOYMENT, 3)
+    assert source(web, DEPLOYMENT, "spec:") == exact(DEPLOYMENT, 12)
+    assert source(web, DEPLOYMENT, "containers:") == exact(DEPLOYMENT, 26)
+
+
+def test_interpolated_values_map_to_the_line_holding_the_key(web: Mapped) -> None:
+    assert source(web, DEPLOYMENT, "privileged: true") == exact(DEPLOYMENT, 44)
+    assert source(web, DEPLOYMENT, "image: nginx:1.27") == exact(DEPLOYMENT, 28)
+    assert source(web, DEPLOYMENT, "replicas: 2") == exact(DEPLOYMENT, 13)
+    # an include written inline is the key line's output
+    assert source(web, DEPLOYMENT, "name: release-name-lines-web") == exact(DEPLOYMENT, 5)
+
+
+@pytest.mark.parametrize(("set_values", "rendered", "line"), [
+    ((), "hostNetwork: true", 20),
+    (("hostNetwork=false",), "hostNetwork: false", 22),
+    ((), 'args: ["--quiet"]', 32),
+    (("debug=true",), 'args: ["--debug"]', 30),
+])
+def test_each_branch_of_an_if_else_maps_to_its_own_line(set_values: tuple[str, ...], rendered: str,
+                                                        line: int) -> None:
+    result = mapped(WEB, *set_values)
+    assert source(result, DEPLOYMENT, rendered) == exact(DEPLOYMENT, line)
+    # and the lines after the conditional are found again
+    assert source(result, DEPLOYMENT, "containers:") == exact(DEPLOYMENT, 26)
+    assert source(result, DEPLOYMENT, "privileged: true") == exact(DEPLOYMENT, 44)
+
+
+@pytest.mark.parametrize(("set_values", "rendered"), [
+    ((), "imagePullPolicy: IfNotPresent"), (("debug=true",), "imagePullPolicy: Always")])
+def test_an_if_else_inside_one_line_maps_to_that_line(set_values: tuple[str, ...], rendered: str) -> None:
+    assert source(mapped(WEB, *set_values), DEPLOYMENT, rendered) == exact(DEPLOYMENT, 53)
+
+
+def test_every_iteration_of_a_range_over_a_list_maps_to_the_loop_body(web: Mapped) -> None:
+    for name, value in (("A", '"1"'), ("B", '"2"'), ("C", '"3"')):
+        assert source(web, DEPLOYMENT, f"- name: {name}") == exact(DEPLOYMENT, 36)
+        assert source(web, DEPLOYMENT, f"value: {value}") == exact(DEPLOYMENT, 37)
+    assert source(web, DEPLOYMENT, "- containerPort: 443") == exact(DEPLOYMENT, 41)
+    assert source(web, DEPLOYMENT, "ports:") == exact(DEPLOYMENT, 39)  # after the env loop
+
+
+def test_every_iteration_of_a_range_over_a_dict_maps_to_the_loop_body(web: Mapped) -> None:
+    for rendered in ('owner: "ops"', 'team: "web"', 'tier: "front"'):
+        assert source(web, DEPLOYMENT, rendered) == exact(DEPLOYMENT, 10)
+    assert source(web, DEPLOYMENT, "spec:") == exact(DEPLOYMENT, 12)
+
+
+@pytest.mark.parametrize(("set_values", "debug", "line"), [((), '"false"', 14), (("debug=true",), '"true"', 12)])
+def test_lines_an_include_writes_map_to_the_define(set_values: tuple[str, ...], debug: str, line: int) -> None:
+    result = mapped(WEB, *set_values)
+    assert source(result, DEPLOYMENT, "labels:") == exact(DEPLOYMENT, 6)
+    assert source(result, DEPLOYMENT, "app.kubernetes.io/name: lines-web") == exact(HELPERS, 9)
+    assert source(result, DEPLOYMENT, "app.kubernetes.io/instance: release-name") == exact(HELPERS, 10)
+    assert source(result, DEPLOYMENT, f"debug: {debug}") == exact(HELPERS, line)  # a branch inside the define
+    assert source(result, DEPLOYMENT, "annotations:") == exact(DEPLOYMENT, 8)  # back in the template
+    # `matchLabels: {{- include ... | nindent 6 }}` and `{{- include ... | indent 4 }}`
+    assert source(result, DEPLOYMENT, "app.kubernetes.io/name: lines-web", 1) == exact(HELPERS, 19)
+    assert source(result, SERVICE, "app.kubernetes.io/name: lines-web", 1) == exact(HELPERS, 19)
+
+
+def test_to_yaml_blocks_are_attributed_to_their_action(web: Mapped) -> None:
+    # `{{- toYaml .Values.podSecurityContext | nindent 8 }}`
+    assert source(web, DEPLOYMENT, "securityContext:") == exact(DEPLOYMENT, 24)
+    assert source(web, DEPLOYMENT, "runAsUser: 0") == attributed(DEPLOYMENT, 25)
+    assert source(web, DEPLOYMENT, "fsGroup: 2000") == attributed(DEPLOYMENT, 25)
+    # `{{- with .Values.securityContext }}{{- toYaml . | nindent 12 }}` after a literal key
+    assert source(web, DEPLOYMENT, "allowPrivilegeEscalation: true") == attributed(DEPLOYMENT, 46)
+    assert source(web, DEPLOYMENT, "- SYS_ADMIN") == attributed(DEPLOYMENT, 46)
+    # `resources: {{- toYaml .Values.resources | nindent 12 }}`
+    assert source(web, DEPLOYMENT, "resources:") == exact(DEPLOYMENT, 48)
+    assert source(web, DEPLOYMENT, "cpu: 500m") == attributed(DEPLOYMENT, 48)
+    # an action alone on its line: `{{ list "sleep" "3600" | toYaml | indent 12 }}`
+    assert source(web, DEPLOYMENT, "- sleep") == attributed(DEPLOYMENT, 55)
+    assert source(web, DEPLOYMENT, "command:") == exact(DEPLOYMENT, 54)
+
+
+def test_a_multi_line_action_maps_to_the_line_it_starts_on(web: Mapped) -> None:
+    assert source(web, DEPLOYMENT, "- name: side-car") == exact(DEPLOYMENT, 49)
+    assert source(web, DEPLOYMENT, "image: busybox") == exact(DEPLOYMENT, 52)
+
+
+def test_comments_keep_the_lines_in_step(web: Mapped) -> None:
+    assert source(web, DEPLOYMENT, "# A deployment with every construct the line mapping must follow.") \
+        == exact(DEPLOYMENT, 1)
+    assert source(web, SERVICE, "type: NodePort # exposure") == exact(SERVICE, 7)
+    # `{{- /* host namespaces */}}` writes nothing
+    assert source(web, DEPLOYMENT, "hostNetwork: true") == exact(DEPLOYMENT, 20)
+
+
+def test_tpl_output_is_attributed_to_the_tpl_line(web: Mapped) -> None:
+    assert source(web, SERVICE, "mode: release-name") == attributed(SERVICE, 17)
+    assert source(web, SERVICE, "level: debug") == attributed(SERVICE, 17)
+    assert source(web, SERVICE, 'static: "yes"') == exact(SERVICE, 18)
+
+
+def test_the_second_document_of_a_template_maps_past_the_separator(web: Mapped) -> None:
+    assert source(web, SERVICE, "kind: ConfigMap") == exact(SERVICE, 12)
+    assert source(web, SERVICE, "name: release-name-lines-web-config") == exact(SERVICE, 14)  # `template`
+    assert source(web, SERVICE, "apiVersion: v1", 1) == exact(SERVICE, 11)
+
+
+def test_a_subchart_maps_to_its_own_files_and_to_the_parents_defines(web: Mapped) -> None:
+    assert source(web, DB, "name: release-name-db") == exact(DB, 4)
+    assert source(web, DB, "app.kubernetes.io/name: db") == exact(HELPERS, 9)  # the parent's define
+    assert source(web, DB, "replicas: 1") == exact(DB, 7)
+    assert source(web, DB, "privileged: true") == exact("charts/db/templates/_db.tpl", 5)
+    assert source(web, DB, "- name: db") == exact("charts/db/templates/_db.tpl", 2)
+
+
+def test_the_app_chart(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(CHARTS / "app", app)
+    with tarfile.open(app / "charts" / "sub-tgz-0.1.0.tgz", "w:gz") as archive:
+        archive.add(CHARTS / "sub-tgz", arcname="sub-tgz")
+    result = mapped(app, "privileged=true", "ports={80,443,8080}")
+    deployment = "templates/deployment.yaml"
+    assert source(result, deployment, "name: release-name-app") == exact(deployment, 4)
+    assert source(result, deployment, 'built: "built-for-release-name"') == exact(deployment, 7)
+    assert source(result, deployment, "- containerPort: 8080") == exact(deployment, 17)
+    assert source(result, deployment, "privileged: true") == exact(deployment, 20)
+    assert source(result, "templates/pdb.yaml", "apiVersion: policy/v1") == exact("templates/pdb.yaml", 2)
+    assert source(result, "templates/pdb.yaml", "kind: PodDisruptionBudget") == exact("templates/pdb.yaml", 6)
+    assert source(result, "templates/tests.yaml", "name: release-name-app-test-config") \
+        == exact("templates/tests.yaml", 11)
+    assert source(result, "charts/cache/templates/statefulset.yaml", "name: release-name-cache-small") \
+        == exact("charts/cache/templates/statefulset.yaml", 4)
+    # a packed subchart has no template file to point at
+    assert [found for _, found in result["charts/sub-tgz/templates/service.yaml"]] == \
+        [None] * len(result["charts/sub-tgz/templates/service.yaml"])
+    old = mapped(app, kube_version="1.20.0")
+    assert source(old, "templates/pdb.yaml", "apiVersion: policy/v1beta1") == exact("templates/pdb.yaml", 4)
+
+
+def test_output_the_template_cannot_have_written_maps_to_none(tmp_path: Path) -> None:
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text("kind: ConfigMap\ndata:\n  a: {{ .Values.a }}\n")
+    assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\ndata:\n  a: 1\n\n") == (
+        exact("templates/cm.yaml", 1), exact("templates/cm.yaml", 2), exact("templates/cm.yaml", 3), None)
+    assert map_template_output(str(chart), "templates/cm.yaml", "something: else\n") == (None,)
+    assert map_template_output(str(chart), "templates/missing.yaml", "kind: ConfigMap\n") == (None,)
+
+
+def test_a_template_over_the_size_cap_maps_to_none(tmp_path: Path) -> None:
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (chart / "templates" / "big.yaml").write_text("kind: ConfigMap\n" + "# padding\n" * (helm_lines.MAX_TEMPLATE_BYTES // 10))
+    (chart / "templates" / "small.yaml").write_text("kind: ConfigMap\n")
+    assert map_template_output(str(chart), "templates/big.yaml", "kind: ConfigMap\n") == (None,)
+    assert map_template_output(str(chart), "templates/small.yaml", "kind: ConfigMap\n") == \
+        (exact("templates/small.yaml", 1),)
+
+
+def test_a_long_range_maps_every_iteration(tmp_path: Path) -> None:
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("items: [" + ", ".join(str(number) for number in range(3000)) + "]\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "kind: ConfigMap\ndata:\n{{- range .Values.items }}\n  key-{{ . }}: |\n    {{- toYaml (list . .) | nindent 4 }}\n"
+        "{{- end }}\n  last: x\n")
+    result = mapped(chart)
+    assert source(result, "templates/cm.yaml", "key-2999: |") == exact("templates/cm.yaml", 4)
+    assert source(result, "templates/cm.yaml", "- 2999", 1) == attributed("templates/cm.yaml", 5)
+    assert source(result, "templates/cm.yaml", "last: x") == exact("templates/cm.yaml", 7)
