@@ -91,6 +91,7 @@ def main() -> None:
     section("Cross-object analysis: 5,111 objects", "analyzers.py")
     section("Image verification: 200 images in a local registry", "images.py")
     section("Live cluster: 10,000 pods, 5,000 RBAC objects", "cluster.py")
+    section("Helm: a synthetic chart of 30 templates and ~200 values keys", "charts.py")
     if "--large" in sys.argv:
         large_tree()
 
