@@ -20,7 +20,7 @@ from kaudit.model import (
 from kaudit.pod_security import PodSecurityVersions, cluster_ceiling
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
 from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_planned, max_file_bytes, plan
-from kaudit.sources.units import RenderOptions
+from kaudit.sources.units import RenderOptions, RenderUnit
 from kaudit.value import field, replace, value
 
 if TYPE_CHECKING:
@@ -221,10 +221,27 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
     if not (images and (images.verify or images.resolve)) and not planned.units and parallel.worthwhile(planned, jobs):
         done = parallel.scan(planned, prepared.rules, max_bytes, jobs, request.default_namespace,
                              prepared.pod_security)
+        done.loaded.inputs.warnings.extend(_unused_render_options(request.render, planned.units))
         return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
                          evaluated=done.result)
     loaded = load_planned(planned, max_bytes, stdin, request.default_namespace, request.render)
+    loaded.inputs.warnings.extend(_unused_render_options(request.render, planned.units))
     return _evaluate(request, prepared, loaded.resources, loaded.inputs, request.targets, units=loaded.units)
+
+
+def _unused_render_options(options: RenderOptions, units: Sequence[RenderUnit]) -> list[InputError]:
+    """A render option given for a kind of unit the scan has none of did nothing: say so (a typo in
+    the path to a chart would otherwise pass quietly on the rest)."""
+    kinds = {unit.renderer for unit in units}
+    unused = []
+    helm_flags = [flag for flag in options.helm_flags() if not flag.startswith("--helm-namespace")]
+    if helm_flags and "helm" not in kinds:
+        unused.append(InputError(helm_flags[0].split(" ")[0], None, "no Helm chart among the inputs: the Helm "
+                                                                     "options did nothing"))
+    if options.kustomize_flags() and "kustomize" not in kinds:
+        unused.append(InputError("--kustomize-allow-remote", None, "no kustomization among the inputs: the option "
+                                                                   "did nothing"))
+    return unused
 
 
 WORKLOAD_KINDS = frozenset({"Pod", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob",

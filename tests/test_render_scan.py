@@ -240,3 +240,12 @@ def test_an_overlay_that_does_not_render_and_a_remote_base_are_errors(kaudit: Ka
     errors = {e["file"]: e["message"] for e in result.json()["inputs"]["errors"]}
     assert errors["bad-patch"].startswith("kustomization does not render: ")
     assert "remote bases are off unless allowed explicitly" in errors["remote-base"]
+
+
+def test_render_options_without_a_unit_to_use_them_are_a_warning(kaudit: Kaudit, tmp_path: Path) -> None:
+    (tmp_path / "pod.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: []\n")
+    result = kaudit("scan", tmp_path / "pod.yaml", "--helm-values", tmp_path / "prod.yaml", "--kustomize-allow-remote",
+                    "-f", "json")
+    warnings = {w["file"]: w["message"] for w in result.json()["inputs"]["warnings"]}
+    assert warnings["--helm-values"] == "no Helm chart among the inputs: the Helm options did nothing"
+    assert warnings["--kustomize-allow-remote"] == "no kustomization among the inputs: the option did nothing"
