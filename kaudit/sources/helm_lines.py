@@ -40,6 +40,7 @@ MAX_CHART_LINES = 200_000
 MAX_OUTPUT_LINES = 1_000_000
 MAX_CANDIDATES = 256  # template lines tried per output line and search
 MAX_INCLUDE_DEPTH = 8
+MAX_ALIKE = 8  # template lines matching one output line compared by what follows them
 MAX_MATCHED_CHARS = 4096  # an output line longer than this is matched on its start only
 MAX_FALLBACK_JUMP = 200  # lines the cursor may jump over when the alignment lost its way
 _CACHED_CHARTS = 32
@@ -162,6 +163,7 @@ _INCLUDE_NAME = re.compile(r"""\b(?:include|template)\s+(?:"((?:[^"\\]|\\.)*)"|`
 _NINDENT = re.compile(r"\bnindent\b")
 _INDENT_WIDTH = re.compile(r"\bn?indent\s+(\d{1,4})\b")
 _BLOCK_OUTPUT = re.compile(r"\b(?:n?indent|toYaml|toJson|toPrettyJson|include|template|tpl)\b")
+_WORD = re.compile(r"[^\W_]")
 _SEPARATOR = re.compile(r"---[ \t]*(?:#.*)?")
 
 
@@ -198,8 +200,11 @@ class _Line:
         self.fragments = fragments
         self._flexible = flexible  # a define's lines: the caller indents them (nindent/indent)
         self._pattern: Optional[re.Pattern[str]] = None
-        literal = [fragment for fragment in fragments if fragment.emitter is None and fragment.text.strip()]
         self.emitters = tuple(fragment.emitter for fragment in fragments if fragment.emitter is not None)
+        # text that says which line it is: with actions, `{{ $key }}: {{ $value }}` or `- {{ . }}` would
+        # match nearly any line, so they are matched as the output of their actions
+        literal = [fragment for fragment in fragments if fragment.emitter is None
+                   and (_WORD.search(fragment.text) if self.emitters else fragment.text.strip())]
         # the action the lines after this one's first belong to: the first that writes blocks, else the last
         self.block_emitter = next((index for index, emitter in enumerate(self.emitters) if emitter.block),
                                   len(self.emitters) - 1)
@@ -521,6 +526,15 @@ class _Aligner:
     def _blocks(self) -> tuple[int, ...]:
         return () if self.last is None else self.program.lines[self.last].blocks
 
+    def _first_strong(self) -> int:
+        """The first strong line at/after the cursor that can follow the last line."""
+        after = self._blocks()
+        lines = self.program.lines
+        for index in range(self.cursor, min(len(lines), self.cursor + MAX_CANDIDATES)):
+            if lines[index].strong and not self._excluded(lines[index].blocks, after):
+                return index
+        return len(lines)
+
     def _excluded(self, blocks: tuple[int, ...], after: tuple[int, ...]) -> bool:
         """Whether a line in `blocks` cannot follow, in one pass, a line in `after`: it is in another
         branch of an if/else the latter took (`else` after the `if` branch ran)."""
@@ -535,7 +549,7 @@ class _Aligner:
         further on; among several, the first whose next line matches the next output line."""
         program = self.program
         text = self.output[at]
-        first_strong = program.next_strong[self.cursor]
+        first_strong = self._first_strong()
         limit = self._limit(self.cursor, self._blocks())
         spans: list[tuple[int, int, bool]] = []  # the template lines to try, in order of preference
         scanned = self.cursor
@@ -549,22 +563,27 @@ class _Aligner:
                 spans.append((first, min(self.cursor - 1, first + MAX_CANDIDATES), False))
         spans.append((scanned, limit, True))
         found: Optional[int] = None
+        found_strength = (-1, 0)
+        tried = 0
         for start, stop, forward in spans:
             for index in range(start, stop + 1):
                 line = program.lines[index]
                 if not (line.strong and line.matches(text)) or (forward and self._excluded(line.blocks, after)):
                     continue
-                if inside and index != first_strong:
-                    break  # deeper than the open action: its output, not a jump ahead
-                if self._continues(index, at):
-                    found = index
-                    break
-                if found is None:
-                    found = index
-            else:
-                continue
-            break
-        if found is not None and not inside and found > self.cursor and not self._continues(found, at, 3) \
+                if inside and index != first_strong and not self._continues(index, at, 3)[0]:
+                    # as deep as the open action's output: its output, unless the template goes on
+                    # as the output does (`{{- include ... | nindent 6 }}` then keys at indent 6)
+                    return found
+                strength, skipped = self._continues(index, at)
+                if strength == _FOLLOWS and skipped == 0:
+                    return index
+                # else the best of a few: the one whose next line comes soonest
+                if (strength, -skipped) > found_strength:
+                    found, found_strength = index, (strength, -skipped)
+                tried += 1
+                if tried >= MAX_ALIKE:
+                    return found
+        if found is not None and not inside and found > self.cursor and found_strength[0] != _FOLLOWS \
                 and any(program.lines[index].weak and program.lines[index].matches(text)
                         and not self._excluded(program.lines[index].blocks, after) for index in range(self.cursor, found)):
             # an action-only line before it can have written this (the same labels as toYaml in one
@@ -572,51 +591,68 @@ class _Aligner:
             return None
         return found
 
-    def _continues(self, index: int, at: int, steps: int = 1) -> bool:
-        """Whether the `steps` output lines after `at` can follow template line `index`: so that of two
-        lines alike (`- port: {{ ... }}` in two branches) the one whose next lines match is taken."""
-        for _ in range(steps):
-            ok, index_after, at_after = self._successor(index, at)
-            if not ok or index_after is None:
-                return ok
+    def _continues(self, index: int, at: int, steps: int = 1) -> tuple[int, int]:
+        """How well the `steps` output lines after `at` follow template line `index`: 0 they cannot,
+        1 only as output of its actions, 2 as the template's next lines (or the end); and how many
+        template lines the first step skips. So that of two lines alike (`- port: {{ ... }}` in two
+        branches) the one whose next lines match is taken."""
+        strength, skipped = _FOLLOWS, 0
+        for step in range(steps):
+            follows, index_after, at_after = self._successor(index, at)
+            if step == 0:
+                strength, skipped = follows, (0 if index_after is None else index_after - index - 1)
+            if follows == _CANNOT or index_after is None:
+                return (_CANNOT if follows == _CANNOT else strength), skipped
             index, at = index_after, at_after
-        return True
+        return strength, skipped
 
-    def _successor(self, index: int, at: int) -> tuple[bool, Optional[int], int]:
-        """(whether the next output line can follow template line `index`, the template line it
-        matches when that says more, the next output line)."""
+    def _successor(self, index: int, at: int) -> tuple[int, Optional[int], int]:
+        """(how the next output line follows template line `index`, the template line it matches
+        when that says more, the next output line)."""
         following_at = next((later for later in range(at + 1, min(len(self.output), at + 8))
                              if self.output[later].strip()), None)
         line = self.program.lines[index]
         if following_at is None:
-            return True, None, 0  # the end of the output
+            return _FOLLOWS, None, 0  # the end of the output
         following = self.output[following_at]
         shift = _indent(self.output[at]) - line.indent if line.literal_first else self.shift
         # at the end of a define its caller goes on, less indented than the include
         caller = not self.program.flexible or _indent(following) < shift
-        if index + 1 >= len(self.program.lines):
-            return caller, None, 0
-        if line.emitters and line.emitters[max(line.block_emitter, 0)].block \
-                and _indent(following) - shift >= self._block_indent(line):
-            return True, None, 0  # the output of the line's own actions
-        limit = self._limit(index + 1, line.blocks)
+        limit = self._limit(index + 1, line.blocks) if index + 1 < len(self.program.lines) else index
+        weak = False
+        successor: Optional[int] = None  # the next strong line
         for later in range(index + 1, limit + 1):
             candidate = self.program.lines[later]
             if self._excluded(candidate.blocks, line.blocks):
                 continue
-            if candidate.weak:
-                return True, None, 0
+            weak = weak or candidate.weak
+            if candidate.strong and successor is None:
+                successor = later
             if candidate.strong and candidate.matches(following):
-                return True, later, following_at
-        if limit + 1 >= len(self.program.lines) and not self.program.lines[limit].required and caller:
-            return True, None, 0
+                return _FOLLOWS, later, following_at
+        block_indent = self._block_indent(line)
+        if line.emitters and line.emitters[max(line.block_emitter, 0)].block \
+                and _indent(following) - shift >= block_indent:
+            # the output of its actions: does the next template line come after it?
+            for later in range(following_at + 1, min(len(self.output), following_at + MAX_CANDIDATES)):
+                text = self.output[later]
+                if successor is not None and self.program.lines[successor].matches(text):
+                    return _FOLLOWS, successor, later
+                if text.strip() and _indent(text) - shift < block_indent:
+                    break
+            return _EMITTED, None, 0
+        if weak:
+            return _EMITTED, None, 0  # the output of an action-only line after it
+        if caller and (limit + 1 >= len(self.program.lines) and not self.program.lines[limit].required
+                       or index + 1 >= len(self.program.lines)):
+            return _FOLLOWS, None, 0
         for branch in line.blocks:  # the next iteration of a loop around it
             if branch in self.program.ranges:
                 first, _ = self.program.ranges[branch]
                 if any(self.program.lines[loop].strong and self.program.lines[loop].matches(following)
                        for loop in range(first, min(index, first + MAX_CANDIDATES) + 1)):
-                    return True, None, 0
-        return False, None, 0
+                    return _FOLLOWS, None, 0
+        return _CANNOT, None, 0
 
     def _weak(self, text: str) -> Optional[int]:
         program = self.program
@@ -681,6 +717,9 @@ class _Aligner:
 
     def _last_was_strong(self) -> bool:
         return self.last is not None and self.program.lines[self.last].strong
+
+
+_CANNOT, _EMITTED, _FOLLOWS = 0, 1, 2  # how an output line follows a template line
 
 
 def _indent(text: str) -> int:
