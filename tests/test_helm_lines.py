@@ -227,3 +227,75 @@ def test_a_long_range_maps_every_iteration(tmp_path: Path) -> None:
     assert source(result, "templates/cm.yaml", "key-2999: |") == exact("templates/cm.yaml", 4)
     assert source(result, "templates/cm.yaml", "- 2999", 1) == attributed("templates/cm.yaml", 5)
     assert source(result, "templates/cm.yaml", "last: x") == exact("templates/cm.yaml", 7)
+
+
+POD = "templates/pod.yaml"
+
+
+def test_a_define_branch_writing_to_yaml_is_not_taken_for_the_literal_branch(web: Mapped) -> None:
+    # web.merged: `{{ toYaml .custom }}` in one branch, the same keys as text in the other
+    assert source(web, POD, "tier: front") == attributed(POD, 6)
+    assert source(web, POD, "app.kubernetes.io/name: pod") == attributed(POD, 6)
+    assert source(web, POD, "app.kubernetes.io/name: pod", 1) == exact(HELPERS, 26)
+    assert source(web, POD, "app.kubernetes.io/part-of: web") == exact(HELPERS, 27)
+    assert source(web, POD, "labels:") == exact(POD, 5)  # spaces after its `| nindent 4 }}`
+    # keys at the indentation of the include before them are the template's
+    assert source(web, POD, "app.kubernetes.io/name: lines-web") == exact(HELPERS, 19)
+    assert source(web, POD, "restartPolicy: Never") == exact(POD, 11)
+
+
+@pytest.mark.parametrize(("set_values", "line", "fields"), [
+    ((), 18, {"periodSeconds: 5": attributed(POD, 18), "exec:": exact(POD, 19)}),
+    (("customProbe.periodSeconds=9",), 16, {"periodSeconds: 9": attributed(POD, 16)}),
+])
+def test_the_same_key_in_each_branch_of_an_else_if_maps_to_the_branch_taken(
+        set_values: tuple[str, ...], line: int, fields: dict[str, SourceLine]) -> None:
+    result = mapped(WEB, *set_values)
+    assert source(result, POD, "livenessProbe:") == exact(POD, line)
+    for rendered, expected in fields.items():
+        assert source(result, POD, rendered) == expected
+    assert source(result, POD, "ports:") == exact(POD, 22)
+
+
+@pytest.mark.parametrize(("set_values", "lines"), [
+    ((), {"- port: 9090": 28, "name: grpc": 29}),
+    (("tls=8443",), {"- port: 8443": 24, "name: https": 25, "- port: 9090": 28, "name: grpc": 29}),
+])
+def test_alike_lines_in_two_conditionals_map_to_the_one_whose_next_line_matches(
+        set_values: tuple[str, ...], lines: dict[str, int]) -> None:
+    result = mapped(WEB, *set_values)
+    for rendered, line in lines.items():
+        assert source(result, POD, rendered) == exact(POD, line)
+
+
+def test_an_indented_block_ends_where_the_template_goes_on_less_indented(web: Mapped) -> None:
+    # `{{ toYaml .Values.resources | indent 8 }}` at column 0
+    assert source(web, POD, "cpu: 500m") == attributed(POD, 32)
+    assert source(web, POD, "dnsPolicy: ClusterFirst") == exact(POD, 33)
+
+
+@pytest.mark.parametrize("template", [
+    "{{", "}}{{ end }}{{ else }}", "{{- define \"x\" }}a: {{ .b", "a: {{ \"}}\" }}\nb: `{{`\n",
+    "{{/* }} */}}\nk: v\n{{ /* unterminated", "{{ range . }}{{ if . }}x\n{{ else }}\n{{ end }}",
+    "{{ include \"loop\" . }}\n{{ define \"loop\" }}{{ include \"loop\" . }}\n{{ end }}",
+    "\x00\xff{{ template `x` }}\r\n- {{ . }}\r\n", "{{-3}}: {{ 3 -}}\n" * 50,
+])
+def test_bad_templates_never_raise(tmp_path: Path, template: str) -> None:
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (chart / "templates" / "t.yaml").write_text(template, encoding="utf-8", errors="surrogateescape")
+    output = "a: 1\n\nx\n- 1\nk: v\n" + "line\n" * 20
+    mapped_lines = map_template_output(str(chart), "templates/t.yaml", output)
+    assert len(mapped_lines) == output.count("\n")
+    assert all(found is None or found.file == "templates/t.yaml" for found in mapped_lines)
+
+
+def test_a_chart_is_read_once_per_process_and_later_edits_are_not_seen(tmp_path: Path) -> None:
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text("kind: ConfigMap\n")
+    assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\n") == (exact("templates/cm.yaml", 1),)
+    (chart / "templates" / "cm.yaml").write_text("# moved\nkind: ConfigMap\n")
+    assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\n") == (exact("templates/cm.yaml", 1),)

@@ -78,6 +78,8 @@ class _Action:
 
 _Piece = Union[_Text, _Action]
 _COMMENT = "/*"
+_ACTION_TOKEN = re.compile(r"[\"'`]|\}\}")
+_QUOTED = {quote: re.compile(rf"{quote}(?:[^{quote}\\\n]|\\.)*{quote}") for quote in "\"'"}
 
 
 def _lex(text: str) -> list[_Piece]:
@@ -119,22 +121,24 @@ def _action_end(text: str, inner: int) -> int:
             return -1
         close = text.find("}}", comment_end + 2)
         return -1 if close < 0 else close + 2
-    index, size = inner, len(text)
-    while index < size:
-        char = text[index]
-        if char in "\"'":  # an interpreted string or a character constant: one line, `\` escapes
-            index += 1
-            while index < size and text[index] != char and text[index] != "\n":
-                index += 2 if text[index] == "\\" else 1
-        elif char == "`":  # a raw string, may span lines
-            closing = text.find("`", index + 1)
+    index = inner
+    while True:
+        found = _ACTION_TOKEN.search(text, index)
+        if found is None:
+            return -1
+        token = found.group()
+        if token == "}}":
+            return found.end()
+        if token == "`":  # a raw string, may span lines
+            closing = text.find("`", found.end())
             if closing < 0:
                 return -1
-            index = closing
-        elif char == "}" and text.startswith("}}", index):
-            return index + 2
-        index += 1
-    return -1
+            index = closing + 1
+        else:  # an interpreted string or a character constant: one line, `\` escapes
+            quoted = _QUOTED[token].match(text, found.start())
+            if quoted is None:
+                return -1
+            index = quoted.end()
 
 
 def _trimmed(pieces: list[_Piece]) -> list[_Piece]:
@@ -159,6 +163,7 @@ def _trimmed(pieces: list[_Piece]) -> list[_Piece]:
 _KEYWORD = re.compile(r"(if|else|end|range|with|define|block|break|continue)\b")
 _ASSIGNMENT = re.compile(r"\$\w*\s*(?:,\s*\$\w*\s*)?:?=(?!=)")
 _DEFINE_NAME = re.compile(r"""(?:define|block)\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
+_DEFINE_IN_TEXT = re.compile(r"""\{\{-?\s*define\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
 _INCLUDE_NAME = re.compile(r"""\b(?:include|template)\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
 _NINDENT = re.compile(r"\bnindent\b")
 _INDENT_WIDTH = re.compile(r"\bn?indent\s+(\d{1,4})\b")
@@ -273,6 +278,10 @@ class _Program:
             self.next_strong[index] = index if lines[index].strong else self.next_strong[index + 1]
 
 
+# a block on the stack: (branch id, keyword, for a define its name and the fragments of its body)
+_Frame = tuple[int, str, Optional[tuple[str, list[tuple[_Fragment, bool]]]]]
+
+
 class _Builder:
     """Splits the pieces of one file into its main program and its defines."""
 
@@ -284,13 +293,12 @@ class _Builder:
         self.defines: dict[str, _Program] = {}
 
     def build(self, pieces: list[_Piece]) -> _Program:
-        # each frame: (branch id, kind, the define's fragments list or None)
-        stack: list[tuple[int, str, Optional[tuple[str, list[tuple[_Fragment, bool]]]]]] = []
+        stack: list[_Frame] = []
         main: list[tuple[_Fragment, bool]] = []  # (fragment, ends its line)
         outputs = [main]
+        blocks: tuple[int, ...] = ()  # of the stack, kept as it changes
         for piece in pieces:
             current = outputs[-1]
-            blocks = self._blocks(stack)
             if isinstance(piece, _Text):
                 parts = piece.text.split("\n")
                 for offset, part in enumerate(parts):
@@ -304,30 +312,36 @@ class _Builder:
                 continue
             keyword = _KEYWORD.match(body)
             word = keyword.group(1) if keyword else ""
-            if word in ("if", "with", "range", "block"):
-                stack.append((self._new_id(word == "range"), word, None))
-            elif word == "define":
-                named = _DEFINE_NAME.match(body)
-                body_fragments: list[tuple[_Fragment, bool]] = []
-                stack.append((self._new_id(False), word,
-                               ((named.group(1) or named.group(2) or "") if named else "", body_fragments)))
-                outputs.append(body_fragments)
-            elif word == "else":
-                if stack:
-                    branch, kind, define = stack.pop()
-                    stack.append((self._new_id(False, chain=self.chains[branch]), kind, define))
-            elif word == "end":
-                if stack:
-                    _, kind, define = stack.pop()
-                    if define is not None:
-                        outputs.pop()
-                        define_name, define_fragments = define
-                        self.defines.setdefault(define_name, self._program(define_fragments, flexible=True))
-            elif word in ("break", "continue") or _ASSIGNMENT.match(body):
+            if word in ("if", "with", "range", "block", "define", "else", "end"):
+                self._control(word, body, stack, outputs)
+                blocks = self._blocks(stack)
                 continue
-            else:
+            if word not in ("break", "continue") and not _ASSIGNMENT.match(body):  # those write nothing
                 current.append((_Fragment("", piece.line, blocks, _Emitter(piece)), False))
         return self._program(main, flexible=False)
+
+    def _control(self, word: str, body: str, stack: list[_Frame], outputs: list[list[tuple[_Fragment, bool]]]
+                 ) -> None:
+        """Opens, switches or closes a block; a define's body goes to its own program."""
+        if word in ("if", "with", "range", "block"):
+            stack.append((self._new_id(word == "range"), word, None))
+        elif word == "define":
+            named = _DEFINE_NAME.match(body)
+            body_fragments: list[tuple[_Fragment, bool]] = []
+            stack.append((self._new_id(False), word,
+                           ((named.group(1) or named.group(2) or "") if named else "", body_fragments)))
+            outputs.append(body_fragments)
+        elif word == "else":
+            if stack:
+                branch, kind, define = stack.pop()
+                stack.append((self._new_id(False, chain=self.chains[branch]), kind, define))
+        elif word == "end":
+            if stack:
+                _, kind, define = stack.pop()
+                if define is not None:
+                    outputs.pop()
+                    define_name, define_fragments = define
+                    self.defines.setdefault(define_name, self._program(define_fragments, flexible=True))
 
     def _new_id(self, loop: bool, chain: Optional[int] = None) -> int:
         """A new block branch; `chain`: the first branch of the if/else chain it continues."""
@@ -338,8 +352,7 @@ class _Builder:
         return self.next_id
 
     @staticmethod
-    def _blocks(stack: list[tuple[int, str, Optional[tuple[str, list[tuple[_Fragment, bool]]]]]]
-                ) -> tuple[int, ...]:
+    def _blocks(stack: list[_Frame]) -> tuple[int, ...]:
         # relative to the innermost define: a define's body is its own program
         blocks: list[int] = []
         for branch, kind, _ in stack:
@@ -371,6 +384,8 @@ def _branches(fragments: list[_Fragment]) -> list[list[_Fragment]]:
     def compatible(one: tuple[int, ...], other: tuple[int, ...]) -> bool:
         return one[:len(other)] == other or other[:len(one)] == one
 
+    if all(fragment.blocks == fragments[0].blocks for fragment in fragments):
+        return [fragments]
     groups: list[list[_Fragment]] = []
     left = [fragment for fragment in fragments if fragment.emitter is not None or fragment.text.strip()]
     while left and len(groups) < 16:
@@ -387,53 +402,61 @@ def _branches(fragments: list[_Fragment]) -> list[list[_Fragment]]:
 # --- the chart: its files, read and compiled once -------------------------------------------------
 
 class _Chart:
+    """A chart's template files, each read and compiled once, on first use."""
+
     def __init__(self, chart_dir: str) -> None:
         self.chart_dir = chart_dir
-        self.programs: dict[str, Optional[_Program]] = {}
-        self._defines: Optional[dict[str, _Program]] = None
+        self._files: dict[str, tuple[Optional[_Program], dict[str, _Program]]] = {}
+        self._define_files: Optional[dict[str, str]] = None  # define name -> the file Helm takes it from
         self.too_big = False
         self.lock = threading.Lock()
 
     def program(self, template: str) -> Optional[_Program]:
-        if template not in self.programs:
-            self.programs[template] = self._load(template)[0]
-        return self.programs[template]
+        return self._compiled(template)[0]
 
     def define(self, name: str) -> Optional[_Program]:
-        return self.load_defines().get(name)
+        file = self.index_defines().get(name)
+        return None if file is None else self._compiled(file)[1].get(name)
 
-    def load_defines(self) -> dict[str, _Program]:
-        if self._defines is None:
-            self._defines = self._all_defines()
-        return self._defines
+    def index_defines(self) -> dict[str, str]:
+        """Which file holds each define, found by a text search over every template of the chart and
+        its subcharts: only the files an include needs are compiled."""
+        if self._define_files is None:
+            # Helm parses templates deepest path first, so a parent chart's define overrides a subchart's
+            files = sorted(self._template_files(), key=lambda file: (-file.count("/"), file))
+            defines: dict[str, str] = {}
+            total = 0
+            for file in files:
+                text = self._read(file) or ""
+                total += text.count("\n")
+                if total > MAX_CHART_LINES:
+                    self.too_big = True
+                    defines = {}
+                    break
+                for found in _DEFINE_IN_TEXT.finditer(text):
+                    defines[found.group(1) or found.group(2) or ""] = file
+            self._define_files = defines
+        return self._define_files
 
-    def _load(self, template: str) -> tuple[Optional[_Program], dict[str, _Program]]:
-        path = os.path.join(self.chart_dir, *template.split("/"))
+    def _compiled(self, file: str) -> tuple[Optional[_Program], dict[str, _Program]]:
+        if file not in self._files:
+            text = self._read(file)
+            if text is None:
+                self._files[file] = (None, {})
+            else:
+                builder = _Builder(file)
+                self._files[file] = (builder.build(_lex(text)), builder.defines)
+        return self._files[file]
+
+    def _read(self, file: str) -> Optional[str]:
+        path = os.path.join(self.chart_dir, *file.split("/"))
         try:
             if os.path.getsize(path) > MAX_TEMPLATE_BYTES:
-                return None, {}
+                return None
             with open(path, "rb") as stream:
-                text = stream.read(MAX_TEMPLATE_BYTES + 1).decode("utf-8", "replace")
+                return stream.read(MAX_TEMPLATE_BYTES + 1).decode("utf-8", "replace")
         except OSError:  # a packed subchart's template, or gone
-            return None, {}
-        builder = _Builder(template)
-        return builder.build(_lex(text)), builder.defines
-
-    def _all_defines(self) -> dict[str, _Program]:
-        # Helm parses templates deepest path first, so a parent chart's define overrides a subchart's
-        files = sorted(self._template_files(), key=lambda file: (-file.count("/"), file))
-        defines: dict[str, _Program] = {}
-        total = 0
-        for file in files:
-            program, found = self._load(file)
-            if program is not None:
-                total += sum(1 for _ in program.lines)
-                self.programs.setdefault(file, program)
-            if total > MAX_CHART_LINES:
-                self.too_big = True
-                return {}
-            defines.update(found)
-        return defines
+            return None
 
     def _template_files(self) -> list[str]:
         files: list[str] = []
@@ -741,7 +764,7 @@ def map_template_output(chart_dir: str, template: str, output: str) -> tuple[Opt
         program = chart.program(template)
         if program is None:
             return (None,) * len(lines)
-        chart.load_defines()  # bounded by MAX_CHART_LINES: a chart over it maps to nothing
+        chart.index_defines()  # bounded by MAX_CHART_LINES: a chart over it maps to nothing
         if chart.too_big:
             return (None,) * len(lines)
         aligner = _Aligner(program, chart, lines, depth=0, fallback=True)
