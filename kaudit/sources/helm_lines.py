@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+from bisect import bisect_left, bisect_right
 import threading
 from collections import OrderedDict
 from typing import Optional, Sequence, Union
@@ -40,7 +41,9 @@ MAX_CHART_LINES = 200_000
 MAX_OUTPUT_LINES = 1_000_000
 MAX_CANDIDATES = 256  # template lines tried per output line and search
 MAX_INCLUDE_DEPTH = 8
-MAX_ALIKE = 8  # template lines matching one output line compared by what follows them
+LOOKAHEADS_PER_LINE = 8
+MAX_ALIKE = 8
+_HEAD_KEY = 6  # characters of a line's literal start its index is keyed by  # template lines matching one output line compared by what follows them
 MAX_MATCHED_CHARS = 4096  # an output line longer than this is matched on its start only
 MAX_FALLBACK_JUMP = 200  # lines the cursor may jump over when the alignment lost its way
 _CACHED_CHARTS = 32
@@ -198,7 +201,7 @@ class _Fragment:
 
 class _Line:
     """One effective line: what a template writes between two literal newlines."""
-    __slots__ = ("fragments", "line", "blocks", "strong", "weak", "must", "indent", "emitters",
+    __slots__ = ("fragments", "line", "blocks", "strong", "weak", "indent", "emitters",
                  "head", "block_emitter", "required", "literal_first", "_pattern", "_flexible")
 
     def __init__(self, fragments: list[_Fragment], flexible: bool) -> None:
@@ -224,7 +227,6 @@ class _Line:
         # a YAML document separator is dropped when documents are split: not required either
         separator = len(literal) == 1 and _SEPARATOR.fullmatch(literal[0].text.strip()) is not None
         self.required = self.strong and not separator  # appears whenever its block runs
-        self.must = self.required and not self.blocks
         self.head = first.lstrip(" \t") if flexible else first  # literal prefix: a cheap pre-filter
 
     def matches(self, text: str) -> bool:
@@ -270,12 +272,55 @@ class _Program:
         self.flexible = flexible  # a define: its caller indents it
         self.lines = lines
         self.ranges = ranges  # range body branch id -> (first, last) effective line index
-        count = len(lines)
-        self.next_must = [count] * (count + 1)  # the first line at/after i that must appear
-        self.next_strong = [count] * (count + 1)
-        for index in range(count - 1, -1, -1):
-            self.next_must[index] = index if lines[index].must else self.next_must[index + 1]
-            self.next_strong[index] = index if lines[index].strong else self.next_strong[index + 1]
+        # indexes, so that an output line tries only the lines that can match it
+        self.required_in: dict[tuple[int, ...], list[int]] = {}  # the required lines of each block
+        self.strong_by_head: dict[str, list[int]] = {}  # by the start of their literal text
+        self.strong_short: list[int] = []  # those whose text starts with an action
+        self.weak: list[int] = []
+        for index, line in enumerate(lines):
+            if line.required:
+                self.required_in.setdefault(line.blocks, []).append(index)
+            if line.strong and line.head.strip():
+                self.strong_by_head.setdefault(_head_key(line.head, flexible), []).append(index)
+            elif line.strong:
+                self.strong_short.append(index)
+            elif line.weak:
+                self.weak.append(index)
+
+    def limit(self, start: int, blocks: tuple[int, ...]) -> int:
+        """The last line a search from `start` may reach: the first that must appear if a line in
+        `blocks` did (required, and in the same block or one around it), or the cap."""
+        stop = min(len(self.lines) - 1, start + MAX_CANDIDATES)
+        for depth in range(len(blocks) + 1):
+            indices = self.required_in.get(blocks[:depth])
+            if indices:
+                at = bisect_left(indices, start)
+                if at < len(indices) and indices[at] < stop:
+                    stop = indices[at]
+        return stop
+
+    def strong_candidates(self, text: str, start: int, stop: int) -> list[int]:
+        """The strong lines in [start, stop] whose literal start `text` has, in order."""
+        rest = text.lstrip(" \t")
+        indent = "" if self.flexible else str(len(text) - len(rest))
+        found: list[int] = []
+        for length in range(1, _HEAD_KEY + 1):
+            found += _between(self.strong_by_head.get(f"{indent}|{rest[:length]}", []), start, stop)
+        found += _between(self.strong_short, start, stop)
+        return sorted(found)
+
+    def weak_candidates(self, start: int, stop: int) -> list[int]:
+        return _between(self.weak, start, stop)
+
+
+def _head_key(head: str, flexible: bool) -> str:
+    """Indentation (unless a define's, which its caller indents) and up to _HEAD_KEY characters after it."""
+    rest = head.lstrip(" \t")
+    return f"{'' if flexible else len(head) - len(rest)}|{rest[:_HEAD_KEY]}"
+
+
+def _between(indices: list[int], start: int, stop: int) -> list[int]:
+    return indices[bisect_left(indices, start):bisect_right(indices, stop)]
 
 
 # a block on the stack: (branch id, keyword, for a define its name and the fragments of its body)
@@ -497,8 +542,11 @@ class _Aligner:
     """Walks the output lines of one program (a template file, or a define where it is included)."""
 
     def __init__(self, program: _Program, chart: _Chart, output: Sequence[str], depth: int, start: int = 0,
-                 fallback: bool = False) -> None:
+                 fallback: bool = False, budget: Optional[list[int]] = None) -> None:
         self.program = program
+        # look-aheads left for the whole output, shared with the defines' aligners: past it, the
+        # nearest line wins (bounded work on output made to defeat the alignment)
+        self.budget = budget if budget is not None else [LOOKAHEADS_PER_LINE * len(output) + 1000]
         self.chart = chart
         self.output = output
         self.depth = depth
@@ -535,17 +583,6 @@ class _Aligner:
             return self._commit(jump, exact=True)
         return self._delegate(at) if self.emitters else None
 
-    def _limit(self, start: int, blocks: tuple[int, ...]) -> int:
-        """The last line a search from `start` may reach: the first that must appear if the line in
-        `blocks` did (strong, and in the same block or one around it), or the cap."""
-        lines = self.program.lines
-        stop = min(len(lines) - 1, start + MAX_CANDIDATES)
-        for index in range(start, stop + 1):
-            line = lines[index]
-            if line.required and blocks[:len(line.blocks)] == line.blocks:
-                return index
-        return stop
-
     def _blocks(self) -> tuple[int, ...]:
         return () if self.last is None else self.program.lines[self.last].blocks
 
@@ -573,7 +610,7 @@ class _Aligner:
         program = self.program
         text = self.output[at]
         first_strong = self._first_strong()
-        limit = self._limit(self.cursor, self._blocks())
+        limit = self.program.limit(self.cursor, self._blocks())
         spans: list[tuple[int, int, bool]] = []  # the template lines to try, in order of preference
         scanned = self.cursor
         after = self._blocks()
@@ -589,9 +626,9 @@ class _Aligner:
         found_strength = (-1, 0)
         tried = 0
         for start, stop, forward in spans:
-            for index in range(start, stop + 1):
+            for index in program.strong_candidates(text, start, stop):
                 line = program.lines[index]
-                if not (line.strong and line.matches(text)) or (forward and self._excluded(line.blocks, after)):
+                if not line.matches(text) or (forward and self._excluded(line.blocks, after)):
                     continue
                 if inside and index != first_strong and not self._continues(index, at, 3)[0]:
                     # as deep as the open action's output: its output, unless the template goes on
@@ -620,6 +657,9 @@ class _Aligner:
         template lines the first step skips. So that of two lines alike (`- port: {{ ... }}` in two
         branches) the one whose next lines match is taken."""
         strength, skipped = _FOLLOWS, 0
+        if self.budget[0] <= 0:
+            return strength, skipped
+        self.budget[0] -= 1
         for step in range(steps):
             follows, index_after, at_after = self._successor(index, at)
             if step == 0:
@@ -641,7 +681,7 @@ class _Aligner:
         shift = _indent(self.output[at]) - line.indent if line.literal_first else self.shift
         # at the end of a define its caller goes on, less indented than the include
         caller = not self.program.flexible or _indent(following) < shift
-        limit = self._limit(index + 1, line.blocks) if index + 1 < len(self.program.lines) else index
+        limit = self.program.limit(index + 1, line.blocks) if index + 1 < len(self.program.lines) else index
         weak = False
         successor: Optional[int] = None  # the next strong line
         for later in range(index + 1, limit + 1):
@@ -680,9 +720,9 @@ class _Aligner:
     def _weak(self, text: str) -> Optional[int]:
         program = self.program
         after = self._blocks()
-        for index in range(self.cursor, self._limit(self.cursor, after) + 1):
+        for index in program.weak_candidates(self.cursor, self.program.limit(self.cursor, after)):
             line = program.lines[index]
-            if line.weak and line.matches(text) and not self._excluded(line.blocks, after):
+            if line.matches(text) and not self._excluded(line.blocks, after):
                 return index
         return None
 
@@ -724,7 +764,7 @@ class _Aligner:
                         # the define's first line is written on this line unless `nindent` starts a new one
                         starts_here = emitter.newline_first or not self._last_was_strong()
                         self.sub = _Aligner(define, self.chart, self.output, self.depth + 1,
-                                            start=0 if starts_here else 1)
+                                            start=0 if starts_here else 1, budget=self.budget)
                 if self.sub is not None:
                     found = self.sub.take(at)
                     if found is not None:
