@@ -299,3 +299,13 @@ def test_a_chart_is_read_once_per_process_and_later_edits_are_not_seen(tmp_path:
     assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\n") == (exact("templates/cm.yaml", 1),)
     (chart / "templates" / "cm.yaml").write_text("# moved\nkind: ConfigMap\n")
     assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\n") == (exact("templates/cm.yaml", 1),)
+
+
+def test_a_chart_over_the_line_cap_maps_to_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text("kind: ConfigMap\ndata:\n  a: b\n")
+    (chart / "templates" / "_helpers.tpl").write_text('{{- define "x" }}\n' + "# line\n" * 20 + "{{- end }}\n")
+    monkeypatch.setattr(helm_lines, "MAX_CHART_LINES", 20)
+    assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\ndata:\n  a: b\n") == (None,) * 3

@@ -1,51 +1,56 @@
 """Map the lines of a rendered Helm template back to the template lines that wrote them.
 
 Go templates give no source map, so one is built by alignment. Each template file is lexed into
-literal text and `{{ }}` actions (trim markers applied, comments dropped), then cut into
-"effective lines" at the literal newlines that survive trimming: one effective line writes one
-output line, plus any lines its actions emit (`toYaml ... | nindent 8`, a multi-line `include`).
-Each effective line becomes a pattern (its literal text, each output action a lazy wildcard) and
-knows the blocks (`if`/`with`/`range`) it sits in. Output lines are then walked in order with a
-cursor on the template:
+literal text and `{{ }}` actions (trim markers applied, comments dropped) and cut into "effective
+lines" at the literal newlines that survive trimming: one effective line writes one output line,
+plus the lines its actions emit (`toYaml ... | nindent 8`, a multi-line `include`). Each becomes a
+pattern (its literal text, each output action a lazy wildcard) that knows the `if`/`with`/`range`
+branches it sits in; text of a branch opened on the line is optional, and a line that writes in
+two exclusive branches (`{{ toYaml .x }}{{- else -}}\nkey: v`) is one line per branch. Output lines
+are walked in order with a cursor on the template:
 
-- a line is matched to the nearest template line at/after the cursor that matches it, skipping
-  only lines that can be absent (inside a block, or action-only); inside a `range` the walk may
-  jump back to the loop body for the next iteration;
-- a line no literal template line explains belongs to the actions of the line matched before it
-  (or to an action-only line) and is attributed to that action, `exact=False`; when that action is
-  `include`/`template` of a `define` found in the chart (defines are global: every templates/
-  directory of the chart and its subcharts on disk), the define's body is aligned the same way
-  and a matching line there is returned exactly, in the define's file;
-- an output line nested deeper than the line holding the action stays with the action even when
-  a later template line happens to match it (a common key such as `- name:` must not pull the
-  cursor away), unless it is the very next template line.
+- an output line goes to the nearest template line at/after the cursor whose text matches, skipping
+  only lines that may be absent (in a block the last line is not in, never the other branch of an
+  if/else the last line took); inside a `range` the walk may go back to the loop body (the next
+  iteration). Of several alike lines, the one whose next line matches the next output line wins
+  (also past the output of its own actions);
+- a line the template text does not explain is output of the actions of the line before it (or of
+  an action-only line) and is attributed to that action, `exact=False`; for `include`/`template` of
+  a `define` in the chart (defines are global: every templates/ directory of the chart and its
+  subcharts on disk) the define's body is aligned the same way and a match there is returned
+  exactly, in the define's file; output a define's own actions wrote goes to the include line;
+- an output line as deep as an open action's block (`nindent N`) stays with the action unless the
+  template goes on as the output does, so a common key (`- name:`) does not pull the cursor away;
+- literal text without a word (`{{ $key }}: {{ $value }}`, `- {{ . }}`) does not identify a line:
+  such lines are matched as the output of their actions.
 
 Bounded: template files over MAX_TEMPLATE_BYTES, or charts whose templates hold more than
-MAX_CHART_LINES lines, map to None; each output line tries a bounded number of template lines.
-A packed subchart (charts/x.tgz) has no file on disk: its lines map to None.
+MAX_CHART_LINES lines, map to None; each output line tries a bounded number of template lines and
+look-aheads. A packed subchart (charts/x.tgz) has no file on disk: its lines map to None. Each
+chart's files are read and compiled once per process (at most _CACHED_CHARTS charts are kept).
 """
 from __future__ import annotations
 
 import os
 import re
-from bisect import bisect_left, bisect_right
 import threading
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from typing import Optional, Sequence, Union
 
 from kaudit.sources.helm import RenderedDocument
 from kaudit.value import value
 
-MAX_TEMPLATE_BYTES = 1024 * 1024
-MAX_CHART_LINES = 200_000
+MAX_TEMPLATE_BYTES = 1024 * 1024  # a bigger template file maps to None
+MAX_CHART_LINES = 200_000  # lines over all the chart's templates: past it, everything maps to None
 MAX_OUTPUT_LINES = 1_000_000
-MAX_CANDIDATES = 256  # template lines tried per output line and search
-MAX_INCLUDE_DEPTH = 8
-LOOKAHEADS_PER_LINE = 8
-MAX_ALIKE = 8
-_HEAD_KEY = 6  # characters of a line's literal start its index is keyed by  # template lines matching one output line compared by what follows them
+MAX_CANDIDATES = 256  # template lines (or output lines ahead) one search goes through
+MAX_INCLUDE_DEPTH = 8  # includes followed into defines that include defines
+MAX_ALIKE = 8  # template lines matching one output line compared by what follows them
+LOOKAHEADS_PER_LINE = 8  # such comparisons for the whole output, per output line
 MAX_MATCHED_CHARS = 4096  # an output line longer than this is matched on its start only
 MAX_FALLBACK_JUMP = 200  # lines the cursor may jump over when the alignment lost its way
+_HEAD_KEY = 6  # characters of a line's literal start its index is keyed by
 _CACHED_CHARTS = 32
 
 
@@ -73,7 +78,7 @@ class _Action:
     __slots__ = ("body", "line", "trim_left", "trim_right")
 
     def __init__(self, body: str, line: int, trim_left: bool, trim_right: bool) -> None:
-        self.body = body  # without delimiters and trim markers; None-like "" for a comment
+        self.body = body  # without delimiters and trim markers; _COMMENT for a comment
         self.line = line
         self.trim_left = trim_left
         self.trim_right = trim_right
