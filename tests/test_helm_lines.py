@@ -208,7 +208,8 @@ def test_a_template_over_the_size_cap_maps_to_none(tmp_path: Path) -> None:
     chart = tmp_path / "chart"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
-    (chart / "templates" / "big.yaml").write_text("kind: ConfigMap\n" + "# padding\n" * (helm_lines.MAX_TEMPLATE_BYTES // 10))
+    padding = "# padding\n" * (helm_lines.MAX_TEMPLATE_BYTES // 10)
+    (chart / "templates" / "big.yaml").write_text("kind: ConfigMap\n" + padding)
     (chart / "templates" / "small.yaml").write_text("kind: ConfigMap\n")
     assert map_template_output(str(chart), "templates/big.yaml", "kind: ConfigMap\n") == (None,)
     assert map_template_output(str(chart), "templates/small.yaml", "kind: ConfigMap\n") == \
@@ -221,7 +222,8 @@ def test_a_long_range_maps_every_iteration(tmp_path: Path) -> None:
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
     (chart / "values.yaml").write_text("items: [" + ", ".join(str(number) for number in range(3000)) + "]\n")
     (chart / "templates" / "cm.yaml").write_text(
-        "kind: ConfigMap\ndata:\n{{- range .Values.items }}\n  key-{{ . }}: |\n    {{- toYaml (list . .) | nindent 4 }}\n"
+        "kind: ConfigMap\ndata:\n{{- range .Values.items }}\n  key-{{ . }}: |\n"
+        "    {{- toYaml (list . .) | nindent 4 }}\n"
         "{{- end }}\n  last: x\n")
     result = mapped(chart)
     assert source(result, "templates/cm.yaml", "key-2999: |") == exact("templates/cm.yaml", 4)

@@ -649,8 +649,8 @@ class _Aligner:
                 if tried >= MAX_ALIKE:
                     return found
         if found is not None and not inside and found > self.cursor and found_strength[0] != _FOLLOWS \
-                and any(program.lines[index].weak and program.lines[index].matches(text)
-                        and not self._excluded(program.lines[index].blocks, after) for index in range(self.cursor, found)):
+                and any(program.lines[index].matches(text) and not self._excluded(program.lines[index].blocks, after)
+                        for index in program.weak_candidates(self.cursor, found - 1)):
             # an action-only line before it can have written this (the same labels as toYaml in one
             # branch, as literal text in the other): the literal lines do not go on as the output does
             return None
