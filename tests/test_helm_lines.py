@@ -311,3 +311,10 @@ def test_a_chart_over_the_line_cap_maps_to_none(tmp_path: Path, monkeypatch: pyt
     (chart / "templates" / "_helpers.tpl").write_text('{{- define "x" }}\n' + "# line\n" * 20 + "{{- end }}\n")
     monkeypatch.setattr(helm_lines, "MAX_CHART_LINES", 20)
     assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\ndata:\n  a: b\n") == (None,) * 3
+
+
+def test_a_value_with_line_breaks_inside_a_line_goes_to_that_line(web: Mapped) -> None:
+    # `motd: {{ .Values.motd }} (end)` with motd "hello\n    world"
+    assert source(web, SERVICE, "motd: hello") == exact(SERVICE, 19)
+    assert source(web, SERVICE, "world (end)") == attributed(SERVICE, 19)
+    assert source(web, SERVICE, 'after: "motd"') == exact(SERVICE, 20)

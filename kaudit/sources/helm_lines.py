@@ -573,6 +573,8 @@ class _Aligner:
         indent = _indent(text) - self.shift
         inside = bool(self.emitters) and indent >= self.block_indent
         matched = self._match(at, inside)
+        if matched is None and not inside:
+            matched = self._starts(text)
         if matched is not None:
             line = self.program.lines[matched]
             if line.literal_first:  # a define's lines: indented by the caller
@@ -587,6 +589,21 @@ class _Aligner:
         if jump is not None:
             return self._commit(jump, exact=True)
         return self._delegate(at) if self.emitters else None
+
+    def _starts(self, text: str) -> Optional[int]:
+        """The next template line when `text` only starts as it does: `k: {{ .Values.x }} tail` where
+        x holds line breaks (the lines after go to the action)."""
+        index = self._first_strong()
+        if index >= len(self.program.lines):
+            return None
+        line = self.program.lines[index]
+        kinds = [fragment.emitter is not None for fragment in line.fragments
+                 if fragment.emitter is not None or fragment.text.strip()]
+        text_after_action = True in kinds and False in kinds[kinds.index(True):]
+        if text_after_action and _WORD.search(line.head) and not line.matches(text) \
+                and (text.lstrip(" \t") if self.program.flexible else text).startswith(line.head):
+            return index
+        return None
 
     def _blocks(self) -> tuple[int, ...]:
         return () if self.last is None else self.program.lines[self.last].blocks
