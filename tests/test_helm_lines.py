@@ -318,3 +318,14 @@ def test_a_value_with_line_breaks_inside_a_line_goes_to_that_line(web: Mapped) -
     assert source(web, SERVICE, "motd: hello") == exact(SERVICE, 19)
     assert source(web, SERVICE, "world (end)") == attributed(SERVICE, 19)
     assert source(web, SERVICE, 'after: "motd"') == exact(SERVICE, 20)
+
+
+def test_a_line_of_many_actions_is_matched_without_backtracking(tmp_path: Path) -> None:
+    # as a regular expression, `x: .*?,.*?-.*?,.*?-.*?,.*?-END` takes minutes on the first output line
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (chart / "templates" / "t.yaml").write_text("x: " + "{{ .a }},{{ .b }}-" * 3 + "END\ny: 1\n")
+    output = "x: " + ",-" * 1900 + "EN\nx: a,b-c,d-e,f-END\ny: 1\n"
+    assert map_template_output(str(chart), "templates/t.yaml", output) == (
+        None, exact("templates/t.yaml", 1), exact("templates/t.yaml", 2))

@@ -48,6 +48,7 @@ MAX_CANDIDATES = 256  # template lines (or output lines ahead) one search goes t
 MAX_INCLUDE_DEPTH = 8  # includes followed into defines that include defines
 MAX_ALIKE = 8  # template lines matching one output line compared by what follows them
 LOOKAHEADS_PER_LINE = 8  # such comparisons for the whole output, per output line
+MAX_WILDCARDS = 16  # actions in one line's pattern; text after more is not compared
 MAX_MATCHED_CHARS = 4096  # an output line longer than this is matched on its start only
 MAX_FALLBACK_JUMP = 200  # lines the cursor may jump over when the alignment lost its way
 _HEAD_KEY = 6  # characters of a line's literal start its index is keyed by
@@ -207,12 +208,11 @@ class _Fragment:
 class _Line:
     """One effective line: what a template writes between two literal newlines."""
     __slots__ = ("fragments", "line", "blocks", "strong", "weak", "indent", "emitters",
-                 "head", "block_emitter", "required", "literal_first", "_pattern", "_flexible")
+                 "head", "block_emitter", "required", "literal_first", "segments", "_flexible")
 
     def __init__(self, fragments: list[_Fragment], flexible: bool) -> None:
         self.fragments = fragments
         self._flexible = flexible  # a define's lines: the caller indents them (nindent/indent)
-        self._pattern: Optional[re.Pattern[str]] = None
         self.emitters = tuple(fragment.emitter for fragment in fragments if fragment.emitter is not None)
         # text that says which line it is: with actions, `{{ $key }}: {{ $value }}` or `- {{ . }}` would
         # match nearly any line, so they are matched as the output of their actions
@@ -232,39 +232,54 @@ class _Line:
         # a YAML document separator is dropped when documents are split: not required either
         separator = len(literal) == 1 and _SEPARATOR.fullmatch(literal[0].text.strip()) is not None
         self.required = self.strong and not separator  # appears whenever its block runs
-        self.head = first.lstrip(" \t") if flexible else first  # literal prefix: a cheap pre-filter
+        self.segments = self._segments()
+        self.head = self.segments[0]  # the literal text it starts with
 
     def matches(self, text: str) -> bool:
-        if self.head and not (text.lstrip(" \t") if self._flexible else text).startswith(self.head):
+        """Whether `text` is this line's literal text with anything where its actions (and its optional
+        text) are: a glob, matched left to right without backtracking."""
+        if self._flexible:
+            text = text.lstrip(" \t")
+        segments = self.segments
+        if len(segments) == 1:
+            return text == segments[0]
+        first, last = segments[0], segments[-1]
+        if not text.startswith(first):
             return False
-        if self._pattern is None:
-            self._pattern = self._compile()
-        if len(text) > MAX_MATCHED_CHARS:
-            return self._pattern.match(text[:MAX_MATCHED_CHARS]) is not None
-        return self._pattern.fullmatch(text) is not None
+        end = len(text) - len(last)
+        if len(text) > MAX_MATCHED_CHARS:  # its start only
+            end = MAX_MATCHED_CHARS
+        elif end < len(first) or not text.endswith(last):
+            return False
+        position = len(first)
+        for segment in segments[1:-1]:
+            found = text.find(segment, position, end)
+            if found < 0:
+                return False
+            position = found + len(segment)
+        return True
 
-    def _compile(self) -> re.Pattern[str]:
-        parts: list[str] = []
+    def _segments(self) -> tuple[str, ...]:
+        """The literal text between the wildcards: ("a: ", "") is `a: *`; one segment, no wildcard."""
+        segments = [""]
         wildcard = False
         for index, fragment in enumerate(self.fragments):
-            if fragment.emitter is not None:
-                if not wildcard:
-                    parts.append(".*?")
-                wildcard = True
-                continue
             text = fragment.text
-            if wildcard and not text.strip():  # `{{ include ... | nindent 4 }}  `: spaces after a block
-                parts.append("[ \t]*")
-                continue
-            if index == 0 and self._flexible:
-                parts.append("[ \t]*")
+            if index == 0 and self._flexible:  # the caller indents a define's lines
                 text = text.lstrip(" \t")
-            escaped = re.escape(text)
-            # literal in a branch opened on this line (`a: {{ if x }}b{{ else }}c{{ end }}`) may be absent
-            optional = fragment.blocks != self.blocks[:len(fragment.blocks)]
-            parts.append(f"(?:{escaped})?" if optional else escaped)
-            wildcard = False
-        return re.compile("".join(parts))
+            # literal in a branch opened on this line (`a: {{ if x }}b{{ else }}c{{ end }}`) may be
+            # absent; spaces after a block (`{{ include ... | nindent 4 }}  `) end its last line
+            absent = fragment.blocks != self.blocks[:len(fragment.blocks)] or (wildcard and not text.strip())
+            if fragment.emitter is None and not absent:
+                segments[-1] += text
+                wildcard = False
+            elif not wildcard:
+                if len(segments) > MAX_WILDCARDS:  # bounded: the rest matches anything
+                    segments[-1] = ""
+                    break
+                segments.append("")
+                wildcard = True
+        return tuple(segments)
 
 
 class _Program:
