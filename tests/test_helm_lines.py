@@ -321,11 +321,15 @@ def test_a_value_with_line_breaks_inside_a_line_goes_to_that_line(web: Mapped) -
 
 
 def test_a_line_of_many_actions_is_matched_without_backtracking(tmp_path: Path) -> None:
-    # as a regular expression, `x: .*?,.*?-.*?,.*?-.*?,.*?-END` takes minutes on the first output line
+    # as a regular expression, `x: .*?,.*?-.*?,.*?-.*?,.*?-END` takes minutes on such an output line
     chart = tmp_path / "chart"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
     (chart / "templates" / "t.yaml").write_text("x: " + "{{ .a }},{{ .b }}-" * 3 + "END\ny: 1\n")
-    output = "x: " + ",-" * 1900 + "EN\nx: a,b-c,d-e,f-END\ny: 1\n"
+    output = "y: " + ",-" * 1900 + "EN\nx: a,b-c,d-e,f-END\ny: 1\n"
     assert map_template_output(str(chart), "templates/t.yaml", output) == (
         None, exact("templates/t.yaml", 1), exact("templates/t.yaml", 2))
+    # a line that only starts as `x: ` is taken for one whose value has line breaks
+    output = "x: " + ",-" * 1900 + "EN\ny: 1\n"
+    assert map_template_output(str(chart), "templates/t.yaml", output) == (
+        exact("templates/t.yaml", 1), exact("templates/t.yaml", 2))
