@@ -29,7 +29,7 @@ def mapped(chart: Path, *set_values: str, kube_version: Optional[str] = None) ->
     """template -> (rendered line, its source) for every line of its documents, in order."""
     render = render_chart(str(chart), HelmOptions(set_values=set_values, kube_version=kube_version))
     result: Mapped = {}
-    for document, sources in zip(render.documents, map_documents(render.chart, render.documents)):
+    for document, sources in zip(render.documents, map_documents(render.chart, render.documents, render.outputs)):
         lines = document.text.split("\n")
         assert len(sources) == len(lines) - (1 if document.text.endswith("\n") else 0)
         result.setdefault(document.template, []).extend(zip(lines, sources))
@@ -333,3 +333,11 @@ def test_a_line_of_many_actions_is_matched_without_backtracking(tmp_path: Path) 
     output = "x: " + ",-" * 1900 + "EN\ny: 1\n"
     assert map_template_output(str(chart), "templates/t.yaml", output) == (
         exact("templates/t.yaml", 1), exact("templates/t.yaml", 2))
+
+
+def test_documents_without_their_templates_output_are_mapped_from_their_offsets() -> None:
+    # what the `helm template` backend gives: no output kept, the `---` lines missing in between
+    render = render_chart(str(WEB), HelmOptions())
+    assert map_documents(render.chart, render.documents) == \
+        map_documents(render.chart, render.documents, render.outputs)
+    assert any(len([d for d in render.documents if d.source == document.source]) > 1 for document in render.documents)

@@ -36,7 +36,7 @@ import re
 import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 from kaudit.sources.helm import RenderedDocument
 from kaudit.value import value
@@ -848,20 +848,27 @@ def map_template_output(chart_dir: str, template: str, output: str) -> tuple[Opt
         return tuple(aligner.take(at) for at in range(len(lines)))
 
 
-def map_documents(chart_dir: str, documents: Sequence[RenderedDocument]
-                  ) -> tuple[tuple[Optional[SourceLine], ...], ...]:
+def map_documents(chart_dir: str, documents: Sequence[RenderedDocument],
+                  outputs: Optional[Mapping[str, str]] = None) -> tuple[tuple[Optional[SourceLine], ...], ...]:
     """For each document, for each line of its `text` (index 0 = line 1), the template line that wrote it.
 
-    The documents of one template (same `source`) are put back at their offsets into that template's
-    output, the separators and empty documents between them as blank lines, and mapped at once."""
-    outputs: dict[str, list[str]] = {}
+    `outputs`: each template's whole output by `source` (HelmRender.outputs). A template missing
+    there is put back together from its documents at their offsets, the lines between them blank."""
+    rebuilt: dict[str, list[str]] = {}
     for document in documents:
-        output = outputs.setdefault(document.source or document.template, [])
+        if outputs is not None and document.source in outputs:
+            continue
+        output = rebuilt.setdefault(document.source or document.template, [])
         text_lines = _lines(document.text)
         output += [""] * (document.offset + len(text_lines) - len(output))
         output[document.offset:document.offset + len(text_lines)] = text_lines
-    mapped = {source: map_template_output(chart_dir, _template_of(source, documents), "\n".join(lines))
-              for source, lines in outputs.items()}
+    whole = {source: "\n".join(lines) for source, lines in rebuilt.items()}
+    mapped: dict[str, tuple[Optional[SourceLine], ...]] = {}
+    for document in documents:
+        source = document.source or document.template
+        if source not in mapped:
+            text = outputs[source] if outputs is not None and source in outputs else whole[source]
+            mapped[source] = map_template_output(chart_dir, document.template, text)
     return tuple(mapped[document.source or document.template][
         document.offset:document.offset + len(_lines(document.text))] for document in documents)
 
@@ -871,7 +878,3 @@ def _lines(text: str) -> list[str]:
     if text.endswith("\n"):
         lines.pop()
     return lines
-
-
-def _template_of(source: str, documents: Sequence[RenderedDocument]) -> str:
-    return next(document.template for document in documents if (document.source or document.template) == source)
