@@ -29,7 +29,7 @@ def mapped(chart: Path, *set_values: str, kube_version: Optional[str] = None) ->
     """template -> (rendered line, its source) for every line of its documents, in order."""
     render = render_chart(str(chart), HelmOptions(set_values=set_values, kube_version=kube_version))
     result: Mapped = {}
-    for document, sources in zip(render.documents, map_documents(render.chart, render.documents)):
+    for document, sources in zip(render.documents, map_documents(render.chart, render.documents, render.outputs)):
         lines = document.text.split("\n")
         assert len(sources) == len(lines) - (1 if document.text.endswith("\n") else 0)
         result.setdefault(document.template, []).extend(zip(lines, sources))
@@ -101,8 +101,9 @@ def test_every_iteration_of_a_range_over_a_list_maps_to_the_loop_body(web: Mappe
 
 
 def test_every_iteration_of_a_range_over_a_dict_maps_to_the_loop_body(web: Mapped) -> None:
+    # `{{ $key }}: {{ $value | quote }}`: text without a word of its own is its actions' output
     for rendered in ('owner: "ops"', 'team: "web"', 'tier: "front"'):
-        assert source(web, DEPLOYMENT, rendered) == exact(DEPLOYMENT, 10)
+        assert source(web, DEPLOYMENT, rendered) == attributed(DEPLOYMENT, 10)
     assert source(web, DEPLOYMENT, "spec:") == exact(DEPLOYMENT, 12)
 
 
@@ -207,7 +208,8 @@ def test_a_template_over_the_size_cap_maps_to_none(tmp_path: Path) -> None:
     chart = tmp_path / "chart"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
-    (chart / "templates" / "big.yaml").write_text("kind: ConfigMap\n" + "# padding\n" * (helm_lines.MAX_TEMPLATE_BYTES // 10))
+    padding = "# padding\n" * (helm_lines.MAX_TEMPLATE_BYTES // 10)
+    (chart / "templates" / "big.yaml").write_text("kind: ConfigMap\n" + padding)
     (chart / "templates" / "small.yaml").write_text("kind: ConfigMap\n")
     assert map_template_output(str(chart), "templates/big.yaml", "kind: ConfigMap\n") == (None,)
     assert map_template_output(str(chart), "templates/small.yaml", "kind: ConfigMap\n") == \
@@ -220,9 +222,122 @@ def test_a_long_range_maps_every_iteration(tmp_path: Path) -> None:
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
     (chart / "values.yaml").write_text("items: [" + ", ".join(str(number) for number in range(3000)) + "]\n")
     (chart / "templates" / "cm.yaml").write_text(
-        "kind: ConfigMap\ndata:\n{{- range .Values.items }}\n  key-{{ . }}: |\n    {{- toYaml (list . .) | nindent 4 }}\n"
+        "kind: ConfigMap\ndata:\n{{- range .Values.items }}\n  key-{{ . }}: |\n"
+        "    {{- toYaml (list . .) | nindent 4 }}\n"
         "{{- end }}\n  last: x\n")
     result = mapped(chart)
     assert source(result, "templates/cm.yaml", "key-2999: |") == exact("templates/cm.yaml", 4)
     assert source(result, "templates/cm.yaml", "- 2999", 1) == attributed("templates/cm.yaml", 5)
     assert source(result, "templates/cm.yaml", "last: x") == exact("templates/cm.yaml", 7)
+
+
+POD = "templates/pod.yaml"
+
+
+def test_a_define_branch_writing_to_yaml_is_not_taken_for_the_literal_branch(web: Mapped) -> None:
+    # web.merged: `{{ toYaml .custom }}` in one branch, the same keys as text in the other
+    assert source(web, POD, "tier: front") == attributed(POD, 6)
+    assert source(web, POD, "app.kubernetes.io/name: pod") == attributed(POD, 6)
+    assert source(web, POD, "app.kubernetes.io/name: pod", 1) == exact(HELPERS, 26)
+    assert source(web, POD, "app.kubernetes.io/part-of: web") == exact(HELPERS, 27)
+    assert source(web, POD, "labels:") == exact(POD, 5)  # spaces after its `| nindent 4 }}`
+    # keys at the indentation of the include before them are the template's
+    assert source(web, POD, "app.kubernetes.io/name: lines-web") == exact(HELPERS, 19)
+    assert source(web, POD, "restartPolicy: Never") == exact(POD, 11)
+
+
+@pytest.mark.parametrize(("set_values", "line", "fields"), [
+    ((), 18, {"periodSeconds: 5": attributed(POD, 18), "exec:": exact(POD, 19)}),
+    (("customProbe.periodSeconds=9",), 16, {"periodSeconds: 9": attributed(POD, 16)}),
+])
+def test_the_same_key_in_each_branch_of_an_else_if_maps_to_the_branch_taken(
+        set_values: tuple[str, ...], line: int, fields: dict[str, SourceLine]) -> None:
+    result = mapped(WEB, *set_values)
+    assert source(result, POD, "livenessProbe:") == exact(POD, line)
+    for rendered, expected in fields.items():
+        assert source(result, POD, rendered) == expected
+    assert source(result, POD, "ports:") == exact(POD, 22)
+
+
+@pytest.mark.parametrize(("set_values", "lines"), [
+    ((), {"- port: 9090": 28, "name: grpc": 29}),
+    (("tls=8443",), {"- port: 8443": 24, "name: https": 25, "- port: 9090": 28, "name: grpc": 29}),
+])
+def test_alike_lines_in_two_conditionals_map_to_the_one_whose_next_line_matches(
+        set_values: tuple[str, ...], lines: dict[str, int]) -> None:
+    result = mapped(WEB, *set_values)
+    for rendered, line in lines.items():
+        assert source(result, POD, rendered) == exact(POD, line)
+
+
+def test_an_indented_block_ends_where_the_template_goes_on_less_indented(web: Mapped) -> None:
+    # `{{ toYaml .Values.resources | indent 8 }}` at column 0
+    assert source(web, POD, "cpu: 500m") == attributed(POD, 32)
+    assert source(web, POD, "dnsPolicy: ClusterFirst") == exact(POD, 33)
+
+
+@pytest.mark.parametrize("template", [
+    "{{", "}}{{ end }}{{ else }}", "{{- define \"x\" }}a: {{ .b", "a: {{ \"}}\" }}\nb: `{{`\n",
+    "{{/* }} */}}\nk: v\n{{ /* unterminated", "{{ range . }}{{ if . }}x\n{{ else }}\n{{ end }}",
+    "{{ include \"loop\" . }}\n{{ define \"loop\" }}{{ include \"loop\" . }}\n{{ end }}",
+    "\x00\xff{{ template `x` }}\r\n- {{ . }}\r\n", "{{-3}}: {{ 3 -}}\n" * 50,
+])
+def test_bad_templates_never_raise(tmp_path: Path, template: str) -> None:
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (chart / "templates" / "t.yaml").write_text(template, encoding="utf-8", errors="surrogateescape")
+    output = "a: 1\n\nx\n- 1\nk: v\n" + "line\n" * 20
+    mapped_lines = map_template_output(str(chart), "templates/t.yaml", output)
+    assert len(mapped_lines) == output.count("\n")
+    assert all(found is None or found.file == "templates/t.yaml" for found in mapped_lines)
+
+
+def test_a_chart_is_read_once_per_process_and_later_edits_are_not_seen(tmp_path: Path) -> None:
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text("kind: ConfigMap\n")
+    assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\n") == (exact("templates/cm.yaml", 1),)
+    (chart / "templates" / "cm.yaml").write_text("# moved\nkind: ConfigMap\n")
+    assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\n") == (exact("templates/cm.yaml", 1),)
+
+
+def test_a_chart_over_the_line_cap_maps_to_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text("kind: ConfigMap\ndata:\n  a: b\n")
+    (chart / "templates" / "_helpers.tpl").write_text('{{- define "x" }}\n' + "# line\n" * 20 + "{{- end }}\n")
+    monkeypatch.setattr(helm_lines, "MAX_CHART_LINES", 20)
+    assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\ndata:\n  a: b\n") == (None,) * 3
+
+
+def test_a_value_with_line_breaks_inside_a_line_goes_to_that_line(web: Mapped) -> None:
+    # `motd: {{ .Values.motd }} (end)` with motd "hello\n    world"
+    assert source(web, SERVICE, "motd: hello") == exact(SERVICE, 19)
+    assert source(web, SERVICE, "world (end)") == attributed(SERVICE, 19)
+    assert source(web, SERVICE, 'after: "motd"') == exact(SERVICE, 20)
+
+
+def test_a_line_of_many_actions_is_matched_without_backtracking(tmp_path: Path) -> None:
+    # as a regular expression, `x: .*?,.*?-.*?,.*?-.*?,.*?-END` takes minutes on such an output line
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (chart / "templates" / "t.yaml").write_text("x: " + "{{ .a }},{{ .b }}-" * 3 + "END\ny: 1\n")
+    output = "y: " + ",-" * 1900 + "EN\nx: a,b-c,d-e,f-END\ny: 1\n"
+    assert map_template_output(str(chart), "templates/t.yaml", output) == (
+        None, exact("templates/t.yaml", 1), exact("templates/t.yaml", 2))
+    # a line that only starts as `x: ` is taken for one whose value has line breaks
+    output = "x: " + ",-" * 1900 + "EN\ny: 1\n"
+    assert map_template_output(str(chart), "templates/t.yaml", output) == (
+        exact("templates/t.yaml", 1), exact("templates/t.yaml", 2))
+
+
+def test_documents_without_their_templates_output_are_mapped_from_their_offsets() -> None:
+    # what the `helm template` backend gives: no output kept, the `---` lines missing in between
+    render = render_chart(str(WEB), HelmOptions())
+    assert map_documents(render.chart, render.documents) == \
+        map_documents(render.chart, render.documents, render.outputs)
+    assert any(len([d for d in render.documents if d.source == document.source]) > 1 for document in render.documents)

@@ -1,47 +1,57 @@
 """Map the lines of a rendered Helm template back to the template lines that wrote them.
 
 Go templates give no source map, so one is built by alignment. Each template file is lexed into
-literal text and `{{ }}` actions (trim markers applied, comments dropped), then cut into
-"effective lines" at the literal newlines that survive trimming: one effective line writes one
-output line, plus any lines its actions emit (`toYaml ... | nindent 8`, a multi-line `include`).
-Each effective line becomes a pattern (its literal text, each output action a lazy wildcard) and
-knows the blocks (`if`/`with`/`range`) it sits in. Output lines are then walked in order with a
-cursor on the template:
+literal text and `{{ }}` actions (trim markers applied, comments dropped) and cut into "effective
+lines" at the literal newlines that survive trimming: one effective line writes one output line,
+plus the lines its actions emit (`toYaml ... | nindent 8`, a multi-line `include`). Each becomes a
+pattern (its literal text, each output action a lazy wildcard) that knows the `if`/`with`/`range`
+branches it sits in; text of a branch opened on the line is optional, and a line that writes in
+two exclusive branches (`{{ toYaml .x }}{{- else -}}\nkey: v`) is one line per branch. Output lines
+are walked in order with a cursor on the template:
 
-- a line is matched to the nearest template line at/after the cursor that matches it, skipping
-  only lines that can be absent (inside a block, or action-only); inside a `range` the walk may
-  jump back to the loop body for the next iteration;
-- a line no literal template line explains belongs to the actions of the line matched before it
-  (or to an action-only line) and is attributed to that action, `exact=False`; when that action is
-  `include`/`template` of a `define` found in the chart (defines are global: every templates/
-  directory of the chart and its subcharts on disk), the define's body is aligned the same way
-  and a matching line there is returned exactly, in the define's file;
-- an output line nested deeper than the line holding the action stays with the action even when
-  a later template line happens to match it (a common key such as `- name:` must not pull the
-  cursor away), unless it is the very next template line.
+- an output line goes to the nearest template line at/after the cursor whose text matches, skipping
+  only lines that may be absent (in a block the last line is not in, never the other branch of an
+  if/else the last line took); inside a `range` the walk may go back to the loop body (the next
+  iteration). Of several alike lines, the one whose next line matches the next output line wins
+  (also past the output of its own actions);
+- a line the template text does not explain is output of the actions of the line before it (or of
+  an action-only line) and is attributed to that action, `exact=False`; for `include`/`template` of
+  a `define` in the chart (defines are global: every templates/ directory of the chart and its
+  subcharts on disk) the define's body is aligned the same way and a match there is returned
+  exactly, in the define's file; output a define's own actions wrote goes to the include line;
+- an output line as deep as an open action's block (`nindent N`) stays with the action unless the
+  template goes on as the output does, so a common key (`- name:`) does not pull the cursor away;
+- literal text without a word (`{{ $key }}: {{ $value }}`, `- {{ . }}`) does not identify a line:
+  such lines are matched as the output of their actions.
 
 Bounded: template files over MAX_TEMPLATE_BYTES, or charts whose templates hold more than
-MAX_CHART_LINES lines, map to None; each output line tries a bounded number of template lines.
-A packed subchart (charts/x.tgz) has no file on disk: its lines map to None.
+MAX_CHART_LINES lines, map to None; each output line tries a bounded number of template lines and
+look-aheads. A packed subchart (charts/x.tgz) has no file on disk: its lines map to None. Each
+chart's files are read and compiled once per process (at most _CACHED_CHARTS charts are kept).
 """
 from __future__ import annotations
 
 import os
 import re
 import threading
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 from kaudit.sources.helm import RenderedDocument
 from kaudit.value import value
 
-MAX_TEMPLATE_BYTES = 1024 * 1024
-MAX_CHART_LINES = 200_000
+MAX_TEMPLATE_BYTES = 1024 * 1024  # a bigger template file maps to None
+MAX_CHART_LINES = 200_000  # lines over all the chart's templates: past it, everything maps to None
 MAX_OUTPUT_LINES = 1_000_000
-MAX_CANDIDATES = 256  # template lines tried per output line and search
-MAX_INCLUDE_DEPTH = 8
+MAX_CANDIDATES = 256  # template lines (or output lines ahead) one search goes through
+MAX_INCLUDE_DEPTH = 8  # includes followed into defines that include defines
+MAX_ALIKE = 8  # template lines matching one output line compared by what follows them
+LOOKAHEADS_PER_LINE = 8  # such comparisons for the whole output, per output line
+MAX_WILDCARDS = 16  # actions in one line's pattern; text after more is not compared
 MAX_MATCHED_CHARS = 4096  # an output line longer than this is matched on its start only
 MAX_FALLBACK_JUMP = 200  # lines the cursor may jump over when the alignment lost its way
+_HEAD_KEY = 6  # characters of a line's literal start its index is keyed by
 _CACHED_CHARTS = 32
 
 
@@ -69,7 +79,7 @@ class _Action:
     __slots__ = ("body", "line", "trim_left", "trim_right")
 
     def __init__(self, body: str, line: int, trim_left: bool, trim_right: bool) -> None:
-        self.body = body  # without delimiters and trim markers; None-like "" for a comment
+        self.body = body  # without delimiters and trim markers; _COMMENT for a comment
         self.line = line
         self.trim_left = trim_left
         self.trim_right = trim_right
@@ -77,6 +87,8 @@ class _Action:
 
 _Piece = Union[_Text, _Action]
 _COMMENT = "/*"
+_ACTION_TOKEN = re.compile(r"[\"'`]|\}\}")
+_QUOTED = {quote: re.compile(rf"{quote}(?:[^{quote}\\\n]|\\.)*{quote}") for quote in "\"'"}
 
 
 def _lex(text: str) -> list[_Piece]:
@@ -118,22 +130,24 @@ def _action_end(text: str, inner: int) -> int:
             return -1
         close = text.find("}}", comment_end + 2)
         return -1 if close < 0 else close + 2
-    index, size = inner, len(text)
-    while index < size:
-        char = text[index]
-        if char in "\"'":  # an interpreted string or a character constant: one line, `\` escapes
-            index += 1
-            while index < size and text[index] != char and text[index] != "\n":
-                index += 2 if text[index] == "\\" else 1
-        elif char == "`":  # a raw string, may span lines
-            closing = text.find("`", index + 1)
+    index = inner
+    while True:
+        found = _ACTION_TOKEN.search(text, index)
+        if found is None:
+            return -1
+        token = found.group()
+        if token == "}}":
+            return found.end()
+        if token == "`":  # a raw string, may span lines
+            closing = text.find("`", found.end())
             if closing < 0:
                 return -1
-            index = closing
-        elif char == "}" and text.startswith("}}", index):
-            return index + 2
-        index += 1
-    return -1
+            index = closing + 1
+        else:  # an interpreted string or a character constant: one line, `\` escapes
+            quoted = _QUOTED[token].match(text, found.start())
+            if quoted is None:
+                return -1
+            index = quoted.end()
 
 
 def _trimmed(pieces: list[_Piece]) -> list[_Piece]:
@@ -158,10 +172,12 @@ def _trimmed(pieces: list[_Piece]) -> list[_Piece]:
 _KEYWORD = re.compile(r"(if|else|end|range|with|define|block|break|continue)\b")
 _ASSIGNMENT = re.compile(r"\$\w*\s*(?:,\s*\$\w*\s*)?:?=(?!=)")
 _DEFINE_NAME = re.compile(r"""(?:define|block)\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
+_DEFINE_IN_TEXT = re.compile(r"""\{\{-?\s*define\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
 _INCLUDE_NAME = re.compile(r"""\b(?:include|template)\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
 _NINDENT = re.compile(r"\bnindent\b")
 _INDENT_WIDTH = re.compile(r"\bn?indent\s+(\d{1,4})\b")
 _BLOCK_OUTPUT = re.compile(r"\b(?:n?indent|toYaml|toJson|toPrettyJson|include|template|tpl)\b")
+_WORD = re.compile(r"[^\W_]")
 _SEPARATOR = re.compile(r"---[ \t]*(?:#.*)?")
 
 
@@ -191,15 +207,17 @@ class _Fragment:
 
 class _Line:
     """One effective line: what a template writes between two literal newlines."""
-    __slots__ = ("fragments", "line", "blocks", "strong", "weak", "must", "indent", "emitters",
-                 "head", "block_emitter", "required", "literal_first", "_pattern", "_flexible")
+    __slots__ = ("fragments", "line", "blocks", "strong", "weak", "indent", "emitters",
+                 "head", "block_emitter", "required", "literal_first", "segments", "_flexible")
 
     def __init__(self, fragments: list[_Fragment], flexible: bool) -> None:
         self.fragments = fragments
         self._flexible = flexible  # a define's lines: the caller indents them (nindent/indent)
-        self._pattern: Optional[re.Pattern[str]] = None
-        literal = [fragment for fragment in fragments if fragment.emitter is None and fragment.text.strip()]
         self.emitters = tuple(fragment.emitter for fragment in fragments if fragment.emitter is not None)
+        # text that says which line it is: with actions, `{{ $key }}: {{ $value }}` or `- {{ . }}` would
+        # match nearly any line, so they are matched as the output of their actions
+        literal = [fragment for fragment in fragments if fragment.emitter is None
+                   and (_WORD.search(fragment.text) if self.emitters else fragment.text.strip())]
         # the action the lines after this one's first belong to: the first that writes blocks, else the last
         self.block_emitter = next((index for index, emitter in enumerate(self.emitters) if emitter.block),
                                   len(self.emitters) - 1)
@@ -214,40 +232,54 @@ class _Line:
         # a YAML document separator is dropped when documents are split: not required either
         separator = len(literal) == 1 and _SEPARATOR.fullmatch(literal[0].text.strip()) is not None
         self.required = self.strong and not separator  # appears whenever its block runs
-        self.must = self.required and not self.blocks
-        self.head = first.lstrip(" \t") if flexible else first  # literal prefix: a cheap pre-filter
+        self.segments = self._segments()
+        self.head = self.segments[0]  # the literal text it starts with
 
     def matches(self, text: str) -> bool:
-        if self.head and not (text.lstrip(" \t") if self._flexible else text).startswith(self.head):
+        """Whether `text` is this line's literal text with anything where its actions (and its optional
+        text) are: a glob, matched left to right without backtracking."""
+        if self._flexible:
+            text = text.lstrip(" \t")
+        segments = self.segments
+        if len(segments) == 1:
+            return text == segments[0]
+        first, last = segments[0], segments[-1]
+        if not text.startswith(first):
             return False
-        if self._pattern is None:
-            self._pattern = self._compile()
-        if len(text) > MAX_MATCHED_CHARS:
-            return self._pattern.match(text[:MAX_MATCHED_CHARS]) is not None
-        return self._pattern.fullmatch(text) is not None
+        end = len(text) - len(last)
+        if len(text) > MAX_MATCHED_CHARS:  # its start only
+            end = MAX_MATCHED_CHARS
+        elif end < len(first) or not text.endswith(last):
+            return False
+        position = len(first)
+        for segment in segments[1:-1]:
+            found = text.find(segment, position, end)
+            if found < 0:
+                return False
+            position = found + len(segment)
+        return True
 
-    def _compile(self) -> re.Pattern[str]:
-        parts: list[str] = []
+    def _segments(self) -> tuple[str, ...]:
+        """The literal text between the wildcards: ("a: ", "") is `a: *`; one segment, no wildcard."""
+        segments = [""]
         wildcard = False
         for index, fragment in enumerate(self.fragments):
-            if fragment.emitter is not None:
-                if not wildcard:
-                    parts.append(".*?")
-                wildcard = True
-                continue
             text = fragment.text
-            if wildcard and not text.strip():  # `{{ include ... | nindent 4 }}  `: spaces after a block
-                parts.append("[ \t]*")
-                continue
-            if index == 0 and self._flexible:
-                parts.append("[ \t]*")
+            if index == 0 and self._flexible:  # the caller indents a define's lines
                 text = text.lstrip(" \t")
-            escaped = re.escape(text)
-            # literal in a branch opened on this line (`a: {{ if x }}b{{ else }}c{{ end }}`) may be absent
-            optional = fragment.blocks != self.blocks[:len(fragment.blocks)]
-            parts.append(f"(?:{escaped})?" if optional else escaped)
-            wildcard = False
-        return re.compile("".join(parts))
+            # literal in a branch opened on this line (`a: {{ if x }}b{{ else }}c{{ end }}`) may be
+            # absent; spaces after a block (`{{ include ... | nindent 4 }}  `) end its last line
+            absent = fragment.blocks != self.blocks[:len(fragment.blocks)] or (wildcard and not text.strip())
+            if fragment.emitter is None and not absent:
+                segments[-1] += text
+                wildcard = False
+            elif not wildcard:
+                if len(segments) > MAX_WILDCARDS:  # bounded: the rest matches anything
+                    segments[-1] = ""
+                    break
+                segments.append("")
+                wildcard = True
+        return tuple(segments)
 
 
 class _Program:
@@ -260,12 +292,59 @@ class _Program:
         self.flexible = flexible  # a define: its caller indents it
         self.lines = lines
         self.ranges = ranges  # range body branch id -> (first, last) effective line index
-        count = len(lines)
-        self.next_must = [count] * (count + 1)  # the first line at/after i that must appear
-        self.next_strong = [count] * (count + 1)
-        for index in range(count - 1, -1, -1):
-            self.next_must[index] = index if lines[index].must else self.next_must[index + 1]
-            self.next_strong[index] = index if lines[index].strong else self.next_strong[index + 1]
+        # indexes, so that an output line tries only the lines that can match it
+        self.required_in: dict[tuple[int, ...], list[int]] = {}  # the required lines of each block
+        self.strong_by_head: dict[str, list[int]] = {}  # by the start of their literal text
+        self.strong_short: list[int] = []  # those whose text starts with an action
+        self.weak: list[int] = []
+        for index, line in enumerate(lines):
+            if line.required:
+                self.required_in.setdefault(line.blocks, []).append(index)
+            if line.strong and line.head.strip():
+                self.strong_by_head.setdefault(_head_key(line.head, flexible), []).append(index)
+            elif line.strong:
+                self.strong_short.append(index)
+            elif line.weak:
+                self.weak.append(index)
+
+    def limit(self, start: int, blocks: tuple[int, ...]) -> int:
+        """The last line a search from `start` may reach: the first that must appear if a line in
+        `blocks` did (required, and in the same block or one around it), or the cap."""
+        stop = min(len(self.lines) - 1, start + MAX_CANDIDATES)
+        for depth in range(len(blocks) + 1):
+            indices = self.required_in.get(blocks[:depth])
+            if indices:
+                at = bisect_left(indices, start)
+                if at < len(indices) and indices[at] < stop:
+                    stop = indices[at]
+        return stop
+
+    def strong_candidates(self, text: str, start: int, stop: int) -> list[int]:
+        """The strong lines in [start, stop] whose literal start `text` has, in order."""
+        rest = text.lstrip(" \t")
+        indent = "" if self.flexible else str(len(text) - len(rest))
+        found: list[int] = []
+        for length in range(1, _HEAD_KEY + 1):
+            found += _between(self.strong_by_head.get(f"{indent}|{rest[:length]}", []), start, stop)
+        found += _between(self.strong_short, start, stop)
+        return sorted(found)
+
+    def weak_candidates(self, start: int, stop: int) -> list[int]:
+        return _between(self.weak, start, stop)
+
+
+def _head_key(head: str, flexible: bool) -> str:
+    """Indentation (unless a define's, which its caller indents) and up to _HEAD_KEY characters after it."""
+    rest = head.lstrip(" \t")
+    return f"{'' if flexible else len(head) - len(rest)}|{rest[:_HEAD_KEY]}"
+
+
+def _between(indices: list[int], start: int, stop: int) -> list[int]:
+    return indices[bisect_left(indices, start):bisect_right(indices, stop)]
+
+
+# a block on the stack: (branch id, keyword, for a define its name and the fragments of its body)
+_Frame = tuple[int, str, Optional[tuple[str, list[tuple[_Fragment, bool]]]]]
 
 
 class _Builder:
@@ -279,13 +358,12 @@ class _Builder:
         self.defines: dict[str, _Program] = {}
 
     def build(self, pieces: list[_Piece]) -> _Program:
-        # each frame: (branch id, kind, the define's fragments list or None)
-        stack: list[tuple[int, str, Optional[tuple[str, list[tuple[_Fragment, bool]]]]]] = []
+        stack: list[_Frame] = []
         main: list[tuple[_Fragment, bool]] = []  # (fragment, ends its line)
         outputs = [main]
+        blocks: tuple[int, ...] = ()  # of the stack, kept as it changes
         for piece in pieces:
             current = outputs[-1]
-            blocks = self._blocks(stack)
             if isinstance(piece, _Text):
                 parts = piece.text.split("\n")
                 for offset, part in enumerate(parts):
@@ -299,30 +377,36 @@ class _Builder:
                 continue
             keyword = _KEYWORD.match(body)
             word = keyword.group(1) if keyword else ""
-            if word in ("if", "with", "range", "block"):
-                stack.append((self._new_id(word == "range"), word, None))
-            elif word == "define":
-                named = _DEFINE_NAME.match(body)
-                body_fragments: list[tuple[_Fragment, bool]] = []
-                stack.append((self._new_id(False), word,
-                               ((named.group(1) or named.group(2) or "") if named else "", body_fragments)))
-                outputs.append(body_fragments)
-            elif word == "else":
-                if stack:
-                    branch, kind, define = stack.pop()
-                    stack.append((self._new_id(False, chain=self.chains[branch]), kind, define))
-            elif word == "end":
-                if stack:
-                    _, kind, define = stack.pop()
-                    if define is not None:
-                        outputs.pop()
-                        define_name, define_fragments = define
-                        self.defines.setdefault(define_name, self._program(define_fragments, flexible=True))
-            elif word in ("break", "continue") or _ASSIGNMENT.match(body):
+            if word in ("if", "with", "range", "block", "define", "else", "end"):
+                self._control(word, body, stack, outputs)
+                blocks = self._blocks(stack)
                 continue
-            else:
+            if word not in ("break", "continue") and not _ASSIGNMENT.match(body):  # those write nothing
                 current.append((_Fragment("", piece.line, blocks, _Emitter(piece)), False))
         return self._program(main, flexible=False)
+
+    def _control(self, word: str, body: str, stack: list[_Frame], outputs: list[list[tuple[_Fragment, bool]]]
+                 ) -> None:
+        """Opens, switches or closes a block; a define's body goes to its own program."""
+        if word in ("if", "with", "range", "block"):
+            stack.append((self._new_id(word == "range"), word, None))
+        elif word == "define":
+            named = _DEFINE_NAME.match(body)
+            body_fragments: list[tuple[_Fragment, bool]] = []
+            stack.append((self._new_id(False), word,
+                           ((named.group(1) or named.group(2) or "") if named else "", body_fragments)))
+            outputs.append(body_fragments)
+        elif word == "else":
+            if stack:
+                branch, kind, define = stack.pop()
+                stack.append((self._new_id(False, chain=self.chains[branch]), kind, define))
+        elif word == "end":
+            if stack:
+                _, kind, define = stack.pop()
+                if define is not None:
+                    outputs.pop()
+                    define_name, define_fragments = define
+                    self.defines.setdefault(define_name, self._program(define_fragments, flexible=True))
 
     def _new_id(self, loop: bool, chain: Optional[int] = None) -> int:
         """A new block branch; `chain`: the first branch of the if/else chain it continues."""
@@ -333,8 +417,7 @@ class _Builder:
         return self.next_id
 
     @staticmethod
-    def _blocks(stack: list[tuple[int, str, Optional[tuple[str, list[tuple[_Fragment, bool]]]]]]
-                ) -> tuple[int, ...]:
+    def _blocks(stack: list[_Frame]) -> tuple[int, ...]:
         # relative to the innermost define: a define's body is its own program
         blocks: list[int] = []
         for branch, kind, _ in stack:
@@ -366,6 +449,8 @@ def _branches(fragments: list[_Fragment]) -> list[list[_Fragment]]:
     def compatible(one: tuple[int, ...], other: tuple[int, ...]) -> bool:
         return one[:len(other)] == other or other[:len(one)] == one
 
+    if all(fragment.blocks == fragments[0].blocks for fragment in fragments):
+        return [fragments]
     groups: list[list[_Fragment]] = []
     left = [fragment for fragment in fragments if fragment.emitter is not None or fragment.text.strip()]
     while left and len(groups) < 16:
@@ -382,53 +467,61 @@ def _branches(fragments: list[_Fragment]) -> list[list[_Fragment]]:
 # --- the chart: its files, read and compiled once -------------------------------------------------
 
 class _Chart:
+    """A chart's template files, each read and compiled once, on first use."""
+
     def __init__(self, chart_dir: str) -> None:
         self.chart_dir = chart_dir
-        self.programs: dict[str, Optional[_Program]] = {}
-        self._defines: Optional[dict[str, _Program]] = None
+        self._files: dict[str, tuple[Optional[_Program], dict[str, _Program]]] = {}
+        self._define_files: Optional[dict[str, str]] = None  # define name -> the file Helm takes it from
         self.too_big = False
         self.lock = threading.Lock()
 
     def program(self, template: str) -> Optional[_Program]:
-        if template not in self.programs:
-            self.programs[template] = self._load(template)[0]
-        return self.programs[template]
+        return self._compiled(template)[0]
 
     def define(self, name: str) -> Optional[_Program]:
-        return self.load_defines().get(name)
+        file = self.index_defines().get(name)
+        return None if file is None else self._compiled(file)[1].get(name)
 
-    def load_defines(self) -> dict[str, _Program]:
-        if self._defines is None:
-            self._defines = self._all_defines()
-        return self._defines
+    def index_defines(self) -> dict[str, str]:
+        """Which file holds each define, found by a text search over every template of the chart and
+        its subcharts: only the files an include needs are compiled."""
+        if self._define_files is None:
+            # Helm parses templates deepest path first, so a parent chart's define overrides a subchart's
+            files = sorted(self._template_files(), key=lambda file: (-file.count("/"), file))
+            defines: dict[str, str] = {}
+            total = 0
+            for file in files:
+                text = self._read(file) or ""
+                total += text.count("\n")
+                if total > MAX_CHART_LINES:
+                    self.too_big = True
+                    defines = {}
+                    break
+                for found in _DEFINE_IN_TEXT.finditer(text):
+                    defines[found.group(1) or found.group(2) or ""] = file
+            self._define_files = defines
+        return self._define_files
 
-    def _load(self, template: str) -> tuple[Optional[_Program], dict[str, _Program]]:
-        path = os.path.join(self.chart_dir, *template.split("/"))
+    def _compiled(self, file: str) -> tuple[Optional[_Program], dict[str, _Program]]:
+        if file not in self._files:
+            text = self._read(file)
+            if text is None:
+                self._files[file] = (None, {})
+            else:
+                builder = _Builder(file)
+                self._files[file] = (builder.build(_lex(text)), builder.defines)
+        return self._files[file]
+
+    def _read(self, file: str) -> Optional[str]:
+        path = os.path.join(self.chart_dir, *file.split("/"))
         try:
             if os.path.getsize(path) > MAX_TEMPLATE_BYTES:
-                return None, {}
+                return None
             with open(path, "rb") as stream:
-                text = stream.read(MAX_TEMPLATE_BYTES + 1).decode("utf-8", "replace")
+                return stream.read(MAX_TEMPLATE_BYTES + 1).decode("utf-8", "replace")
         except OSError:  # a packed subchart's template, or gone
-            return None, {}
-        builder = _Builder(template)
-        return builder.build(_lex(text)), builder.defines
-
-    def _all_defines(self) -> dict[str, _Program]:
-        # Helm parses templates deepest path first, so a parent chart's define overrides a subchart's
-        files = sorted(self._template_files(), key=lambda file: (-file.count("/"), file))
-        defines: dict[str, _Program] = {}
-        total = 0
-        for file in files:
-            program, found = self._load(file)
-            if program is not None:
-                total += sum(1 for _ in program.lines)
-                self.programs.setdefault(file, program)
-            if total > MAX_CHART_LINES:
-                self.too_big = True
-                return {}
-            defines.update(found)
-        return defines
+            return None
 
     def _template_files(self) -> list[str]:
         files: list[str] = []
@@ -469,8 +562,11 @@ class _Aligner:
     """Walks the output lines of one program (a template file, or a define where it is included)."""
 
     def __init__(self, program: _Program, chart: _Chart, output: Sequence[str], depth: int, start: int = 0,
-                 fallback: bool = False) -> None:
+                 fallback: bool = False, budget: Optional[list[int]] = None) -> None:
         self.program = program
+        # look-aheads left for the whole output, shared with the defines' aligners: past it, the
+        # nearest line wins (bounded work on output made to defeat the alignment)
+        self.budget = budget if budget is not None else [LOOKAHEADS_PER_LINE * len(output) + 1000]
         self.chart = chart
         self.output = output
         self.depth = depth
@@ -492,6 +588,8 @@ class _Aligner:
         indent = _indent(text) - self.shift
         inside = bool(self.emitters) and indent >= self.block_indent
         matched = self._match(at, inside)
+        if matched is None and not inside:
+            matched = self._starts(text)
         if matched is not None:
             line = self.program.lines[matched]
             if line.literal_first:  # a define's lines: indented by the caller
@@ -507,19 +605,32 @@ class _Aligner:
             return self._commit(jump, exact=True)
         return self._delegate(at) if self.emitters else None
 
-    def _limit(self, start: int, blocks: tuple[int, ...]) -> int:
-        """The last line a search from `start` may reach: the first that must appear if the line in
-        `blocks` did (strong, and in the same block or one around it), or the cap."""
-        lines = self.program.lines
-        stop = min(len(lines) - 1, start + MAX_CANDIDATES)
-        for index in range(start, stop + 1):
-            line = lines[index]
-            if line.required and blocks[:len(line.blocks)] == line.blocks:
-                return index
-        return stop
+    def _starts(self, text: str) -> Optional[int]:
+        """The next template line when `text` only starts as it does: `k: {{ .Values.x }} tail` where
+        x holds line breaks (the lines after go to the action)."""
+        index = self._first_strong()
+        if index >= len(self.program.lines):
+            return None
+        line = self.program.lines[index]
+        kinds = [fragment.emitter is not None for fragment in line.fragments
+                 if fragment.emitter is not None or fragment.text.strip()]
+        text_after_action = True in kinds and False in kinds[kinds.index(True):]
+        if text_after_action and _WORD.search(line.head) and not line.matches(text) \
+                and (text.lstrip(" \t") if self.program.flexible else text).startswith(line.head):
+            return index
+        return None
 
     def _blocks(self) -> tuple[int, ...]:
         return () if self.last is None else self.program.lines[self.last].blocks
+
+    def _first_strong(self) -> int:
+        """The first strong line at/after the cursor that can follow the last line."""
+        after = self._blocks()
+        lines = self.program.lines
+        for index in range(self.cursor, min(len(lines), self.cursor + MAX_CANDIDATES)):
+            if lines[index].strong and not self._excluded(lines[index].blocks, after):
+                return index
+        return len(lines)
 
     def _excluded(self, blocks: tuple[int, ...], after: tuple[int, ...]) -> bool:
         """Whether a line in `blocks` cannot follow, in one pass, a line in `after`: it is in another
@@ -535,8 +646,8 @@ class _Aligner:
         further on; among several, the first whose next line matches the next output line."""
         program = self.program
         text = self.output[at]
-        first_strong = program.next_strong[self.cursor]
-        limit = self._limit(self.cursor, self._blocks())
+        first_strong = self._first_strong()
+        limit = self.program.limit(self.cursor, self._blocks())
         spans: list[tuple[int, int, bool]] = []  # the template lines to try, in order of preference
         scanned = self.cursor
         after = self._blocks()
@@ -549,81 +660,106 @@ class _Aligner:
                 spans.append((first, min(self.cursor - 1, first + MAX_CANDIDATES), False))
         spans.append((scanned, limit, True))
         found: Optional[int] = None
+        found_strength = (-1, 0)
+        tried = 0
         for start, stop, forward in spans:
-            for index in range(start, stop + 1):
+            for index in program.strong_candidates(text, start, stop):
                 line = program.lines[index]
-                if not (line.strong and line.matches(text)) or (forward and self._excluded(line.blocks, after)):
+                if not line.matches(text) or (forward and self._excluded(line.blocks, after)):
                     continue
-                if inside and index != first_strong:
-                    break  # deeper than the open action: its output, not a jump ahead
-                if self._continues(index, at):
-                    found = index
-                    break
-                if found is None:
-                    found = index
-            else:
-                continue
-            break
-        if found is not None and not inside and found > self.cursor and not self._continues(found, at, 3) \
-                and any(program.lines[index].weak and program.lines[index].matches(text)
-                        and not self._excluded(program.lines[index].blocks, after) for index in range(self.cursor, found)):
+                if inside and index != first_strong and not self._continues(index, at, 3)[0]:
+                    # as deep as the open action's output: its output, unless the template goes on
+                    # as the output does (`{{- include ... | nindent 6 }}` then keys at indent 6)
+                    return found
+                strength, skipped = self._continues(index, at)
+                if strength == _FOLLOWS and skipped == 0:
+                    return index
+                # else the best of a few: the one whose next line comes soonest
+                if (strength, -skipped) > found_strength:
+                    found, found_strength = index, (strength, -skipped)
+                tried += 1
+                if tried >= MAX_ALIKE:
+                    return found
+        if found is not None and not inside and found > self.cursor and found_strength[0] != _FOLLOWS \
+                and any(program.lines[index].matches(text) and not self._excluded(program.lines[index].blocks, after)
+                        for index in program.weak_candidates(self.cursor, found - 1)):
             # an action-only line before it can have written this (the same labels as toYaml in one
             # branch, as literal text in the other): the literal lines do not go on as the output does
             return None
         return found
 
-    def _continues(self, index: int, at: int, steps: int = 1) -> bool:
-        """Whether the `steps` output lines after `at` can follow template line `index`: so that of two
-        lines alike (`- port: {{ ... }}` in two branches) the one whose next lines match is taken."""
-        for _ in range(steps):
-            ok, index_after, at_after = self._successor(index, at)
-            if not ok or index_after is None:
-                return ok
+    def _continues(self, index: int, at: int, steps: int = 1) -> tuple[int, int]:
+        """How well the `steps` output lines after `at` follow template line `index`: 0 they cannot,
+        1 only as output of its actions, 2 as the template's next lines (or the end); and how many
+        template lines the first step skips. So that of two lines alike (`- port: {{ ... }}` in two
+        branches) the one whose next lines match is taken."""
+        strength, skipped = _FOLLOWS, 0
+        if self.budget[0] <= 0:
+            return strength, skipped
+        self.budget[0] -= 1
+        for step in range(steps):
+            follows, index_after, at_after = self._successor(index, at)
+            if step == 0:
+                strength, skipped = follows, (0 if index_after is None else index_after - index - 1)
+            if follows == _CANNOT or index_after is None:
+                return (_CANNOT if follows == _CANNOT else strength), skipped
             index, at = index_after, at_after
-        return True
+        return strength, skipped
 
-    def _successor(self, index: int, at: int) -> tuple[bool, Optional[int], int]:
-        """(whether the next output line can follow template line `index`, the template line it
-        matches when that says more, the next output line)."""
+    def _successor(self, index: int, at: int) -> tuple[int, Optional[int], int]:
+        """(how the next output line follows template line `index`, the template line it matches
+        when that says more, the next output line)."""
         following_at = next((later for later in range(at + 1, min(len(self.output), at + 8))
                              if self.output[later].strip()), None)
         line = self.program.lines[index]
         if following_at is None:
-            return True, None, 0  # the end of the output
+            return _FOLLOWS, None, 0  # the end of the output
         following = self.output[following_at]
         shift = _indent(self.output[at]) - line.indent if line.literal_first else self.shift
         # at the end of a define its caller goes on, less indented than the include
         caller = not self.program.flexible or _indent(following) < shift
-        if index + 1 >= len(self.program.lines):
-            return caller, None, 0
-        if line.emitters and line.emitters[max(line.block_emitter, 0)].block \
-                and _indent(following) - shift >= self._block_indent(line):
-            return True, None, 0  # the output of the line's own actions
-        limit = self._limit(index + 1, line.blocks)
+        limit = self.program.limit(index + 1, line.blocks) if index + 1 < len(self.program.lines) else index
+        weak = False
+        successor: Optional[int] = None  # the next strong line
         for later in range(index + 1, limit + 1):
             candidate = self.program.lines[later]
             if self._excluded(candidate.blocks, line.blocks):
                 continue
-            if candidate.weak:
-                return True, None, 0
+            weak = weak or candidate.weak
+            if candidate.strong and successor is None:
+                successor = later
             if candidate.strong and candidate.matches(following):
-                return True, later, following_at
-        if limit + 1 >= len(self.program.lines) and not self.program.lines[limit].required and caller:
-            return True, None, 0
+                return _FOLLOWS, later, following_at
+        block_indent = self._block_indent(line)
+        if line.emitters and line.emitters[max(line.block_emitter, 0)].block \
+                and _indent(following) - shift >= block_indent:
+            # the output of its actions: does the next template line come after it?
+            for later in range(following_at + 1, min(len(self.output), following_at + MAX_CANDIDATES)):
+                text = self.output[later]
+                if successor is not None and self.program.lines[successor].matches(text):
+                    return _FOLLOWS, successor, later
+                if text.strip() and _indent(text) - shift < block_indent:
+                    break
+            return _EMITTED, None, 0
+        if weak:
+            return _EMITTED, None, 0  # the output of an action-only line after it
+        if caller and (limit + 1 >= len(self.program.lines) and not self.program.lines[limit].required
+                       or index + 1 >= len(self.program.lines)):
+            return _FOLLOWS, None, 0
         for branch in line.blocks:  # the next iteration of a loop around it
             if branch in self.program.ranges:
                 first, _ = self.program.ranges[branch]
                 if any(self.program.lines[loop].strong and self.program.lines[loop].matches(following)
                        for loop in range(first, min(index, first + MAX_CANDIDATES) + 1)):
-                    return True, None, 0
-        return False, None, 0
+                    return _FOLLOWS, None, 0
+        return _CANNOT, None, 0
 
     def _weak(self, text: str) -> Optional[int]:
         program = self.program
         after = self._blocks()
-        for index in range(self.cursor, self._limit(self.cursor, after) + 1):
+        for index in program.weak_candidates(self.cursor, self.program.limit(self.cursor, after)):
             line = program.lines[index]
-            if line.weak and line.matches(text) and not self._excluded(line.blocks, after):
+            if line.matches(text) and not self._excluded(line.blocks, after):
                 return index
         return None
 
@@ -665,7 +801,7 @@ class _Aligner:
                         # the define's first line is written on this line unless `nindent` starts a new one
                         starts_here = emitter.newline_first or not self._last_was_strong()
                         self.sub = _Aligner(define, self.chart, self.output, self.depth + 1,
-                                            start=0 if starts_here else 1)
+                                            start=0 if starts_here else 1, budget=self.budget)
                 if self.sub is not None:
                     found = self.sub.take(at)
                     if found is not None:
@@ -681,6 +817,9 @@ class _Aligner:
 
     def _last_was_strong(self) -> bool:
         return self.last is not None and self.program.lines[self.last].strong
+
+
+_CANNOT, _EMITTED, _FOLLOWS = 0, 1, 2  # how an output line follows a template line
 
 
 def _indent(text: str) -> int:
@@ -702,27 +841,34 @@ def map_template_output(chart_dir: str, template: str, output: str) -> tuple[Opt
         program = chart.program(template)
         if program is None:
             return (None,) * len(lines)
-        chart.load_defines()  # bounded by MAX_CHART_LINES: a chart over it maps to nothing
+        chart.index_defines()  # bounded by MAX_CHART_LINES: a chart over it maps to nothing
         if chart.too_big:
             return (None,) * len(lines)
         aligner = _Aligner(program, chart, lines, depth=0, fallback=True)
         return tuple(aligner.take(at) for at in range(len(lines)))
 
 
-def map_documents(chart_dir: str, documents: Sequence[RenderedDocument]
-                  ) -> tuple[tuple[Optional[SourceLine], ...], ...]:
+def map_documents(chart_dir: str, documents: Sequence[RenderedDocument],
+                  outputs: Optional[Mapping[str, str]] = None) -> tuple[tuple[Optional[SourceLine], ...], ...]:
     """For each document, for each line of its `text` (index 0 = line 1), the template line that wrote it.
 
-    The documents of one template (same `source`) are put back at their offsets into that template's
-    output, the separators and empty documents between them as blank lines, and mapped at once."""
-    outputs: dict[str, list[str]] = {}
+    `outputs`: each template's whole output by `source` (HelmRender.outputs). A template missing
+    there is put back together from its documents at their offsets, the lines between them blank."""
+    rebuilt: dict[str, list[str]] = {}
     for document in documents:
-        output = outputs.setdefault(document.source or document.template, [])
+        if outputs is not None and document.source in outputs:
+            continue
+        output = rebuilt.setdefault(document.source or document.template, [])
         text_lines = _lines(document.text)
         output += [""] * (document.offset + len(text_lines) - len(output))
         output[document.offset:document.offset + len(text_lines)] = text_lines
-    mapped = {source: map_template_output(chart_dir, _template_of(source, documents), "\n".join(lines))
-              for source, lines in outputs.items()}
+    whole = {source: "\n".join(lines) for source, lines in rebuilt.items()}
+    mapped: dict[str, tuple[Optional[SourceLine], ...]] = {}
+    for document in documents:
+        source = document.source or document.template
+        if source not in mapped:
+            text = outputs[source] if outputs is not None and source in outputs else whole[source]
+            mapped[source] = map_template_output(chart_dir, document.template, text)
     return tuple(mapped[document.source or document.template][
         document.offset:document.offset + len(_lines(document.text))] for document in documents)
 
@@ -732,7 +878,3 @@ def _lines(text: str) -> list[str]:
     if text.endswith("\n"):
         lines.pop()
     return lines
-
-
-def _template_of(source: str, documents: Sequence[RenderedDocument]) -> str:
-    return next(document.template for document in documents if (document.source or document.template) == source)

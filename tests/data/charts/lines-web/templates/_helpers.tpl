@@ -18,3 +18,12 @@ debug: "false"
 {{- define "web.selector" }}
 app.kubernetes.io/name: {{ .Chart.Name }}
 {{- end }}
+
+{{- define "web.merged" -}}
+{{- if .custom -}}
+{{ toYaml .custom }}
+{{- else -}}
+app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/part-of: web
+{{- end -}}
+{{- end -}}
