@@ -25,8 +25,9 @@ from kaudit.model import Finding, Inputs, Resource
 from kaudit.pod_security import ENFORCE_VERSION_LABEL, PodSecurityVersions
 from kaudit.ruleset import Rule
 from kaudit.sources.manifests import ManifestScan, Plan, PlannedFile, load_item, parsing_heap, read_file
+from kaudit.sources.units import RenderOptions
 from kaudit.sources.yamldoc import YamlMap, YamlSeq
-from kaudit.value import record
+from kaudit.value import field, record
 from kaudit.workloads import CONTAINER_LISTS, POD_CONTAINERS, pod_specs
 
 MIN_BYTES = 8 * 1024 * 1024  # below this, starting worker processes costs more than it saves
@@ -98,32 +99,44 @@ class ParallelScan:
 
 
 def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int,
-         default_namespace: Optional[str] = None, pod_security: Optional[PodSecurityVersions] = None) -> ParallelScan:
+         default_namespace: Optional[str] = None, pod_security: Optional[PodSecurityVersions] = None,
+         render: Optional[RenderOptions] = None) -> ParallelScan:
+    """Files are read and judged by per-object rules in worker processes; charts and kustomizations
+    are rendered here (a render is one subprocess or one SDK call, not worth splitting) and judged
+    by the same rules here; rules that need the whole inventory run here over everything."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     looked_up = frozenset(kind for rule in rules for kind in TEMPLATES[rule.template].reads)
+    rendered = _render_units(planned, default_namespace, render)
     versions, mentioned = _prescan(planned, max_bytes, default_namespace, pod_security or PodSecurityVersions(),
                                    looked_up)
+    versions.with_namespaces(r for r in rendered.resources if r.kind == "Namespace")
+    mentioned |= {r.kind for r in rendered.resources}
     split = split_rules(rules, looked_up - mentioned)
     batches = _batches(planned.files, jobs * BATCHES_PER_WORKER)
     _Worker.setup(split, max_bytes, default_namespace, versions)  # inherited by the forked workers: nothing to pickle
-    loaded = ManifestScan()
+    loaded = ManifestScan(units=rendered.units)
     result = EngineResult()
+    units = iter(rendered.per_unit)
     try:
         with ProcessPoolExecutor(min(jobs, len(batches)), mp_context=multiprocessing.get_context("fork")) as pool:
             done = _in_plan_order(pool.map(_Worker.work, batches), result)
             for found, item in planned.steps:
                 loaded.inputs.merge(found)
                 if item is not None:
-                    inputs, resources = next(done)
+                    inputs, resources = next(units) if item.unit is not None else next(done)
                     loaded.inputs.merge(inputs)
                     loaded.resources.extend(resources)
     except BrokenProcessPool:
         raise KauditError("a worker process died (out of memory?); rerun with --jobs 1") from None
     finally:
         _Worker.setup(None, 0, None, None)
+    if rendered.resources:
+        local = run(split.local, Inventory(rendered.resources, versions))
+        result.findings.extend(local.findings)
+        result.errors.extend(local.errors)
     central = run(split.main, Inventory(loaded.resources, versions))
     result.findings.extend(central.findings)
     result.findings.sort(key=sort_key)
@@ -132,6 +145,28 @@ def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int,
 
 
 _FileResult = tuple[Inputs, list[Resource]]
+
+
+@record
+class _Rendered:
+    units: dict[str, Any] = field(default_factory=dict)  # directory -> RenderedUnit (sources/rendering.py)
+    per_unit: list[_FileResult] = field(default_factory=list)  # in plan order
+    resources: list[Resource] = field(default_factory=list)
+
+
+def _render_units(planned: Plan, default_namespace: Optional[str], render: Optional[RenderOptions]) -> _Rendered:
+    rendered = _Rendered()
+    if not planned.units:
+        return rendered
+    from kaudit.sources.rendering import load_unit
+
+    for unit in planned.units:
+        scan = ManifestScan(default_namespace=default_namespace)
+        load_unit(unit, render or RenderOptions(), scan)
+        rendered.units.update(scan.units)
+        rendered.per_unit.append((scan.inputs, scan.resources))
+        rendered.resources.extend(scan.resources)
+    return rendered
 _BatchResult = tuple[list[_FileResult], list[Finding], list[str]]
 
 

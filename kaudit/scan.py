@@ -19,7 +19,7 @@ from kaudit.model import (
 )
 from kaudit.pod_security import PodSecurityVersions, cluster_ceiling
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
-from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, load_planned, max_file_bytes, plan
+from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB, Plan, load_planned, max_file_bytes, plan
 from kaudit.sources.units import RenderOptions, RenderUnit
 from kaudit.value import field, replace, value
 
@@ -218,15 +218,20 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
     max_bytes = max_file_bytes(request.max_file_mb)
     jobs = request.jobs or parallel.available_cores()
     images = request.images
-    if not (images and (images.verify or images.resolve)) and not planned.units and parallel.worthwhile(planned, jobs):
-        done = parallel.scan(planned, prepared.rules, max_bytes, jobs, request.default_namespace,
-                             prepared.pod_security)
-        done.loaded.inputs.warnings.extend(_unused_render_options(request.render, planned.units))
-        return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
-                         evaluated=done.result)
+    if not (images and (images.verify or images.resolve)) and parallel.worthwhile(planned, jobs):
+        return scan_on_workers(request, prepared, planned, jobs)
     loaded = load_planned(planned, max_bytes, stdin, request.default_namespace, request.render)
     loaded.inputs.warnings.extend(_unused_render_options(request.render, planned.units))
     return _evaluate(request, prepared, loaded.resources, loaded.inputs, request.targets, units=loaded.units)
+
+
+def scan_on_workers(request: ScanRequest, prepared: _Prepared, planned: Plan, jobs: int) -> Report:
+    """The scan spread over `jobs` worker processes (kaudit/parallel.py)."""
+    done = parallel.scan(planned, prepared.rules, max_file_bytes(request.max_file_mb), jobs, request.default_namespace,
+                         prepared.pod_security, request.render)
+    done.loaded.inputs.warnings.extend(_unused_render_options(request.render, planned.units))
+    return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
+                     evaluated=done.result, units=done.loaded.units)
 
 
 def _unused_render_options(options: RenderOptions, units: Sequence[RenderUnit]) -> list[InputError]:

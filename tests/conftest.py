@@ -103,15 +103,10 @@ spec:
 def scan_on_workers(request: ScanRequest, jobs: int) -> Report:
     """A manifest scan forced through `jobs` worker processes, whatever the size of its input: the
     branch `scan_manifests` takes for large trees."""
-    from kaudit import parallel
-    from kaudit.scan import _evaluate, _prepare
-    from kaudit.sources.manifests import max_file_bytes, plan
+    from kaudit import scan
+    from kaudit.sources.manifests import plan
 
-    prepared = _prepare(request)
-    done = parallel.scan(plan(request.targets), prepared.rules, max_file_bytes(request.max_file_mb), jobs,
-                         request.default_namespace, prepared.pod_security)
-    return _evaluate(request, prepared, done.loaded.resources, done.loaded.inputs, request.targets,
-                     evaluated=done.result)
+    return scan.scan_on_workers(request, scan._prepare(request), plan(request.targets), jobs)
 
 
 def hardened_pod(name: str, namespace: str) -> str:

@@ -26,6 +26,8 @@ def report_of(request: ScanRequest, jobs: int) -> dict[str, Any]:
     """The JSON report of a scan, forced through worker processes (jobs > 1) or not."""
     data = to_dict(scan_manifests(request) if jobs == 1 else scan_on_workers(request, jobs))
     data.pop("generatedAt")
+    for unit in data["inputs"]["rendered"]:  # timings, like generatedAt
+        unit.pop("milliseconds")
     return data
 
 
