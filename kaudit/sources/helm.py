@@ -136,7 +136,11 @@ class ChartRenderer:
     not freed (its thread may still be rendering it)."""
 
     def __init__(self, chart_dir: str, options: HelmOptions, renderer: Optional[str] = None,
-                 max_output_bytes: int = MAX_OUTPUT_BYTES, path: Optional[str] = None) -> None:
+                 max_output_bytes: int = MAX_OUTPUT_BYTES, path: Optional[str] = None, without_notes: bool = False
+                 ) -> None:
+        # without_notes (SDK only): the chart's templates/NOTES.txt is left out, so a `fail` in it
+        # (Bitnami's check of substituted images) does not stop a render whose NOTES no one reads
+        self.without_notes = without_notes
         self.chart_dir = chart_dir
         self.options = options
         self.renderer = select_renderer(renderer, path)
@@ -194,7 +198,8 @@ class ChartRenderer:
             if self._chart is None:
                 if self.options.dependency_update:
                     helm_python.dependency_update(self.chart_dir)
-                chart = helm_python.Chart.load(self.chart_dir)
+                chart = (helm_python.Chart.load_archive(_archive_without_notes(self.chart_dir))
+                         if self.without_notes else helm_python.Chart.load(self.chart_dir))
                 try:
                     _check_dependencies(self.chart_dir, chart.metadata, chart.dependencies)
                     self._user_values = _user_values(self.options)
@@ -226,6 +231,24 @@ def _with_timeout(render: Callable[[], dict[str, str]], timeout: float, chart_di
         raise outcome["error"]
     result: dict[str, str] = outcome["result"]
     return result
+
+
+def _archive_without_notes(chart_dir: str) -> bytes:
+    """The chart directory as a .tgz in memory, without its own templates/NOTES.txt."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    root = os.path.basename(os.path.normpath(chart_dir)) or "chart"
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as archive:
+        for directory, subdirectories, files in os.walk(chart_dir):
+            subdirectories[:] = sorted(name for name in subdirectories if name != ".git")
+            for name in sorted(files):
+                full = os.path.join(directory, name)
+                relative = os.path.relpath(full, chart_dir)
+                if relative != os.path.join("templates", "NOTES.txt") and os.path.isfile(full):
+                    archive.add(full, arcname=f"{root}/{relative}", recursive=False)
+    return buffer.getvalue()
 
 
 def _render_loaded(chart_dir: str, chart: Any, values: dict[str, Any], options: HelmOptions) -> dict[str, str]:

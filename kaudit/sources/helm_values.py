@@ -39,7 +39,7 @@ import time
 from typing import Any, Iterator, Optional, Sequence, Union
 
 from kaudit.sources.helm import (MAX_VALUES_FILE_BYTES, ChartRenderer, HelmOptions, HelmRender, RenderError,
-                                 RenderTimeout)
+                                 RenderTimeout, SDK)
 from kaudit.sources.yamldoc import Document, YamlMap, YamlSeq, parse_documents, position_of
 from kaudit.value import replace, value
 
@@ -660,9 +660,11 @@ class _Tracer:
                 open_jobs = [job for job in active if not job.confirmed]
                 for job in open_jobs:
                     self._phase(job, lambda: self._switches(merged, job, leaves))
-                for job in open_jobs:
-                    if not job.scalar and not job.switches:
-                        self._phase(job, lambda: self._sentinels(merged, job))
+                lacking = sorted((job for job in open_jobs if not job.scalar and not job.switches),
+                                 key=lambda job: len(job.candidates))
+                self._batch(merged, lacking)
+                for job in lacking:
+                    self._phase(job, lambda: self._sentinels(merged, job))
             for job in active:
                 job.result = (Provenance(None, False, self._values_error) if values is None
                               else self._verdict(job))
@@ -696,6 +698,8 @@ class _Tracer:
     # --- phase 1: one render marks every string and number candidate --------------------------
 
     def _batch(self, merged: dict[str, Any], jobs: list[_Job]) -> None:
+        """One render with a marker in every markable candidate of `jobs` (strings, numbers, and
+        maps: a sentinel child of its own), halved when it fails; each job reads its field in it."""
         batched: dict[Path, Any] = {}
         for job in jobs:
             for candidate in job.candidates:
@@ -703,8 +707,8 @@ class _Tracer:
                     batched[candidate.leaf.path] = candidate.leaf.value
         if len(batched) < 2:
             return  # one key alone: its single-key render is as cheap
-        for number, (path, node) in enumerate(batched.items()):
-            self.markers[path] = _marker(node, number)
+        for path, node in batched.items():
+            self.markers.setdefault(path, _marker(node, len(self.markers)))
         try:
             outcomes = self._marked(merged, list(batched), 0)
         except _Budget as budget:
@@ -732,19 +736,27 @@ class _Tracer:
             if not mine:
                 continue
             has_document, found, rendered = job.field_in(objects)
-            shown = [candidate for candidate in mine if self._shows_marker(candidate, found, rendered)]
-            if shown:
-                exact = [candidate for candidate in shown if candidate.exact]
-                job.confirmed = exact[:1] if exact else shown
+            shown = [candidate for candidate in mine if self._shows_marker(job, objects, candidate, found, rendered)]
+            exact = [candidate for candidate in shown if candidate.exact]
+            if exact:  # a marker of one key only: that key, and no other, set the field
+                job.confirmed = exact[:1]
                 job.decided = True
                 return
-            if has_document and found and same_value(job.rendered, rendered):
+            if shown:  # parts of the value (keys left out of this batch may be parts too)
+                job.confirmed += [candidate for candidate in shown if candidate not in job.confirmed]
+                job.settled.update(id(candidate) for candidate in shown)
+                job.rejected.update(id(candidate) for candidate in mine if candidate not in shown)
+                continue
+            if has_document and found == job.found and (not found or same_value(job.rendered, rendered)):
                 job.rejected.update(id(candidate) for candidate in mine)  # none of them feeds it
 
-    def _shows_marker(self, candidate: _Candidate, found: bool, rendered: Any) -> bool:
+    def _shows_marker(self, job: _Job, objects: _Objects, candidate: _Candidate, found: bool, rendered: Any
+                      ) -> bool:
+        marker = self.markers[candidate.leaf.path]
+        if isinstance(marker, dict):
+            return self._shows_sentinel(job, objects, candidate, marker[SENTINEL_KEY])
         if not found:
             return False
-        marker = self.markers[candidate.leaf.path]
         if candidate.exact:
             return same_value(marker, rendered)
         return isinstance(rendered, str) and go_text(marker) in rendered
@@ -760,7 +772,9 @@ class _Tracer:
             flagged = self._bisect(merged, job, bools, lambda objects: not job.unchanged_in(objects))
             job.rejected.update(id(candidate) for candidate in bools if candidate not in flagged)
             remaining = [candidate for candidate in remaining if id(candidate) not in job.rejected]
-        deepest, exact_found = 0, False
+        remaining = [candidate for candidate in remaining if id(candidate) not in job.settled]
+        deepest = max((len(candidate.leaf.path) for candidate in job.confirmed), default=0)
+        exact_found = any(candidate.exact for candidate in job.confirmed)
         for candidate in remaining:
             depth = len(candidate.leaf.path)
             if job.confirmed and (depth < deepest or (exact_found and (depth == deepest or not candidate.exact))):
@@ -797,7 +811,9 @@ class _Tracer:
                  if _is_switch(leaf) and id(leaf) not in tried and str(leaf.path[-1]) in words]
         field = _last_name(job.path)
         flags.sort(key=lambda candidate: (_name_distance(candidate.leaf.path, field), -len(candidate.leaf.path)))
-        for candidate in self._bisect(merged, job, flags[:self.max_candidates], job.switched_in):
+        # a group that moves anything is halved (a flag of the whole object among them hides the rest)
+        changed = lambda objects: not job.unchanged_in(objects)  # noqa: E731
+        for candidate in self._bisect(merged, job, flags[:self.max_candidates], changed):
             outcome = self._single(merged, candidate)
             if not isinstance(outcome, str) and job.switched_in(outcome):
                 job.switches.append(candidate)
@@ -811,7 +827,11 @@ class _Tracer:
     # --- phase 4: the sentinel, for fields the object lacks ---------------------------------
 
     def _sentinels(self, merged: dict[str, Any], job: _Job) -> None:
+        if job.decided:
+            return
         for candidate in job.candidates:
+            if id(candidate) in job.rejected:
+                continue
             if job.confirmed:
                 return  # maps as deep are not tried: the sentinel shows in one map only
             outcome = self._single(merged, candidate)
@@ -850,6 +870,13 @@ class _Tracer:
             raise _Budget(f"budget of {self.max_seconds:g} s reached") from None
         except RenderError as error:  # a schema, a `required`, a `fail`: these keys cannot be tested
             outcome = f"render failed ({' '.join(str(error).split())[:300] or 'no message'})"
+            if "/templates/NOTES.txt:" in str(error) and not self._renderer.without_notes \
+                    and self._renderer.renderer == SDK:
+                # a `fail` in NOTES.txt (not a manifest): render without it from now on
+                self._renderer.close()
+                self._renderer = ChartRenderer(self.chart_dir, self.options, SDK, without_notes=True)
+                self.renders -= 1
+                return self._render(merged, changes)
         self.render_cost = max(self.render_cost, time.monotonic() - now)
         self.cache[changes] = outcome
         return outcome
@@ -864,19 +891,26 @@ class _Tracer:
         document = objects.find(job.key, job.position, job.count)
         new = _perturbed(candidate.leaf.value)
         if isinstance(candidate.leaf.value, dict):
-            probes = [candidate.probe] + [candidate.reach[:length]
-                                          for length in range(len(candidate.probe) + 1, len(candidate.reach))]
-            for probe in probes:
-                found, rendered = _at(document, probe)
-                if found and isinstance(rendered, dict) and rendered.get(SENTINEL_KEY) == PROBE:
-                    return True
-            return False
+            return self._shows_sentinel(job, objects, candidate, PROBE)
         found, rendered = _at(document, candidate.probe)
         if not found:
             return False
         if candidate.exact:
             return same_value(new, rendered)
         return isinstance(rendered, str) and go_text(new) in rendered
+
+    @staticmethod
+    def _shows_sentinel(job: _Job, objects: _Objects, candidate: _Candidate, sentinel: str) -> bool:
+        """Whether the map at the candidate's probe (or, for a field the object lacks, a map on the
+        way to it) holds the sentinel child."""
+        document = objects.find(job.key, job.position, job.count)
+        probes = [candidate.probe] + [candidate.reach[:length]
+                                      for length in range(len(candidate.probe) + 1, len(candidate.reach))]
+        for probe in probes:
+            found, rendered = _at(document, probe)
+            if found and isinstance(rendered, dict) and rendered.get(SENTINEL_KEY) == sentinel:
+                return True
+        return False
 
     # --- candidates and verdicts -----------------------------------------------------------------
 
@@ -966,7 +1000,7 @@ def _change(leaf: _Leaf) -> _Change:
 
 
 def _markable(node: Any) -> bool:
-    return isinstance(node, str) or isinstance(node, int) and not isinstance(node, bool)
+    return isinstance(node, (str, dict)) or isinstance(node, int) and not isinstance(node, bool)
 
 
 def _marker(node: Any, number: int) -> Any:
@@ -974,6 +1008,8 @@ def _marker(node: Any, number: int) -> Any:
     name stays a name), numbers move by a step of their own."""
     if isinstance(node, str):
         return f"{node}-{PROBE}{number:05d}" if node else f"{PROBE}{number:05d}"
+    if isinstance(node, dict):
+        return {**node, SENTINEL_KEY: f"{PROBE}{number:05d}"}
     return node + 1 + number
 
 
