@@ -194,7 +194,7 @@ def test_the_render_budget() -> None:
     # next ones halve the group until single keys are left, each then rendered on its own
     privileged = WEB + ("securityContext", "privileged")
     assert trace(privileged, max_renders=1) == Provenance(
-        None, False, "provenance not traced: budget of 1 renders reached (7 candidate values keys untried)")
+        None, False, "provenance not traced: budget of 1 renders reached (6 candidate values keys untried)")
     # privileged is confirmed by the sixth render; a deeper key could still be more specific
     assert trace(privileged, max_renders=6) == Provenance(
         ValuesSource(VALUES, 2, "privileged"), True, "budget of 6 renders reached before trying every candidate")

@@ -45,6 +45,7 @@ from kaudit.value import replace, value
 
 Path = tuple[Union[str, int], ...]
 SET_FILE = "--helm-set"
+MAX_NAMED_SINGLES = 3  # bools named like the field rendered one by one before the others by group
 MAX_BATCH_SPLITS = 4  # a batch render that fails is halved this many times, then left to single keys
 MAX_CANDIDATES = 48  # per query: each costs a render (cached: a key tried for one query is free for the next)
 MAX_TEMPLATE_BYTES = 16 * 1024 * 1024  # of template text read to order candidates
@@ -445,7 +446,8 @@ def _overlay_many(merged: Any, changes: dict[Path, Any]) -> Any:
     grouped: dict[Union[str, int], dict[Path, Any]] = {}
     for path, new in changes.items():
         grouped.setdefault(path[0], {})[path[1:]] = new
-    return {head: _overlay_many(merged[head], inner) for head, inner in grouped.items()}
+    return {head: _overlay_many(merged.get(head) if isinstance(merged, dict) else None, inner)
+            for head, inner in grouped.items()}
 
 
 def _overlay(merged: Any, path: Path, new: Any) -> Any:
@@ -464,7 +466,7 @@ def _overlay(merged: Any, path: Path, new: Any) -> Any:
 def _replace_in(node: Any, path: Path, new: Any) -> Any:
     if not path:
         return new
-    node[path[0]] = _replace_in(node[path[0]], path[1:], new)
+    node[path[0]] = new if len(path) == 1 else _replace_in(node[path[0]], path[1:], new)
     return node
 
 
@@ -767,11 +769,22 @@ class _Tracer:
         if job.decided:
             return
         remaining = [candidate for candidate in job.candidates if id(candidate) not in job.rejected]
-        bools = [candidate for candidate in remaining if isinstance(candidate.leaf.value, bool)]
+        field = _last_name(job.path)
+        named = [candidate for candidate in remaining if isinstance(candidate.leaf.value, bool)
+                 and _name_distance(candidate.leaf.path, field) == 0][:MAX_NAMED_SINGLES]
+        # bools named like the field first, each on its own (it is usually one of them); then the
+        # others that could still be picked over them (deeper), by group
+        self._try(merged, job, named)
+        deepest = max((len(candidate.leaf.path) for candidate in job.confirmed), default=0)
+        bools = [candidate for candidate in remaining if isinstance(candidate.leaf.value, bool)
+                 and candidate not in named and len(candidate.leaf.path) > deepest]
         if len(bools) > 1:
             flagged = self._bisect(merged, job, bools, lambda objects: not job.unchanged_in(objects))
             job.rejected.update(id(candidate) for candidate in bools if candidate not in flagged)
-            remaining = [candidate for candidate in remaining if id(candidate) not in job.rejected]
+        self._try(merged, job, [candidate for candidate in remaining if id(candidate) not in job.rejected])
+
+    def _try(self, merged: dict[str, Any], job: _Job, remaining: list[_Candidate]) -> None:
+        """Single-key renders of `remaining` but those that could not be picked over what is confirmed."""
         remaining = [candidate for candidate in remaining if id(candidate) not in job.settled]
         deepest = max((len(candidate.leaf.path) for candidate in job.confirmed), default=0)
         exact_found = any(candidate.exact for candidate in job.confirmed)
@@ -858,7 +871,13 @@ class _Tracer:
         if self.render_cost > remaining:
             raise _Budget(f"budget of {self.max_seconds:g} s reached (a render takes {self.render_cost:.2g} s)")
         self.renders += 1
-        new = {path: self._new_value(path, how) for path, how in changes}
+        new: dict[Path, Any] = {}
+        for path, how in changes:
+            marker = self.markers.get(path) if how == "marker" else None
+            if isinstance(marker, dict):  # a child of its own: maps in a batch hold one another
+                new[path + (SENTINEL_KEY,)] = marker[SENTINEL_KEY]
+            else:
+                new[path] = self._new_value(path, how)
         extra = _overlay_many(merged, new)
         outcome: Union[_Objects, str]
         try:
