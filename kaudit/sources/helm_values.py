@@ -880,19 +880,19 @@ class _Tracer:
                 new[path] = self._new_value(path, how)
         extra = _overlay_many(merged, new)
         outcome: Union[_Objects, str]
+        if self._renderer is None:
+            self._renderer = ChartRenderer(self.chart_dir, self.options, self.base.render.renderer)
+        renderer = self._renderer
         try:
-            if self._renderer is None:
-                self._renderer = ChartRenderer(self.chart_dir, self.options, self.base.render.renderer)
-            outcome = _Objects(self._renderer.render(extra, timeout=max(remaining, 0.05)))
+            outcome = _Objects(renderer.render(extra, timeout=max(remaining, 0.05)))
         except RenderTimeout:  # it ran out of time (and may still run in its thread)
             self.deadline = 0.0
             raise _Budget(f"budget of {self.max_seconds:g} s reached") from None
         except RenderError as error:  # a schema, a `required`, a `fail`: these keys cannot be tested
             outcome = f"render failed ({' '.join(str(error).split())[:300] or 'no message'})"
-            if "/templates/NOTES.txt:" in str(error) and not self._renderer.without_notes \
-                    and self._renderer.renderer == SDK:
+            if "/templates/NOTES.txt:" in str(error) and not renderer.without_notes and renderer.renderer == SDK:
                 # a `fail` in NOTES.txt (not a manifest): render without it from now on
-                self._renderer.close()
+                renderer.close()
                 self._renderer = ChartRenderer(self.chart_dir, self.options, SDK, without_notes=True)
                 self.renders -= 1
                 return self._render(merged, changes)
@@ -987,10 +987,11 @@ class _Tracer:
         confirmed = job.confirmed
         if not confirmed and job.switches:
             deepest = max(len(candidate.leaf.path) for candidate in job.switches)
-            best = next(candidate for candidate in job.switches if len(candidate.leaf.path) == deepest)
-            others = [candidate.leaf.source for candidate in job.switches if candidate is not best]
+            switch = next(candidate for candidate in job.switches if len(candidate.leaf.path) == deepest)
+            others = [candidate.leaf.source for candidate in job.switches if candidate is not switch]
             notes = ["also switched by " + ", ".join(_describe(source) for source in others)] if others else []
-            return Provenance(replace(best.leaf.source, how="switch"), True, "; ".join(notes + ([bounded] if bounded else [])))
+            return Provenance(replace(switch.leaf.source, how="switch"), True,
+                              "; ".join(notes + ([bounded] if bounded else [])))
         if not confirmed:
             if job.failures:
                 return Provenance(None, False, "provenance not traced: " + "; ".join(job.failures[:3]))
