@@ -586,7 +586,7 @@ class _Job:
         return not found or same_value(self.rendered, rendered) and same_value(rendered, self.rendered)
 
     def switched_in(self, objects: _Objects) -> bool:
-        """Whether the field is gone, there, or (a map or list) another one in `objects` while the
+        """Whether the field is gone, there, or (an empty map or list) another one in `objects` while the
         object is still there and no list on the way changed length (an item added ahead of it)."""
         document = objects.find(self.key, self.position, self.count)
         if not isinstance(document, dict):
@@ -599,7 +599,9 @@ class _Job:
         found, rendered = _at(document, self.path)
         if found != self.found:
             return True
-        return found and not self.scalar and not same_value(self.rendered, rendered)
+        # an empty map or list (`egress: - {}`, allow all) replaced by one with content: a key that
+        # merely edits a non-empty one (adds `namespaces` to a rule) switches nothing on or off
+        return found and not self.scalar and self.rendered in ({}, []) and not same_value(self.rendered, rendered)
 
 
 class _Tracer:
