@@ -20,9 +20,16 @@ deeper keys are (the deepest confirmed is named, the others noted), and two as d
 make the value (`{{ .Values.repo }}:{{ .Values.tag }}`) are reported as ambiguous.
 Documents are matched across renders by Helm source, kind and name (a perturbation can add or
 remove documents), by position within their source when the name itself moved. Renders are cached
-per perturbed key and shared by all queries; the work is bounded by renders, seconds and
+per set of perturbed keys and shared by all queries; the work is bounded by renders, seconds and
 candidates per query, and a bounded answer says so (`known=False`, or a note in `reason` when a
 key was confirmed before the bound).
+Cost: all queries go through phases, likeliest answers first (see _Tracer): one render marks every
+string, number and map candidate at once (a marker of its own each: the field names its key; a
+failing batch is halved), bools are flipped by group and the group halved while the field changes,
+then switches (`{{- if .Values.hostNetwork }} hostNetwork: true`: a bool whose flip removes or adds
+the field, or replaces an empty `{}`/`[]`, reported with `how="switch"`), then sentinels. One loaded
+chart serves every render, and none starts that the slowest render so far says would end after the
+deadline. A `fail` in NOTES.txt (Bitnami's image check) is avoided by rendering without it.
 
 Not traced: a value a template computes (`{{ not .Values.x }}`, `{{ .Values.name | upper }}`)
 matches no key, so it reads as not from values; `import-values`, and the subcharts of a packed
