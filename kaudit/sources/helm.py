@@ -52,6 +52,10 @@ class RenderError(Exception):
     """The chart does not render; the message is the renderer's own."""
 
 
+class RenderTimeout(RenderError):
+    """The render did not finish within its timeout."""
+
+
 class RendererMissing(RenderError):
     """No renderer is available (or the one asked for is not)."""
 
@@ -121,28 +125,92 @@ def render_chart(chart_dir: str, options: HelmOptions, renderer: Optional[str] =
                  path: Optional[str] = None, extra_values: Optional[dict[str, Any]] = None) -> HelmRender:
     """Render `chart_dir`; `renderer` forces one backend, `path` is the PATH searched for helm.
     `extra_values` are merged over the user's values and --set (values provenance perturbs them)."""
-    chosen = select_renderer(renderer, path)
-    if not os.path.isfile(os.path.join(chart_dir, "Chart.yaml")):
-        raise RenderError(f"{chart_dir}: not a chart (no Chart.yaml)")
-    if chosen == SDK:
-        rendered = _with_timeout(lambda: _render_sdk(chart_dir, options, extra_values), timeout, chart_dir)
-        output = sum(len(text) for text in rendered.values())
-        if output > max_output_bytes:
-            raise RenderError(f"{chart_dir}: rendered output is {output} bytes, over the cap of {max_output_bytes}")
-        documents = _documents_from_map(rendered)
-        outputs = {source: text for source, text in rendered.items() if _is_manifest(source)}
-    else:
-        binary = helm_binary(path)
-        assert binary is not None  # select_renderer found it
-        documents = _documents_from_stream(_render_binary(binary, chart_dir, options, timeout, max_output_bytes,
-                                                           extra_values))
-        outputs = _outputs_of(documents)
-    if any(document.template.startswith("charts/") for document in documents):
-        subcharts = _SubchartPaths(chart_dir)
-        documents = tuple(RenderedDocument(text=document.text, template=subcharts.resolve(document.template),
-                                           source=document.source, offset=document.offset)
-                          for document in documents)
-    return HelmRender(chart=chart_dir, renderer=chosen, documents=documents, outputs=outputs)
+    with ChartRenderer(chart_dir, options, renderer, max_output_bytes, path) as loaded:
+        return loaded.render(extra_values, timeout)
+
+
+class ChartRenderer:
+    """One chart rendered many times with different `extra_values` (values provenance): with the
+    SDK the chart is loaded (and the user's values read) once; the binary reads it on every render.
+    Close it (or use it as a context manager); a chart whose render was abandoned at its timeout is
+    not freed (its thread may still be rendering it)."""
+
+    def __init__(self, chart_dir: str, options: HelmOptions, renderer: Optional[str] = None,
+                 max_output_bytes: int = MAX_OUTPUT_BYTES, path: Optional[str] = None, without_notes: bool = False
+                 ) -> None:
+        # without_notes (SDK only): the chart's templates/NOTES.txt is left out, so a `fail` in it
+        # (Bitnami's check of substituted images) does not stop a render whose NOTES no one reads
+        self.without_notes = without_notes
+        self.chart_dir = chart_dir
+        self.options = options
+        self.renderer = select_renderer(renderer, path)
+        self.max_output_bytes = max_output_bytes
+        self.path = path
+        self._chart: Any = None
+        self._user_values: dict[str, Any] = {}
+        self._abandoned = False
+        if not os.path.isfile(os.path.join(chart_dir, "Chart.yaml")):
+            raise RenderError(f"{chart_dir}: not a chart (no Chart.yaml)")
+
+    def __enter__(self) -> "ChartRenderer":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._chart is not None and not self._abandoned:
+            self._chart.close()
+        self._chart = None
+
+    def render(self, extra_values: Optional[dict[str, Any]] = None,
+               timeout: float = DEFAULT_TIMEOUT_SECONDS) -> HelmRender:
+        chart_dir, options = self.chart_dir, self.options
+        if self.renderer == SDK:
+            try:
+                rendered = _with_timeout(lambda: self._render_sdk(extra_values), timeout, chart_dir)
+            except RenderTimeout:
+                self._abandoned = True  # its thread may still render with the loaded chart
+                raise
+            output = sum(len(text) for text in rendered.values())
+            if output > self.max_output_bytes:
+                raise RenderError(f"{chart_dir}: rendered output is {output} bytes, over the cap of "
+                                  f"{self.max_output_bytes}")
+            documents = _documents_from_map(rendered)
+            outputs = {source: text for source, text in rendered.items() if _is_manifest(source)}
+        else:
+            binary = helm_binary(self.path)
+            assert binary is not None  # select_renderer found it
+            documents = _documents_from_stream(_render_binary(binary, chart_dir, options, timeout,
+                                                              self.max_output_bytes, extra_values))
+            outputs = _outputs_of(documents)
+        if any(document.template.startswith("charts/") for document in documents):
+            subcharts = _SubchartPaths(chart_dir)
+            documents = tuple(RenderedDocument(text=document.text, template=subcharts.resolve(document.template),
+                                               source=document.source, offset=document.offset)
+                              for document in documents)
+        return HelmRender(chart=chart_dir, renderer=self.renderer, documents=documents, outputs=outputs)
+
+    def _render_sdk(self, extra_values: Optional[dict[str, Any]]) -> dict[str, str]:
+        import helm_python
+
+        try:
+            if self._chart is None:
+                if self.options.dependency_update:
+                    helm_python.dependency_update(self.chart_dir)
+                chart = (helm_python.Chart.load_archive(_archive_without_notes(self.chart_dir))
+                         if self.without_notes else helm_python.Chart.load(self.chart_dir))
+                try:
+                    _check_dependencies(self.chart_dir, chart.metadata, chart.dependencies)
+                    self._user_values = _user_values(self.options)
+                except BaseException:
+                    chart.close()
+                    raise
+                self._chart = chart
+            values = _merge(self._user_values, extra_values) if extra_values else self._user_values
+            return _render_loaded(self.chart_dir, self._chart, values, self.options)
+        except helm_python.HelmError as error:
+            raise RenderError(f"{self.chart_dir}: {error}") from None
 
 
 def _with_timeout(render: Callable[[], dict[str, str]], timeout: float, chart_dir: str) -> dict[str, str]:
@@ -158,44 +226,52 @@ def _with_timeout(render: Callable[[], dict[str, str]], timeout: float, chart_di
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
-        raise RenderError(f"{chart_dir}: rendering did not finish within {timeout:g} s")
+        raise RenderTimeout(f"{chart_dir}: rendering did not finish within {timeout:g} s")
     if "error" in outcome:
         raise outcome["error"]
     result: dict[str, str] = outcome["result"]
     return result
 
 
-def _render_sdk(chart_dir: str, options: HelmOptions, extra_values: Optional[dict[str, Any]] = None
-                ) -> dict[str, str]:
-    import helm_python
+def _archive_without_notes(chart_dir: str) -> bytes:
+    """The chart directory as a .tgz in memory, without its own templates/NOTES.txt."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    root = os.path.basename(os.path.normpath(chart_dir)) or "chart"
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as archive:
+        for directory, subdirectories, files in os.walk(chart_dir):
+            subdirectories[:] = sorted(name for name in subdirectories if name != ".git")
+            for name in sorted(files):
+                full = os.path.join(directory, name)
+                relative = os.path.relpath(full, chart_dir)
+                if relative != os.path.join("templates", "NOTES.txt") and os.path.isfile(full):
+                    archive.add(full, arcname=f"{root}/{relative}", recursive=False)
+    return buffer.getvalue()
+
+
+def _render_loaded(chart_dir: str, chart: Any, values: dict[str, Any], options: HelmOptions) -> dict[str, str]:
     from helm_python import _native
 
+    if options.kube_version is None and not options.api_versions:
+        rendered: dict[str, str] = chart.render(values, name=options.release, namespace=options.namespace,
+                                                is_install=True)
+        return rendered
+    render_options: dict[str, Any] = {"name": options.release, "namespace": options.namespace,
+                                      "is_install": True, "api_versions": list(options.api_versions)}
+    if options.kube_version is not None:
+        render_options["kube_version"] = options.kube_version
+    # Chart.render plus the Capabilities options it does not expose (see the module doc)
     try:
-        if options.dependency_update:
-            helm_python.dependency_update(chart_dir)
-        with helm_python.Chart.load(chart_dir) as chart:
-            _check_dependencies(chart_dir, chart.metadata, chart.dependencies)
-            values = _user_values(options)
-            if extra_values:
-                values = _merge(values, extra_values)
-            if options.kube_version is None and not options.api_versions:
-                return chart.render(values, name=options.release, namespace=options.namespace,
-                                    is_install=True)
-            render_options: dict[str, Any] = {"name": options.release, "namespace": options.namespace,
-                                              "is_install": True, "api_versions": list(options.api_versions)}
-            if options.kube_version is not None:
-                render_options["kube_version"] = options.kube_version
-            # Chart.render plus the Capabilities options it does not expose (see the module doc)
-            try:
-                payload = _native.call_string("helm_render", chart._raw(), json.dumps(values),
-                                              json.dumps(render_options))
-            except (AttributeError, TypeError) as error:
-                raise RenderError(f"{chart_dir}: this helm-python-sdk ({helm_python.__version__}) cannot set "
-                                  f"the Kubernetes version or API versions: {error}") from None
-    except helm_python.HelmError as error:
-        raise RenderError(f"{chart_dir}: {error}") from None
-    rendered: dict[str, str] = json.loads(payload)
-    return rendered
+        payload = _native.call_string("helm_render", chart._raw(), json.dumps(values), json.dumps(render_options))
+    except (AttributeError, TypeError) as error:
+        import helm_python
+
+        raise RenderError(f"{chart_dir}: this helm-python-sdk ({helm_python.__version__}) cannot set "
+                          f"the Kubernetes version or API versions: {error}") from None
+    loaded: dict[str, str] = json.loads(payload)
+    return loaded
 
 
 def _check_dependencies(chart_dir: str, metadata: dict[str, Any], loaded: list[dict[str, Any]]) -> None:
@@ -262,7 +338,7 @@ def _render_binary(binary: str, chart_dir: str, options: HelmOptions, timeout: f
     try:
         done = subprocess.run(command, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise RenderError(f"{chart_dir}: rendering did not finish within {timeout:g} s") from None
+        raise RenderTimeout(f"{chart_dir}: rendering did not finish within {timeout:g} s") from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip()[:4000]
         raise RenderError(f"{chart_dir}: {message or f'helm template exited {done.returncode}'}")

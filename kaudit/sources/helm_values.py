@@ -20,9 +20,16 @@ deeper keys are (the deepest confirmed is named, the others noted), and two as d
 make the value (`{{ .Values.repo }}:{{ .Values.tag }}`) are reported as ambiguous.
 Documents are matched across renders by Helm source, kind and name (a perturbation can add or
 remove documents), by position within their source when the name itself moved. Renders are cached
-per perturbed key and shared by all queries; the work is bounded by renders, seconds and
+per set of perturbed keys and shared by all queries; the work is bounded by renders, seconds and
 candidates per query, and a bounded answer says so (`known=False`, or a note in `reason` when a
 key was confirmed before the bound).
+Cost: all queries go through phases, likeliest answers first (see _Tracer): one render marks every
+string, number and map candidate at once (a marker of its own each: the field names its key; a
+failing batch is halved), bools are flipped by group and the group halved while the field changes,
+then switches (`{{- if .Values.hostNetwork }} hostNetwork: true`: a bool whose flip removes or adds
+the field, or replaces an empty `{}`/`[]`, reported with `how="switch"`), then sentinels. One loaded
+chart serves every render, and none starts that the slowest render so far says would end after the
+deadline. A `fail` in NOTES.txt (Bitnami's image check) is avoided by rendering without it.
 
 Not traced: a value a template computes (`{{ not .Values.x }}`, `{{ .Values.name | upper }}`)
 matches no key, so it reads as not from values; `import-values`, and the subcharts of a packed
@@ -38,12 +45,15 @@ import tarfile
 import time
 from typing import Any, Iterator, Optional, Sequence, Union
 
-from kaudit.sources.helm import (MAX_VALUES_FILE_BYTES, HelmOptions, HelmRender, RenderError, render_chart)
+from kaudit.sources.helm import (MAX_VALUES_FILE_BYTES, ChartRenderer, HelmOptions, HelmRender, RenderError,
+                                 RenderTimeout, SDK)
 from kaudit.sources.yamldoc import Document, YamlMap, YamlSeq, parse_documents, position_of
-from kaudit.value import value
+from kaudit.value import replace, value
 
 Path = tuple[Union[str, int], ...]
 SET_FILE = "--helm-set"
+MAX_NAMED_SINGLES = 3  # bools named like the field rendered one by one before the others by group
+MAX_BATCH_SPLITS = 4  # a batch render that fails is halved this many times, then left to single keys
 MAX_CANDIDATES = 48  # per query: each costs a render (cached: a key tried for one query is free for the next)
 MAX_TEMPLATE_BYTES = 16 * 1024 * 1024  # of template text read to order candidates
 SENTINEL_KEY = "kauditProbe"
@@ -57,6 +67,7 @@ class ValuesSource:
     file: str  # the chart's or a subchart's values.yaml, a user values file as given, or "--helm-set"
     line: Optional[int]  # of the key in `file`; None for --helm-set
     key: str  # dotted, as written in `file`: "securityContext.privileged", "ports[1]"
+    how: str = ""  # "switch": a bool whose flip removes (or adds) the field, not the field's value
 
 
 @value
@@ -77,7 +88,7 @@ def trace_values(chart_dir: str, options: HelmOptions, render: HelmRender, queri
                  max_candidates: int = MAX_CANDIDATES) -> dict[Query, Provenance]:
     """Where each queried field's value came from (see the module doc); never raises on bad input."""
     tracer = _Tracer(chart_dir, options, render, max_renders, max_seconds, max_candidates)
-    return {query: tracer.trace(query) for query in queries}
+    return tracer.trace_all(queries)
 
 
 # --- the effective values, each key with the file that set it ----------------------------------
@@ -430,6 +441,22 @@ def _perturbed(node: Any) -> Any:
     return PROBE  # null
 
 
+def _overlay_many(merged: Any, changes: dict[Path, Any]) -> Any:
+    """_overlay for several keys at once (none inside another)."""
+    if () in changes:
+        return changes[()]
+    if isinstance(merged, list):
+        copy = _plain(merged)
+        for path, new in changes.items():
+            copy = _replace_in(copy, path, new)
+        return copy
+    grouped: dict[Union[str, int], dict[Path, Any]] = {}
+    for path, new in changes.items():
+        grouped.setdefault(path[0], {})[path[1:]] = new
+    return {head: _overlay_many(merged.get(head) if isinstance(merged, dict) else None, inner)
+            for head, inner in grouped.items()}
+
+
 def _overlay(merged: Any, path: Path, new: Any) -> Any:
     """Values to merge over the user's so that `path` holds `new` and nothing else changes: nested
     maps down to the key, a whole copy of any list on the way (Helm replaces lists, never merges)."""
@@ -446,7 +473,7 @@ def _overlay(merged: Any, path: Path, new: Any) -> Any:
 def _replace_in(node: Any, path: Path, new: Any) -> Any:
     if not path:
         return new
-    node[path[0]] = _replace_in(node[path[0]], path[1:], new)
+    node[path[0]] = new if len(path) == 1 else _replace_in(node[path[0]], path[1:], new)
     return node
 
 
@@ -522,9 +549,76 @@ class _Candidate:
     leaf: _Leaf
     exact: bool  # equal to the rendered value, not a part of it
     probe: Path  # where the perturbation must show: the field, or the map that must gain the sentinel
+    reach: Path = ()  # a missing field's path: the sentinel may show in a map on the way to it
+
+
+_Change = tuple[Path, str]  # a values key and how it is perturbed: "value", "map" (a sentinel child), "marker"
+
+
+class _Job:
+    """One query on its way through the phases; `result` once answered."""
+
+    def __init__(self, query: Query, obj: dict[str, Any], key: _DocumentKey, position: int, count: int) -> None:
+        self.query = query
+        self.path: Path = tuple(query.path)
+        self.obj = obj
+        self.key = key
+        self.position = position
+        self.count = count
+        self.found, self.rendered = _at(obj, self.path)
+        self.scalar = self.found and not isinstance(self.rendered, dict)
+        self.candidates: list[_Candidate] = []
+        self.capped = ""
+        self.confirmed: list[_Candidate] = []
+        self.switches: list[_Candidate] = []
+        self.failures: list[str] = []
+        self.rejected: set[int] = set()  # ids of candidates a batch or group render ruled out
+        self.settled: set[int] = set()  # ids of candidates rendered on their own
+        self.decided = False  # a batch render named the key: no single-key renders
+        self.bounded = ""
+        self.result: Optional[Provenance] = None
+
+    def field_in(self, objects: _Objects) -> tuple[bool, bool, Any]:
+        """(document found, field found, its value) in another render."""
+        document = objects.find(self.key, self.position, self.count)
+        if not isinstance(document, dict):
+            return False, False, None
+        found, rendered = _at(document, self.path)
+        return True, found, rendered
+
+    def unchanged_in(self, objects: _Objects) -> bool:
+        has_document, found, rendered = self.field_in(objects)
+        if not has_document or found != self.found:
+            return False
+        return not found or same_value(self.rendered, rendered) and same_value(rendered, self.rendered)
+
+    def switched_in(self, objects: _Objects) -> bool:
+        """Whether the field is gone, there, or (an empty map or list) another one in `objects` while the
+        object is still there and no list on the way changed length (an item added ahead of it)."""
+        document = objects.find(self.key, self.position, self.count)
+        if not isinstance(document, dict):
+            return False
+        for index, part in enumerate(self.path[:-1]):
+            if isinstance(part, int):
+                before, after = _at(self.obj, self.path[:index])[1], _at(document, self.path[:index])[1]
+                if isinstance(before, list) and isinstance(after, list) and len(before) != len(after):
+                    return False
+        found, rendered = _at(document, self.path)
+        if found != self.found:
+            return True
+        # an empty map or list (`egress: - {}`, allow all) replaced by one with content: a key that
+        # merely edits a non-empty one (adds `namespaces` to a rule) switches nothing on or off
+        return found and not self.scalar and self.rendered in ({}, []) and not same_value(self.rendered, rendered)
 
 
 class _Tracer:
+    """The phases, each over every query, cheapest and likeliest answers first: (1) one batch render
+    with every string and number candidate set to a marker of its own; (2) single-key renders for
+    what the batch left open, bools by group (flip a group, bisect it when the field changes); (3)
+    switches: bools the document's template names, by group, for fields still without a key; (4)
+    the sentinel for fields the object lacks. Every render is bounded by the deadline: none starts
+    that would end after it, judging by the slowest render so far."""
+
     def __init__(self, chart_dir: str, options: HelmOptions, render: HelmRender, max_renders: int,
                  max_seconds: float, max_candidates: int) -> None:
         self.chart_dir = chart_dir
@@ -534,11 +628,15 @@ class _Tracer:
         self.max_seconds = max_seconds
         self.max_candidates = max_candidates
         self.deadline = time.monotonic() + max_seconds
+        self.render_cost = 0.0  # of the slowest render so far
         self.renders = 0
-        self.cache: dict[tuple[Path, str], Union[_Objects, str]] = {}
+        self.cache: dict[frozenset[_Change], Union[_Objects, str]] = {}
+        self.markers: dict[Path, Any] = {}
+        self._renderer: Optional[ChartRenderer] = None
         self._values: Optional[tuple[dict[str, Any], list[_Leaf]]] = None
         self._values_error = ""
         self._template_words: Optional[frozenset[str]] = None
+        self._document_words: dict[str, frozenset[str]] = {}
 
     def values(self) -> Optional[tuple[dict[str, Any], list[_Leaf]]]:
         if self._values is None and not self._values_error:
@@ -553,48 +651,300 @@ class _Tracer:
             self._values = merged, leaves
         return self._values
 
-    def trace(self, query: Query) -> Provenance:
+    def trace_all(self, queries: Sequence[Query]) -> dict[Query, Provenance]:
+        try:
+            jobs = [self._job(query) for query in dict.fromkeys(queries)]
+            values = self.values()
+            active = [job for job in jobs if job.result is None]
+            if values is not None:
+                merged, leaves = values
+                for job in active:
+                    job.candidates = self._candidates(job, leaves)
+                    if len(job.candidates) > self.max_candidates:
+                        job.capped = (f"{len(job.candidates)} candidate values keys, over the cap of "
+                                      f"{self.max_candidates}")
+                        job.candidates = job.candidates[:self.max_candidates]
+                scalars = sorted((job for job in active if job.scalar), key=lambda job: len(job.candidates))
+                self._batch(merged, scalars)
+                for job in scalars:
+                    self._phase(job, lambda: self._singles(merged, job))
+                open_jobs = [job for job in active if not job.confirmed]
+                for job in open_jobs:
+                    self._phase(job, lambda: self._switches(merged, job, leaves))
+                lacking = sorted((job for job in open_jobs if not job.scalar and not job.switches),
+                                 key=lambda job: len(job.candidates))
+                self._batch(merged, lacking)
+                for job in lacking:
+                    self._phase(job, lambda: self._sentinels(merged, job))
+            for job in active:
+                job.result = (Provenance(None, False, self._values_error) if values is None
+                              else self._verdict(job))
+            return {job.query: job.result or Provenance(None, False, "not traced") for job in jobs}
+        finally:
+            if self._renderer is not None:
+                self._renderer.close()
+
+    def _job(self, query: Query) -> _Job:
+        placeholder = _Job(query, {}, ("", "", "", 0), 0, 0)
         if not 0 <= query.document < len(self.base.render.documents):
-            return Provenance(None, False, f"no document {query.document} in the render")
+            placeholder.result = Provenance(None, False, f"no document {query.document} in the render")
+            return placeholder
         obj = self.base.data(query.document)
         if not isinstance(obj, dict):
-            return Provenance(None, False, "the document does not parse to an object")
-        values = self.values()
-        if values is None:
-            return Provenance(None, False, self._values_error)
-        merged, leaves = values
-        candidates = self._candidates(obj, tuple(query.path), leaves)
-        confirmed: list[_Candidate] = []
-        failures: list[str] = []
+            placeholder.result = Provenance(None, False, "the document does not parse to an object")
+            return placeholder
         key = self.base.key(query.document)
         source_documents = self.base._by_source[key[0]]
-        position, count = source_documents.index(query.document), len(source_documents)
-        tried = candidates[:self.max_candidates]
-        deepest, exact_found = 0, False
-        for number, candidate in enumerate(tried):
+        return _Job(query, obj, key, source_documents.index(query.document), len(source_documents))
+
+    @staticmethod
+    def _phase(job: _Job, run: Any) -> None:
+        if job.bounded:
+            return
+        try:
+            run()
+        except _Budget as budget:
+            job.bounded = str(budget)
+
+    # --- phase 1: one render marks every string and number candidate --------------------------
+
+    def _batch(self, merged: dict[str, Any], jobs: list[_Job]) -> None:
+        """One render with a marker in every markable candidate of `jobs` (strings, numbers, and
+        maps: a sentinel child of its own), halved when it fails; each job reads its field in it."""
+        batched: dict[Path, Any] = {}
+        for job in jobs:
+            for candidate in job.candidates:
+                if _markable(candidate.leaf.value) and candidate.leaf.path not in batched:
+                    batched[candidate.leaf.path] = candidate.leaf.value
+        if len(batched) < 2:
+            return  # one key alone: its single-key render is as cheap
+        for path, node in batched.items():
+            self.markers.setdefault(path, _marker(node, len(self.markers)))
+        try:
+            outcomes = self._marked(merged, list(batched), 0)
+        except _Budget as budget:
+            for job in jobs:
+                job.bounded = str(budget)
+            return
+        for job in jobs:
+            self._read_batch(job, outcomes)
+
+    def _marked(self, merged: dict[str, Any], paths: list[Path], depth: int) -> list[tuple[list[Path], _Objects]]:
+        """Renders with `paths` marked, halved when a render fails (a schema's enum, a `fail`): each
+        part that rendered with the keys it marked."""
+        outcome = self._render(merged, frozenset((path, "marker") for path in paths))
+        if not isinstance(outcome, str):
+            return [(paths, outcome)]
+        if len(paths) < 2 or depth >= MAX_BATCH_SPLITS:
+            return []  # left to single-key renders
+        middle = len(paths) // 2
+        return self._marked(merged, paths[:middle], depth + 1) + self._marked(merged, paths[middle:], depth + 1)
+
+    def _read_batch(self, job: _Job, outcomes: list[tuple[list[Path], _Objects]]) -> None:
+        for paths, objects in outcomes:
+            marked = set(paths)
+            mine = [candidate for candidate in job.candidates if candidate.leaf.path in marked]
+            if not mine:
+                continue
+            has_document, found, rendered = job.field_in(objects)
+            shown = [candidate for candidate in mine if self._shows_marker(job, objects, candidate, found, rendered)]
+            exact = [candidate for candidate in shown if candidate.exact]
+            if exact:  # a marker of one key only: that key, and no other, set the field
+                job.confirmed = exact[:1]
+                job.decided = True
+                return
+            if shown:  # parts of the value (keys left out of this batch may be parts too)
+                job.confirmed += [candidate for candidate in shown if candidate not in job.confirmed]
+                job.settled.update(id(candidate) for candidate in shown)
+                job.rejected.update(id(candidate) for candidate in mine if candidate not in shown)
+                continue
+            if has_document and found == job.found and (not found or same_value(job.rendered, rendered)):
+                job.rejected.update(id(candidate) for candidate in mine)  # none of them feeds it
+
+    def _shows_marker(self, job: _Job, objects: _Objects, candidate: _Candidate, found: bool, rendered: Any
+                      ) -> bool:
+        marker = self.markers[candidate.leaf.path]
+        if isinstance(marker, dict):
+            return self._shows_sentinel(job, objects, candidate, marker[SENTINEL_KEY])
+        if not found:
+            return False
+        if candidate.exact:
+            return same_value(marker, rendered)
+        return isinstance(rendered, str) and go_text(marker) in rendered
+
+    # --- phase 2: single keys, bools by group -----------------------------------------------
+
+    def _singles(self, merged: dict[str, Any], job: _Job) -> None:
+        if job.decided:
+            return
+        remaining = [candidate for candidate in job.candidates if id(candidate) not in job.rejected]
+        field = _last_name(job.path)
+        named = [candidate for candidate in remaining if isinstance(candidate.leaf.value, bool)
+                 and _name_distance(candidate.leaf.path, field) == 0][:MAX_NAMED_SINGLES]
+        # bools named like the field first, each on its own (it is usually one of them); then the
+        # others that could still be picked over them (deeper), by group
+        self._try(merged, job, named)
+        deepest = max((len(candidate.leaf.path) for candidate in job.confirmed), default=0)
+        bools = [candidate for candidate in remaining if isinstance(candidate.leaf.value, bool)
+                 and candidate not in named and len(candidate.leaf.path) > deepest]
+        if len(bools) > 1:
+            flagged = self._bisect(merged, job, bools, lambda objects: not job.unchanged_in(objects))
+            job.rejected.update(id(candidate) for candidate in bools if candidate not in flagged)
+        self._try(merged, job, [candidate for candidate in remaining if id(candidate) not in job.rejected])
+
+    def _try(self, merged: dict[str, Any], job: _Job, remaining: list[_Candidate]) -> None:
+        """Single-key renders of `remaining` but those that could not be picked over what is confirmed."""
+        remaining = [candidate for candidate in remaining if id(candidate) not in job.settled]
+        deepest = max((len(candidate.leaf.path) for candidate in job.confirmed), default=0)
+        exact_found = any(candidate.exact for candidate in job.confirmed)
+        for candidate in remaining:
             depth = len(candidate.leaf.path)
-            if confirmed and (depth < deepest or (exact_found and (depth == deepest or not candidate.exact))):
+            if job.confirmed and (depth < deepest or (exact_found and (depth == deepest or not candidate.exact))):
                 # cannot be picked over what is confirmed (see _verdict): no render for it. Keys as
                 # deep as a confirmed part are tried: `{{ .Values.repo }}:{{ .Values.tag }}` is both
                 continue
-            try:
-                outcome = self._perturb(merged, candidate)
-            except _Budget as budget:
-                if confirmed:  # what was confirmed holds; a deeper key may be among the untried
-                    return self._verdict(confirmed, failures, f"{budget} before trying every candidate")
-                return Provenance(None, False, f"provenance not traced: {budget} "
-                                                 f"({len(tried) - number} candidate values keys untried)")
+            outcome = self._single(merged, candidate)
+            job.settled.add(id(candidate))
             if isinstance(outcome, str):
-                failures.append(f"{candidate.leaf.source.key}: {outcome}")
-            elif self._shows(outcome.find(key, position, count), candidate):
-                confirmed.append(candidate)
+                job.failures.append(f"{candidate.leaf.source.key}: {outcome}")
+            elif self._shows(job, outcome, candidate):
+                job.confirmed.append(candidate)
                 deepest, exact_found = max(deepest, depth), exact_found or candidate.exact
-        capped = len(candidates) > self.max_candidates
-        over = f"{len(candidates)} candidate values keys, over the cap of {self.max_candidates}"
-        return self._verdict(confirmed, failures, over if capped else "")
+            elif _is_switch(candidate.leaf) and job.switched_in(outcome):
+                job.switches.append(candidate)
 
-    def _candidates(self, obj: dict[str, Any], path: Path, leaves: list[_Leaf]) -> list[_Candidate]:
-        found, rendered = _at(obj, path)
+    def _bisect(self, merged: dict[str, Any], job: _Job, group: list[_Candidate], changed: Any) -> list[_Candidate]:
+        """The members of `group` (bools) whose flip on its own makes `changed` true, found by
+        flipping the group at once and halving it while it does; single flips are cached as such."""
+        if len(group) == 1:
+            return group
+        outcome = self._render(merged, frozenset(_change(candidate.leaf) for candidate in group))
+        if not isinstance(outcome, str) and not changed(outcome):
+            return []
+        middle = len(group) // 2
+        return self._bisect(merged, job, group[:middle], changed) + self._bisect(merged, job, group[middle:], changed)
+
+    # --- phase 3: switches ----------------------------------------------------------------------
+
+    def _switches(self, merged: dict[str, Any], job: _Job, leaves: list[_Leaf]) -> None:
+        tried = {id(candidate.leaf) for candidate in job.candidates if isinstance(candidate.leaf.value, bool)}
+        words = self._words_of(job.query.document)
+        flags = [_Candidate(leaf, True, job.path) for leaf in leaves
+                 if _is_switch(leaf) and id(leaf) not in tried and str(leaf.path[-1]) in words]
+        field = _last_name(job.path)
+        flags.sort(key=lambda candidate: (_name_distance(candidate.leaf.path, field), -len(candidate.leaf.path)))
+        # a group that moves anything is halved (a flag of the whole object among them hides the rest)
+        changed = lambda objects: not job.unchanged_in(objects)  # noqa: E731
+        for candidate in self._bisect(merged, job, flags[:self.max_candidates], changed):
+            outcome = self._single(merged, candidate)
+            if not isinstance(outcome, str) and job.switched_in(outcome):
+                job.switches.append(candidate)
+
+    def _words_of(self, document: int) -> frozenset[str]:
+        template = self.base.render.documents[document].template
+        if template not in self._document_words:
+            self._document_words[template] = _words_in([os.path.join(self.chart_dir, template)])
+        return self._document_words[template]
+
+    # --- phase 4: the sentinel, for fields the object lacks ---------------------------------
+
+    def _sentinels(self, merged: dict[str, Any], job: _Job) -> None:
+        if job.decided:
+            return
+        for candidate in job.candidates:
+            if id(candidate) in job.rejected:
+                continue
+            if job.confirmed:
+                return  # maps as deep are not tried: the sentinel shows in one map only
+            outcome = self._single(merged, candidate)
+            job.settled.add(id(candidate))
+            if isinstance(outcome, str):
+                job.failures.append(f"{candidate.leaf.source.key}: {outcome}")
+            elif self._shows(job, outcome, candidate):
+                job.confirmed.append(candidate)
+
+    # --- renders ---------------------------------------------------------------------------------
+
+    def _single(self, merged: dict[str, Any], candidate: _Candidate) -> Union[_Objects, str]:
+        return self._render(merged, frozenset((_change(candidate.leaf),)))
+
+    def _render(self, merged: dict[str, Any], changes: frozenset[_Change]) -> Union[_Objects, str]:
+        if changes in self.cache:
+            return self.cache[changes]
+        if self.renders >= self.max_renders:
+            raise _Budget(f"budget of {self.max_renders} renders reached")
+        now = time.monotonic()
+        remaining = self.deadline - now
+        if remaining <= 0:
+            raise _Budget(f"budget of {self.max_seconds:g} s reached")
+        if self.render_cost > remaining:
+            raise _Budget(f"budget of {self.max_seconds:g} s reached (a render takes {self.render_cost:.2g} s)")
+        self.renders += 1
+        new: dict[Path, Any] = {}
+        for path, how in changes:
+            marker = self.markers.get(path) if how == "marker" else None
+            if isinstance(marker, dict):  # a child of its own: maps in a batch hold one another
+                new[path + (SENTINEL_KEY,)] = marker[SENTINEL_KEY]
+            else:
+                new[path] = self._new_value(path, how)
+        extra = _overlay_many(merged, new)
+        outcome: Union[_Objects, str]
+        if self._renderer is None:
+            self._renderer = ChartRenderer(self.chart_dir, self.options, self.base.render.renderer)
+        renderer = self._renderer
+        try:
+            outcome = _Objects(renderer.render(extra, timeout=max(remaining, 0.05)))
+        except RenderTimeout:  # it ran out of time (and may still run in its thread)
+            self.deadline = 0.0
+            raise _Budget(f"budget of {self.max_seconds:g} s reached") from None
+        except RenderError as error:  # a schema, a `required`, a `fail`: these keys cannot be tested
+            outcome = f"render failed ({' '.join(str(error).split())[:300] or 'no message'})"
+            if "/templates/NOTES.txt:" in str(error) and not renderer.without_notes and renderer.renderer == SDK:
+                # a `fail` in NOTES.txt (not a manifest): render without it from now on
+                renderer.close()
+                self._renderer = ChartRenderer(self.chart_dir, self.options, SDK, without_notes=True)
+                self.renders -= 1
+                return self._render(merged, changes)
+        self.render_cost = max(self.render_cost, time.monotonic() - now)
+        self.cache[changes] = outcome
+        return outcome
+
+    def _new_value(self, path: Path, how: str) -> Any:
+        if how == "marker":
+            return self.markers[path]
+        assert self._values is not None
+        return _perturbed(_at(self._values[0], path)[1])
+
+    def _shows(self, job: _Job, objects: _Objects, candidate: _Candidate) -> bool:
+        document = objects.find(job.key, job.position, job.count)
+        new = _perturbed(candidate.leaf.value)
+        if isinstance(candidate.leaf.value, dict):
+            return self._shows_sentinel(job, objects, candidate, PROBE)
+        found, rendered = _at(document, candidate.probe)
+        if not found:
+            return False
+        if candidate.exact:
+            return same_value(new, rendered)
+        return isinstance(rendered, str) and go_text(new) in rendered
+
+    @staticmethod
+    def _shows_sentinel(job: _Job, objects: _Objects, candidate: _Candidate, sentinel: str) -> bool:
+        """Whether the map at the candidate's probe (or, for a field the object lacks, a map on the
+        way to it) holds the sentinel child."""
+        document = objects.find(job.key, job.position, job.count)
+        probes = [candidate.probe] + [candidate.reach[:length]
+                                      for length in range(len(candidate.probe) + 1, len(candidate.reach))]
+        for probe in probes:
+            found, rendered = _at(document, probe)
+            if found and isinstance(rendered, dict) and rendered.get(SENTINEL_KEY) == sentinel:
+                return True
+        return False
+
+    # --- candidates and verdicts -----------------------------------------------------------------
+
+    def _candidates(self, job: _Job, leaves: list[_Leaf]) -> list[_Candidate]:
+        obj, path = job.obj, job.path
+        found, rendered = job.found, job.rendered
         field = _last_name(path)
         if found and not isinstance(rendered, dict):
             exact = [_Candidate(leaf, True, path) for leaf in leaves if same_value(leaf.value, rendered)]
@@ -617,17 +967,20 @@ class _Tracer:
                 return lists
         map_path = path if found else _deepest_map(obj, path)
         _, rendered_map = _at(obj, map_path)
-        name = _last_name(map_path)
+        # the map's name, or (a field the object lacks) a name on the way to it: `resources` of
+        # `resources.limits.cpu` printed by `{{- with .Values.resources }}` from `resources: {}`
+        names = [_last_name(map_path)] + [str(part) for part in path[len(map_path):] if isinstance(part, str)]
         maps = []
         for leaf in leaves:
             shared = _shared(leaf.value, rendered_map) if isinstance(leaf.value, dict) else None
             if shared is not None:
                 # the same content first, then a key named like the map ("securityContext"), then
                 # more of it in common, then one the templates name, then deeper
-                maps.append(((leaf.value.keys() != rendered_map.keys(), _name_distance(leaf.path, name), -shared,
+                distance = min(_name_distance(leaf.path, name) for name in names)
+                maps.append(((leaf.value.keys() != rendered_map.keys(), distance, -shared,
                               self._unnamed(leaf.path), -len(leaf.path)), leaf))
         maps.sort(key=lambda scored: scored[0])
-        return [_Candidate(leaf, True, map_path) for _, leaf in maps]
+        return [_Candidate(leaf, True, map_path, () if found else path) for _, leaf in maps]
 
     def _unnamed(self, path: Path) -> bool:
         """Whether no template names the key itself (it can still be printed through a parent map)."""
@@ -635,47 +988,28 @@ class _Tracer:
             self._template_words = _template_words(self.chart_dir)
         return str(path[-1]) not in self._template_words
 
-    def _perturb(self, merged: dict[str, Any], candidate: _Candidate) -> Union[_Objects, str]:
-        leaf = candidate.leaf
-        cache_key = (leaf.path, "map" if isinstance(leaf.value, dict) else "value")
-        if cache_key in self.cache:
-            return self.cache[cache_key]
-        if self.renders >= self.max_renders:
-            raise _Budget(f"budget of {self.max_renders} renders reached")
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise _Budget(f"budget of {self.max_seconds:g} s reached")
-        self.renders += 1
-        extra = _overlay(merged, leaf.path, _perturbed(leaf.value))
-        outcome: Union[_Objects, str]
-        try:
-            outcome = _Objects(render_chart(self.chart_dir, self.options, renderer=self.base.render.renderer,
-                                            timeout=max(remaining, 0.05), extra_values=extra))
-        except RenderError as error:  # a schema, a `required`, a `fail`: this key cannot be tested
-            if time.monotonic() >= self.deadline:  # it ran out of time (and may still run in its thread)
-                self.deadline = 0.0
-                raise _Budget(f"budget of {self.max_seconds:g} s reached") from None
-            outcome = f"render failed ({' '.join(str(error).split())[:300] or 'no message'})"
-        self.cache[cache_key] = outcome
-        return outcome
-
     @staticmethod
-    def _shows(obj: Any, candidate: _Candidate) -> bool:
-        found, rendered = _at(obj, candidate.probe)
-        if not found:
-            return False
-        new = _perturbed(candidate.leaf.value)
-        if isinstance(candidate.leaf.value, dict):
-            return isinstance(rendered, dict) and rendered.get(SENTINEL_KEY) == PROBE
-        if candidate.exact:
-            return same_value(new, rendered)
-        return isinstance(rendered, str) and go_text(new) in rendered
-
-    @staticmethod
-    def _verdict(confirmed: list[_Candidate], failures: list[str], bounded: str) -> Provenance:
+    def _verdict(job: _Job) -> Provenance:
+        bounded = job.bounded and (f"{job.bounded} before trying every candidate" if job.confirmed or job.switches
+                                   else job.bounded)
+        bounded = "; ".join(note for note in (bounded, job.capped) if note)
+        confirmed = job.confirmed
+        if not confirmed and job.switches:
+            deepest = max(len(candidate.leaf.path) for candidate in job.switches)
+            switch = next(candidate for candidate in job.switches if len(candidate.leaf.path) == deepest)
+            others = [candidate.leaf.source for candidate in job.switches if candidate is not switch]
+            notes = ["also switched by " + ", ".join(_describe(source) for source in others)] if others else []
+            return Provenance(replace(switch.leaf.source, how="switch"), True,
+                              "; ".join(notes + ([bounded] if bounded else [])))
         if not confirmed:
-            if failures:
-                return Provenance(None, False, "provenance not traced: " + "; ".join(failures[:3]))
+            if job.failures:
+                return Provenance(None, False, "provenance not traced: " + "; ".join(job.failures[:3]))
+            if job.bounded:
+                untried = sum(1 for candidate in job.candidates
+                              if id(candidate) not in job.rejected and id(candidate) not in job.settled)
+                counted = f"{job.bounded} ({untried} candidate values keys untried)"
+                return Provenance(None, False, "provenance not traced: " + "; ".join(
+                    note for note in (counted, job.capped) if note))
             if bounded:
                 return Provenance(None, False, f"provenance not traced: {bounded}")
             return Provenance(None, True)
@@ -688,6 +1022,42 @@ class _Tracer:
         others = [candidate.leaf.source for candidate in confirmed if candidate is not best[0]]
         notes = ["also changes with " + ", ".join(_describe(source) for source in others)] if others else []
         return Provenance(best[0].leaf.source, True, "; ".join(notes + ([bounded] if bounded else [])))
+
+
+def _change(leaf: _Leaf) -> _Change:
+    return leaf.path, "map" if isinstance(leaf.value, dict) else "value"
+
+
+def _markable(node: Any) -> bool:
+    return isinstance(node, (str, dict)) or isinstance(node, int) and not isinstance(node, bool)
+
+
+def _marker(node: Any, number: int) -> Any:
+    """A value for `node` that no other key of the batch gets: strings keep their text in front (a
+    name stays a name), numbers move by a step of their own."""
+    if isinstance(node, str):
+        return f"{node}-{PROBE}{number:05d}" if node else f"{PROBE}{number:05d}"
+    if isinstance(node, dict):
+        return {**node, SENTINEL_KEY: f"{PROBE}{number:05d}"}
+    return node + 1 + number
+
+
+def _is_switch(leaf: _Leaf) -> bool:
+    return isinstance(leaf.value, bool)
+
+
+def _words_in(files: list[str]) -> frozenset[str]:
+    import re
+
+    words: set[str] = set()
+    for name in files:
+        try:
+            with open(name, "rb") as stream:
+                text = stream.read(MAX_TEMPLATE_BYTES).decode("utf-8", "replace")
+        except OSError:
+            continue
+        words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_-]*", text))
+    return frozenset(words)
 
 
 def _template_words(chart_dir: str) -> frozenset[str]:
