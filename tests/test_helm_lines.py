@@ -293,14 +293,27 @@ def test_bad_templates_never_raise(tmp_path: Path, template: str) -> None:
     assert all(found is None or found.file == "templates/t.yaml" for found in mapped_lines)
 
 
-def test_a_chart_is_read_once_per_process_and_later_edits_are_not_seen(tmp_path: Path) -> None:
+def test_a_template_or_define_edited_after_the_first_call_is_read_again(tmp_path: Path) -> None:
+    # a long-lived process (tests, library use) scans, the user edits the chart, it scans again
     chart = tmp_path / "chart"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
     (chart / "templates" / "cm.yaml").write_text("kind: ConfigMap\n")
-    assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\n") == (exact("templates/cm.yaml", 1),)
+    output = "kind: ConfigMap\n"
+    assert map_template_output(str(chart), "templates/cm.yaml", output) == (exact("templates/cm.yaml", 1),)
+    assert map_template_output(str(chart), "templates/cm.yaml", output) == (exact("templates/cm.yaml", 1),)
     (chart / "templates" / "cm.yaml").write_text("# moved\nkind: ConfigMap\n")
-    assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\n") == (exact("templates/cm.yaml", 1),)
+    assert map_template_output(str(chart), "templates/cm.yaml", output) == (exact("templates/cm.yaml", 2),)
+    # a define added in a new file, then moved down in it
+    (chart / "templates" / "cm.yaml").write_text('kind: ConfigMap\n{{ include "x" . }}\n')
+    output = "kind: ConfigMap\nkey: v\n"
+    assert map_template_output(str(chart), "templates/cm.yaml", output)[1] == attributed("templates/cm.yaml", 2)
+    (chart / "templates" / "_x.tpl").write_text('{{- define "x" }}\nkey: v\n{{- end }}\n')
+    assert map_template_output(str(chart), "templates/cm.yaml", output)[1] == exact("templates/_x.tpl", 2)
+    (chart / "templates" / "_x.tpl").write_text('{{/* x */}}\n{{- define "x" }}\nkey: v\n{{- end }}\n')
+    assert map_template_output(str(chart), "templates/cm.yaml", output)[1] == exact("templates/_x.tpl", 3)
+    (chart / "templates" / "_x.tpl").unlink()
+    assert map_template_output(str(chart), "templates/cm.yaml", output)[1] == attributed("templates/cm.yaml", 2)
 
 
 def test_a_chart_over_the_line_cap_maps_to_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,7 +27,8 @@ are walked in order with a cursor on the template:
 Bounded: template files over MAX_TEMPLATE_BYTES, or charts whose templates hold more than
 MAX_CHART_LINES lines, map to None; each output line tries a bounded number of template lines and
 look-aheads. A packed subchart (charts/x.tgz) has no file on disk: its lines map to None. Each
-chart's files are read and compiled once per process (at most _CACHED_CHARTS charts are kept).
+chart's files are read and compiled once per process (at most _CACHED_CHARTS charts are kept) and
+again when one of them changed: each call stats the chart's template files (mtime_ns, size, inode).
 """
 from __future__ import annotations
 
@@ -469,8 +470,10 @@ def _branches(fragments: list[_Fragment]) -> list[list[_Fragment]]:
 class _Chart:
     """A chart's template files, each read and compiled once, on first use."""
 
-    def __init__(self, chart_dir: str) -> None:
+    def __init__(self, chart_dir: str, files: list[str], signature: tuple[tuple[str, int, int, int], ...]) -> None:
         self.chart_dir = chart_dir
+        self.files = files  # its template files and its unpacked subcharts', found when it was loaded
+        self.signature = signature  # (file, mtime_ns, size, inode) of each: a change means a new _Chart
         self._files: dict[str, tuple[Optional[_Program], dict[str, _Program]]] = {}
         self._define_files: Optional[dict[str, str]] = None  # define name -> the file Helm takes it from
         self.too_big = False
@@ -488,7 +491,7 @@ class _Chart:
         its subcharts: only the files an include needs are compiled."""
         if self._define_files is None:
             # Helm parses templates deepest path first, so a parent chart's define overrides a subchart's
-            files = sorted(self._template_files(), key=lambda file: (-file.count("/"), file))
+            files = sorted(self.files, key=lambda file: (-file.count("/"), file))
             defines: dict[str, str] = {}
             total = 0
             for file in files:
@@ -523,21 +526,37 @@ class _Chart:
         except OSError:  # a packed subchart's template, or gone
             return None
 
-    def _template_files(self) -> list[str]:
-        files: list[str] = []
-        pending = [""]
-        while pending and len(files) < 10_000:
-            chart = pending.pop()
-            templates = os.path.join(self.chart_dir, chart, "templates")
-            for root, directories, names in os.walk(templates):
-                directories.sort()
-                relative = os.path.relpath(root, self.chart_dir).replace(os.sep, "/")
-                files += [f"{relative}/{name}" for name in sorted(names)]
-            charts = os.path.join(self.chart_dir, chart, "charts")
-            if os.path.isdir(charts):
-                pending += [os.path.join(chart, "charts", name) for name in sorted(os.listdir(charts))
-                            if os.path.isdir(os.path.join(charts, name))]
-        return files
+
+def _template_files(chart_dir: str) -> list[str]:
+    """The template files of the chart and of its unpacked subcharts, relative to `chart_dir`."""
+    files: list[str] = []
+    pending = [""]
+    while pending and len(files) < 10_000:
+        chart = pending.pop()
+        templates = os.path.join(chart_dir, chart, "templates")
+        for root, directories, names in os.walk(templates):
+            directories.sort()
+            relative = os.path.relpath(root, chart_dir).replace(os.sep, "/")
+            files += [f"{relative}/{name}" for name in sorted(names)]
+        charts = os.path.join(chart_dir, chart, "charts")
+        if os.path.isdir(charts):
+            pending += [os.path.join(chart, "charts", name) for name in sorted(os.listdir(charts))
+                        if os.path.isdir(os.path.join(charts, name))]
+    return files
+
+
+def _signature(chart_dir: str, files: list[str]) -> tuple[tuple[str, int, int, int], ...]:
+    """What says a file changed without reading it: its modification time, size and inode (a file
+    replaced by a rename). Files added or removed change the list itself."""
+    signature: list[tuple[str, int, int, int]] = []
+    for file in files:
+        try:
+            stat = os.stat(os.path.join(chart_dir, *file.split("/")))
+        except OSError:
+            signature.append((file, -1, -1, -1))
+            continue
+        signature.append((file, stat.st_mtime_ns, stat.st_size, stat.st_ino))
+    return tuple(signature)
 
 
 _charts: OrderedDict[str, _Chart] = OrderedDict()
@@ -545,11 +564,15 @@ _charts_lock = threading.Lock()
 
 
 def _chart(chart_dir: str) -> _Chart:
+    """The chart's compiled files, compiled again when one of its template files changed (stat only:
+    a long-lived process sees a template edited between two scans)."""
     key = os.path.abspath(chart_dir)
+    files = _template_files(chart_dir)
+    signature = _signature(chart_dir, files)
     with _charts_lock:
         chart = _charts.get(key)
-        if chart is None:
-            chart = _charts[key] = _Chart(chart_dir)
+        if chart is None or chart.signature != signature:
+            chart = _charts[key] = _Chart(chart_dir, files, signature)
             while len(_charts) > _CACHED_CHARTS:
                 _charts.popitem(last=False)
         _charts.move_to_end(key)
