@@ -354,3 +354,30 @@ def test_documents_without_their_templates_output_are_mapped_from_their_offsets(
     assert map_documents(render.chart, render.documents) == \
         map_documents(render.chart, render.documents, render.outputs)
     assert any(len([d for d in render.documents if d.source == document.source]) > 1 for document in render.documents)
+
+
+POD_CHART = CHARTS / "lines-pod"
+POD_SPEC = "templates/_pod.tpl"
+
+
+@pytest.mark.parametrize("set_values", [(), ("extraMounts[0].name=cache,extraMounts[0].path=/cache",)])
+def test_a_long_define_included_with_nindent_maps_to_its_own_lines(set_values: tuple[str, ...]) -> None:
+    # kube-prometheus-stack's grafana: `{{- include "grafana.pod" . | nindent 6 }}`, a define of 1,700 lines
+    result = mapped(POD_CHART, *set_values)
+    assert source(result, DEPLOYMENT, "serviceAccountName: release-name") == exact(POD_SPEC, 2)
+    assert source(result, DEPLOYMENT, "fsGroup: 472") == attributed(DEPLOYMENT, 8)  # the define's own toYaml
+    # past 300 lines of a branch not taken
+    assert source(result, DEPLOYMENT, "containers:") == exact(POD_SPEC, 311)
+    assert source(result, DEPLOYMENT, "image: kiwigrid/k8s-sidecar:2.10.1") == exact(POD_SPEC, 314)
+    assert source(result, DEPLOYMENT, "imagePullPolicy: IfNotPresent") == exact(POD_SPEC, 315)
+    # the literal `- name: storage` after a range of `- name: {{ .name }}`, empty or not
+    assert source(result, DEPLOYMENT, "- name: storage") == exact(POD_SPEC, 321)
+    assert source(result, DEPLOYMENT, "mountPath: /var/lib/storage") == exact(POD_SPEC, 322)
+    # `  - name: {{ .Chart.Name }}`, not the range's `      - name: {{ .name }}`: the include's
+    # indentation plus the define line's own
+    assert source(result, DEPLOYMENT, "- name: lines-pod") == exact(POD_SPEC, 324)
+    assert source(result, DEPLOYMENT, "imagePullPolicy: IfNotPresent", 1) == exact(POD_SPEC, 326)
+    assert source(result, DEPLOYMENT, "- name: storage", 1) == exact(POD_SPEC, 328)
+    if set_values:
+        assert source(result, DEPLOYMENT, "- name: cache") == exact(POD_SPEC, 318)
+        assert source(result, DEPLOYMENT, "mountPath: /cache") == exact(POD_SPEC, 319)

@@ -13,12 +13,16 @@ are walked in order with a cursor on the template:
   only lines that may be absent (in a block the last line is not in, never the other branch of an
   if/else the last line took); inside a `range` the walk may go back to the loop body (the next
   iteration). Of several alike lines, the one whose next line matches the next output line wins
-  (also past the output of its own actions);
+  (also past the output of its own actions), and a line whose whole text is the output line wins
+  over one with actions in a block that may be skipped (`- name: storage` after an empty range of
+  `- name: {{ .name }}`);
 - a line the template text does not explain is output of the actions of the line before it (or of
   an action-only line) and is attributed to that action, `exact=False`; for `include`/`template` of
   a `define` in the chart (defines are global: every templates/ directory of the chart and its
   subcharts on disk) the define's body is aligned the same way and a match there is returned
-  exactly, in the define's file; output a define's own actions wrote goes to the include line;
+  exactly, in the define's file; output a define's own actions wrote goes to the include line.
+  A define included as `include "x" . | nindent N` (or `indent N`) writes its lines N spaces deeper
+  than they are written: a define line matches only at that depth (without such a pipeline, at any);
 - an output line as deep as an open action's block (`nindent N`) stays with the action unless the
   template goes on as the output does, so a common key (`- name:`) does not pull the cursor away;
 - literal text without a word (`{{ $key }}: {{ $value }}`, `- {{ . }}`) does not identify a line:
@@ -26,7 +30,7 @@ are walked in order with a cursor on the template:
 
 Bounded: template files over MAX_TEMPLATE_BYTES, or charts whose templates hold more than
 MAX_CHART_LINES lines, map to None; each output line tries a bounded number of template lines and
-look-aheads. A packed subchart (charts/x.tgz) has no file on disk: its lines map to None. Each
+look-aheads (found through indexes up to MAX_SPAN lines ahead, walked one by one up to MAX_CANDIDATES). A packed subchart (charts/x.tgz) has no file on disk: its lines map to None. Each
 chart's files are read and compiled once per process (at most _CACHED_CHARTS charts are kept) and
 again when one of them changed: each call stats the chart's template files (mtime_ns, size, inode).
 """
@@ -45,7 +49,8 @@ from kaudit.value import value
 MAX_TEMPLATE_BYTES = 1024 * 1024  # a bigger template file maps to None
 MAX_CHART_LINES = 200_000  # lines over all the chart's templates: past it, everything maps to None
 MAX_OUTPUT_LINES = 1_000_000
-MAX_CANDIDATES = 256  # template lines (or output lines ahead) one search goes through
+MAX_CANDIDATES = 256  # template lines (or output lines ahead) one search goes through line by line
+MAX_SPAN = 4096  # template lines a search through the indexes may reach (a define of 1,700 lines)
 MAX_INCLUDE_DEPTH = 8  # includes followed into defines that include defines
 MAX_ALIKE = 8  # template lines matching one output line compared by what follows them
 LOOKAHEADS_PER_LINE = 8  # such comparisons for the whole output, per output line
@@ -177,6 +182,9 @@ _DEFINE_IN_TEXT = re.compile(r"""\{\{-?\s*define\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]
 _INCLUDE_NAME = re.compile(r"""\b(?:include|template)\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
 _NINDENT = re.compile(r"\bnindent\b")
 _INDENT_WIDTH = re.compile(r"\bn?indent\s+(\d{1,4})\b")
+# `include "x" . | nindent 6`: every line of the define's output is indented by exactly 6 (the
+# arguments without a pipe of their own: `[^|]*` cannot backtrack past the one `|`)
+_PLAIN_INDENTED_INCLUDE = re.compile(r"""(?:include|template)\s+(?:"(?:[^"\\]|\\.)*"|`[^`]*`)[^|]*\|\s*n?indent\s+\d{1,4}""")
 _BLOCK_OUTPUT = re.compile(r"\b(?:n?indent|toYaml|toJson|toPrettyJson|include|template|tpl)\b")
 _WORD = re.compile(r"[^\W_]")
 _SEPARATOR = re.compile(r"---[ \t]*(?:#.*)?")
@@ -184,7 +192,7 @@ _SEPARATOR = re.compile(r"---[ \t]*(?:#.*)?")
 
 class _Emitter:
     """An action whose output lands in the output: the line it starts on, the define it includes."""
-    __slots__ = ("line", "define", "newline_first", "block", "indent")
+    __slots__ = ("line", "define", "newline_first", "block", "indent", "plain")
 
     def __init__(self, action: _Action) -> None:
         self.line = action.line
@@ -194,6 +202,8 @@ class _Emitter:
         self.block = bool(_BLOCK_OUTPUT.search(action.body))  # likely to write several lines
         width = _INDENT_WIDTH.search(action.body)
         self.indent = int(width.group(1)) if width else None  # `indent N`/`nindent N`: its lines' indentation
+        # the define's lines come out as written, `indent` spaces deeper
+        self.plain = _PLAIN_INDENTED_INCLUDE.fullmatch(action.body) is not None
 
 
 class _Fragment:
@@ -311,7 +321,7 @@ class _Program:
     def limit(self, start: int, blocks: tuple[int, ...]) -> int:
         """The last line a search from `start` may reach: the first that must appear if a line in
         `blocks` did (required, and in the same block or one around it), or the cap."""
-        stop = min(len(self.lines) - 1, start + MAX_CANDIDATES)
+        stop = min(len(self.lines) - 1, start + MAX_SPAN)
         for depth in range(len(blocks) + 1):
             indices = self.required_in.get(blocks[:depth])
             if indices:
@@ -585,7 +595,8 @@ class _Aligner:
     """Walks the output lines of one program (a template file, or a define where it is included)."""
 
     def __init__(self, program: _Program, chart: _Chart, output: Sequence[str], depth: int, start: int = 0,
-                 fallback: bool = False, budget: Optional[list[int]] = None) -> None:
+                 fallback: bool = False, budget: Optional[list[int]] = None, indent: Optional[int] = None,
+                 first_on_caller_line: bool = False) -> None:
         self.program = program
         # look-aheads left for the whole output, shared with the defines' aligners: past it, the
         # nearest line wins (bounded work on output made to defeat the alignment)
@@ -599,7 +610,11 @@ class _Aligner:
         self.emitters: tuple[_Emitter, ...] = ()
         self.emitter_at = 0
         self.block_indent = 0
-        self.shift = 0  # a define's lines are indented by the caller: output indent - template indent
+        self.shift = indent or 0  # a define's lines are indented by the caller: output indent - template indent
+        # the shift when the caller says it (`include "x" . | nindent 6`): a define's line matches only
+        # output as deep as it is written plus that, so `  - name: {{ .n }}` is not any list item
+        self.fixed = indent
+        self.first_on_caller_line = first_on_caller_line  # its first line follows the caller's text
         self.sub: Optional[_Aligner] = None
         self.sub_hits = 0
 
@@ -615,7 +630,7 @@ class _Aligner:
             matched = self._starts(text)
         if matched is not None:
             line = self.program.lines[matched]
-            if line.literal_first:  # a define's lines: indented by the caller
+            if line.literal_first and self.fixed is None:  # a define's lines: indented by the caller
                 self.shift += indent - line.indent
             return self._commit(matched, exact=True)
         weak = None if inside else self._weak(text)
@@ -638,13 +653,22 @@ class _Aligner:
         kinds = [fragment.emitter is not None for fragment in line.fragments
                  if fragment.emitter is not None or fragment.text.strip()]
         text_after_action = True in kinds and False in kinds[kinds.index(True):]
-        if text_after_action and _WORD.search(line.head) and not line.matches(text) \
+        if text_after_action and _WORD.search(line.head) and not self._fits(line, text) \
                 and (text.lstrip(" \t") if self.program.flexible else text).startswith(line.head):
             return index
         return None
 
     def _blocks(self) -> tuple[int, ...]:
         return () if self.last is None else self.program.lines[self.last].blocks
+
+    def _fits(self, line: _Line, text: str) -> bool:
+        """Whether template line `line` can have written output line `text`: its text, and in a define
+        whose caller indents it by a known width, at its own indentation plus that width."""
+        if not line.matches(text):
+            return False
+        if self.fixed is None or not line.literal_first or (self.first_on_caller_line and self.last is None):
+            return True
+        return _indent(text) - self.fixed == line.indent
 
     def _first_strong(self) -> int:
         """The first strong line at/after the cursor that can follow the last line."""
@@ -683,28 +707,42 @@ class _Aligner:
                 spans.append((first, min(self.cursor - 1, first + MAX_CANDIDATES), False))
         spans.append((scanned, limit, True))
         found: Optional[int] = None
-        found_strength = (-1, 0)
+        found_rank = (-1, False, 0)
         tried = 0
+        # a line with actions that fits (`- name: {{ .name }}` in a range) is taken unless a line
+        # after it, outside its block, is the output line's very text (`- name: storage`)
+        with_actions: Optional[int] = None
         for start, stop, forward in spans:
             for index in program.strong_candidates(text, start, stop):
                 line = program.lines[index]
-                if not line.matches(text) or (forward and self._excluded(line.blocks, after)):
+                if not self._fits(line, text) or (forward and self._excluded(line.blocks, after)):
                     continue
+                whole = len(line.segments) == 1  # the output line is its text
+                if with_actions is not None:
+                    before = program.lines[with_actions].blocks
+                    if not whole or line.blocks[:len(before)] == before:
+                        continue
                 if inside and index != first_strong and not self._continues(index, at, 3)[0]:
                     # as deep as the open action's output: its output, unless the template goes on
                     # as the output does (`{{- include ... | nindent 6 }}` then keys at indent 6)
                     return found
                 strength, skipped = self._continues(index, at)
+                # the best of a few: the one the next output line follows, by its text rather than
+                # by actions, whose next line comes soonest
+                rank = (strength, whole, -skipped)
+                if rank > found_rank:
+                    found, found_rank = index, rank
                 if strength == _FOLLOWS and skipped == 0:
-                    return index
-                # else the best of a few: the one whose next line comes soonest
-                if (strength, -skipped) > found_strength:
-                    found, found_strength = index, (strength, -skipped)
+                    if whole or not line.blocks or with_actions is not None:
+                        return found
+                    with_actions = index
+                    tried = MAX_ALIKE - 2  # one more look, for the output line's very text
+                    continue
                 tried += 1
                 if tried >= MAX_ALIKE:
                     return found
-        if found is not None and not inside and found > self.cursor and found_strength[0] != _FOLLOWS \
-                and any(program.lines[index].matches(text) and not self._excluded(program.lines[index].blocks, after)
+        if found is not None and not inside and found > self.cursor and found_rank[0] != _FOLLOWS \
+                and any(self._fits(program.lines[index], text) and not self._excluded(program.lines[index].blocks, after)
                         for index in program.weak_candidates(self.cursor, found - 1)):
             # an action-only line before it can have written this (the same labels as toYaml in one
             # branch, as literal text in the other): the literal lines do not go on as the output does
@@ -742,24 +780,21 @@ class _Aligner:
         # at the end of a define its caller goes on, less indented than the include
         caller = not self.program.flexible or _indent(following) < shift
         limit = self.program.limit(index + 1, line.blocks) if index + 1 < len(self.program.lines) else index
-        weak = False
-        successor: Optional[int] = None  # the next strong line
-        for later in range(index + 1, limit + 1):
-            candidate = self.program.lines[later]
-            if self._excluded(candidate.blocks, line.blocks):
-                continue
-            weak = weak or candidate.weak
-            if candidate.strong and successor is None:
-                successor = later
-            if candidate.strong and candidate.matches(following):
+        lines = self.program.lines
+        for later in self.program.strong_candidates(following, index + 1, limit):
+            if not self._excluded(lines[later].blocks, line.blocks) and self._fits(lines[later], following):
                 return _FOLLOWS, later, following_at
+        successor = next((later for later in range(index + 1, min(limit, index + MAX_CANDIDATES) + 1)
+                          if lines[later].strong and not self._excluded(lines[later].blocks, line.blocks)), None)
+        weak = any(not self._excluded(lines[later].blocks, line.blocks)
+                   for later in self.program.weak_candidates(index + 1, limit)[:MAX_CANDIDATES])
         block_indent = self._block_indent(line)
         if line.emitters and line.emitters[max(line.block_emitter, 0)].block \
                 and _indent(following) - shift >= block_indent:
             # the output of its actions: does the next template line come after it?
             for later in range(following_at + 1, min(len(self.output), following_at + MAX_CANDIDATES)):
                 text = self.output[later]
-                if successor is not None and self.program.lines[successor].matches(text):
+                if successor is not None and self._fits(self.program.lines[successor], text):
                     return _FOLLOWS, successor, later
                 if text.strip() and _indent(text) - shift < block_indent:
                     break
@@ -772,7 +807,7 @@ class _Aligner:
         for branch in line.blocks:  # the next iteration of a loop around it
             if branch in self.program.ranges:
                 first, _ = self.program.ranges[branch]
-                if any(self.program.lines[loop].strong and self.program.lines[loop].matches(following)
+                if any(self.program.lines[loop].strong and self._fits(self.program.lines[loop], following)
                        for loop in range(first, min(index, first + MAX_CANDIDATES) + 1)):
                     return _FOLLOWS, None, 0
         return _CANNOT, None, 0
@@ -782,7 +817,7 @@ class _Aligner:
         after = self._blocks()
         for index in program.weak_candidates(self.cursor, self.program.limit(self.cursor, after)):
             line = program.lines[index]
-            if line.matches(text) and not self._excluded(line.blocks, after):
+            if self._fits(line, text) and not self._excluded(line.blocks, after):
                 return index
         return None
 
@@ -790,7 +825,7 @@ class _Aligner:
         lines = self.program.lines
         for index in range(self.cursor, min(len(lines), self.cursor + MAX_FALLBACK_JUMP)):
             line = lines[index]
-            if line.strong and len(line.head.strip()) >= 4 and line.matches(text):
+            if line.strong and len(line.head.strip()) >= 4 and self._fits(line, text):
                 return index
         return None
 
@@ -823,8 +858,13 @@ class _Aligner:
                     if define is not None:
                         # the define's first line is written on this line unless `nindent` starts a new one
                         starts_here = emitter.newline_first or not self._last_was_strong()
+                        # `include "x" . | nindent N` in a template, or in a define whose indentation is known
+                        known = emitter.plain and emitter.indent is not None and \
+                            (not self.program.flexible or self.fixed is not None)
                         self.sub = _Aligner(define, self.chart, self.output, self.depth + 1,
-                                            start=0 if starts_here else 1, budget=self.budget)
+                                            start=0 if starts_here else 1, budget=self.budget,
+                                            indent=(self.fixed or 0) + (emitter.indent or 0) if known else None,
+                                            first_on_caller_line=not emitter.newline_first)
                 if self.sub is not None:
                     found = self.sub.take(at)
                     if found is not None:
