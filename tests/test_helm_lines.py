@@ -381,3 +381,23 @@ def test_a_long_define_included_with_nindent_maps_to_its_own_lines(set_values: t
     if set_values:
         assert source(result, DEPLOYMENT, "- name: cache") == exact(POD_SPEC, 318)
         assert source(result, DEPLOYMENT, "mountPath: /cache") == exact(POD_SPEC, 319)
+
+
+REDIS = CHARTS / "lines-redis"
+STATEFULSET = "templates/statefulset.yaml"
+
+
+@pytest.mark.parametrize("set_values", [(), ("extraPodSpec.priorityClassName=high",)])
+def test_lines_after_an_include_in_a_branch_not_taken_map_to_the_template(set_values: tuple[str, ...]) -> None:
+    # bitnami redis: `{{- if .Values.extraPodSpec }}{{- include ... | nindent 6 }}{{- end }}` with an
+    # empty extraPodSpec, then `hostAliases: {{- include ... }}` not taken either, opens the pod spec
+    result = mapped(REDIS, *set_values)
+    assert source(result, STATEFULSET, "securityContext:") == exact(STATEFULSET, 19)
+    assert source(result, STATEFULSET, "fsGroup: 1001") == attributed(STATEFULSET, 19)
+    assert source(result, STATEFULSET, "serviceAccountName: release-name-redis") == exact(STATEFULSET, 21)
+    assert source(result, STATEFULSET, "nodeAffinity:") == exact(STATEFULSET, 24)
+    assert source(result, STATEFULSET, "containers:") == exact(STATEFULSET, 25)
+    assert source(result, STATEFULSET, "image: docker.io/bitnami/redis:8.2.1") == exact(STATEFULSET, 27)
+    assert source(result, STATEFULSET, 'imagePullPolicy: "IfNotPresent"') == exact(STATEFULSET, 28)
+    if set_values:  # the branch taken: its output is the include's
+        assert source(result, STATEFULSET, "priorityClassName: high") == attributed(STATEFULSET, 12)
