@@ -401,3 +401,26 @@ def test_lines_after_an_include_in_a_branch_not_taken_map_to_the_template(set_va
     assert source(result, STATEFULSET, 'imagePullPolicy: "IfNotPresent"') == exact(STATEFULSET, 28)
     if set_values:  # the branch taken: its output is the include's
         assert source(result, STATEFULSET, "priorityClassName: high") == attributed(STATEFULSET, 12)
+
+
+ENV_CHART = CHARTS / "lines-env"
+ENV_EXTRA = ("repoServer.env[0].name=FOO,repoServer.env[0].value=bar,repoServer.env[1].name=BAZ,"
+             "repoServer.env[1].valueFrom.secretKeyRef.name=s,repoServer.env[1].valueFrom.secretKeyRef.key=k")
+
+
+@pytest.mark.parametrize("set_values", [(), (ENV_EXTRA,), ("openshift.enabled=true",)])
+def test_a_tpl_block_ends_where_the_literal_lines_resume(set_values: tuple[str, ...]) -> None:
+    # argo-cd's repo-server: `{{- with (concat ...env) }}{{- tpl (toYaml .) $ | nindent 10 }}{{- end }}`
+    result = mapped(ENV_CHART, *set_values)
+    assert source(result, DEPLOYMENT, "env:") == exact(DEPLOYMENT, 12)
+    if ENV_EXTRA in set_values:
+        for rendered in ("- name: FOO", "value: bar", "- name: BAZ", "secretKeyRef:", "key: k"):
+            assert source(result, DEPLOYMENT, rendered) == attributed(DEPLOYMENT, 14)
+    if "openshift.enabled=true" in set_values:
+        assert source(result, DEPLOYMENT, "- name: USER_NAME") == exact(DEPLOYMENT, 17)
+    assert source(result, DEPLOYMENT, "- name: ARGOCD_REPO_SERVER_NAME") == exact(DEPLOYMENT, 20)
+    assert source(result, DEPLOYMENT, "key: auth") == exact(DEPLOYMENT, 26)
+    assert source(result, DEPLOYMENT, "resources:") == exact(DEPLOYMENT, 27)
+    assert source(result, DEPLOYMENT, "initContainers:") == exact(DEPLOYMENT, 29)
+    assert source(result, DEPLOYMENT, "imagePullPolicy: IfNotPresent", 1) == exact(DEPLOYMENT, 32)
+    assert source(result, DEPLOYMENT, "resources:", 1) == exact(DEPLOYMENT, 33)
