@@ -378,6 +378,9 @@ def test_a_long_define_included_with_nindent_maps_to_its_own_lines(set_values: t
     assert source(result, DEPLOYMENT, "- name: lines-pod") == exact(POD_SPEC, 324)
     assert source(result, DEPLOYMENT, "imagePullPolicy: IfNotPresent", 1) == exact(POD_SPEC, 326)
     assert source(result, DEPLOYMENT, "- name: storage", 1) == exact(POD_SPEC, 328)
+    # `  - name: sidecar-volume` in an `if`, before a range of `  - name: {{ . }}`
+    assert source(result, DEPLOYMENT, "- name: sidecar-volume") == exact(POD_SPEC, 331)
+    assert source(result, DEPLOYMENT, "emptyDir: {}", 1) == exact(POD_SPEC, 336)
     if set_values:
         assert source(result, DEPLOYMENT, "- name: cache") == exact(POD_SPEC, 318)
         assert source(result, DEPLOYMENT, "mountPath: /cache") == exact(POD_SPEC, 319)
@@ -424,3 +427,12 @@ def test_a_tpl_block_ends_where_the_literal_lines_resume(set_values: tuple[str, 
     assert source(result, DEPLOYMENT, "initContainers:") == exact(DEPLOYMENT, 29)
     assert source(result, DEPLOYMENT, "imagePullPolicy: IfNotPresent", 1) == exact(DEPLOYMENT, 32)
     assert source(result, DEPLOYMENT, "resources:", 1) == exact(DEPLOYMENT, 33)
+
+
+def test_the_same_text_in_each_branch_of_an_if_else_maps_to_the_branch_whose_next_line_follows() -> None:
+    # kube-prometheus-stack: `namespace: default` {{- else }} `namespace: {{ template ... }}`; with
+    # the values' default the else branch writes `namespace: default` (which branch wrote it when
+    # the `if` is taken cannot be told from the output: the same line is taken)
+    result = mapped(POD_CHART)
+    assert source(result, "templates/monitor.yaml", "namespace: default") == exact("templates/monitor.yaml", 8)
+    assert source(result, "templates/monitor.yaml", "labels:") == exact("templates/monitor.yaml", 10)

@@ -707,7 +707,7 @@ class _Aligner:
                 spans.append((first, min(self.cursor - 1, first + MAX_CANDIDATES), False))
         spans.append((scanned, limit, True))
         found: Optional[int] = None
-        found_rank = (-1, False, 0)
+        found_rank = (-1, 0)
         tried = 0
         # a line with actions that fits (`- name: {{ .name }}` in a range) is taken unless a line
         # after it, outside its block, is the output line's very text (`- name: storage`)
@@ -727,10 +727,18 @@ class _Aligner:
                     # as the output does (`{{- include ... | nindent 6 }}` then keys at indent 6)
                     return found
                 strength, skipped = self._continues(index, at)
-                # the best of a few: the one the next output line follows, by its text rather than
-                # by actions, whose next line comes soonest
-                rank = (strength, whole, -skipped)
-                if rank > found_rank:
+                # the best of a few: the one the next output line follows whose next line comes
+                # soonest; the output line's very text over a line with actions, unless they are
+                # in exclusive branches (`namespace: default` {{ else }} `namespace: {{ ... }}`)
+                rank = (strength, -skipped)
+                if found is None:
+                    better = True
+                elif strength == found_rank[0] and whole != (len(program.lines[found].segments) == 1) \
+                        and not self._excluded(line.blocks, program.lines[found].blocks):
+                    better = whole
+                else:
+                    better = rank > found_rank
+                if better:
                     found, found_rank = index, rank
                 if strength == _FOLLOWS and skipped == 0:
                     if whole or not line.blocks or with_actions is not None:

@@ -327,4 +327,17 @@ containers:
 volumes:
   - name: storage
     emptyDir: {}
+  {{- if .Values.sidecar.enabled }}
+  - name: sidecar-volume
+    {{- if .Values.sidecar.sizeLimit }}
+    emptyDir:
+      sizeLimit: {{ .Values.sidecar.sizeLimit }}
+    {{- else }}
+    emptyDir: {}
+    {{- end }}
+  {{- end }}
+  {{- range .Values.extraEmptyDirs }}
+  - name: {{ . }}
+    emptyDir: {}
+  {{- end }}
 {{- end }}
