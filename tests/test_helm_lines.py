@@ -436,3 +436,16 @@ def test_the_same_text_in_each_branch_of_an_if_else_maps_to_the_branch_whose_nex
     result = mapped(POD_CHART)
     assert source(result, "templates/monitor.yaml", "namespace: default") == exact("templates/monitor.yaml", 8)
     assert source(result, "templates/monitor.yaml", "labels:") == exact("templates/monitor.yaml", 10)
+
+
+def test_a_key_with_a_block_after_an_action_only_line_not_taken_is_the_keys() -> None:
+    # ingress-nginx: `{{- if .extraVolumeMounts }}{{- toYaml ... | nindent 12 }}{{- end }}` (empty), then
+    # `resources: {{ toYaml .Values.controller.resources | nindent 12 }}` whose block ends the container
+    controller = "templates/controller.yaml"
+    result = mapped(ENV_CHART)
+    assert source(result, controller, "mountPath: /usr/local/certificates/") == exact(controller, 15)
+    assert source(result, controller, "resources:") == exact(controller, 22)
+    assert source(result, controller, "cpu: 100m") == attributed(controller, 22)
+    assert source(result, controller, "nodeSelector:") == exact(controller, 31)
+    assert source(result, controller, "kubernetes.io/os: linux") == attributed(controller, 31)
+    assert source(result, controller, "serviceAccountName: release-name-controller") == exact(controller, 33)

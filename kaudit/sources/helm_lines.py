@@ -805,6 +805,12 @@ class _Aligner:
                 if successor is not None and self._fits(self.program.lines[successor], text):
                     return _FOLLOWS, successor, later
                 if text.strip() and _indent(text) - shift < block_indent:
+                    # past the block: a template line after it, in a branch that can follow, writes
+                    # this (`resources: {{ toYaml ... }}` then `nodeSelector:` two ifs further)
+                    for after in self.program.strong_candidates(text, index + 1, limit):
+                        candidate = lines[after]
+                        if not self._excluded(candidate.blocks, line.blocks) and self._fits(candidate, text):
+                            return _FOLLOWS, after, later
                     break
             return _EMITTED, None, 0
         if weak:
