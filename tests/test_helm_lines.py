@@ -293,14 +293,27 @@ def test_bad_templates_never_raise(tmp_path: Path, template: str) -> None:
     assert all(found is None or found.file == "templates/t.yaml" for found in mapped_lines)
 
 
-def test_a_chart_is_read_once_per_process_and_later_edits_are_not_seen(tmp_path: Path) -> None:
+def test_a_template_or_define_edited_after_the_first_call_is_read_again(tmp_path: Path) -> None:
+    # a long-lived process (tests, library use) scans, the user edits the chart, it scans again
     chart = tmp_path / "chart"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
     (chart / "templates" / "cm.yaml").write_text("kind: ConfigMap\n")
-    assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\n") == (exact("templates/cm.yaml", 1),)
+    output = "kind: ConfigMap\n"
+    assert map_template_output(str(chart), "templates/cm.yaml", output) == (exact("templates/cm.yaml", 1),)
+    assert map_template_output(str(chart), "templates/cm.yaml", output) == (exact("templates/cm.yaml", 1),)
     (chart / "templates" / "cm.yaml").write_text("# moved\nkind: ConfigMap\n")
-    assert map_template_output(str(chart), "templates/cm.yaml", "kind: ConfigMap\n") == (exact("templates/cm.yaml", 1),)
+    assert map_template_output(str(chart), "templates/cm.yaml", output) == (exact("templates/cm.yaml", 2),)
+    # a define added in a new file, then moved down in it
+    (chart / "templates" / "cm.yaml").write_text('kind: ConfigMap\n{{ include "x" . }}\n')
+    output = "kind: ConfigMap\nkey: v\n"
+    assert map_template_output(str(chart), "templates/cm.yaml", output)[1] == attributed("templates/cm.yaml", 2)
+    (chart / "templates" / "_x.tpl").write_text('{{- define "x" }}\nkey: v\n{{- end }}\n')
+    assert map_template_output(str(chart), "templates/cm.yaml", output)[1] == exact("templates/_x.tpl", 2)
+    (chart / "templates" / "_x.tpl").write_text('{{/* x */}}\n{{- define "x" }}\nkey: v\n{{- end }}\n')
+    assert map_template_output(str(chart), "templates/cm.yaml", output)[1] == exact("templates/_x.tpl", 3)
+    (chart / "templates" / "_x.tpl").unlink()
+    assert map_template_output(str(chart), "templates/cm.yaml", output)[1] == attributed("templates/cm.yaml", 2)
 
 
 def test_a_chart_over_the_line_cap_maps_to_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -341,3 +354,98 @@ def test_documents_without_their_templates_output_are_mapped_from_their_offsets(
     assert map_documents(render.chart, render.documents) == \
         map_documents(render.chart, render.documents, render.outputs)
     assert any(len([d for d in render.documents if d.source == document.source]) > 1 for document in render.documents)
+
+
+POD_CHART = CHARTS / "lines-pod"
+POD_SPEC = "templates/_pod.tpl"
+
+
+@pytest.mark.parametrize("set_values", [(), ("extraMounts[0].name=cache,extraMounts[0].path=/cache",)])
+def test_a_long_define_included_with_nindent_maps_to_its_own_lines(set_values: tuple[str, ...]) -> None:
+    # kube-prometheus-stack's grafana: `{{- include "grafana.pod" . | nindent 6 }}`, a define of 1,700 lines
+    result = mapped(POD_CHART, *set_values)
+    assert source(result, DEPLOYMENT, "serviceAccountName: release-name") == exact(POD_SPEC, 2)
+    assert source(result, DEPLOYMENT, "fsGroup: 472") == attributed(DEPLOYMENT, 8)  # the define's own toYaml
+    # past 300 lines of a branch not taken
+    assert source(result, DEPLOYMENT, "containers:") == exact(POD_SPEC, 311)
+    assert source(result, DEPLOYMENT, "image: kiwigrid/k8s-sidecar:2.10.1") == exact(POD_SPEC, 314)
+    assert source(result, DEPLOYMENT, "imagePullPolicy: IfNotPresent") == exact(POD_SPEC, 315)
+    # the literal `- name: storage` after a range of `- name: {{ .name }}`, empty or not
+    assert source(result, DEPLOYMENT, "- name: storage") == exact(POD_SPEC, 321)
+    assert source(result, DEPLOYMENT, "mountPath: /var/lib/storage") == exact(POD_SPEC, 322)
+    # `  - name: {{ .Chart.Name }}`, not the range's `      - name: {{ .name }}`: the include's
+    # indentation plus the define line's own
+    assert source(result, DEPLOYMENT, "- name: lines-pod") == exact(POD_SPEC, 324)
+    assert source(result, DEPLOYMENT, "imagePullPolicy: IfNotPresent", 1) == exact(POD_SPEC, 326)
+    assert source(result, DEPLOYMENT, "- name: storage", 1) == exact(POD_SPEC, 328)
+    # `  - name: sidecar-volume` in an `if`, before a range of `  - name: {{ . }}`
+    assert source(result, DEPLOYMENT, "- name: sidecar-volume") == exact(POD_SPEC, 331)
+    assert source(result, DEPLOYMENT, "emptyDir: {}", 1) == exact(POD_SPEC, 336)
+    if set_values:
+        assert source(result, DEPLOYMENT, "- name: cache") == exact(POD_SPEC, 318)
+        assert source(result, DEPLOYMENT, "mountPath: /cache") == exact(POD_SPEC, 319)
+
+
+REDIS = CHARTS / "lines-redis"
+STATEFULSET = "templates/statefulset.yaml"
+
+
+@pytest.mark.parametrize("set_values", [(), ("extraPodSpec.priorityClassName=high",)])
+def test_lines_after_an_include_in_a_branch_not_taken_map_to_the_template(set_values: tuple[str, ...]) -> None:
+    # bitnami redis: `{{- if .Values.extraPodSpec }}{{- include ... | nindent 6 }}{{- end }}` with an
+    # empty extraPodSpec, then `hostAliases: {{- include ... }}` not taken either, opens the pod spec
+    result = mapped(REDIS, *set_values)
+    assert source(result, STATEFULSET, "securityContext:") == exact(STATEFULSET, 19)
+    assert source(result, STATEFULSET, "fsGroup: 1001") == attributed(STATEFULSET, 19)
+    assert source(result, STATEFULSET, "serviceAccountName: release-name-redis") == exact(STATEFULSET, 21)
+    assert source(result, STATEFULSET, "nodeAffinity:") == exact(STATEFULSET, 24)
+    assert source(result, STATEFULSET, "containers:") == exact(STATEFULSET, 25)
+    assert source(result, STATEFULSET, "image: docker.io/bitnami/redis:8.2.1") == exact(STATEFULSET, 27)
+    assert source(result, STATEFULSET, 'imagePullPolicy: "IfNotPresent"') == exact(STATEFULSET, 28)
+    if set_values:  # the branch taken: its output is the include's
+        assert source(result, STATEFULSET, "priorityClassName: high") == attributed(STATEFULSET, 12)
+
+
+ENV_CHART = CHARTS / "lines-env"
+ENV_EXTRA = ("repoServer.env[0].name=FOO,repoServer.env[0].value=bar,repoServer.env[1].name=BAZ,"
+             "repoServer.env[1].valueFrom.secretKeyRef.name=s,repoServer.env[1].valueFrom.secretKeyRef.key=k")
+
+
+@pytest.mark.parametrize("set_values", [(), (ENV_EXTRA,), ("openshift.enabled=true",)])
+def test_a_tpl_block_ends_where_the_literal_lines_resume(set_values: tuple[str, ...]) -> None:
+    # argo-cd's repo-server: `{{- with (concat ...env) }}{{- tpl (toYaml .) $ | nindent 10 }}{{- end }}`
+    result = mapped(ENV_CHART, *set_values)
+    assert source(result, DEPLOYMENT, "env:") == exact(DEPLOYMENT, 12)
+    if ENV_EXTRA in set_values:
+        for rendered in ("- name: FOO", "value: bar", "- name: BAZ", "secretKeyRef:", "key: k"):
+            assert source(result, DEPLOYMENT, rendered) == attributed(DEPLOYMENT, 14)
+    if "openshift.enabled=true" in set_values:
+        assert source(result, DEPLOYMENT, "- name: USER_NAME") == exact(DEPLOYMENT, 17)
+    assert source(result, DEPLOYMENT, "- name: ARGOCD_REPO_SERVER_NAME") == exact(DEPLOYMENT, 20)
+    assert source(result, DEPLOYMENT, "key: auth") == exact(DEPLOYMENT, 26)
+    assert source(result, DEPLOYMENT, "resources:") == exact(DEPLOYMENT, 27)
+    assert source(result, DEPLOYMENT, "initContainers:") == exact(DEPLOYMENT, 29)
+    assert source(result, DEPLOYMENT, "imagePullPolicy: IfNotPresent", 1) == exact(DEPLOYMENT, 32)
+    assert source(result, DEPLOYMENT, "resources:", 1) == exact(DEPLOYMENT, 33)
+
+
+def test_the_same_text_in_each_branch_of_an_if_else_maps_to_the_branch_whose_next_line_follows() -> None:
+    # kube-prometheus-stack: `namespace: default` {{- else }} `namespace: {{ template ... }}`; with
+    # the values' default the else branch writes `namespace: default` (which branch wrote it when
+    # the `if` is taken cannot be told from the output: the same line is taken)
+    result = mapped(POD_CHART)
+    assert source(result, "templates/monitor.yaml", "namespace: default") == exact("templates/monitor.yaml", 8)
+    assert source(result, "templates/monitor.yaml", "labels:") == exact("templates/monitor.yaml", 10)
+
+
+def test_a_key_with_a_block_after_an_action_only_line_not_taken_is_the_keys() -> None:
+    # ingress-nginx: `{{- if .extraVolumeMounts }}{{- toYaml ... | nindent 12 }}{{- end }}` (empty), then
+    # `resources: {{ toYaml .Values.controller.resources | nindent 12 }}` whose block ends the container
+    controller = "templates/controller.yaml"
+    result = mapped(ENV_CHART)
+    assert source(result, controller, "mountPath: /usr/local/certificates/") == exact(controller, 15)
+    assert source(result, controller, "resources:") == exact(controller, 22)
+    assert source(result, controller, "cpu: 100m") == attributed(controller, 22)
+    assert source(result, controller, "nodeSelector:") == exact(controller, 31)
+    assert source(result, controller, "kubernetes.io/os: linux") == attributed(controller, 31)
+    assert source(result, controller, "serviceAccountName: release-name-controller") == exact(controller, 33)

@@ -13,21 +13,30 @@ are walked in order with a cursor on the template:
   only lines that may be absent (in a block the last line is not in, never the other branch of an
   if/else the last line took); inside a `range` the walk may go back to the loop body (the next
   iteration). Of several alike lines, the one whose next line matches the next output line wins
-  (also past the output of its own actions);
+  (also past the output of its own actions), and a line whose whole text is the output line wins
+  over one with actions in a block that may be skipped (`- name: storage` after an empty range of
+  `- name: {{ .name }}`);
 - a line the template text does not explain is output of the actions of the line before it (or of
   an action-only line) and is attributed to that action, `exact=False`; for `include`/`template` of
   a `define` in the chart (defines are global: every templates/ directory of the chart and its
   subcharts on disk) the define's body is aligned the same way and a match there is returned
-  exactly, in the define's file; output a define's own actions wrote goes to the include line;
+  exactly, in the define's file; output a define's own actions wrote goes to the include line.
+  A define included as `include "x" . | nindent N` (or `indent N`) writes its lines N spaces deeper
+  than they are written: a define line matches only at that depth (without such a pipeline, at any);
 - an output line as deep as an open action's block (`nindent N`) stays with the action unless the
   template goes on as the output does, so a common key (`- name:`) does not pull the cursor away;
+  a key whose block ends where a later template line goes on (`resources: {{ toYaml ... }}`, then
+  `nodeSelector:` two `if`s further) is that key's line, not output of an action-only line before it;
 - literal text without a word (`{{ $key }}: {{ $value }}`, `- {{ . }}`) does not identify a line:
   such lines are matched as the output of their actions.
 
 Bounded: template files over MAX_TEMPLATE_BYTES, or charts whose templates hold more than
 MAX_CHART_LINES lines, map to None; each output line tries a bounded number of template lines and
-look-aheads. A packed subchart (charts/x.tgz) has no file on disk: its lines map to None. Each
-chart's files are read and compiled once per process (at most _CACHED_CHARTS charts are kept).
+look-aheads (found through indexes up to MAX_SPAN lines ahead, walked one by one up to
+MAX_CANDIDATES). A packed subchart (charts/x.tgz) has no file on disk: its lines map to None. Each
+chart's files are read and compiled once per process (at most _CACHED_CHARTS charts are kept) and
+again when one of them changed: each call (map_documents: once for all its documents) stats the
+chart's template files, ~0.5 ms for 270 files; a rewrite keeping mtime_ns, size and inode is not seen.
 """
 from __future__ import annotations
 
@@ -44,7 +53,8 @@ from kaudit.value import value
 MAX_TEMPLATE_BYTES = 1024 * 1024  # a bigger template file maps to None
 MAX_CHART_LINES = 200_000  # lines over all the chart's templates: past it, everything maps to None
 MAX_OUTPUT_LINES = 1_000_000
-MAX_CANDIDATES = 256  # template lines (or output lines ahead) one search goes through
+MAX_CANDIDATES = 256  # template lines (or output lines ahead) one search goes through line by line
+MAX_SPAN = 4096  # template lines a search through the indexes may reach (a define of 1,700 lines)
 MAX_INCLUDE_DEPTH = 8  # includes followed into defines that include defines
 MAX_ALIKE = 8  # template lines matching one output line compared by what follows them
 LOOKAHEADS_PER_LINE = 8  # such comparisons for the whole output, per output line
@@ -176,6 +186,10 @@ _DEFINE_IN_TEXT = re.compile(r"""\{\{-?\s*define\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]
 _INCLUDE_NAME = re.compile(r"""\b(?:include|template)\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)""")
 _NINDENT = re.compile(r"\bnindent\b")
 _INDENT_WIDTH = re.compile(r"\bn?indent\s+(\d{1,4})\b")
+# `include "x" . | nindent 6`: every line of the define's output is indented by exactly 6 (the
+# arguments without a pipe of their own: `[^|]*` cannot backtrack past the one `|`)
+_PLAIN_INDENTED_INCLUDE = re.compile(
+    r"""(?:include|template)\s+(?:"(?:[^"\\]|\\.)*"|`[^`]*`)[^|]*\|\s*n?indent\s+\d{1,4}""")
 _BLOCK_OUTPUT = re.compile(r"\b(?:n?indent|toYaml|toJson|toPrettyJson|include|template|tpl)\b")
 _WORD = re.compile(r"[^\W_]")
 _SEPARATOR = re.compile(r"---[ \t]*(?:#.*)?")
@@ -183,7 +197,7 @@ _SEPARATOR = re.compile(r"---[ \t]*(?:#.*)?")
 
 class _Emitter:
     """An action whose output lands in the output: the line it starts on, the define it includes."""
-    __slots__ = ("line", "define", "newline_first", "block", "indent")
+    __slots__ = ("line", "define", "newline_first", "block", "indent", "plain")
 
     def __init__(self, action: _Action) -> None:
         self.line = action.line
@@ -193,6 +207,8 @@ class _Emitter:
         self.block = bool(_BLOCK_OUTPUT.search(action.body))  # likely to write several lines
         width = _INDENT_WIDTH.search(action.body)
         self.indent = int(width.group(1)) if width else None  # `indent N`/`nindent N`: its lines' indentation
+        # the define's lines come out as written, `indent` spaces deeper
+        self.plain = _PLAIN_INDENTED_INCLUDE.fullmatch(action.body) is not None
 
 
 class _Fragment:
@@ -310,7 +326,7 @@ class _Program:
     def limit(self, start: int, blocks: tuple[int, ...]) -> int:
         """The last line a search from `start` may reach: the first that must appear if a line in
         `blocks` did (required, and in the same block or one around it), or the cap."""
-        stop = min(len(self.lines) - 1, start + MAX_CANDIDATES)
+        stop = min(len(self.lines) - 1, start + MAX_SPAN)
         for depth in range(len(blocks) + 1):
             indices = self.required_in.get(blocks[:depth])
             if indices:
@@ -469,8 +485,10 @@ def _branches(fragments: list[_Fragment]) -> list[list[_Fragment]]:
 class _Chart:
     """A chart's template files, each read and compiled once, on first use."""
 
-    def __init__(self, chart_dir: str) -> None:
+    def __init__(self, chart_dir: str, files: list[str], signature: _Signature) -> None:
         self.chart_dir = chart_dir
+        self.files = files  # its template files and its unpacked subcharts', found when it was loaded
+        self.signature = signature  # (file, mtime_ns, size, inode) of each: a change means a new _Chart
         self._files: dict[str, tuple[Optional[_Program], dict[str, _Program]]] = {}
         self._define_files: Optional[dict[str, str]] = None  # define name -> the file Helm takes it from
         self.too_big = False
@@ -488,7 +506,7 @@ class _Chart:
         its subcharts: only the files an include needs are compiled."""
         if self._define_files is None:
             # Helm parses templates deepest path first, so a parent chart's define overrides a subchart's
-            files = sorted(self._template_files(), key=lambda file: (-file.count("/"), file))
+            files = sorted(self.files, key=lambda file: (-file.count("/"), file))
             defines: dict[str, str] = {}
             total = 0
             for file in files:
@@ -523,21 +541,45 @@ class _Chart:
         except OSError:  # a packed subchart's template, or gone
             return None
 
-    def _template_files(self) -> list[str]:
-        files: list[str] = []
-        pending = [""]
-        while pending and len(files) < 10_000:
-            chart = pending.pop()
-            templates = os.path.join(self.chart_dir, chart, "templates")
-            for root, directories, names in os.walk(templates):
-                directories.sort()
-                relative = os.path.relpath(root, self.chart_dir).replace(os.sep, "/")
-                files += [f"{relative}/{name}" for name in sorted(names)]
-            charts = os.path.join(self.chart_dir, chart, "charts")
-            if os.path.isdir(charts):
-                pending += [os.path.join(chart, "charts", name) for name in sorted(os.listdir(charts))
-                            if os.path.isdir(os.path.join(charts, name))]
-        return files
+
+_Signature = tuple[tuple[str, int, int, int], ...]
+
+
+def _scan(chart_dir: str) -> tuple[list[str], _Signature]:
+    """The template files of the chart and of its unpacked subcharts (relative to `chart_dir`, each
+    directory's files before its subdirectories), and what says one changed without reading it:
+    its modification time, size and inode (a file replaced by a rename)."""
+    files: list[str] = []
+    signature: list[tuple[str, int, int, int]] = []
+    pending = [""]
+    while pending and len(files) < 10_000:
+        chart = pending.pop()
+        directories = [f"{chart}templates"]
+        while directories:
+            relative = directories.pop()
+            try:
+                entries = sorted(os.scandir(os.path.join(chart_dir, relative)), key=lambda entry: entry.name)
+            except OSError:
+                continue
+            below: list[str] = []
+            for entry in entries:
+                try:
+                    if entry.is_dir():
+                        below.append(f"{relative}/{entry.name}")
+                        continue
+                    stat = entry.stat()
+                except OSError:  # gone since the listing
+                    continue
+                files.append(f"{relative}/{entry.name}")
+                signature.append((files[-1], stat.st_mtime_ns, stat.st_size, stat.st_ino))
+            directories += reversed(below)
+        try:
+            subcharts = sorted(entry.name for entry in os.scandir(os.path.join(chart_dir, chart, "charts"))
+                               if entry.is_dir())
+        except OSError:
+            subcharts = []
+        pending += [f"{chart}charts/{name}/" for name in subcharts]
+    return files, tuple(signature)
 
 
 _charts: OrderedDict[str, _Chart] = OrderedDict()
@@ -545,11 +587,14 @@ _charts_lock = threading.Lock()
 
 
 def _chart(chart_dir: str) -> _Chart:
+    """The chart's compiled files, compiled again when one of its template files changed (stat only:
+    a long-lived process sees a template edited between two scans)."""
     key = os.path.abspath(chart_dir)
+    files, signature = _scan(chart_dir)
     with _charts_lock:
         chart = _charts.get(key)
-        if chart is None:
-            chart = _charts[key] = _Chart(chart_dir)
+        if chart is None or chart.signature != signature:
+            chart = _charts[key] = _Chart(chart_dir, files, signature)
             while len(_charts) > _CACHED_CHARTS:
                 _charts.popitem(last=False)
         _charts.move_to_end(key)
@@ -562,7 +607,8 @@ class _Aligner:
     """Walks the output lines of one program (a template file, or a define where it is included)."""
 
     def __init__(self, program: _Program, chart: _Chart, output: Sequence[str], depth: int, start: int = 0,
-                 fallback: bool = False, budget: Optional[list[int]] = None) -> None:
+                 fallback: bool = False, budget: Optional[list[int]] = None, indent: Optional[int] = None,
+                 first_on_caller_line: bool = False) -> None:
         self.program = program
         # look-aheads left for the whole output, shared with the defines' aligners: past it, the
         # nearest line wins (bounded work on output made to defeat the alignment)
@@ -576,7 +622,11 @@ class _Aligner:
         self.emitters: tuple[_Emitter, ...] = ()
         self.emitter_at = 0
         self.block_indent = 0
-        self.shift = 0  # a define's lines are indented by the caller: output indent - template indent
+        self.shift = indent or 0  # a define's lines are indented by the caller: output indent - template indent
+        # the shift when the caller says it (`include "x" . | nindent 6`): a define's line matches only
+        # output as deep as it is written plus that, so `  - name: {{ .n }}` is not any list item
+        self.fixed = indent
+        self.first_on_caller_line = first_on_caller_line  # its first line follows the caller's text
         self.sub: Optional[_Aligner] = None
         self.sub_hits = 0
 
@@ -592,7 +642,7 @@ class _Aligner:
             matched = self._starts(text)
         if matched is not None:
             line = self.program.lines[matched]
-            if line.literal_first:  # a define's lines: indented by the caller
+            if line.literal_first and self.fixed is None:  # a define's lines: indented by the caller
                 self.shift += indent - line.indent
             return self._commit(matched, exact=True)
         weak = None if inside else self._weak(text)
@@ -615,13 +665,22 @@ class _Aligner:
         kinds = [fragment.emitter is not None for fragment in line.fragments
                  if fragment.emitter is not None or fragment.text.strip()]
         text_after_action = True in kinds and False in kinds[kinds.index(True):]
-        if text_after_action and _WORD.search(line.head) and not line.matches(text) \
+        if text_after_action and _WORD.search(line.head) and not self._fits(line, text) \
                 and (text.lstrip(" \t") if self.program.flexible else text).startswith(line.head):
             return index
         return None
 
     def _blocks(self) -> tuple[int, ...]:
         return () if self.last is None else self.program.lines[self.last].blocks
+
+    def _fits(self, line: _Line, text: str) -> bool:
+        """Whether template line `line` can have written output line `text`: its text, and in a define
+        whose caller indents it by a known width, at its own indentation plus that width."""
+        if not line.matches(text):
+            return False
+        if self.fixed is None or not line.literal_first or (self.first_on_caller_line and self.last is None):
+            return True
+        return _indent(text) - self.fixed == line.indent
 
     def _first_strong(self) -> int:
         """The first strong line at/after the cursor that can follow the last line."""
@@ -660,28 +719,51 @@ class _Aligner:
                 spans.append((first, min(self.cursor - 1, first + MAX_CANDIDATES), False))
         spans.append((scanned, limit, True))
         found: Optional[int] = None
-        found_strength = (-1, 0)
+        found_rank = (-1, 0)
         tried = 0
+        # a line with actions that fits (`- name: {{ .name }}` in a range) is taken unless a line
+        # after it, outside its block, is the output line's very text (`- name: storage`)
+        with_actions: Optional[int] = None
         for start, stop, forward in spans:
             for index in program.strong_candidates(text, start, stop):
                 line = program.lines[index]
-                if not line.matches(text) or (forward and self._excluded(line.blocks, after)):
+                if not self._fits(line, text) or (forward and self._excluded(line.blocks, after)):
                     continue
+                whole = len(line.segments) == 1  # the output line is its text
+                if with_actions is not None:
+                    before = program.lines[with_actions].blocks
+                    if not whole or line.blocks[:len(before)] == before:
+                        continue
                 if inside and index != first_strong and not self._continues(index, at, 3)[0]:
                     # as deep as the open action's output: its output, unless the template goes on
                     # as the output does (`{{- include ... | nindent 6 }}` then keys at indent 6)
                     return found
                 strength, skipped = self._continues(index, at)
+                # the best of a few: the one the next output line follows whose next line comes
+                # soonest; the output line's very text over a line with actions, unless they are
+                # in exclusive branches (`namespace: default` {{ else }} `namespace: {{ ... }}`)
+                rank = (strength, -skipped)
+                if found is None:
+                    better = True
+                elif strength == found_rank[0] and whole != (len(program.lines[found].segments) == 1) \
+                        and not self._excluded(line.blocks, program.lines[found].blocks):
+                    better = whole
+                else:
+                    better = rank > found_rank
+                if better:
+                    found, found_rank = index, rank
                 if strength == _FOLLOWS and skipped == 0:
-                    return index
-                # else the best of a few: the one whose next line comes soonest
-                if (strength, -skipped) > found_strength:
-                    found, found_strength = index, (strength, -skipped)
+                    if whole or not line.blocks or with_actions is not None:
+                        return found
+                    with_actions = index
+                    tried = MAX_ALIKE - 2  # one more look, for the output line's very text
+                    continue
                 tried += 1
                 if tried >= MAX_ALIKE:
                     return found
-        if found is not None and not inside and found > self.cursor and found_strength[0] != _FOLLOWS \
-                and any(program.lines[index].matches(text) and not self._excluded(program.lines[index].blocks, after)
+        if found is not None and not inside and found > self.cursor and found_rank[0] != _FOLLOWS \
+                and any(self._fits(program.lines[index], text)
+                        and not self._excluded(program.lines[index].blocks, after)
                         for index in program.weak_candidates(self.cursor, found - 1)):
             # an action-only line before it can have written this (the same labels as toYaml in one
             # branch, as literal text in the other): the literal lines do not go on as the output does
@@ -719,26 +801,29 @@ class _Aligner:
         # at the end of a define its caller goes on, less indented than the include
         caller = not self.program.flexible or _indent(following) < shift
         limit = self.program.limit(index + 1, line.blocks) if index + 1 < len(self.program.lines) else index
-        weak = False
-        successor: Optional[int] = None  # the next strong line
-        for later in range(index + 1, limit + 1):
-            candidate = self.program.lines[later]
-            if self._excluded(candidate.blocks, line.blocks):
-                continue
-            weak = weak or candidate.weak
-            if candidate.strong and successor is None:
-                successor = later
-            if candidate.strong and candidate.matches(following):
+        lines = self.program.lines
+        for later in self.program.strong_candidates(following, index + 1, limit):
+            if not self._excluded(lines[later].blocks, line.blocks) and self._fits(lines[later], following):
                 return _FOLLOWS, later, following_at
+        successor = next((later for later in range(index + 1, min(limit, index + MAX_CANDIDATES) + 1)
+                          if lines[later].strong and not self._excluded(lines[later].blocks, line.blocks)), None)
+        weak = any(not self._excluded(lines[later].blocks, line.blocks)
+                   for later in self.program.weak_candidates(index + 1, limit)[:MAX_CANDIDATES])
         block_indent = self._block_indent(line)
         if line.emitters and line.emitters[max(line.block_emitter, 0)].block \
                 and _indent(following) - shift >= block_indent:
             # the output of its actions: does the next template line come after it?
             for later in range(following_at + 1, min(len(self.output), following_at + MAX_CANDIDATES)):
                 text = self.output[later]
-                if successor is not None and self.program.lines[successor].matches(text):
+                if successor is not None and self._fits(self.program.lines[successor], text):
                     return _FOLLOWS, successor, later
                 if text.strip() and _indent(text) - shift < block_indent:
+                    # past the block: a template line after it, in a branch that can follow, writes
+                    # this (`resources: {{ toYaml ... }}` then `nodeSelector:` two ifs further)
+                    for after in self.program.strong_candidates(text, index + 1, limit):
+                        candidate = lines[after]
+                        if not self._excluded(candidate.blocks, line.blocks) and self._fits(candidate, text):
+                            return _FOLLOWS, after, later
                     break
             return _EMITTED, None, 0
         if weak:
@@ -749,7 +834,7 @@ class _Aligner:
         for branch in line.blocks:  # the next iteration of a loop around it
             if branch in self.program.ranges:
                 first, _ = self.program.ranges[branch]
-                if any(self.program.lines[loop].strong and self.program.lines[loop].matches(following)
+                if any(self.program.lines[loop].strong and self._fits(self.program.lines[loop], following)
                        for loop in range(first, min(index, first + MAX_CANDIDATES) + 1)):
                     return _FOLLOWS, None, 0
         return _CANNOT, None, 0
@@ -759,7 +844,7 @@ class _Aligner:
         after = self._blocks()
         for index in program.weak_candidates(self.cursor, self.program.limit(self.cursor, after)):
             line = program.lines[index]
-            if line.matches(text) and not self._excluded(line.blocks, after):
+            if self._fits(line, text) and not self._excluded(line.blocks, after):
                 return index
         return None
 
@@ -767,7 +852,7 @@ class _Aligner:
         lines = self.program.lines
         for index in range(self.cursor, min(len(lines), self.cursor + MAX_FALLBACK_JUMP)):
             line = lines[index]
-            if line.strong and len(line.head.strip()) >= 4 and line.matches(text):
+            if line.strong and len(line.head.strip()) >= 4 and self._fits(line, text):
                 return index
         return None
 
@@ -800,8 +885,13 @@ class _Aligner:
                     if define is not None:
                         # the define's first line is written on this line unless `nindent` starts a new one
                         starts_here = emitter.newline_first or not self._last_was_strong()
+                        # `include "x" . | nindent N` in a template, or in a define whose indentation is known
+                        known = emitter.plain and emitter.indent is not None and \
+                            (not self.program.flexible or self.fixed is not None)
                         self.sub = _Aligner(define, self.chart, self.output, self.depth + 1,
-                                            start=0 if starts_here else 1, budget=self.budget)
+                                            start=0 if starts_here else 1, budget=self.budget,
+                                            indent=(self.fixed or 0) + (emitter.indent or 0) if known else None,
+                                            first_on_caller_line=not emitter.newline_first)
                 if self.sub is not None:
                     found = self.sub.take(at)
                     if found is not None:
@@ -836,7 +926,10 @@ def map_template_output(chart_dir: str, template: str, output: str) -> tuple[Opt
         lines.pop()
     if len(lines) > MAX_OUTPUT_LINES:
         return (None,) * len(lines)
-    chart = _chart(chart_dir)
+    return _mapped(_chart(chart_dir), template, lines)
+
+
+def _mapped(chart: _Chart, template: str, lines: list[str]) -> tuple[Optional[SourceLine], ...]:
     with chart.lock:
         program = chart.program(template)
         if program is None:
@@ -862,13 +955,14 @@ def map_documents(chart_dir: str, documents: Sequence[RenderedDocument],
         text_lines = _lines(document.text)
         output += [""] * (document.offset + len(text_lines) - len(output))
         output[document.offset:document.offset + len(text_lines)] = text_lines
-    whole = {source: "\n".join(lines) for source, lines in rebuilt.items()}
+    chart = _chart(chart_dir)  # its files looked at once for all the documents
     mapped: dict[str, tuple[Optional[SourceLine], ...]] = {}
     for document in documents:
         source = document.source or document.template
         if source not in mapped:
-            text = outputs[source] if outputs is not None and source in outputs else whole[source]
-            mapped[source] = map_template_output(chart_dir, document.template, text)
+            lines = _lines(outputs[source]) if outputs is not None and source in outputs else rebuilt[source]
+            mapped[source] = (None,) * len(lines) if len(lines) > MAX_OUTPUT_LINES else \
+                _mapped(chart, document.template, lines)
     return tuple(mapped[document.source or document.template][
         document.offset:document.offset + len(_lines(document.text))] for document in documents)
 
