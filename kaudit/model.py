@@ -86,10 +86,11 @@ class ValuesLocation:
     file: str
     line: Optional[int]
     key: str
+    how: str = ""  # "switch": a flag whose value turns the field on (or off), not the field's own value
 
     def describe(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where} {self.key}"
+        return f"{where} {self.key}" + (" (switches it on)" if self.how == "switch" else "")
 
 
 @value

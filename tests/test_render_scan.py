@@ -84,7 +84,10 @@ def test_values_files_and_set_values_are_the_source_of_what_they_change(kaudit: 
     host_pid = one(report, "host-pid", "shop-cache")  # the parent's values file sets the subchart's value
     assert at(host_pid) == "web/charts/cache/templates/statefulset.yaml:13"
     assert values_of(host_pid) == "web/ci/prod-values.yaml:3 cache.hostPID"
-    assert at(one(report, "host-network", "shop-web")) == "web/templates/deployment.yaml:19"  # inside the `if`
+    host_network = one(report, "host-network", "shop-web")
+    assert at(host_network) == "web/templates/deployment.yaml:19"  # the literal inside the `if`
+    assert host_network["location"]["rendered"]["values"] == {  # and the flag that turns it on
+        "file": "web/ci/prod-values.yaml", "line": 1, "key": "hostNetwork", "how": "switch"}
     assert at(one(report, "host-pid", "shop-web-debug")) == "web/templates/debug.yaml:7"  # --helm-set turned it on
     privileged = kaudit("scan", web, "--helm-set", "securityContext.privileged=true", "--rule", "privileged-container",
                         "-f", "json").json()

@@ -118,7 +118,7 @@ class _Sources:
         if provenance is not None:
             if provenance.source is not None:
                 found = provenance.source
-                values = ValuesLocation(found.file, found.line, found.key)
+                values = ValuesLocation(found.file, found.line, found.key, found.how)
             elif not provenance.known:
                 note = provenance.reason
         detail = RenderedLocation(unit=unit.unit.directory, renderer=render.renderer, source=unit.files[index],

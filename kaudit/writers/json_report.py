@@ -148,7 +148,9 @@ def rendered_dict(rendered: RenderedLocation) -> dict[str, Any]:
     if rendered.rendered_line is not None:
         entry["renderedLine"] = rendered.rendered_line
     if rendered.values is not None:
-        entry["values"] = {"file": rendered.values.file, "line": rendered.values.line, "key": rendered.values.key}
+        values = rendered.values
+        entry["values"] = {"file": values.file, "line": values.line, "key": values.key,
+                           **({"how": values.how} if values.how else {})}
     if rendered.values_note:
         entry["valuesNote"] = rendered.values_note
     if rendered.patch is not None:
