@@ -61,6 +61,8 @@ PROBE = "kaudit-probe"
 MAX_SUBCHART_DEPTH = 8
 MAX_VALUES_NODES = 50_000  # keys and items over all values layers; a bigger chart is not traced
 
+_CONFIRMED = object()  # _settle: the field followed the changed key
+
 
 @value
 class ValuesSource:
@@ -803,14 +805,10 @@ class _Tracer:
                 # cannot be picked over what is confirmed (see _verdict): no render for it. Keys as
                 # deep as a confirmed part are tried: `{{ .Values.repo }}:{{ .Values.tag }}` is both
                 continue
-            outcome = self._single(merged, candidate)
-            job.settled.add(id(candidate))
-            if isinstance(outcome, str):
-                job.failures.append(f"{candidate.leaf.source.key}: {outcome}")
-            elif self._shows(job, outcome, candidate):
-                job.confirmed.append(candidate)
+            outcome = self._settle(merged, job, candidate)
+            if outcome is _CONFIRMED:
                 deepest, exact_found = max(deepest, depth), exact_found or candidate.exact
-            elif _is_switch(candidate.leaf) and job.switched_in(outcome):
+            elif outcome is not None and _is_switch(candidate.leaf) and job.switched_in(outcome):
                 job.switches.append(candidate)
 
     def _bisect(self, merged: dict[str, Any], job: _Job, group: list[_Candidate], changed: Any) -> list[_Candidate]:
@@ -856,14 +854,22 @@ class _Tracer:
                 continue
             if job.confirmed:
                 return  # maps as deep are not tried: the sentinel shows in one map only
-            outcome = self._single(merged, candidate)
-            job.settled.add(id(candidate))
-            if isinstance(outcome, str):
-                job.failures.append(f"{candidate.leaf.source.key}: {outcome}")
-            elif self._shows(job, outcome, candidate):
-                job.confirmed.append(candidate)
+            self._settle(merged, job, candidate)
 
     # --- renders ---------------------------------------------------------------------------------
+
+    def _settle(self, merged: dict[str, Any], job: _Job, candidate: _Candidate) -> Any:
+        """Render with `candidate` alone changed and record what it shows: _CONFIRMED when the
+        field followed it, None when the render failed, else the rendered objects."""
+        outcome = self._single(merged, candidate)
+        job.settled.add(id(candidate))
+        if isinstance(outcome, str):
+            job.failures.append(f"{candidate.leaf.source.key}: {outcome}")
+            return None
+        if self._shows(job, outcome, candidate):
+            job.confirmed.append(candidate)
+            return _CONFIRMED
+        return outcome
 
     def _single(self, merged: dict[str, Any], candidate: _Candidate) -> Union[_Objects, str]:
         return self._render(merged, frozenset((_change(candidate.leaf),)))
