@@ -12,6 +12,7 @@ import pytest
 from kaudit import parallel
 from kaudit.scan import ScanRequest, _prepare, scan_manifests
 from kaudit.sources.manifests import load_manifests, plan
+from kaudit.sources.units import RenderOptions
 from kaudit.writers.json_report import to_dict
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,8 +35,11 @@ def report_of(request: ScanRequest, jobs: int) -> dict[str, Any]:
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_examples_give_the_same_report_on_several_processes(jobs: int, tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("kind: Pod\nmetadata: {name: x}\n---\nbad: [\n---\nk: v\nk: w\n")
+    # tests/data holds charts and overlays: rendered in the main process, their objects judged there
+    # (the values trace is left out: bounded by a deadline, it may find more on a quieter run)
     request = ScanRequest(targets=(str(EXAMPLES), str(REPO / "tests" / "data"), str(tmp_path)),
-                          config=str(REPO / "examples" / "kaudit.yaml"), fail_on="never")
+                          config=str(REPO / "examples" / "kaudit.yaml"), fail_on="never",
+                          render=RenderOptions(trace_values=False))
     single, spread = report_of(request, 1), report_of(request, jobs)
     inputs = single["inputs"]
     assert single["findings"] and inputs["errors"] and inputs["skipped"] and inputs["warnings"]

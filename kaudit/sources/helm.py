@@ -424,12 +424,14 @@ def _is_manifest(template: str) -> bool:
 
 def _split_documents(text: str) -> list[tuple[str, int]]:
     """The documents with content, each with the number of lines before it in `text`."""
-    documents, start = [], 0
+    documents, start, lines, counted = [], 0, 0, 0
     for separator in [*_DOCUMENT_SEPARATOR.finditer(text), None]:
         end = len(text) if separator is None else separator.start()
         document = text[start:end]
         if _has_content(document):
-            documents.append((document, text.count("\n", 0, start)))
+            lines += text.count("\n", counted, start)  # counted on from the last document: linear
+            counted = start
+            documents.append((document, lines))
         if separator is not None:
             start = separator.end()
     return documents
