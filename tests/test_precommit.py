@@ -52,12 +52,6 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_hook_passes_a_good_manifest(project: Path, pre_commit_home: Path) -> None:
-    done = run_hook(project, pre_commit_home, "kaudit", "good.yaml", "values.yaml")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Passed" in done.stdout
-
-
 def test_hook_fails_a_bad_manifest_with_file_and_line(project: Path, pre_commit_home: Path) -> None:
     done = run_hook(project, pre_commit_home, "kaudit", "good.yaml", "bad.yaml")
     assert done.returncode == 1, done.stdout + done.stderr
@@ -101,7 +95,7 @@ def test_hook_passes_a_commit_of_other_yaml_and_says_nothing_was_judged(project:
     assert "nothing judged" in done.stdout
 
 
-def test_hook_re_renders_a_chart_when_a_template_or_values_file_changes(project: Path, pre_commit_home: Path) -> None:
+def test_hook_re_renders_a_chart_and_an_overlay_when_their_files_change(project: Path, pre_commit_home: Path) -> None:
     chart = project / "chart"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
@@ -111,32 +105,33 @@ def test_hook_re_renders_a_chart_when_a_template_or_values_file_changes(project:
     (chart / "templates" / "pod.yaml").write_text(GOOD.replace("name: good\n", "name: {{ .Release.Name }}\n").replace(
         "        allowPrivilegeEscalation: false\n",
         "        allowPrivilegeEscalation: false\n        privileged: {{ .Values.privileged }}\n"))
+    overlay = project / "deploy"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text("resources: [pod.yaml]\npatches: [{path: patch.yaml}]\n")
+    (overlay / "pod.yaml").write_text(GOOD.replace("name: good\n", "name: web\n"))
+    (overlay / "patch.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\n"
+                                        "spec:\n  containers:\n    - name: app\n      securityContext:\n"
+                                        "        privileged: false\n")
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    done = run_hook(project, pre_commit_home, "kaudit", "chart/templates/_helpers.tpl", "good.yaml")
+    # each try-repo run installs the hook environment afresh (pre-commit's own temporary store): few runs
+    done = run_hook(project, pre_commit_home, "kaudit", "chart/templates/_helpers.tpl", "deploy/patch.yaml",
+                    "good.yaml", "values.yaml")
     assert done.returncode == 0, done.stdout + done.stderr  # rendered with privileged: false
-    assert "rendered: chart (helm" in done.stdout
+    assert "Passed" in done.stdout
+    assert "rendered: chart (helm" in done.stdout and "rendered: deploy (kustomize" in done.stdout
     (chart / "values.yaml").write_text("privileged: true\n")
-    done = run_hook(project, pre_commit_home, "kaudit", "chart/values.yaml", "good.yaml")
+    (overlay / "patch.yaml").write_text((overlay / "patch.yaml").read_text().replace("false", "true"))
+    done = run_hook(project, pre_commit_home, "kaudit", "chart/values.yaml", "chart/templates/pod.yaml",
+                    "deploy/patch.yaml", "deploy/kustomization.yaml", "good.yaml")
     assert done.returncode == 1, done.stdout + done.stderr
     # at the template line that writes the field, and the values key that set it
     assert "chart/templates/pod.yaml:17" in done.stdout and "privileged-container" in done.stdout
     assert "values: chart/values.yaml:1 privileged" in done.stdout
-    assert done.stdout.count("rendered: chart (helm") == 1  # one render however many files changed
-
-
-def test_hook_re_renders_an_overlay_when_a_patch_changes(project: Path, pre_commit_home: Path) -> None:
-    overlay = project / "deploy"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text("resources: [pod.yaml]\npatches: [{path: patch.yaml}]\n")
-    (overlay / "pod.yaml").write_text(GOOD)
-    (overlay / "patch.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: good, namespace: shop}\n"
-                                        "spec:\n  containers:\n    - name: app\n      securityContext:\n"
-                                        "        privileged: true\n")
-    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    done = run_hook(project, pre_commit_home, "kaudit", "deploy/patch.yaml")
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "deploy/patch.yaml:8" in done.stdout and "privileged-container" in done.stdout
-    assert "rendered: deploy (kustomize" in done.stdout
+    # the overlay's finding at the patch line that sets it
+    assert "deploy/patch.yaml:8" in done.stdout and "written by strategic merge patch" in done.stdout
+    # one render per unit however many of its files changed
+    assert done.stdout.count("rendered: chart (helm") == 1 and done.stdout.count("rendered: deploy (kustomize") == 1
+    assert "good.yaml:" not in done.stdout
 
 
 def test_hook_environment_installs_the_renderer_extras() -> None:
