@@ -20,6 +20,7 @@ from kaudit.errors import KauditError
 TYPE_CHECKING = False  # typing stays off the hook path; mypy reads the imports below
 if TYPE_CHECKING:
     from typing import Any, Callable, NoReturn, Optional, Sequence, TextIO
+    from kaudit.sources.units import RenderOptions
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 FAIL_ON_CHOICES = ["critical", "high", "medium", "low", "info", "never"]
@@ -97,7 +98,8 @@ def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str]
                          "namespaces")
     manifest_namespace = None if cluster_mode else _default_namespace(namespaces, default_namespace)
     request = ScanRequest(
-        targets=paths, render=_render_request(render, manifest_namespace), rule_dirs=rule_dirs, fail_on=fail_on.lower() if fail_on else None, config=config,
+        targets=paths, render=_render_request(render, manifest_namespace), rule_dirs=rule_dirs,
+        fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
         per_file=per_file, allow_gaps=allow_gaps, jobs=jobs, allow_empty=allow_empty,
         include_platform=include_platform,
@@ -135,7 +137,7 @@ SINGLE_DOCUMENT_FORMATS = ("html", "sarif", "junit")
 _NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # an RFC 1123 label, as the API requires
 
 
-def _render_request(given: dict[str, Any], namespace: Optional[str]) -> Any:
+def _render_request(given: dict[str, Any], namespace: Optional[str]) -> RenderOptions:
     """The render options (`_render_options`) as the scan takes them."""
     from kaudit.sources.units import RenderOptions
 

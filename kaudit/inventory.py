@@ -76,7 +76,6 @@ def group_text(file: str) -> str:
     return (os.path.dirname(file) or ".") + "/"
 
 
-
 T = TypeVar("T")
 
 
@@ -148,10 +147,10 @@ class Inventory:
                 found[key] = declared[key]
                 continue
             body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": key}}
-            origin = Origin(file=resource.origin.file, line=resource.origin.line, column=resource.origin.column,
-                            context=resource.origin.context, server=resource.origin.server)
-            if resource.origin.rendered is not None:  # the chart or overlay names it (a release namespace): no line
-                origin = Origin(file=resource.origin.rendered.unit)
+            first = resource.origin
+            # from a chart or overlay, the unit names it (a release namespace): no line of its own
+            origin = Origin(file=first.rendered.unit) if first.rendered is not None else \
+                Origin(file=first.file, line=first.line, column=first.column, context=first.context, server=first.server)
             found[key] = [Resource(ResourceRef("v1", "Namespace", key), body, origin)]
         for name, resources in declared.items():
             found.setdefault(name, resources)

@@ -104,7 +104,7 @@ class RenderedLocation:
     exact: bool = False  # the line's literal text in the template wrote the field (else: the line emitting it)
     values: Optional[ValuesLocation] = None  # the values key that set the field (Helm)
     values_note: str = ""  # why the values key is unknown, when it could not be traced
-    patch: Optional[str] = None  # the patch that set the field (Kustomize), as "file:line"
+    patch: Optional[str] = None  # the patch that set the field (Kustomize), as "file:line": also the location
     how: str = ""  # how the field got its value, e.g. "strategic merge patch"
 
     def describe(self) -> str:

@@ -145,6 +145,7 @@ def scan(planned: Plan, rules: Sequence[Rule], max_bytes: int, jobs: int,
 
 
 _FileResult = tuple[Inputs, list[Resource]]
+_BatchResult = tuple[list[_FileResult], list[Finding], list[str]]
 
 
 @record
@@ -167,7 +168,6 @@ def _render_units(planned: Plan, default_namespace: Optional[str], render: Optio
         rendered.per_unit.append((scan.inputs, scan.resources))
         rendered.resources.extend(scan.resources)
     return rendered
-_BatchResult = tuple[list[_FileResult], list[Finding], list[str]]
 
 
 def _in_plan_order(batches: Iterator[_BatchResult], result: EngineResult) -> Iterator[_FileResult]:

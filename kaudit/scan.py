@@ -214,7 +214,7 @@ def scan_manifests(request: ScanRequest, stdin: Optional[BinaryIO] = None) -> Re
     if not request.targets:
         raise KauditError("nothing to scan: give files, directories, globs or '-' for stdin")
     prepared = _prepare(request)
-    planned = plan(request.targets, request.per_file)
+    planned = plan(request.targets)
     max_bytes = max_file_bytes(request.max_file_mb)
     jobs = request.jobs or parallel.available_cores()
     images = request.images

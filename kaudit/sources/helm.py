@@ -391,15 +391,10 @@ class _SubchartPaths:
     def _names(self, level: str) -> dict[str, str]:
         """Helm's name for each subchart of the chart at `level` (alias or chart name) -> its directory."""
         if level not in self._levels:
-            directories: dict[str, str] = {}  # chart name -> directory under charts/
-            charts = os.path.join(level, "charts")
-            for directory in sorted(os.listdir(charts)) if os.path.isdir(charts) else []:
-                name = _chart_yaml(os.path.join(charts, directory)).get("name")
-                if isinstance(name, str):
-                    directories.setdefault(name, directory)
+            directories = vendored_subcharts(level)
             names = dict(directories)
             # one chart can be vendored once and used under several aliases
-            for dependency in _chart_yaml(level).get("dependencies") or []:
+            for dependency in chart_yaml(level).get("dependencies") or []:
                 if isinstance(dependency, dict) and isinstance(dependency.get("alias"), str) \
                         and dependency.get("name") in directories:
                     names[dependency["alias"]] = directories[dependency["name"]]
@@ -407,7 +402,19 @@ class _SubchartPaths:
         return self._levels[level]
 
 
-def _chart_yaml(chart_dir: str) -> dict[str, Any]:
+def vendored_subcharts(chart_dir: str) -> dict[str, str]:
+    """Each subchart directory under the chart's charts/ by its chart name (Chart.yaml `name`, which
+    need not be the directory's): name -> directory name, the first in name order when two share one."""
+    directories: dict[str, str] = {}
+    charts = os.path.join(chart_dir, "charts")
+    for directory in sorted(os.listdir(charts)) if os.path.isdir(charts) else []:
+        name = chart_yaml(os.path.join(charts, directory)).get("name")
+        if isinstance(name, str):
+            directories.setdefault(name, directory)
+    return directories
+
+
+def chart_yaml(chart_dir: str) -> dict[str, Any]:
     import yaml
 
     try:

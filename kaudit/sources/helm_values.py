@@ -45,8 +45,8 @@ import tarfile
 import time
 from typing import Any, Iterator, Optional, Sequence, Union
 
-from kaudit.sources.helm import (MAX_VALUES_FILE_BYTES, ChartRenderer, HelmOptions, HelmRender, RenderError,
-                                 RenderTimeout, SDK)
+from kaudit.sources.helm import (MAX_VALUES_FILE_BYTES, SDK, ChartRenderer, HelmOptions, HelmRender, RenderError,
+                                 RenderTimeout, chart_yaml, vendored_subcharts)
 from kaudit.sources.yamldoc import Document, YamlMap, YamlSeq, parse_documents, position_of
 from kaudit.value import replace, value
 
@@ -287,15 +287,8 @@ def _chart_layers(chart_dir: str, prefix: Path, depth: int) -> list[_Layer]:
 def _subcharts(chart_dir: str) -> list[tuple[str, str]]:
     """(key in the parent's values, directory) of each vendored subchart directory: its alias, once
     per alias, else its chart name."""
-    from kaudit.sources.helm import _chart_yaml
-
     charts = os.path.join(chart_dir, "charts")
-    by_name: dict[str, str] = {}
-    for entry in sorted(os.listdir(charts)) if os.path.isdir(charts) else []:
-        directory = os.path.join(charts, entry)
-        name = _chart_yaml(directory).get("name") if os.path.isdir(directory) else None
-        if isinstance(name, str):
-            by_name.setdefault(name, directory)
+    by_name = {name: os.path.join(charts, entry) for name, entry in vendored_subcharts(chart_dir).items()}
     return _keys_for(chart_dir, by_name)
 
 
@@ -303,11 +296,9 @@ def _keys_for(chart_dir: str, by_name: dict[str, Any]) -> list[tuple[str, Any]]:
     """Each vendored subchart (`by_name`: chart name -> where) under its key in the parent's values:
     once per dependency of Chart.yaml naming it (by its alias, else its name); a subchart no
     dependency names, under its name."""
-    from kaudit.sources.helm import _chart_yaml
-
     keys: list[tuple[str, Any]] = []
     named: set[str] = set()
-    for dependency in _chart_yaml(chart_dir).get("dependencies") or []:
+    for dependency in chart_yaml(chart_dir).get("dependencies") or []:
         name = dependency.get("name") if isinstance(dependency, dict) else None
         if not isinstance(name, str) or name not in by_name:
             continue

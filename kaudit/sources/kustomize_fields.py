@@ -41,6 +41,7 @@ import os
 import re
 from typing import Any, Iterator, Optional, Union
 
+from kaudit.selectors import NOTHING, Requirement, Selector
 from kaudit.sources.kustomize import KustomizeRender, RenderedDocument, kustomization_file
 from kaudit.sources.yamldoc import Document, YamlMap, YamlSeq, parse_documents, position_of
 from kaudit.value import replace, value
@@ -558,29 +559,33 @@ def _label_selector_matches(selector: Any, labels: dict[str, str]) -> bool:
     """A Kubernetes label selector string (`a=b,c!=d,e in (f,g),!h,i`) against `labels`."""
     if not isinstance(selector, str) or not selector.strip():
         return True
+    return _string_selector(selector).matches(labels)
+
+
+@functools.lru_cache(maxsize=256)
+def _string_selector(selector: str) -> Selector:
+    """The string form as the API's selector (kaudit/selectors.py): `=`/`==` is In, `!=` NotIn, a bare
+    key Exists, `!key` DoesNotExist; a selector that does not parse selects nothing."""
     if len(selector) > MAX_PATTERN_LENGTH:
-        return False
+        return NOTHING
+    requirements = []
     for requirement in _split_requirements(selector):
         match = _REQUIREMENT.fullmatch(requirement)
         if match is None:
-            return False
+            return NOTHING
         negated, key, operator, wanted, set_operator, values = match.groups()
         if negated:
-            if operator or set_operator or key in labels:
-                return False
-        elif operator in ("=", "=="):
-            if labels.get(key) != wanted:
-                return False
-        elif operator == "!=":
-            if labels.get(key) == wanted:
-                return False
+            if operator or set_operator:
+                return NOTHING
+            requirements.append(Requirement(key, "DoesNotExist", frozenset()))
+        elif operator:
+            requirements.append(Requirement(key, "NotIn" if operator == "!=" else "In", frozenset((wanted,))))
         elif set_operator:
-            listed = {item.strip() for item in values.split(",")}
-            if (labels.get(key) in listed) != (set_operator == "in") or (set_operator == "in" and key not in labels):
-                return False
-        elif key not in labels:
-            return False
-    return True
+            listed = frozenset(item.strip() for item in values.split(","))
+            requirements.append(Requirement(key, "In" if set_operator == "in" else "NotIn", listed))
+        else:
+            requirements.append(Requirement(key, "Exists", frozenset()))
+    return Selector(tuple(requirements))
 
 
 def _split_requirements(selector: str) -> list[str]:

@@ -18,7 +18,7 @@ from kaudit.model import STDIN_NAME, FileRead, InputError, Inputs, Origin, Rende
 from kaudit.sources.classify import ObjectDoc, classify_document, cluster_scoped
 from kaudit.sources.units import RenderOptions, RenderUnit, enclosing_unit, unit_at
 from kaudit.sources.yamldoc import Document, YamlMap, parse_documents, position_of
-from kaudit.value import field, record, value
+from kaudit.value import field, record, replace, value
 
 if TYPE_CHECKING:
     from kaudit.sources.rendering import RenderedUnit
@@ -123,7 +123,7 @@ class Plan:
         return [item.unit for _, item in self.steps if item is not None and item.unit is not None]
 
 
-def plan(targets: Iterable[str], per_file: bool = False) -> Plan:
+def plan(targets: Iterable[str]) -> Plan:
     """The files to read and the units to render, in order. A file named inside a chart or a
     kustomization (the pre-commit hook names changed files) stands for its unit, rendered once."""
     planned = Plan()
@@ -135,13 +135,13 @@ def plan(targets: Iterable[str], per_file: bool = False) -> Plan:
         seen[:] = len(found.errors), len(found.skipped)
         return Inputs(errors=errors, skipped=skipped)
 
-    for item in _expand(targets, found, per_file):
+    for item in _expand(targets, found):
         planned.steps.append((news(), item))
     planned.steps.append((news(), None))
     return planned
 
 
-def _expand(targets: Iterable[str], inputs: Inputs, per_file: bool = False) -> Iterator[PlannedFile]:
+def _expand(targets: Iterable[str], inputs: Inputs) -> Iterator[PlannedFile]:
     seen: set[str] = set()
     units: list[RenderUnit] = []  # in the order found; kustomizations are sorted out at the end
 
@@ -154,8 +154,8 @@ def _expand(targets: Iterable[str], inputs: Inputs, per_file: bool = False) -> I
     for target in targets:
         if target == STDIN:
             yield from once(PlannedFile(STDIN_NAME, None))
-        elif os.path.isdir(target) and unit_at(target) is not None:
-            units.append(replace_directory(unit_at(target), target))
+        elif os.path.isdir(target) and (unit := unit_at(target)) is not None:
+            units.append(unit)
         elif os.path.isdir(target):
             accounted_before = len(inputs.errors) + len(inputs.skipped) + len(units)
             found = list(_walk(target, inputs, units))
@@ -170,7 +170,7 @@ def _expand(targets: Iterable[str], inputs: Inputs, per_file: bool = False) -> I
             elif unit is None:
                 yield from once(PlannedFile(target, target, named=True))
             else:  # one render per unit, however many of its files are named
-                units.append(replace_directory(unit, _display(unit.directory)))
+                units.append(replace(unit, directory=_display(unit.directory)))
         elif glob.has_magic(target):
             matches = sorted(p for p in glob.glob(target, recursive=True) if not os.path.isdir(p))
             if not matches:
@@ -181,11 +181,6 @@ def _expand(targets: Iterable[str], inputs: Inputs, per_file: bool = False) -> I
             inputs.errors.append(InputError(target, None, "no such file or directory"))
     for unit in _render_once(units, inputs):
         yield from once(PlannedFile(unit.directory, unit.directory, unit=unit))
-
-
-def replace_directory(unit: Optional[RenderUnit], directory: str) -> RenderUnit:
-    assert unit is not None
-    return RenderUnit(unit.renderer, directory)
 
 
 def _render_once(units: list[RenderUnit], inputs: Inputs) -> list[RenderUnit]:
@@ -408,8 +403,7 @@ def _add_resource(file: str, obj: ObjectDoc, line: int, column: int, scan: Manif
                 f"{obj.kind}/{namespace}/{obj.name} names namespace {namespace}, not {given} (-n): "
                 f"`kubectl apply -n {given}` would refuse it; judged in {namespace}, as written")))
     ref = ResourceRef(obj.api_version, obj.kind, obj.name, namespace)
-    origin = Origin(file=file, line=line, column=column) if rendered is None else \
-        Origin(file=file, line=line, column=column, rendered=rendered)
+    origin = Origin(file=file, line=line, column=column, rendered=rendered)
     scan.resources.append(Resource(ref, body, origin))
     scan.inputs.resources += 1
     if obj.warning is not None:

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from kaudit.model import Finding, FieldPath, JoinedFinding, Location, RenderedLocation, Resource, ResourceRef, \
     ValuesLocation
+from kaudit.sources.rendering import unit_file
 from kaudit.value import replace
 
 if TYPE_CHECKING:
-    from kaudit.sources.helm_values import Provenance, Query
+    from kaudit.sources.helm_values import Provenance
     from kaudit.sources.rendering import RenderedUnit
 
 Place = tuple[ResourceRef, Optional[str]]
@@ -68,20 +69,18 @@ class _Sources:
 
     def trace_values(self, wanted: list[tuple[Resource, FieldPath]]) -> None:
         """Trace the values behind every wanted field, one batch per chart."""
-        per_unit: dict[str, list["Query"]] = {}
+        from kaudit.sources.helm import HelmRender
+        from kaudit.sources.helm_values import Query, trace_values
+
+        per_unit: dict[str, list[Query]] = {}
         for resource, path in wanted:
             rendered = resource.origin.rendered
             assert rendered is not None
             unit = self.units.get(rendered.unit)
             if unit is None or unit.unit.renderer != "helm" or not unit.options.trace_values:
                 continue
-            from kaudit.sources.helm_values import Query
-
             per_unit.setdefault(rendered.unit, []).append(Query(rendered.document, tuple(path)))
         for name, queries in per_unit.items():
-            from kaudit.sources.helm import HelmRender
-            from kaudit.sources.helm_values import trace_values
-
             unit = self.units[name]
             assert isinstance(unit.render, HelmRender)
             unique = list(dict.fromkeys(queries))
@@ -121,7 +120,7 @@ class _Sources:
                 values = ValuesLocation(found.file, found.line, found.key, found.how)
             elif not provenance.known:
                 note = provenance.reason
-        detail = RenderedLocation(unit=unit.unit.directory, renderer=render.renderer, source=unit.files[index],
+        detail = RenderedLocation(unit=unit.unit.directory, renderer=unit.engine, source=unit.files[index],
                                   rendered_line=location.line, exact=exact, values=values, values_note=note)
         return Location(file=file, line=line, column=column, rendered=detail)
 
@@ -148,23 +147,13 @@ class _Sources:
         file, line = unit.files[index], document.origin_line
         patch, how = None, ""
         if found is not None:
-            file = _joined_path(unit.unit.directory, found.file)
+            file = unit_file(unit.unit.directory, found.file)
             line = found.line
             how = found.how
             if found.patch:
                 patch = file if line is None else f"{file}:{line}"
-        detail = RenderedLocation(unit=unit.unit.directory, renderer=_engine_name(render.renderer),
+        detail = RenderedLocation(unit=unit.unit.directory, renderer=unit.engine,
                                   source=unit.files[index], rendered_line=location.line,
                                   exact=found is not None and found.line is not None, patch=patch, how=how)
         return Location(file=file, line=line, rendered=detail)
 
-
-def _joined_path(directory: str, file: str) -> str:
-    if "://" in file or "//" in file:
-        return file
-    return os.path.normpath(os.path.join(directory, file))
-
-
-def _engine_name(command: str) -> str:
-    head, _, rest = command.partition(" ")
-    return " ".join(part for part in (os.path.basename(head), rest) if part)

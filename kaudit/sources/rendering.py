@@ -33,6 +33,7 @@ class RenderedUnit:
     render: Render
     options: RenderOptions
     helm: HelmOptions  # as rendered (values provenance renders again with the same)
+    engine: str  # the renderer as the report names it: "helm-python-sdk", "kubectl kustomize"
     files: list[str] = field(default_factory=list)  # each document's file, as findings name it
 
 
@@ -53,7 +54,7 @@ def load_unit(unit: RenderUnit, options: RenderOptions, scan: ManifestScan) -> N
         inputs.rendered.append(RenderedInput(unit.directory, unit.renderer, _engine(unit, None), flags,
                                              error=message, milliseconds=_since(started)))
         return
-    rendered = RenderedUnit(unit, render, options, helm)
+    rendered = RenderedUnit(unit, render, options, helm, _engine(unit, render))
     scan.units[unit.directory] = rendered
     namespace = options.helm_namespace if unit.renderer == "helm" else None
     documents_rendered: tuple[Any, ...] = render.documents  # Helm's or kustomize's: both have `text`
@@ -69,7 +70,7 @@ def load_unit(unit: RenderUnit, options: RenderOptions, scan: ManifestScan) -> N
             inputs.documents += 1
             add_document(file, parsed, scan, origin, namespace)
     inputs.read.append(FileRead(unit.directory, inputs.documents - documents, inputs.resources - objects))
-    inputs.rendered.append(RenderedInput(unit.directory, unit.renderer, _engine(unit, render), flags,
+    inputs.rendered.append(RenderedInput(unit.directory, unit.renderer, rendered.engine, flags,
                                          inputs.documents - documents, inputs.resources - objects,
                                          milliseconds=_since(started)))
 
@@ -127,9 +128,15 @@ def _file_of(unit: RenderUnit, document: Any) -> str:
         from kaudit.sources.kustomize import kustomization_file
 
         return kustomization_file(unit.directory) or unit.directory
-    if "://" in origin or origin.startswith(("github.com/", "gitlab.com/")) or "//" in origin:
-        return origin  # a remote base: named as kustomize names it
-    return os.path.normpath(os.path.join(unit.directory, origin))
+    return unit_file(unit.directory, origin)
+
+
+def unit_file(directory: str, file: str) -> str:
+    """A file kustomize names relative to the rendered directory, as findings name it; a file of a
+    remote base as kustomize names it."""
+    if "://" in file or file.startswith(("github.com/", "gitlab.com/")) or "//" in file:
+        return file
+    return os.path.normpath(os.path.join(directory, file))
 
 
 def _since(started: float) -> float:

@@ -14,7 +14,7 @@ import re
 import sys
 from typing import Any, Optional, TextIO
 
-from kaudit.model import Finding, InputError, JoinedFinding, RenderedLocation, Report, RuleInfo, Severity, format_path
+from kaudit.model import Finding, InputError, JoinedFinding, Location, Report, RuleInfo, Severity, format_path
 from kaudit.writers.sarif_locations import ArtifactUris
 from kaudit.writers.json_report import rendered_dict
 from kaudit.writers.summary import joined_text, summary
@@ -217,7 +217,7 @@ def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris) ->
         # the chart or kustomization behind the result; the values key or patch that set the field
         # is a related location, so code scanning links to it too
         properties["rendered"] = rendered_dict(rendered)
-        source = _rendered_source(rendered)
+        source = _rendered_source(finding.location)
         if source is not None:
             file, line, text = source
             physical_source: dict[str, Any] = {"artifactLocation": uris.file(file)}
@@ -245,16 +245,16 @@ def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris) ->
     return result
 
 
-def _rendered_source(rendered: RenderedLocation) -> Optional[tuple[str, Optional[int], str]]:
-    """(file, line, what) of the values key or patch that set a rendered field, if known."""
+def _rendered_source(location: Location) -> Optional[tuple[str, Optional[int], str]]:
+    """(file, line, what) of the values key or patch that set a rendered field, if known (a finding
+    a patch wrote is located at the patch itself)."""
+    rendered = location.rendered
+    assert rendered is not None
     if rendered.values is not None and rendered.values.file != "--helm-set":
         values = rendered.values
         return values.file, values.line, rendered.describe()
-    if rendered.patch is not None:
-        file, _, line = rendered.patch.rpartition(":")
-        if file and line.isdigit():
-            return file, int(line), rendered.describe()
-        return rendered.patch, None, rendered.describe()
+    if rendered.patch is not None and location.file is not None:
+        return location.file, location.line, rendered.describe()
     return None
 
 

@@ -94,8 +94,8 @@ def rendered_text(location: Location) -> str:
     rendered = location.rendered
     if rendered is None:
         return ""
-    if rendered.patch is not None and rendered.patch == f"{location.file}:{location.line}":
-        return f"written by {rendered.how or 'a patch'}"  # the line shown is the patch's own
+    if rendered.patch is not None:  # a finding a patch wrote is located at the patch: say only how
+        return f"written by {rendered.how or 'a patch'}"
     said = rendered.describe()
     if said:
         return said
