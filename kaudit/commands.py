@@ -4,15 +4,16 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
-from typing import Optional, Sequence, TextIO
+from typing import Any, Mapping, Optional, Sequence, TextIO
 
 from kaudit import frameworks
 from kaudit.errors import KauditError
 from kaudit.fixtures import fixture_problems
 from kaudit.ruleset import (
-    Rule, RuleFileError, combine, custom_rule_files, load_builtin_rules, load_rule_dirs, load_rule_file,
-    relation_problems,
+    Rule, RuleFileError, combine, custom_rule_files, load_builtin_rules, load_rule_dirs, read_rule_text,
+    relation_problems, rule_from_document, rule_problems, runnable_copy,
 )
+from kaudit.sources.yamldoc import deepest_position
 
 
 OPT_IN = "[off: opt-in]"
@@ -117,26 +118,23 @@ def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
 
 
 def validate_rules(directory: str, out: TextIO) -> int:
-    """Check every rule file in `directory`; 0 when all are valid, 1 otherwise."""
+    """Check every rule file in `directory` and report every problem of each in one pass (schema,
+    template and params, framework ids, relations, id clashes, its own fixtures); 0 when all are
+    valid, 1 otherwise."""
     files = custom_rule_files(directory)
     builtin = {r.id: r for r in load_builtin_rules()}
-    loaded: list[tuple[Path, Optional[Rule], list[str]]] = []
-    for path in files:
-        try:
-            rule = load_rule_file(path, validate=True)
-            loaded.append((path, rule, fixture_problems(rule)))
-        except RuleFileError as error:
-            loaded.append((path, None, error.problems))
-    known = {**builtin, **{rule.id: rule for _, rule, _ in loaded if rule is not None}}
+    checked = [_check_rule_file(path) for path in files]
+    known = {**builtin, **{rule.id: rule for _, rule, _, _ in checked if rule is not None}}
     seen: dict[str, str] = {}
     failures = 0
-    for path, custom, problems in loaded:
-        if custom is not None:
-            clash = (builtin[custom.id].source if custom.id in builtin else None) or seen.get(custom.id)
+    for path, rule, data, problems in checked:
+        if rule is not None and data is not None:
+            clash = (builtin[rule.id].source if rule.id in builtin else None) or seen.get(rule.id)
             if clash and Path(clash).resolve() != path.resolve():
-                problems.append(f"{path}: rule id {custom.id!r} is already defined in {clash}")
-            seen[custom.id] = str(path)
-            problems.extend(relation_problems([custom], known))
+                problems.append(_at(path, data, ("id",), f"rule id {rule.id!r} is already defined in {clash}"))
+            seen[rule.id] = str(path)
+            problems.extend(_at(path, data, ("relations",), p.split(": ", 1)[1])
+                            for p in relation_problems([rule], known))
         if problems:
             failures += 1
             out.writelines(f"{p}\n" for p in problems)
@@ -144,3 +142,28 @@ def validate_rules(directory: str, out: TextIO) -> int:
             out.write(f"{path}: ok\n")
     out.write(f"{len(files)} rule files, {failures} invalid\n")
     return 1 if failures else 0
+
+
+def _check_rule_file(path: Path) -> tuple[Path, Optional[Rule], Optional[Mapping[str, Any]], list[str]]:
+    """The file's rule (None when invalid), its document and every problem found in it."""
+    try:
+        text, document = read_rule_text(path)
+    except RuleFileError as error:
+        return path, None, None, error.problems
+    data = document.data
+    found = rule_problems(data, str(path), text)
+    problems = [problem for _, problem in found]
+    runnable = runnable_copy(data, {key for key, _ in found})
+    if runnable is None:
+        return path, None, data, problems
+    try:
+        rule = rule_from_document(path, runnable, builtin=False)
+    except RuleFileError as error:  # found above already, in other words
+        return path, None, data, problems or error.problems
+    problems.extend(fixture_problems(rule))
+    return path, (rule if not found else None), data, problems
+
+
+def _at(path: Path, data: Mapping[str, Any], key: tuple[str, ...], message: str) -> str:
+    line, column = deepest_position(data, key) or (1, 1)
+    return f"{path}:{line}:{column}: {message}"

@@ -35,14 +35,22 @@ def fixture_problems(rule: Rule) -> list[str]:
     for expectation in ("fail", "pass"):
         for index in range(len(rule.fixtures[expectation])):
             scan, result = evaluate_fixture(rule, expectation, index)
-            where = f"{rule.source}: tests.{expectation}[{index}]"
+            line, column = position_of(rule.fixtures[expectation], index) or (1, 1)
+            where = f"{rule.source}:{line}:{column}: tests.{expectation}[{index}]"
             problems.extend(f"{where}: {e.message}" for e in scan.inputs.errors)
             problems.extend(f"{where}: {e}" for e in result.errors)
             if not scan.resources:
                 problems.append(f"{where}: the fixture is not a Kubernetes object")
             fired = [f for f in result.findings if f.rule == rule.id]
             if expectation == "fail" and not fired:
-                problems.append(f"{where}: expected rule {rule.id} to fire, it did not")
+                problems.append(f"{where}: expected rule {rule.id} to fire, it did not"
+                                + (f" (template {rule.template}, view {_view(rule)})" if rule.template == "schema" else ""))
             if expectation == "pass" and fired:
                 problems.append(f"{where}: expected no finding, got: {fired[0].message}")
     return problems
+
+
+def _view(rule: Rule) -> str:
+    from kaudit.checks.views import DEFAULT_VIEWS
+
+    return str(rule.params.get("view") or DEFAULT_VIEWS.get(rule.target, "object"))

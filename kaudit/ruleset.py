@@ -11,7 +11,7 @@ from kaudit.errors import KauditError
 from kaudit.model import Frameworks, RuleInfo, Severity
 from kaudit.paths import builtin_rules_location, schema_path
 from kaudit.sha256 import sha256
-from kaudit.sources.yamldoc import Document, deepest_position, parse_documents
+from kaudit.sources.yamldoc import Document, deepest_position, parse_documents, unpack
 from kaudit.value import replace, value
 
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -219,6 +219,11 @@ def relation_problems(rules: Iterable[Rule], known: Mapping[str, Rule]) -> list[
 
 
 def read_rule_document(path: StrPath) -> Document:
+    return read_rule_text(path)[1]
+
+
+def read_rule_text(path: StrPath) -> tuple[str, Document]:
+    """A rule file's text and its one YAML document (a mapping)."""
     try:
         with open(path, encoding="utf-8") as stream:
             text = stream.read()
@@ -231,15 +236,15 @@ def read_rule_document(path: StrPath) -> Document:
     if not isinstance(document, Document):
         raise RuleFileError([f"{path}:{document.line}: {document.message}"])
     if not isinstance(document.data, dict):
-        raise RuleFileError([f"{path}:{document.line}: a rule is a mapping"])
-    return document
+        raise RuleFileError([f"{path}:{document.line}:{document.column}: a rule is a mapping"])
+    return text, document
 
 
 def load_rule_file(path: StrPath, *, validate: bool, builtin: bool = False) -> Rule:
-    document = read_rule_document(path)
+    text, document = read_rule_text(path)
     data = document.data
     if validate:
-        problems = validate_rule(data, str(path))
+        problems = validate_rule(data, str(path), text)
         if problems:
             raise RuleFileError(problems)
     return rule_from_document(path, data, builtin=builtin)
@@ -321,34 +326,63 @@ def _bind(template_key: str, params: Mapping[str, Any], target: str, source: str
         raise RuleFileError([f"{source}: {error}"]) from None
 
 
-def validate_rule(data: Mapping[str, Any], source: str) -> list[str]:
-    """Every problem with a rule document, each as `file:line: message`."""
-    from kaudit.jsonschema_errors import schema_problems  # imports jsonschema: only off the hot path
+# What a rule's fixtures need to run; a problem elsewhere (docs, title, ...) does not stop them.
+_NEEDED_TO_RUN = ("template", "params", "target", "kinds", "tests", "container-kinds", "linux-only", "message")
 
-    problems = schema_problems(_rule_schema(), data, source)
-    if problems:
-        return problems
-    template = TEMPLATES.get(data["template"])
-    if template is None:
-        line = (deepest_position(data, ("template",)) or (None,))[0]
-        return [f"{source}:{line}: unknown template {data['template']!r} (known: {', '.join(sorted(TEMPLATES))})"]
+
+def validate_rule(data: Mapping[str, Any], source: str, text: Optional[str] = None) -> list[str]:
+    """Every problem with a rule document, each as `file:line:column: path: message`; `text`, the
+    file's text, lets a value YAML 1.1 misread be quoted as written."""
+    return [problem for _, problem in rule_problems(data, source, text)]
+
+
+def rule_problems(data: Mapping[str, Any], source: str, text: Optional[str] = None) -> list[tuple[str, str]]:
+    """(the top-level key at fault, or "" for the rule as a whole; the problem line), all of them in one pass."""
+    from kaudit.jsonschema_errors import format_issue, schema_issues  # imports jsonschema: off the hot path
+
+    root = (getattr(data, "positions", None) and min(unpack(p) for p in data.positions.values())) or (1, 1)
+
+    def line(path: tuple[Any, ...], message: str, position: Optional[tuple[int, int]] = None) -> tuple[str, str]:
+        position = position or deepest_position(data, path) or root
+        return (str(path[0]) if path else ""), format_issue(source, (path, position, message))
+
+    found = [line(path, message, position) for path, position, message in schema_issues(_rule_schema(), data, text=text)]
+    at_fault = {key for key, _ in found}
+    template = TEMPLATES.get(data.get("template")) if isinstance(data.get("template"), str) else None
     params = data.get("params") or {}
-    problems = schema_problems(template.params_schema, params, source, data, ("params",))
-    test_params = data["tests"].get("params")
-    if test_params and not problems:
-        problems = schema_problems(template.params_schema, {**params, **test_params}, source, data,
-                                   ("tests", "params"))
-    if problems:
-        return problems
-    try:
-        _bind(data["template"], data.get("params") or {}, data["target"], source)
-    except RuleFileError as error:
-        problems.extend(error.problems)
-    from kaudit.frameworks import tag_problems
+    tests = data.get("tests")
+    if template is not None and not at_fault & {"params", "template", "tests"} and isinstance(tests, dict) \
+            and isinstance(tests.get("params"), dict) and isinstance(params, dict):
+        found.extend(("tests", format_issue(source, issue)) for issue in schema_issues(
+            template.params_schema, {**params, **tests["params"]}, data, ("tests", "params"), text))
+    if template is not None and not at_fault & {"params", "template", "target"}:
+        try:
+            template.bind(params, data["target"])
+        except TemplateError as error:
+            found.append(line(("params",), f"{error} (template {data['template']})"))
+    frameworks = data.get("frameworks")
+    if "frameworks" not in at_fault and isinstance(frameworks, dict):
+        from kaudit.frameworks import tag_problems
 
-    line = (deepest_position(data, ("frameworks",)) or (None,))[0]
-    problems.extend(f"{source}:{line}: {p}" for p in tag_problems(normalize_frameworks(data.get("frameworks") or {})))
-    return problems
+        found.extend(line(("frameworks",), p) for p in tag_problems(normalize_frameworks(frameworks)))
+    return found
+
+
+def runnable_copy(data: Mapping[str, Any], at_fault: set[str]) -> Optional[dict[str, Any]]:
+    """The rule with placeholders for broken metadata, so that its fixtures can still run; None
+    when what they need is broken."""
+    if at_fault & {"", *_NEEDED_TO_RUN} or not {"template", "target", "tests", "message"} <= set(data):
+        return None
+    placeholders = {"id": "rule-under-test", "title": "?", "severity": "info", "category": "custom",
+                    "docs": {"what": "?", "why": "?", "example": "?", "fix": "?"}}
+    copy = dict(data)
+    for key, placeholder in placeholders.items():
+        if key in at_fault or key not in copy:
+            copy[key] = placeholder
+    for key in ("frameworks", "references", "talks", "relations", "enabled"):
+        if key in at_fault:
+            copy.pop(key, None)
+    return copy
 
 
 _RULE_SCHEMA: Optional[Mapping[str, Any]] = None

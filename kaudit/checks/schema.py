@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from kaudit.checks.base import Check, Hit, Target, Template, TemplateError
-from kaudit.checks.schema_lite import META_SCHEMA_DEFS, UnsupportedSchema, compile_schema
-from kaudit.checks.views import VIEW_TARGETS, build_view
+from kaudit.checks.schema_lite import KEYWORDS, META_SCHEMA_DEFS, UnsupportedSchema, compile_schema
+from kaudit.checks.views import DEFAULT_VIEWS, VIEW_TARGETS, build_view
 from kaudit.model import FieldPath
 
 PARAMS_SCHEMA = {
@@ -13,8 +13,19 @@ PARAMS_SCHEMA = {
     "required": ["schema"],
     "additionalProperties": False,
     "properties": {
-        "view": {"enum": sorted(VIEW_TARGETS), "default": "object"},
-        "schema": {"$ref": "#/$defs/checkSchema"},
+        "view": {
+            "enum": sorted(VIEW_TARGETS),
+            "description": ("what the schema is matched against: object (the whole object), pod ({metadata, spec} "
+                            "of the pod template), pod-spec, container (one container), effective-security-context "
+                            "(the container's securityContext merged over the pod's). Default by target: "
+                            + ", ".join(f"{target}: {view}" for target, view in DEFAULT_VIEWS.items()) + "; "
+                            "paths in findings point back into the object"),
+        },
+        "schema": {
+            "$ref": "#/$defs/checkSchema",
+            "description": ("a JSON Schema (draft 2020-12 subset) the view must satisfy: the PASSING shape; the "
+                            "rule fires where it fails. Keywords: " + ", ".join(sorted(KEYWORDS)) + ""),
+        },
         "path": {
             "type": "string",
             "description": "dot path (in the view) to point at when the schema fails as a whole",
@@ -25,7 +36,7 @@ PARAMS_SCHEMA = {
 
 
 def _bind(params: Mapping[str, Any], target: str) -> Check:
-    view = params.get("view", "object")
+    view = params.get("view") or DEFAULT_VIEWS.get(target, "object")
     if target not in VIEW_TARGETS[view]:
         raise TemplateError(f"view {view!r} is not available for target {target!r}")
     try:

@@ -19,6 +19,11 @@ VIEW_TARGETS: Mapping[str, frozenset[str]] = {
 }
 
 
+# target -> the view a `schema` rule gets when it names none: the part the rule is about (a
+# container rule sees its container, not the whole Deployment). Every built-in rule names its view.
+DEFAULT_VIEWS: Mapping[str, str] = {"object": "object", "pod": "pod-spec", "container": "container"}
+
+
 def build_view(name: str, target: Target) -> View:
     if name == "object":
         return target.body, lambda path: path
