@@ -300,10 +300,18 @@ class _OneLine:
         return False
 
 
-def rules_list(rule_dirs: tuple[str, ...], framework: Optional[str]) -> int:
+def _with_config_rule_dirs(rule_dirs: tuple[str, ...], config: Optional[str]) -> tuple[str, ...]:
+    """The config's rule-dirs (.kaudit.yaml found upward, or --config), then --rules: as scan loads them."""
+    from kaudit.config import load_config
+
+    return (*load_config(config).rule_dirs, *rule_dirs)
+
+
+def rules_list(rule_dirs: tuple[str, ...], framework: Optional[str], config: Optional[str]) -> int:
     """List the rules (id, severity, category, title), or a framework's controls."""
     from kaudit.commands import list_framework, list_rules
 
+    rule_dirs = _with_config_rule_dirs(rule_dirs, config)
     if framework:
         list_framework(framework, rule_dirs, sys.stdout)
     else:
@@ -311,11 +319,46 @@ def rules_list(rule_dirs: tuple[str, ...], framework: Optional[str]) -> int:
     return EXIT_OK
 
 
-def rules_show(rule_id: str, rule_dirs: tuple[str, ...]) -> int:
+def rules_show(rule_id: str, rule_dirs: tuple[str, ...], config: Optional[str]) -> int:
     """Show a rule's documentation, frameworks and references."""
     from kaudit.commands import show_rule
 
-    show_rule(rule_id, rule_dirs, sys.stdout)
+    show_rule(rule_id, _with_config_rule_dirs(rule_dirs, config), sys.stdout)
+    return EXIT_OK
+
+
+def rules_new(rule_id: str, template: Optional[str], output: str) -> int:
+    """Write a new rule file ID.yaml bound to a template: it validates as written; edit its TODOs,
+    params and fixtures, then run `kaudit rules validate`."""
+    from kaudit.rule_skeleton import skeleton
+
+    if template is None:
+        from kaudit.checks import TEMPLATES
+
+        raise UsageError(f"--template is required: one of {', '.join(sorted(TEMPLATES))}")
+    if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule_id):
+        raise UsageError(f"rule id {rule_id!r} must be kebab-case (lower-case words joined by -), e.g. missing-team-label")
+    text = skeleton(rule_id, template)
+    os.makedirs(output, exist_ok=True)
+    path = os.path.join(output, f"{rule_id}.yaml")
+    try:
+        with open(path, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise KauditError(f"{path}: already exists; not overwritten") from None
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def rules_schema(output: Optional[str]) -> int:
+    """Print the JSON Schema of rule files (kaudit/schemas/rule.schema.json, docs/rule.schema.json)."""
+    from kaudit.rule_schema import text
+
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text())
+    else:
+        sys.stdout.write(text())
     return EXIT_OK
 
 
@@ -659,14 +702,41 @@ def _render_options(c: _Options) -> None:
                                      "extra renders).")
 
 
+_RULES_CONFIG_HELP = "Config file whose rule-dirs are included (default: .kaudit.yaml found upward from here)."
+
+
 def _rules_list_options(c: _Options) -> None:
     c.value("--rules", dest="rule_dirs", many=True, metavar="DIR", help="Include custom rules from DIR.")
     c.value("--framework", metavar="NAME", help="List this framework's controls and the rules that check them.")
+    c.value("--config", metavar="FILE", help=_RULES_CONFIG_HELP)
 
 
 def _rules_show_options(c: _Options) -> None:
     c.arg("rule_id")
     c.value("--rules", dest="rule_dirs", many=True, metavar="DIR", help="Include custom rules from DIR.")
+    c.value("--config", metavar="FILE", help=_RULES_CONFIG_HELP)
+
+
+def _rules_new_options(c: _Options) -> None:
+    from kaudit.checks import TEMPLATES  # only when `rules new` is asked for
+
+    c.arg("rule_id")
+    c.value("-t", "--template", metavar="TEMPLATE", type=_template_choice,
+            help="The check logic the rule binds (required): " + ", ".join(sorted(TEMPLATES)) + ".")
+    c.value("-o", "--output", default=".", metavar="DIR", help="Write DIR/ID.yaml. [default: .]")
+
+
+def _template_choice(text: str) -> str:
+    from kaudit.checks import TEMPLATES
+    from kaudit.rule_skeleton import unknown_template_message
+
+    if text not in TEMPLATES:
+        raise argparse.ArgumentTypeError(unknown_template_message(text))
+    return text
+
+
+def _rules_schema_options(c: _Options) -> None:
+    c.value("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 
 
 def _rules_docs_options(c: _Options) -> None:
@@ -705,12 +775,14 @@ def _rbac_explain_options(c: _Options) -> None:
 def _tree() -> _Node:
     root = _Node("kaudit", "Audit the security posture of Kubernetes manifests and clusters.", " COMMAND [ARGS]...")
     root.command("scan", scan, " [PATHS]...", _scan_options)
-    rules = root.group("rules", "List, show and validate rules.")
+    rules = root.group("rules", "List, show, write and validate rules.")
     rules.command("list", rules_list, "", _rules_list_options)
     rules.command("show", rules_show, " RULE_ID", _rules_show_options)
+    rules.command("new", rules_new, " RULE_ID --template TEMPLATE", _rules_new_options)
+    rules.command("validate", rules_validate, " DIRECTORY", _rules_validate_options)
+    rules.command("schema", rules_schema, "", _rules_schema_options)
     rules.command("docs", rules_docs, "", _rules_docs_options)
     rules.command("compile", rules_compile, "", hidden=True)
-    rules.command("validate", rules_validate, " DIRECTORY", _rules_validate_options)
     baseline = root.group("baseline", "Record the current findings so that only new ones fail the gate.")
     baseline.command("create", baseline_create, " [PATHS]...", _baseline_create_options)
     rbac = root.group("rbac", "Ask RBAC questions of manifests: who can do something, and what a subject can do.")

@@ -160,7 +160,7 @@ def test_invalid_custom_rules_are_exit_2_with_file_and_line(kaudit: Kaudit, writ
     write("policies/bad.yaml", "id: Bad_Id\ntitle: t\n")
     result = kaudit("scan", write("pod.yaml", ROOT_POD), "--rules", tmp_path / "policies")
     assert result.code == 2
-    assert f"{tmp_path / 'policies' / 'bad.yaml'}:1: id:" in result.err
+    assert f"{tmp_path / 'policies' / 'bad.yaml'}:1:1: id:" in result.err
     validated = kaudit("rules", "validate", tmp_path / "policies")
     assert validated.code == 1 and "1 rule files, 1 invalid" in validated.out
 
@@ -228,7 +228,7 @@ def test_config_params_enable_the_registry_allowlist(kaudit: Kaudit, write: Writ
 def test_invalid_config_names_the_key_and_file(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
     config = write("conf.yaml", "rules:\n  run-as-root:\n    severity: severe\n")
     result = kaudit("scan", write("pod.yaml", ROOT_POD), "--config", config)
-    assert result.code == 2 and f"{config}:3: rules.run-as-root.severity:" in result.err
+    assert result.code == 2 and f"{config}:3:5: rules.run-as-root.severity:" in result.err
     unknown = write("conf2.yaml", "rules:\n  no-such-rule: {enabled: false}\n")
     result = kaudit("scan", write("pod.yaml", ROOT_POD), "--config", unknown)
     assert result.code == 2 and "rules.no-such-rule: no rule with this id" in result.err

@@ -117,7 +117,7 @@ def test_every_exclusion_form(kaudit: Kaudit, write: Write, tmp_path: Path, excl
     ("exclude: [{namespace: [shop]}]\n", "exclude[0]"),
     ("disallow-annotation-exemptions: yes-please\n", "disallow-annotation-exemptions"),
     ("fail-on: severe\n", "fail-on"),
-    ("unknown-key: 1\n", "unknown key(s)"),
+    ("unknown-key: 1\n", "unknown key 'unknown-key'"),
 ])
 def test_invalid_config_names_key_and_file(kaudit: Kaudit, write: Write, config: str, key: str) -> None:
     path = write("d.yaml", deployment())
