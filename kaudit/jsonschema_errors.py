@@ -13,7 +13,7 @@ import re
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import best_match
 
 from kaudit.model import format_path
 from kaudit.sources.yamldoc import Position, YamlMap, deepest_position
@@ -69,7 +69,7 @@ def schema_issues(
     return sorted(issues, key=lambda issue: (issue[1] or (0, 0), list(map(str, issue[0]))))
 
 
-def _explain(error: ValidationError, instance: Any,
+def _explain(error: Any, instance: Any,
              root_schema: Mapping[str, Any]) -> Iterator[tuple[tuple[Any, ...], str]]:
     """(path within the instance, message) for one error; anyOf/oneOf are opened up."""
     path = tuple(error.absolute_path)
@@ -118,10 +118,10 @@ _REQUIRED_HINTS = {
 }
 
 
-def _meant_branch(error: ValidationError) -> list[ValidationError]:
+def _meant_branch(error: Any) -> list[Any]:
     """The errors of the anyOf/oneOf branch the value was meant for: the one branch whose `type`
     matches the value's, else jsonschema's best match."""
-    branches: dict[int, list[ValidationError]] = {}
+    branches: dict[int, list[Any]] = {}
     for inner in error.context or ():
         branches.setdefault(int(inner.relative_schema_path[0]), []).append(inner)
     options = error.validator_value if isinstance(error.validator_value, list) else []
@@ -144,7 +144,7 @@ def _has_type(instance: Any, names: Any) -> bool:
     return False
 
 
-def _template_branch(error: ValidationError, instance: Any) -> Optional[str]:
+def _template_branch(error: Any, instance: Any) -> Optional[str]:
     """The template whose if/then branch of the rule schema raised this error."""
     schema_path = list(error.absolute_schema_path)
     if schema_path[:1] != ["allOf"] or "then" not in schema_path[:3] or not isinstance(instance, dict):
@@ -153,7 +153,7 @@ def _template_branch(error: ValidationError, instance: Any) -> Optional[str]:
     return template if isinstance(template, str) else None
 
 
-def _required_params(error: ValidationError, root_schema: Mapping[str, Any]) -> str:
+def _required_params(error: Any, root_schema: Mapping[str, Any]) -> str:
     reference = str(error.schema.get("properties", {}).get("params", {}).get("$ref", ""))
     definition = root_schema.get("$defs", {}).get(reference.rsplit("/", 1)[-1], {})
     return ", ".join(definition.get("required") or ()) or "see the template's params"
@@ -172,7 +172,7 @@ def _suggest(word: str, known: Iterable[str], what: str) -> str:
 
 # --- YAML 1.1 surprises: `why: y` is the boolean true ------------------------------------------
 
-def _wants_text(error: ValidationError) -> bool:
+def _wants_text(error: Any) -> bool:
     if error.validator == "type":
         names = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         return "string" in names
@@ -182,7 +182,7 @@ def _wants_text(error: ValidationError) -> bool:
     return False
 
 
-def _yaml11_note(error: ValidationError, document: Any, path: tuple[Any, ...],
+def _yaml11_note(error: Any, document: Any, path: tuple[Any, ...],
                  lines: Optional[list[str]]) -> Optional[str]:
     value = error.instance
     if not (value is None or isinstance(value, (bool, int, float))) or not _wants_text(error):

@@ -340,7 +340,8 @@ def rule_problems(data: Mapping[str, Any], source: str, text: Optional[str] = No
     """(the top-level key at fault, or "" for the rule as a whole; the problem line), all of them in one pass."""
     from kaudit.jsonschema_errors import format_issue, schema_issues  # imports jsonschema: off the hot path
 
-    root = (getattr(data, "positions", None) and min(unpack(p) for p in data.positions.values())) or (1, 1)
+    positions = getattr(data, "positions", None) or {}
+    root = min(unpack(p) for p in positions.values()) if positions else (1, 1)  # the rule's first key
 
     def line(path: tuple[Any, ...], message: str, position: Optional[tuple[int, int]] = None) -> tuple[str, str]:
         position = position or deepest_position(data, path) or root
@@ -348,7 +349,8 @@ def rule_problems(data: Mapping[str, Any], source: str, text: Optional[str] = No
 
     found = [line(path, message, position) for path, position, message in schema_issues(_rule_schema(), data, text=text)]
     at_fault = {key for key, _ in found}
-    template = TEMPLATES.get(data.get("template")) if isinstance(data.get("template"), str) else None
+    template_key = data.get("template")
+    template = TEMPLATES.get(template_key) if isinstance(template_key, str) else None
     params = data.get("params") or {}
     tests = data.get("tests")
     if template is not None and not at_fault & {"params", "template", "tests"} and isinstance(tests, dict) \

@@ -11,8 +11,10 @@ PARAMS_SCHEMA = {
     "additionalProperties": False,
     "minProperties": 1,
     "properties": {
-        "forbidden-add": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-        "required-drop": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "forbidden-add": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                          "description": "capabilities a container may not add (NET_RAW or CAP_NET_RAW; ALL matches any add)"},
+        "required-drop": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                          "description": "capabilities securityContext.capabilities.drop must cover (ALL covers every one)"},
     },
 }
 

@@ -123,8 +123,11 @@ PSA_PARAMS = {
     "required": ["require"],
     "additionalProperties": False,
     "properties": {
-        "require": {"enum": ["enforce-label", "not-privileged"]},
-        "ignore-namespaces": {"type": "array", "items": {"type": "string"}, "default": list(SYSTEM_NAMESPACES)},
+        "require": {"enum": ["enforce-label", "not-privileged"],
+                    "description": "enforce-label: a declared Namespace has a pod-security.kubernetes.io/enforce label; "
+                                   "not-privileged: that label is not privileged"},
+        "ignore-namespaces": {"type": "array", "items": {"type": "string"}, "default": list(SYSTEM_NAMESPACES),
+                              "description": "namespaces not judged (default: the system namespaces)"},
     },
 }
 
@@ -154,7 +157,8 @@ DEFAULT_SA_PARAMS = {
     "type": "object",
     "additionalProperties": False,
     "properties": {"ignore-namespaces": {"type": "array", "items": {"type": "string"},
-                                         "default": list(SYSTEM_NAMESPACES)}},
+                                         "default": list(SYSTEM_NAMESPACES),
+                                         "description": "namespaces not judged (default: the system namespaces)"}},
 }
 
 

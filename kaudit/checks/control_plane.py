@@ -218,7 +218,8 @@ FLAG_CHECKS: Mapping[str, FlagCheck] = {
 }
 MEMO_KEY = "control-plane-components"
 COMPONENT_PARAMS = {"type": "object", "required": ["check"], "additionalProperties": False,
-                    "properties": {"check": {"enum": sorted(FLAG_CHECKS)}}}
+                    "properties": {"check": {"enum": sorted(FLAG_CHECKS),
+                                            "description": "the control plane setting to check (one per rule)"}}}
 
 
 def _component_flags(params: Mapping[str, Any], target: str) -> Check:
@@ -256,7 +257,8 @@ def _config_body(subject: Target) -> Mapping[str, Any]:
 
 
 KUBELET_PARAMS = {"type": "object", "required": ["check"], "additionalProperties": False,
-                  "properties": {"check": {"enum": sorted(KUBELET_SETTINGS)}}}
+                  "properties": {"check": {"enum": sorted(KUBELET_SETTINGS),
+                                            "description": "the kubelet setting to check (one per rule)"}}}
 
 
 def _kubelet_config(params: Mapping[str, Any], target: str) -> Check:

@@ -13,8 +13,10 @@ from kaudit.checks.base import TemplateError
 
 # The params every rule using this detection takes (the rule files list the names and shapes).
 PARAMS_PROPERTIES: Mapping[str, Any] = {
-    "name-patterns": {"type": "array", "items": {"type": "string", "format": "regex"}},
-    "ignore-name-patterns": {"type": "array", "items": {"type": "string", "format": "regex"}},
+    "name-patterns": {"type": "array", "items": {"type": "string", "format": "regex"},
+                      "description": "regular expressions: a name matching one is taken for a credential"},
+    "ignore-name-patterns": {"type": "array", "items": {"type": "string", "format": "regex"},
+                             "description": "regular expressions: a name matching one is never reported (wins over name-patterns)"},
     "credential-names": {
         "type": "object",
         "additionalProperties": {"type": "string"},

@@ -24,7 +24,9 @@ OPEN_RANGES = ("0.0.0.0/0", "::/0")
 SERVICE_PARAMS = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"allow-internal-load-balancers": {"type": "boolean", "default": True}},
+    "properties": {"allow-internal-load-balancers": {
+        "type": "boolean", "default": True,
+        "description": "a LoadBalancer annotated internal (cloud provider annotations) is not reported"}},
 }
 
 

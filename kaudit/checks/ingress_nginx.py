@@ -127,13 +127,16 @@ TEMPLATES = [
     Template("ingress-nginx-snippet", "Ingress-NGINX snippet annotations (raw nginx configuration).",
              frozenset({"object"}),
              {"type": "object", "additionalProperties": False,
-              "properties": {"annotation-prefixes": _PREFIXES_SCHEMA, "snippet-annotations": _NAMES_SCHEMA}},
+              "properties": {"annotation-prefixes": _PREFIXES_SCHEMA, "snippet-annotations": {
+                  **_NAMES_SCHEMA, "description": "snippet annotation names, after the prefix (server-snippet, ...)"}}},
              _snippets),
     Template("ingress-nginx-annotation-injection",
              "Ingress-NGINX annotations whose value could break out of its nginx directive.",
              frozenset({"object"}),
              {"type": "object", "additionalProperties": False,
-              "properties": {"annotation-prefixes": _PREFIXES_SCHEMA, "annotations": _NAMES_SCHEMA}},
+              "properties": {"annotation-prefixes": _PREFIXES_SCHEMA, "annotations": {
+                  **_NAMES_SCHEMA, "description": "annotation names, after the prefix, whose values nginx pastes into "
+                                                  "a directive (auth-url, ...)"}}},
              _injection),
     Template("ingress-nginx-mirror-outside", "Ingress-NGINX mirror-target sending copies of requests outside the cluster.",
              frozenset({"object"}),

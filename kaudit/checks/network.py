@@ -13,14 +13,18 @@ from kaudit.selectors import parse_selector
 from kaudit.workloads import mapping, sequence
 
 SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"]
-IGNORE_NAMESPACES = {"type": "array", "items": {"type": "string"}, "default": SYSTEM_NAMESPACES}
+IGNORE_NAMESPACES = {"type": "array", "items": {"type": "string"}, "default": SYSTEM_NAMESPACES,
+                     "description": "namespaces not judged (default: the system namespaces)"}
 
 COVERAGE_PARAMS = {
     "type": "object",
     "required": ["require"],
     "additionalProperties": False,
     "properties": {
-        "require": {"enum": ["any-policy", "default-deny"]},
+        "require": {"enum": ["any-policy", "default-deny"],
+                    "description": ("any-policy: the namespace has at least one NetworkPolicy; default-deny: a "
+                                    "policy selects every pod and denies all ingress (a missing egress deny is "
+                                    "named alongside)")},
         "ignore-namespaces": IGNORE_NAMESPACES,
     },
 }
@@ -66,7 +70,8 @@ ISOLATION_PARAMS = {
     "required": ["direction"],
     "additionalProperties": False,
     "properties": {
-        "direction": {"enum": list(DIRECTIONS)},
+        "direction": {"enum": list(DIRECTIONS),
+                      "description": "which traffic a NetworkPolicy must isolate the pod for: ingress or egress"},
         "ignore-namespaces": IGNORE_NAMESPACES,
     },
 }

@@ -431,7 +431,8 @@ PARAMS_SCHEMA = {
     "type": "object",
     "required": ["check"],
     "additionalProperties": False,
-    "properties": {"check": {"enum": sorted(CHECKS)}},
+    "properties": {"check": {"enum": sorted(CHECKS),
+                             "description": "the Pod Security admission check (k8s.io/pod-security-admission) to run"}},
 }
 
 

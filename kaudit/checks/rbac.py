@@ -25,7 +25,8 @@ BINDING_PARAMS = {
     "required": ["permission"],
     "additionalProperties": False,
     "properties": {
-        "permission": {"enum": sorted(PERMISSIONS)},
+        "permission": {"enum": sorted(PERMISSIONS),
+                       "description": "the dangerous permission a role grants or a binding hands out"},
         "include-system-subjects": {"type": "boolean", "default": False,
                                     "description": "also report control-plane identities (system:masters, system:*)"},
     },
@@ -161,7 +162,10 @@ SUBJECT_PARAMS = {
     "type": "object",
     "required": ["subjects"],
     "additionalProperties": False,
-    "properties": {"subjects": {"enum": ["everyone", "all-service-accounts", "default-service-account"]}},
+    "properties": {"subjects": {
+        "enum": ["everyone", "all-service-accounts", "default-service-account"],
+        "description": "everyone: system:authenticated, system:unauthenticated or system:anonymous; "
+                       "all-service-accounts: system:serviceaccounts; default-service-account: a namespace's default"}},
 }
 # Who each `subjects` value means, by the names the API server gives them (not by look-alikes).
 EVERYONE = {("Group", "system:authenticated"), ("Group", "system:unauthenticated"), ("User", "system:anonymous")}
@@ -193,7 +197,9 @@ def _risky_subjects(params: Mapping[str, Any], target: str) -> Check:
 WORKLOAD_PARAMS = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"permissions": {"type": "array", "minItems": 1, "items": {"enum": sorted(PERMISSIONS)}}},
+    "properties": {"permissions": {"type": "array", "minItems": 1, "items": {"enum": sorted(PERMISSIONS)},
+                                   "description": "the permissions a workload's service account must not hold "
+                                                  "(default: the dangerous ones)"}},
 }
 DANGEROUS = ["cluster-admin", "wildcard", "secrets-read", "pod-exec", "create-workloads", "escalate-bind-impersonate",
              "nodes-proxy", "csr-approval", "webhook-write", "token-create", "create-persistentvolumes"]

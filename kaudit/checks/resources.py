@@ -24,8 +24,8 @@ CONTAINER_PARAMS = {
     "required": ["resource", "field"],
     "additionalProperties": False,
     "properties": {
-        "resource": {"enum": list(RESOURCE_NAMES)},
-        "field": {"enum": ["requests", "limits"]},
+        "resource": {"enum": list(RESOURCE_NAMES), "description": "the resource the container must set"},
+        "field": {"enum": ["requests", "limits"], "description": "resources.requests or resources.limits"},
     },
 }
 NOUN = {"requests": "request", "limits": "limit"}

@@ -11,7 +11,9 @@ from kaudit.registry.outcomes import UNSIGNED, UNTRUSTED, WRONG_DIGEST, WRONG_RE
 
 PROBLEMS = {"unsigned": {UNSIGNED}, "untrusted": {UNTRUSTED}, "wrong-subject": {WRONG_DIGEST, WRONG_REFERENCE}}
 PARAMS = {"type": "object", "required": ["problem"], "additionalProperties": False,
-          "properties": {"problem": {"enum": sorted(PROBLEMS)}}}
+          "properties": {"problem": {"enum": sorted(PROBLEMS),
+                                      "description": "which --verify-images outcome to report: unsigned, untrusted "
+                                                     "(no trusted key), wrong-subject (signed for another digest or name)"}}}
 
 
 def _bind(params: Mapping[str, Any], target: str) -> Check:
