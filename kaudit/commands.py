@@ -91,6 +91,7 @@ def show_rule(rule_id: str, rule_dirs: Sequence[str], out: TextIO) -> None:
     out.write(f"severity: {rule.severity.label}   category: {rule.category}   target: {rule.target}\n")
     applies = "every namespace (declared or implied)" if rule.target == "namespace" else ", ".join(sorted(rule.kinds))
     out.write(f"applies to: {applies}\n")
+    out.write(f"template: {rule.template}" + (f" (custom rule: {rule.source})" if not rule.builtin else "") + "\n")
     if not rule.enabled:
         out.write(f"opt-in: off unless enabled (.kaudit.yaml `rules: {{{rule.id}: {{enabled: true}}}}` or --rule {rule.id})\n")
     if rule.frameworks:
