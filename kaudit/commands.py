@@ -161,7 +161,10 @@ def _check_rule_file(path: Path) -> tuple[Path, Optional[Rule], Optional[Mapping
         rule = rule_from_document(path, runnable, builtin=False)
     except RuleFileError as error:  # found above already, in other words
         return path, None, data, problems or error.problems
-    problems.extend(fixture_problems(rule))
+    try:
+        problems.extend(fixture_problems(rule))
+    except RuleFileError as error:  # tests.params the template cannot bind (a bad pattern)
+        problems.extend(error.problems)
     return path, (rule if not found else None), data, problems
 
 

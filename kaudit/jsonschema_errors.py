@@ -59,19 +59,20 @@ def schema_issues(
     issues: list[Issue] = []
     seen: set[tuple[tuple[Any, ...], str]] = set()
     for error in validator.iter_errors(instance):
-        for relative, message in _explain(error, instance, schema):
+        for relative, message, leaf in _explain(error, instance, schema):
             path = tuple(prefix) + relative
             if (path, message) in seen:
                 continue
             seen.add((path, message))
-            message = _yaml11_note(error, document, path, lines) or message
+            message = _yaml11_note(leaf, document, path, lines) or message
             issues.append((path, deepest_position(document, path), message))
     return sorted(issues, key=lambda issue: (issue[1] or (0, 0), list(map(str, issue[0]))))
 
 
 def _explain(error: Any, instance: Any,
-             root_schema: Mapping[str, Any]) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """(path within the instance, message) for one error; anyOf/oneOf are opened up."""
+             root_schema: Mapping[str, Any]) -> Iterator[tuple[tuple[Any, ...], str, Any]]:
+    """(path within the instance, message, the error it comes from) for one error; anyOf/oneOf
+    are opened up to the branch the value was meant for."""
     path = tuple(error.absolute_path)
     if error.validator in ("anyOf", "oneOf") and error.context:
         for inner in _meant_branch(error):
@@ -85,30 +86,30 @@ def _explain(error: Any, instance: Any,
         for key in error.instance:
             if key in known or any(re.search(p, key) for p in patterns):
                 continue
-            yield path + (key,), f"unknown key {key!r}{of_template}" + _suggest(str(key), known, "known keys")
+            yield path + (key,), f"unknown key {key!r}{of_template}" + _suggest(str(key), known, "known keys"), error
         return
     if error.validator == "enum" and path == ("template",):
         names = [str(v) for v in error.validator_value]
         yield path, (f"unknown template {error.instance!r}" + _suggest(str(error.instance), names, "templates")
-                     + "; `kaudit rules new --help` lists them")
+                     + "; `kaudit rules new --help` lists them"), error
         return
     if template and path == ("target",) and error.validator == "enum":
         yield path, (f"template {template!r} does not support target {error.instance!r} "
-                     f"(it supports: {', '.join(map(str, error.validator_value))})")
+                     f"(it supports: {', '.join(map(str, error.validator_value))})"), error
         return
     if template and error.validator == "required" and path == ():
-        yield ("params",), f"template {template!r} needs params (required: {_required_params(error, root_schema)})"
+        yield (("params",), f"template {template!r} needs params (required: {_required_params(error, root_schema)})",
+               error)
         return
     if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [key for key in error.validator_value if key not in error.instance]
-        for key in missing:
-            if f"{key!r} is a required" in error.message:
-                yield path + (key,), error.message + _REQUIRED_HINTS.get(key, "")
+        for key in error.validator_value:
+            if key not in error.instance and f"{key!r} is a required" in error.message:
+                yield path + (key,), error.message + (_REQUIRED_HINTS.get(key, "") if not path else ""), error
                 return
     message = error.message
     if error.validator == "enum" and isinstance(error.instance, str):
         message += _suggest(error.instance, [v for v in error.validator_value if isinstance(v, str)], "")
-    yield path, message + of_template
+    yield path, message + of_template, error
 
 
 _REQUIRED_HINTS = {
@@ -129,8 +130,8 @@ def _meant_branch(error: Any) -> list[Any]:
                 if isinstance(option, dict) and "type" in option and _has_type(error.instance, option["type"])]
     if len(matching) == 1 and matching[0] in branches:
         return branches[matching[0]]
-    best = best_match(error.context or ())
-    return [best] if best is not None else [error]
+    best = best_match(error.context)
+    return [best] if best is not None else []
 
 
 def _has_type(instance: Any, names: Any) -> bool:

@@ -366,7 +366,9 @@ def rule_problems(data: Mapping[str, Any], source: str, text: Optional[str] = No
     if "frameworks" not in at_fault and isinstance(frameworks, dict):
         from kaudit.frameworks import tag_problems
 
-        found.extend(line(("frameworks",), p) for p in tag_problems(normalize_frameworks(frameworks)))
+        for problem in tag_problems(normalize_frameworks(frameworks)):  # "frameworks.<id>: ..."
+            where, _, message = problem.partition(": ")
+            found.append(line(tuple(where.split(".", 1)), message))
     return found
 
 

@@ -241,3 +241,25 @@ def test_rules_list_and_show_include_the_configs_rule_dirs(kaudit: Kaudit, write
     assert "image-from-elsewhere" in listed.out
     shown = kaudit("rules", "show", "image-from-elsewhere", "--config", tmp_path / "repo" / ".kaudit.yaml")
     assert shown.code == 0 and "Image from outside registry.example" in shown.out
+    config_schema = json.loads(schema_path("config.schema.json").read_text())
+    assert "rules list and rules show" in config_schema["properties"]["rule-dirs"]["description"]
+
+
+def test_a_bad_pattern_in_tests_params_is_a_problem_not_a_crash(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    text = VALID_RULE.replace("template: schema\nparams:\n  schema: {properties: {image: {type: string, pattern: "
+                              "'^registry\\.example/'}}}",
+                              "template: env-secret-literal")
+    text = text.replace("tests:\n", "tests:\n  params: {name-patterns: ['(']}\n")
+    result, path = _validate(kaudit, write, tmp_path, text)
+    assert result.code == 1 and "Traceback" not in result.out + result.err
+    assert str(path) in result.out and "internal error" not in result.err
+
+
+def test_a_framework_control_read_as_a_number_is_explained(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    # anyOf [string, list]: the message is the branch's reason, and 5.10 is the number 5.1
+    text = VALID_RULE.replace("docs:", "frameworks:\n  cis: 5.10\ndocs:")
+    result, path = _validate(kaudit, write, tmp_path, text)
+    assert f"{path}:11:3: frameworks.cis: 5.10 was read as the number 5.1 (YAML 1.1); quote it: '5.10'" in result.out
+    assert "not valid under any" not in result.out
+    unknown, _ = _validate(kaudit, write, tmp_path, text.replace("5.10", "'9.9.9'"))
+    assert unknown.code == 1 and f"{path}:11:3: frameworks.cis: unknown control '9.9.9'" in unknown.out
