@@ -191,6 +191,8 @@ def _yaml11_note(error: Any, document: Any, path: tuple[Any, ...],
     if tuple(error.absolute_path) != path[len(path) - len(tuple(error.absolute_path)):]:
         return None
     raw = _raw_scalar(document, path, lines)
+    if raw == "" and value is not None:
+        raw = None  # written on a later line than its key
     if value is None:
         read_as = "null"
     elif isinstance(value, bool):

@@ -130,6 +130,14 @@ def test_yaml_1_1_surprises_in_flow_mappings_and_lists(kaudit: Kaudit, write: Wr
     assert f"{path}:2:14: references[0]: on was read as the boolean true (YAML 1.1); quote it: 'on'" in result.out
 
 
+def test_a_value_on_the_line_after_its_key_and_an_empty_value(kaudit: Kaudit, write: Write, tmp_path: Path) -> None:
+    text = VALID_RULE.replace("docs: {what: a, why: b, example: c, fix: d}", "docs:\n  what:\n    off\n  why:\n  example: c\n  fix: d")
+    result, path = _validate(kaudit, write, tmp_path, text)
+    assert f"{path}:11:3: docs.what: expected text, but the value was read as the boolean false (YAML 1.1); " \
+           "quote it" in result.out
+    assert f"{path}:13:3: docs.why: the value is empty, read as null" in result.out
+
+
 def test_an_unsupported_schema_keyword_names_the_keyword_not_any_of(kaudit: Kaudit, write: Write,
                                                                     tmp_path: Path) -> None:
     text = VALID_RULE.replace("{type: string, pattern:", "{type: string, format: uri, pattern:")
