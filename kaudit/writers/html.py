@@ -162,7 +162,7 @@ def _top_risks(active: tuple[Finding, ...], rules: dict[str, RuleInfo]) -> list[
         info = rules.get(rule_id)
         objects = list(dict.fromkeys(_short(f) for f in findings))
         risks.append(Risk(rule_id, info.title if info else findings[0].title, findings[0].severity, len(findings),
-                          tuple(objects[:3]), max(0, len(objects) - 3)))
+                          tuple(objects[:2]), max(0, len(objects) - 2)))
     return risks
 
 
