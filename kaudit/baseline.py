@@ -64,6 +64,6 @@ def compare(findings: Sequence[Finding], baseline: Baseline) -> BaselineSummary:
     fixed when no finding reports it any more, active or suppressed, as its own or a joined rule."""
     unchanged = sum(1 for f in findings if f.suppressed is not None and f.suppressed.by == "baseline")
     new = sum(1 for f in findings if f.suppressed is None)
-    seen = {entry.fingerprint for f in findings for entry in (f, *f.joined)}
+    seen = {f.fingerprint for f in findings} | {j.fingerprint for f in findings for j in f.joined}
     return BaselineSummary(baseline.source, baseline.generated_at, new, unchanged,
                            len(baseline.fingerprints - seen))
