@@ -72,7 +72,9 @@ def messages_of(data: dict[str, Any]) -> list[str]:
     strings, resources = data["s"], data["res"]
 
     def fill(template: int, resource: int, container: int) -> str:
-        names = {-1: strings[resources[resource][2]], -2: strings[container] if container >= 0 else ""}
+        kind, namespace, name, *_ = resources[resource]
+        names = {-1: strings[name], -2: strings[container] if container >= 0 else "",
+                 -3: strings[namespace] if namespace >= 0 else ""}
         return "".join(strings[part] if part >= 0 else names[part] for part in data["tpl"][template])
 
     return [fill(f[8], f[2], f[7]) for f in data["f"]]
@@ -109,6 +111,7 @@ class Tags(HTMLParser):
 @pytest.mark.parametrize("message, names", [
     ('Pod "web" runs as root; "web" again', ("web", None)),
     ('container "web" of Deployment "web-api" adds NET_RAW', ("web-api", "web")),  # one name inside the other
+    ("ServiceAccount shop/web in shop can read secrets", ("web", None, "shop")),
     ("web-api", ("web-api", "app")),  # nothing but the name
     ("", ("web", "app")),
     ('a "db" name too short to cut at', ("db", None)),

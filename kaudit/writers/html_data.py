@@ -10,12 +10,12 @@ Layout (arrays by position, to keep the file small; the page's script reads them
 - `s`: strings; every other string-valued slot is an index into it (-1: none).
 - `rules`: [id, title, severity, category] per rule referred to, own or joined.
 - `res`: [kind, namespace, name, file, line] per resource; file and line of its first finding.
-- `tpl`: message templates: string indexes, -1 (the resource's name) and -2 (the container's) in
-  order; joined they are the message.
+- `tpl`: message templates: string indexes, -1 (the resource's name), -2 (the container's) and -3
+  (the resource's namespace) in order; joined they are the message.
 - `f`: one finding each, in report order: [severity, rule, resource, file, line, column, field path,
   container, template, suppression, joined, provenance]; suppression is [by, reason] strings;
   joined is a list of [rule, severity, message template, relation (0 same-as, 1 implied), resource
-  or -1 (the finding's own), location, container]; provenance is [what set the field, rendered from].
+  or -1 (the finding's own), its location (-1 on the finding's own), container]; provenance is [what set the field, rendered from].
 - `docs`: rule index -> [what, why, example, fix, references, frameworks text] (strings, not indexes).
 - `controls`: "framework:control" -> rule indexes, for the framework control filter.
 """
@@ -108,17 +108,17 @@ def report_data(report: Report) -> dict[str, Any]:
                                                  strings(where), location.line or 0))
         return found
 
-    def template(message: str, name: str, container: Optional[str]) -> int:
+    def template(message: str, ref: ResourceRef, container: Optional[str]) -> int:
         return templates(tuple(strings(part) if isinstance(part, str) else part
-                               for part in message_template(message, (name, container))))
+                               for part in message_template(message, (ref.name, container, ref.namespace))))
 
     rows = []
     for finding in report.findings:
         location = finding.location
         ref = finding.resource
-        joined = [[rule(j.rule, finding), int(j.severity), template(j.message, j.resource.name, j.container),
+        joined = [[rule(j.rule, finding), int(j.severity), template(j.message, j.resource, j.container),
                    0 if j.relation == "same-as" else 1, -1 if j.resource == ref else resource(j.resource, finding),
-                   strings(j.location.describe()), string(j.container)]
+                   -1 if j.resource == ref else strings(j.location.describe()), string(j.container)]
                   for j in finding.joined]
         suppressed = finding.suppressed
         came_from = provenance(finding)
@@ -126,7 +126,7 @@ def report_data(report: Report) -> dict[str, Any]:
             int(finding.severity), rule(finding.rule, finding), resource(ref, finding),
             strings(location.file if location.file is not None else location.describe()),
             location.line or 0, location.column or 0, strings(finding.path_text), string(finding.container),
-            template(finding.message, ref.name, finding.container),
+            template(finding.message, ref, finding.container),
             [strings(suppressed.by), strings(suppressed.reason)] if suppressed is not None else 0,
             joined or 0, [strings(came_from[0]), strings(came_from[1])] if came_from is not None else 0,
         ])
