@@ -107,6 +107,7 @@ def _context(report: Report) -> dict[str, Any]:
     rules = {info.id: info for info in report.rules}
     verdict = gate_verdict(report)
     namespaces = _by_namespace(active)
+    reported = {rule for f in active for rule in f.rules}
     return {
         "report": report,
         "active": active,
@@ -123,7 +124,7 @@ def _context(report: Report) -> dict[str, Any]:
         "other_namespaces": namespaces[_TOP_NAMESPACES:],
         "namespace_max": max((n.total for n in namespaces), default=0),
         "rule_counts": _rule_counts(active, rules),
-        "quiet_rules": [info for info in report.rules if not any(info.id in f.rules for f in active)],
+        "quiet_rules": [info for info in report.rules if info.id not in reported],
         "compliance": [compliance(framework) for framework in report.frameworks],
     }
 

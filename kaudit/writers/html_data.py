@@ -47,12 +47,16 @@ class _Interned:
 
 
 def message_template(message: str, names: tuple[Optional[str], ...]) -> tuple[Any, ...]:
-    """The message cut at each occurrence of the given names (the resource's, the container's), each
-    marked by -1 - its position: joined back, the parts give the message exactly, whatever it holds."""
+    """The message cut at each occurrence of the given names (the resource's, the container's, the
+    namespace), each marked by -1 - its position: joined back, the parts give the message exactly,
+    whatever it holds."""
+    found = [(name, -1 - n) for n, name in enumerate(names)
+             if name is not None and len(name) >= _MIN_TEMPLATED_NAME and name in message]
+    if not found:
+        return (message,)
+    found.sort(key=lambda item: -len(item[0]))  # the longer first: "web" inside "web-api" stays in it
     parts: list[Any] = [message]
-    for marker, name in sorted(((-1 - n, name) for n, name in enumerate(names)
-                                if name is not None and len(name) >= _MIN_TEMPLATED_NAME),
-                               key=lambda item: -len(item[1])):  # the longer first: "web" in "web-api"
+    for name, marker in found:
         cut: list[Any] = []
         for part in parts:
             if not isinstance(part, str) or name not in part:
