@@ -104,7 +104,7 @@ def write_timed(report: Report, path: Path) -> tuple[float, float]:
     return seconds, peak / 1024 / 1024
 
 
-def load_times(path: Path, runs: int, screenshot: Path | None) -> list[tuple[float, float]]:
+def load_times(path: Path, runs: int, screenshot: Path | None, searches: list[float]) -> list[tuple[float, float]]:
     from playwright.sync_api import sync_playwright
 
     times = []
@@ -123,6 +123,13 @@ def load_times(path: Path, runs: int, screenshot: Path | None) -> list[tuple[flo
             assert page.locator("details.group").count() > 0
             if screenshot is not None and run == 0:
                 page.screenshot(path=str(screenshot))
+            # a filter over every finding: a search that builds each finding's text on first use
+            before = page.get_attribute("#shown", "data-count")
+            start = time.perf_counter()
+            page.evaluate("location.hash = 'q=values-production%20runs'")
+            while page.get_attribute("#shown", "data-count") == before:
+                time.sleep(0.005)
+            searches.append(time.perf_counter() - start)
             times.append((inside, outside))
             page.close()
         browser.close()
@@ -144,7 +151,8 @@ def main() -> None:
         path = args.keep or Path(scratch) / "report.html"
         seconds, peak = write_timed(report, path)
         size = path.stat().st_size / 1024 / 1024
-        times = load_times(path, args.runs, args.screenshot)
+        searches: list[float] = []
+        times = load_times(path, args.runs, args.screenshot, searches)
     inside = statistics.median(t for t, _ in times)
     outside = statistics.median(t for _, t in times)
     joined = sum(1 for f in report.findings if f.joined)
@@ -155,6 +163,8 @@ def main() -> None:
     print(f"chromium: first page of findings rendered {inside:.2f} s after navigation start "
           f"({outside:.2f} s seen from outside; median of {len(times)}: "
           + ", ".join(f"{t:.2f}" for t, _ in times) + ")")
+    print(f"chromium: a search over every finding shown {statistics.median(searches):.2f} s after the URL changed "
+          "(median; the first search builds each finding's text)")
     assert size < SIZE_BUDGET_MB, f"file {size:.1f} MB is over the {SIZE_BUDGET_MB} MB budget"
     assert outside < LOAD_BUDGET_S, f"load {outside:.2f} s is over the {LOAD_BUDGET_S} s budget"
     print(f"budgets met: file < {SIZE_BUDGET_MB:.0f} MB, load < {LOAD_BUDGET_S:.0f} s")
