@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import json
 import re
 import time
 from html.parser import HTMLParser
@@ -16,11 +15,12 @@ import markupsafe
 import pytest
 
 from kaudit.baseline import Baseline, apply_baseline, compare
-from kaudit.model import BaselineSummary, ControlResult, FrameworkResult, InputError, Inputs, Report
+from kaudit.model import ControlResult, Coverage, CoverageGap, FrameworkResult, InputError, Inputs, Report
 from kaudit.value import replace
 from kaudit.writers.html import compliance, write
 from kaudit.writers.html_data import message_template
 
+from . import html_data
 from .report_fixture import REPO, build_report
 from .tools import require_module, require_tool
 
@@ -39,7 +39,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run", "--disable-sync"]
 # attributes that make a browser fetch something (on any element but <a>, whose href waits for a click)
 LOADING_ATTRIBUTES = {"src", "href", "srcset", "data", "poster", "action", "formaction", "background", "manifest"}
-DATA_BLOCK = re.compile(r'<script type="application/json" id="kaudit-data">(.*?)</script>', re.S)
+DATA_BLOCK = html_data.DATA_BLOCK
 
 
 @pytest.fixture(scope="module")
@@ -61,23 +61,6 @@ def page_html(report: Report) -> str:
     return render(report)
 
 
-def data_of(html: str) -> dict[str, Any]:
-    match = DATA_BLOCK.search(html)
-    assert match is not None
-    return json.loads(match.group(1))
-
-
-def messages_of(data: dict[str, Any]) -> list[str]:
-    """The findings' messages put back together as the page's script does (html_data's layout)."""
-    strings, resources = data["s"], data["res"]
-
-    def fill(template: int, resource: int, container: int) -> str:
-        kind, namespace, name, *_ = resources[resource]
-        names = {-1: strings[name], -2: strings[container] if container >= 0 else "",
-                 -3: strings[namespace] if namespace >= 0 else ""}
-        return "".join(strings[part] if part >= 0 else names[part] for part in data["tpl"][template])
-
-    return [fill(f[8], f[2], f[7]) for f in data["f"]]
 
 
 class Tags(HTMLParser):
@@ -131,10 +114,9 @@ def test_data_block_cannot_end_its_script_and_holds_every_message(report: Report
     raw = block.group(1)
     for unsafe in ["<", ">", "&", "\u2028", "\u2029"]:
         assert unsafe not in raw
-    data = data_of(page_html)
-    assert messages_of(data) == [f.message for f in report.findings]  # the breakout and hostile names included
-    assert "window.__pwned=7</script>" in messages_of(data)[1]
-    assert len(data["f"]) == len(report.findings)
+    said = [message for finding in report.findings for message in (finding.message, *(j.message for j in finding.joined))]
+    assert html_data.messages(page_html) == said  # the breakout and hostile names included
+    assert len(html_data.report_data(page_html)["f"]) == len(report.findings)
 
 
 def test_hostile_markup_is_escaped_not_emitted(page_html: str) -> None:
@@ -188,6 +170,13 @@ def test_incomplete_scan_says_why_in_the_verdict(report: Report) -> None:
     assert "bad.yaml:7</span>: mapping &lt;values&gt; not allowed" in html
     assert "rule x: &lt;boom&gt;" in html
     assert 'id="no-findings">No findings.' in html
+    gap = CoverageGap("rolebindings.rbac.authorization.k8s.io", "RoleBinding", "shop", "forbidden", "<denied>")
+    cluster = replace(report, coverage=Coverage("prod", "https://k8s", "v1.36", ("pods",), gaps=(gap,)))
+    html = render(cluster)
+    assert 'data-verdict="incomplete"' in html
+    assert "1 coverage gap in the cluster: could not read rolebindings.rbac.authorization.k8s.io in namespace " \
+           "shop: forbidden: &lt;denied&gt;</li>" in html
+    assert 'data-verdict="fail"' in render(replace(cluster, gaps_allowed=True))  # --allow-gaps
 
 
 def test_compliance_is_pass_over_evaluated_controls(report: Report) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import json
-import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +17,7 @@ from kaudit.relations import Relations, join
 from kaudit.ruleset import load_builtin_rules
 from kaudit.scan import ScanRequest, scan_manifests
 from kaudit.sources.manifests import load_manifests
+from tests import html_data
 
 from .conftest import CliResult, every_fact
 
@@ -349,11 +349,6 @@ def test_every_output_shows_the_joined_rules(kaudit: Kaudit, tmp_path: Path) -> 
     (result,) = [r for r in run_["results"] if r["ruleId"] == "privileged-container"]
     assert "privilege-escalation-allowed" in result["properties"]["joinedRules"]
     html = kaudit("scan", str(path), "-f", "html").out
-    block = re.search(r'<script type="application/json" id="kaudit-data">(.*?)</script>', html, re.S)
-    assert block is not None  # the findings are data the page renders (kaudit/writers/html_data.py)
-    data = json.loads(block.group(1))
-    rule_ids = [data["s"][rule[0]] for rule in data["rules"]]
-    joined = {rule_ids[j[0]] for f in data["f"] if rule_ids[f[1]] == "privileged-container" for j in f[10] or ()}
-    assert "privilege-escalation-allowed" in joined and "follows from it" in html
+    assert "privilege-escalation-allowed" in html_data.joined_rules(html, "privileged-container")
     markdown = kaudit("scan", str(path), "-f", "markdown").out
     assert "also: " in markdown
