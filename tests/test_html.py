@@ -158,6 +158,8 @@ def test_csp_allows_only_the_inline_style_and_script(page_html: str) -> None:
     assert f"script-src {digest(executable)};" in policy and digest(data_block) not in policy
     assert f"style-src {digest(tags.raw['style'][0])};" in policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    for markup_sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "Function("]:
+        assert markup_sink not in executable  # the script writes text nodes only
 
 
 def test_incomplete_scan_says_why_in_the_verdict(report: Report) -> None:
