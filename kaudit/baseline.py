@@ -12,7 +12,7 @@ from typing import Sequence
 
 from kaudit.errors import KauditError
 from kaudit.fingerprint import FINGERPRINT_VERSION
-from kaudit.model import Finding, Suppression
+from kaudit.model import BaselineSummary, Finding, Suppression
 from kaudit.value import replace, value
 
 
@@ -57,3 +57,13 @@ def apply_baseline(findings: Sequence[Finding], baseline: Baseline) -> list[Find
     return [replace(f, suppressed=Suppression("baseline", reason))
             if f.suppressed is None and f.fingerprint in known and all(j.fingerprint in known for j in f.joined)
             else f for f in findings]
+
+
+def compare(findings: Sequence[Finding], baseline: Baseline) -> BaselineSummary:
+    """New / unchanged / fixed for `findings` after apply_baseline. A fact of the baseline counts as
+    fixed when no finding reports it any more, active or suppressed, as its own or a joined rule."""
+    unchanged = sum(1 for f in findings if f.suppressed is not None and f.suppressed.by == "baseline")
+    new = sum(1 for f in findings if f.suppressed is None)
+    seen = {f.fingerprint for f in findings} | {j.fingerprint for f in findings for j in f.joined}
+    return BaselineSummary(baseline.source, baseline.generated_at, new, unchanged,
+                           len(baseline.fingerprints - seen))

@@ -458,6 +458,19 @@ class PlatformSummary:
 
 
 @value
+class BaselineSummary:
+    """How a scan compares with its --baseline (kaudit/baseline.py): `new` findings (active: not in
+    it), `unchanged` ones (in it, so suppressed by it), and `fixed` facts (fingerprints in it that no
+    finding of this scan reports, its own or joined)."""
+
+    source: str
+    generated_at: str
+    new: int
+    unchanged: int
+    fixed: int
+
+
+@value
 class Report:
     """Everything one scan found and how it got there; the writers render it."""
 
@@ -476,6 +489,7 @@ class Report:
     images: ImageSummary = field(default_factory=ImageSummary)
     empty_allowed: bool = False  # --allow-empty: a scan of inputs without Kubernetes objects may pass
     platform: PlatformSummary = field(default_factory=PlatformSummary)
+    baseline: Optional[BaselineSummary] = None  # --baseline given: new / unchanged / fixed
 
     @property
     def saw_nothing(self) -> bool:

@@ -152,10 +152,12 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     findings, platform_summary = platform.hide(findings, resources, inventory,
                                                platform.Versions.of(coverage.version if coverage else None),
                                                request.include_platform)
+    compared = None
     if prepared.baseline is not None:
-        from kaudit.baseline import apply_baseline
+        from kaudit.baseline import apply_baseline, compare
 
         findings = apply_baseline(findings, prepared.baseline)
+        compared = compare(findings, prepared.baseline)
     reported = prepared.framework_ids or tuple(frameworks.FRAMEWORKS)
     nothing_scanned = coverage is None and inputs.resources == 0
     return Report(
@@ -176,6 +178,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         images=image_summary,
         empty_allowed=request.allow_empty,
         platform=platform_summary,
+        baseline=compared,
     )
 
 
