@@ -1,8 +1,10 @@
 """JUnit XML for CI systems: one testcase per rule × resource.
 
-A rule × resource with unsuppressed findings fails (type = the highest severity); one whose
-findings are all suppressed is skipped with the reason; a rule that ran and found nothing is one
-passing testcase "no findings"; inputs that could not be read and rules that could not run are errors.
+A rule × resource fails (type = the highest severity) when it has an unsuppressed finding at or above
+`--fail-on`, as the gate does; with findings only below it, it passes and lists them in its
+system-out; one whose findings are all suppressed is skipped with the reason; a rule that ran and
+found nothing is one passing testcase "no findings"; inputs that could not be read and rules that
+could not run are errors.
 """
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from typing import Iterable, TextIO
+from typing import Iterable, Optional, TextIO
 
-from kaudit.model import Finding, InputError, Report, ResourceRef
+from kaudit.model import Finding, InputError, Report, ResourceRef, Severity
 from kaudit.value import replace
 from kaudit.writers.summary import rendered_text
 
@@ -50,7 +52,7 @@ def to_element(report: Report) -> ET.Element:
             _case(suite, rule, "no findings")
             continue
         for ref, findings in resources.items():
-            _rule_resource_case(suite, rule, ref, findings)
+            _rule_resource_case(suite, rule, ref, findings, report.fail_on)
 
     for file, errors in _by_file(report.inputs.errors).items():
         case = _case(suite, "inputs", file)
@@ -95,13 +97,19 @@ def _case(suite: ET.Element, group: str, name: str) -> ET.Element:
     return ET.SubElement(suite, "testcase", classname=f"{SUITE}.{group}", name=clean(name))
 
 
-def _rule_resource_case(suite: ET.Element, rule: str, ref: ResourceRef, findings: list[Finding]) -> None:
+def _rule_resource_case(suite: ET.Element, rule: str, ref: ResourceRef, findings: list[Finding],
+                        fail_on: Optional[Severity]) -> None:
     case = _case(suite, rule, ref.describe())
     active = [f for f in findings if f.suppressed is None]
     suppressed = [f for f in findings if f.suppressed is not None]
     if not active:
         reasons = dict.fromkeys(f.suppressed.reason for f in suppressed if f.suppressed is not None)
         ET.SubElement(case, "skipped", message=clean("suppressed: " + "; ".join(reasons)))
+        return
+    if fail_on is None or max(f.severity for f in active) < fail_on:  # below the gate: reported, not failed
+        gate = "the gate is off" if fail_on is None else f"below --fail-on {fail_on.label}"
+        out = ET.SubElement(case, "system-out")
+        out.text = clean("\n".join([f"{len(active)} finding(s), {gate}:", *(_line(f) for f in active)]))
         return
     worst = max(f.severity for f in active)
     first = active[0]
