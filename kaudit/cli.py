@@ -228,15 +228,16 @@ def _context_names(contexts: tuple[str, ...], all_contexts: bool, kubeconfig: Op
 
 
 def _scan_clusters(request: Any, names: list[str], kubeconfig: Optional[str], namespaces: tuple[str, ...],
-                   exclude: tuple[str, ...], timeout: float) -> tuple[list[Any], list[str]]:
+                   exclude: tuple[str, ...], timeout: float, progress: bool = True) -> tuple[list[Any], list[str]]:
     """Each context's report, and a message for each context that could not be scanned: one
-    unreachable cluster must not cost the reports of the healthy ones. No names: in-cluster."""
+    unreachable cluster must not cost the reports of the healthy ones. No names: in-cluster.
+    `progress`: an updating line on standard error while each cluster is read, if it is a terminal."""
     from kaudit.scan import scan_cluster
     from kaudit.sources.cluster import ClusterRequest
 
     def one(name: Optional[str]) -> Any:
         cluster = ClusterRequest(kubeconfig=kubeconfig, context=name, in_cluster=name is None, namespaces=namespaces,
-                                 exclude_namespaces=exclude, timeout=timeout)
+                                 exclude_namespaces=exclude, timeout=timeout, progress=progress)
         return scan_cluster(request, cluster)
 
     if len(names) <= 1:  # one cluster: its failure is the whole answer (exit 2, one line)
