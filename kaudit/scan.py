@@ -170,7 +170,7 @@ def rules_not_run(rules: Sequence[Rule], kinds_seen: Set[str], coverage: Optiona
         needs_images = "verified-images" in TEMPLATES[rule.template].needs
         if needs_images and not images.signatures_checked:
             not_run.append((rule.id, "needs --verify-images: image signatures were not checked"))
-        elif coverage is None and rule.kinds <= CLUSTER_KINDS and not kinds_seen & CLUSTER_KINDS:
+        elif coverage is None and rule.kinds and rule.kinds <= CLUSTER_KINDS and not kinds_seen & CLUSTER_KINDS:
             not_run.append((rule.id, "needs a live cluster scan (--context): it judges the cluster itself"))
         elif needs_images and images.gaps:
             partly.append((rule.id, f"the signatures of {len(images.gaps)} image(s) could not be checked"))
