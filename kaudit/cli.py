@@ -74,7 +74,7 @@ def _pair_outputs(args: Sequence[str]) -> list[tuple[str, Optional[str]]]:
 def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str], rule_dirs: tuple[str, ...],
          select: tuple[str, ...], frameworks: tuple[str, ...], config: Optional[str], baseline: Optional[str],
          formats: tuple[str, ...], outputs: tuple[str, ...],
-         max_file_size: Optional[float], per_file: bool, contexts: tuple[str, ...], all_contexts: bool,
+         max_file_size: Optional[float], per_file: bool, cross_object_only: bool, contexts: tuple[str, ...], all_contexts: bool,
          kubeconfig: Optional[str], in_cluster: bool, namespaces: tuple[str, ...],
          exclude_namespaces: tuple[str, ...], allow_gaps: bool, request_timeout: float, verify_images: bool,
          cosign_keys: tuple[str, ...], resolve_digests: bool, registry_config: Optional[str],
@@ -101,7 +101,7 @@ def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str]
         targets=paths, render=_render_request(render, manifest_namespace), rule_dirs=rule_dirs,
         fail_on=fail_on.lower() if fail_on else None, config=config,
         select=select, frameworks=frameworks, baseline=baseline, max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB,
-        per_file=per_file, allow_gaps=allow_gaps, jobs=jobs, allow_empty=allow_empty,
+        per_file=per_file, cross_object_only=cross_object_only, allow_gaps=allow_gaps, jobs=jobs, allow_empty=allow_empty,
         include_platform=include_platform,
         default_namespace=manifest_namespace,
         images=_image_request(verify_images, cosign_keys, resolve_digests, registry_config, registry_ca,
@@ -228,15 +228,16 @@ def _context_names(contexts: tuple[str, ...], all_contexts: bool, kubeconfig: Op
 
 
 def _scan_clusters(request: Any, names: list[str], kubeconfig: Optional[str], namespaces: tuple[str, ...],
-                   exclude: tuple[str, ...], timeout: float) -> tuple[list[Any], list[str]]:
+                   exclude: tuple[str, ...], timeout: float, progress: bool = True) -> tuple[list[Any], list[str]]:
     """Each context's report, and a message for each context that could not be scanned: one
-    unreachable cluster must not cost the reports of the healthy ones. No names: in-cluster."""
+    unreachable cluster must not cost the reports of the healthy ones. No names: in-cluster.
+    `progress`: an updating line on standard error while each cluster is read, if it is a terminal."""
     from kaudit.scan import scan_cluster
     from kaudit.sources.cluster import ClusterRequest
 
     def one(name: Optional[str]) -> Any:
         cluster = ClusterRequest(kubeconfig=kubeconfig, context=name, in_cluster=name is None, namespaces=namespaces,
-                                 exclude_namespaces=exclude, timeout=timeout)
+                                 exclude_namespaces=exclude, timeout=timeout, progress=progress)
         return scan_cluster(request, cluster)
 
     if len(names) <= 1:  # one cluster: its failure is the whole answer (exit 2, one line)
@@ -673,6 +674,9 @@ def _scan_options(c: _Options) -> None:
                                  "judged). The pre-commit hooks pass it, so a commit of other YAML is not blocked.")
     c.flag("--per-file", help="Judge objects on their own: skip cross-object analysis (NetworkPolicy coverage, "
                               "RBAC paths), which needs every manifest, not just the files given (pre-commit).")
+    c.flag("--cross-object-only", help="Only the cross-object analysis --per-file skips, on the whole tree: the "
+                                       "other half of a --per-file run, so the two report no fact twice "
+                                       "(the kaudit-all pre-commit hook).")
     c.flag("--include-platform", help="Also report findings on platform defaults: objects identical to "
                                       "Kubernetes' bootstrap RBAC policy and to the objects the control plane "
                                       "creates (counted, not reported, by default).")

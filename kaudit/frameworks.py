@@ -337,9 +337,10 @@ def evaluate_all(framework_ids: Sequence[str], rules_run: Sequence["Rule"], find
     - fail: a rule that checks it ran and has an unsuppressed finding;
     - pass: every rule that checks it (in `catalog`, the rules known before selection) ran, fully,
       on a scan that saw objects, without a finding;
-    - not-evaluated: a rule that checks it did not run (not selected, disabled, skipped by
-      --per-file), could not read what it needs (`not_evaluated`: rule id -> why), or nothing was
-      scanned; never a pass;
+    - not-evaluated: a rule that checks it did not run (not selected, disabled), or did not run or
+      could not see what it needs for a reason the scan gives (`not_evaluated`: rule id -> why, see
+      `Report.rules_not_run`: left out by --per-file, needing --verify-images or a cluster, a cluster
+      kind it could not read), or nothing was scanned; never a pass;
     - not-covered: no kaudit rule checks it (with the reason)."""
     failing_rules: dict[str, int] = {}  # counted once for every framework: a big scan has many findings
     for finding in findings:
@@ -366,8 +367,8 @@ def _verdicts(framework_id: str, rules_run: Sequence["Rule"], failing_rules: Map
     for tag, control in effective_controls(framework_id):
         checking = sorted(checked_by.get((tag, control.id), ()))
         count = sum(failing_rules.get(rule_id, 0) for rule_id in checking if rule_id in ran)
-        missing = [rule_id for rule_id in checking if rule_id not in ran]
-        blind = [rule_id for rule_id in checking if rule_id in ran and rule_id in not_evaluated]
+        missing = [rule_id for rule_id in checking if rule_id not in ran and rule_id not in not_evaluated]
+        blind = [rule_id for rule_id in checking if rule_id in not_evaluated]  # did not run, or ran blind
         why = ""
         if not checking:
             status, why = "not-covered", control.gap

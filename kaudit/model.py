@@ -490,6 +490,14 @@ class Report:
     empty_allowed: bool = False  # --allow-empty: a scan of inputs without Kubernetes objects may pass
     platform: PlatformSummary = field(default_factory=PlatformSummary)
     baseline: Optional[BaselineSummary] = None  # --baseline given: new / unchanged / fixed
+    # (rule id, why) for each rule this scan loaded that did not run, or ran blind: left out by
+    # --per-file or --cross-object-only, needing --verify-images or a live cluster, or reading a kind
+    # the cluster would not list (`Coverage.rules_not_evaluated`). The user's choices among these do
+    # not make a scan incomplete; the controls these rules alone check are not evaluated, never a pass.
+    rules_not_run: tuple[tuple[str, str], ...] = ()
+    # (rule id, why) for each rule that judged only part of what it should (a cluster kind read in
+    # part, images whose signatures could not be checked): its findings stand, its silence proves nothing.
+    rules_partly_run: tuple[tuple[str, str], ...] = ()
 
     @property
     def saw_nothing(self) -> bool:

@@ -14,8 +14,8 @@ from kaudit.inventory import Inventory, declared_twice
 from kaudit.kubeadm import embedded_problems
 from kaudit.workloads import custom_workload
 from kaudit.model import (
-    Coverage, CoverageGap, FrameworkResult, ImageSummary, InputError, Inputs, Origin, Report, Resource, ResourceRef,
-    Severity,
+    Coverage, CoverageGap, Finding, FrameworkResult, ImageSummary, InputError, Inputs, Origin, Report, Resource,
+    ResourceRef, Severity,
 )
 from kaudit.pod_security import PodSecurityVersions, cluster_ceiling
 from kaudit.ruleset import Rule, combine, load_builtin_rules, load_rule_dirs
@@ -47,6 +47,7 @@ class ScanRequest:
     allow_gaps: bool = False  # cluster coverage gaps are reported but do not make the scan incomplete
     images: Optional["ImageCheckRequest"] = None  # --verify-images / --resolve-digests (network)
     per_file: bool = False  # skip rules that need the whole inventory (hooks see only changed files)
+    cross_object_only: bool = False  # only those rules: the other half of a --per-file run (pre-commit)
     max_file_mb: float = DEFAULT_MAX_FILE_MB
     jobs: int = 0  # processes for a large manifest scan; 0: one per available core
     allow_empty: bool = False  # inputs without any Kubernetes object may pass (pre-commit on other YAML)
@@ -89,6 +90,11 @@ class _Prepared:
     framework_ids: tuple[str, ...] = ()  # --framework without the @VERSION
     pod_security: PodSecurityVersions = field(default_factory=PodSecurityVersions)
     opt_in_off: frozenset[str] = frozenset()  # opt-in rules left off: an ignore annotation may still name them
+    # (rule id, why) for the rules --per-file or --cross-object-only leave to the other half of the work
+    left_out: tuple[tuple[str, str], ...] = ()
+    # --cross-object-only: object-local rules run only so that relations join their findings to the
+    # cross-object ones (kaudit/relations.py); their own findings are the --per-file run's to report
+    companions: frozenset[str] = frozenset()
 
 
 def _prepare(request: ScanRequest) -> _Prepared:
@@ -102,8 +108,7 @@ def _prepare(request: ScanRequest) -> _Prepared:
     catalog = [rule for rule in written if rule.enabled or rule.id in running]
     framework_ids, forced = frameworks.split_versions(request.frameworks)
     rules = select_rules(known, request.select, framework_ids)
-    if request.per_file:
-        rules = [rule for rule in rules if not TEMPLATES[rule.template].cross_object]
+    rules, left_out, companions = _split_for_hooks(rules, request)
     baseline_path = request.baseline or config.baseline
     baseline = None
     if baseline_path:  # baselines, running pods and owners: imported where used, off the hook path
@@ -112,7 +117,67 @@ def _prepare(request: ScanRequest) -> _Prepared:
         baseline = load_baseline(baseline_path)
     opt_in_off = frozenset(rule.id for rule in written if not rule.enabled and rule.id not in running)
     return _Prepared(config, fail_on, catalog, known, rules, baseline, framework_ids,
-                     PodSecurityVersions(forced=forced, default=config.pod_security_version), opt_in_off)
+                     PodSecurityVersions(forced=forced, default=config.pod_security_version), opt_in_off,
+                     tuple(left_out), companions)
+
+
+PER_FILE_LEFT_OUT = "cross-object rule: --per-file judges each object on its own (run it on the whole tree)"
+CROSS_ONLY_LEFT_OUT = "judges each object on its own: --cross-object-only leaves it to the --per-file run"
+
+
+def _split_for_hooks(rules: list[Rule], request: ScanRequest
+                     ) -> tuple[list[Rule], list[tuple[str, str]], frozenset[str]]:
+    """The rules to run, those left out (with why) and the companions (see `_Prepared`) of a scan
+    that does one half of the work: --per-file the object-local rules, --cross-object-only the
+    cross-object ones. Together the two halves run every rule once, so no fact is reported twice."""
+    if request.per_file and request.cross_object_only:
+        raise KauditError("--per-file and --cross-object-only are the two halves of one check: give one")
+    if not (request.per_file or request.cross_object_only):
+        return rules, [], frozenset()
+    cross = {rule.id for rule in rules if TEMPLATES[rule.template].cross_object}
+    if request.per_file:
+        return ([rule for rule in rules if rule.id not in cross],
+                [(rule.id, PER_FILE_LEFT_OUT) for rule in rules if rule.id in cross], frozenset())
+    named_by_cross = {other for rule in rules if rule.id in cross for other in (*rule.same_as, *rule.implies)}
+    companions = frozenset(rule.id for rule in rules if rule.id not in cross and (
+        rule.id in named_by_cross or cross.intersection((*rule.same_as, *rule.implies))))
+    return ([rule for rule in rules if rule.id in cross or rule.id in companions],
+            [(rule.id, CROSS_ONLY_LEFT_OUT) for rule in rules if rule.id not in cross], companions)
+
+
+def _cross_object_facts(findings: Sequence[Finding], companions: frozenset[str]) -> list[Finding]:
+    """--cross-object-only: the findings a cross-object rule leads, without the object-local rules'
+    findings joined to them (the --per-file run reports those). A finding a companion leads is that
+    run's too: what it carries joined is a consequence of its fact, or the same fact."""
+    kept = []
+    for finding in findings:
+        if finding.rule in companions:
+            continue
+        joined = tuple(j for j in finding.joined if j.rule not in companions)
+        kept.append(finding if len(joined) == len(finding.joined) else replace(finding, joined=joined))
+    return kept
+
+
+CLUSTER_KINDS = frozenset({"ClusterInfo"})  # objects only a live-cluster scan makes (`cluster_info`)
+
+
+def rules_not_run(rules: Sequence[Rule], kinds_seen: Set[str], coverage: Optional[Coverage],
+                  images: ImageSummary) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(not run, partly run) rules of a scan, each with why (see `Report.rules_not_run`): those that
+    need --verify-images or a live cluster and did not get it, and the cluster's coverage verdicts."""
+    not_run, partly = [], []
+    for rule in rules:
+        needs_images = "verified-images" in TEMPLATES[rule.template].needs
+        if needs_images and not images.signatures_checked:
+            not_run.append((rule.id, "needs --verify-images: image signatures were not checked"))
+        elif coverage is None and rule.kinds and rule.kinds <= CLUSTER_KINDS and not kinds_seen & CLUSTER_KINDS:
+            not_run.append((rule.id, "needs a live cluster scan (--context): it judges the cluster itself"))
+        elif needs_images and images.gaps:
+            partly.append((rule.id, f"the signatures of {len(images.gaps)} image(s) could not be checked"))
+    if coverage is not None:
+        not_run.extend(coverage.rules_not_evaluated)
+        partly.extend(coverage.rules_partially_evaluated)
+    return not_run, partly
 
 
 def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resource], inputs: Inputs,
@@ -148,6 +213,8 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
                                         [*(rule.id for rule in prepared.known), *prepared.opt_in_off])
     inputs.warnings.extend(warnings)
     findings = relations.join(findings, relations.Relations.of(rules))  # one finding per fact
+    if prepared.companions:
+        findings = _cross_object_facts(findings, prepared.companions)
     # Kubernetes' own objects: counted, their findings left out unless asked for
     findings, platform_summary = platform.hide(findings, resources, inventory,
                                                platform.Versions.of(coverage.version if coverage else None),
@@ -160,6 +227,9 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         compared = compare(findings, prepared.baseline)
     reported = prepared.framework_ids or tuple(frameworks.FRAMEWORKS)
     nothing_scanned = coverage is None and inputs.resources == 0
+    rules = [rule for rule in rules if rule.id not in prepared.companions]
+    blind, partly = rules_not_run(rules, {resource.kind for resource in resources}, coverage, image_summary)
+    not_run = [*prepared.left_out, *blind]
     return Report(
         tool_version=__version__,
         generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -170,7 +240,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         fail_on=prepared.fail_on,
         rule_errors=tuple(sorted(result.errors)),  # sorted: the same however the work was split
         frameworks=tuple(_with_versions(frameworks.evaluate_all(reported, rules, findings, prepared.catalog,
-                                                                not_evaluated, nothing_scanned),
+                                                                dict(not_run), nothing_scanned),
                                         inventory.pod_security)),
         framework_selected=bool(request.frameworks),
         coverage=coverage,
@@ -179,6 +249,8 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         empty_allowed=request.allow_empty,
         platform=platform_summary,
         baseline=compared,
+        rules_not_run=tuple(not_run),
+        rules_partly_run=tuple(partly),
     )
 
 

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from kaudit.sources.manifests import load_manifests
 
 Write = Callable[[str, "str | bytes"], Path]
@@ -188,3 +190,35 @@ def test_utf32_with_a_byte_order_mark_is_decoded(tmp_path: Path) -> None:
     (tmp_path / "be.yaml").write_bytes(codecs.BOM_UTF32_BE + text.encode("utf-32-be"))
     scan = load_manifests([str(tmp_path)])
     assert [r.name for r in scan.resources] == ["wide", "wide"] and not scan.inputs.errors
+
+
+def test_paths_are_named_one_way_however_they_were_reached() -> None:
+    from kaudit.sources.manifests import tidy_path
+
+    assert tidy_path("./k8s/web.yaml") == tidy_path("k8s//web.yaml") == tidy_path("k8s/./web.yaml") == "k8s/web.yaml"
+    assert tidy_path(".") == tidy_path("./") == "." and tidy_path("/srv//./x.yaml") == "/srv/x.yaml"
+    assert tidy_path("k8s/") == "k8s/" and tidy_path("/") == "/"
+    assert tidy_path("../up/x.yaml") == "../up/x.yaml" and tidy_path("a/../b.yaml") == "a/../b.yaml"  # links
+
+
+def test_a_tree_scan_and_a_scan_of_named_files_print_and_fingerprint_alike(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kaudit scan .` (the kaudit-all hook) and `kaudit scan k8s/a.yaml` (the kaudit hook): the same
+    file names, and the same fingerprints, also for an object declared twice (told apart by file)."""
+    from kaudit.scan import ScanRequest, scan_manifests
+
+    (tmp_path / "k8s").mkdir()
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers:\n" \
+          "    - {name: app, image: nginx, securityContext: {privileged: true}}\n"
+    (tmp_path / "k8s" / "a.yaml").write_text(pod)
+    (tmp_path / "k8s" / "b.yaml").write_text(pod)
+    monkeypatch.chdir(tmp_path)
+
+    def seen(*targets: str) -> set[tuple[str, str, str]]:
+        report = scan_manifests(ScanRequest(targets=targets, jobs=1))
+        return {(f.rule, f.location.describe(), f.fingerprint) for f in report.findings}
+
+    tree = seen(".")
+    assert tree and all(where.startswith("k8s/") for _, where, _ in tree)
+    assert tree == seen("./k8s") == seen("k8s/a.yaml", "k8s/b.yaml") == seen("./k8s//a.yaml", "k8s/./b.yaml")
+    assert len({fingerprint for *_, fingerprint in tree}) == len(tree)  # the twice-declared pod, told apart

@@ -6,7 +6,9 @@ import re
 
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -33,10 +35,11 @@ def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pre-commit-home")  # one hook environment for the module's tests
 
 
-def run_hook(project: Path, home: Path, hook: str, *files: str) -> subprocess.CompletedProcess[str]:
+def run_hook(project: Path, home: Path, hook: Optional[str], *files: str) -> subprocess.CompletedProcess[str]:
+    """Run `hook` (None: every hook of the repository, in one environment) on `files` (none: all)."""
     pre_commit = require_tool("pre-commit")
     env = {**os.environ, "PRE_COMMIT_HOME": str(home), "NO_COLOR": "1"}
-    command = [pre_commit, "try-repo", str(REPO), hook, "--verbose", "--color", "never"]
+    command = [pre_commit, "try-repo", str(REPO), *([hook] if hook else []), "--verbose", "--color", "never"]
     command += ["--files", *files] if files else ["--all-files"]
     return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=900)
 
@@ -60,10 +63,25 @@ def test_hook_fails_a_bad_manifest_with_file_and_line(project: Path, pre_commit_
     assert "good.yaml:" not in done.stdout  # the good file has nothing to report
 
 
-def test_whole_tree_hook_runs_cross_object_analysis(project: Path, pre_commit_home: Path) -> None:
-    done = run_hook(project, pre_commit_home, "kaudit-all")
+# a finding line of the text report: `bad.yaml:9:9  critical  privileged-container  Pod/shop/bad: ...`
+FINDING_LINE = re.compile(r"^\s*(\S+:\d+(?::\d+)?)\s+(?:critical|high|medium|low|info)\s+([a-z0-9-]+)\s", re.M)
+
+
+def test_the_two_hooks_together_report_each_finding_once(project: Path, pre_commit_home: Path) -> None:
+    """Both hooks in one run, as the recommended configuration has them: `kaudit` on the files,
+    `kaudit-all` on the tree (`.`), each rule in exactly one, every file named alike."""
+    (project / "k8s").mkdir()
+    (project / "k8s" / "web.yaml").write_text(BAD.replace("name: bad", "name: web"))
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    done = run_hook(project, pre_commit_home, None)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "namespace-without-network-policy" in done.stdout  # cross-object rules run on the whole tree
+    assert done.stdout.count("kaudit (whole tree, cross-object analysis)") == 1  # both hooks ran
+    found = Counter(FINDING_LINE.findall(done.stdout))
+    assert found[("k8s/web.yaml:9:9", "privileged-container")] == 1  # from `kaudit`
+    assert found[("bad.yaml:9:9", "privileged-container")] == 1
+    assert any(rule == "namespace-without-network-policy" for _, rule in found)  # from `kaudit-all`
+    assert not [where for where, _ in found if where.startswith("./")]
+    assert [line for line, seen in found.items() if seen > 1] == []
     per_file = subprocess.run([sys.executable, "-m", "kaudit.cli", "scan", "--per-file", "good.yaml"], cwd=project,
                               capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert "namespace-without-network-policy" not in per_file.stdout
@@ -79,7 +97,7 @@ def test_hook_definition_matches_the_cli() -> None:
         assert files.search(changed), changed
     for other in ("README.md", "main.go", "chart/templates/NOTES.txt"):
         assert not files.search(other), other
-    assert hooks["kaudit-all"]["entry"] == "kaudit scan --allow-empty ."
+    assert hooks["kaudit-all"]["entry"] == "kaudit scan --cross-object-only --allow-empty ."
     assert hooks["kaudit-all"]["pass_filenames"] is False
 
 

@@ -196,24 +196,47 @@ def test_junit_has_one_testcase_per_rule_and_resource(report: Report) -> None:
     for finding in report.findings:
         groups.setdefault((finding.rule, finding.resource), []).append(finding)
         for joined in finding.joined:  # a rule joined to another's finding failed on that object too
-            groups.setdefault((joined.rule, joined.resource), []).append(finding)
+            groups.setdefault((joined.rule, joined.resource), []).append(replace(finding, severity=joined.severity))
     assert any(finding.joined for finding in report.findings)
-    failing = sum(1 for fs in groups.values() if any(f.suppressed is None for f in fs))
-    skipped = sum(1 for fs in groups.values() if all(f.suppressed is not None for f in fs))
-    idle = {info.id for info in report.rules} - {rule for rule, _ in groups}
-    expected = {"tests": len(groups) + len(idle), "failures": failing, "errors": 0, "skipped": skipped}
-    for element in (root, suite):
-        assert {k: int(element.get(k, -1)) for k in expected} == expected
+    assert report.fail_on is not None
+    failing = sum(1 for fs in groups.values() if any(f.suppressed is None and f.severity >= report.fail_on
+                                                     for f in fs))
+    suppressed = sum(1 for fs in groups.values() if all(f.suppressed is not None for f in fs))
+    not_run = {rule for rule, _ in report.rules_not_run}
+    assert {"unsigned-image", "no-admission-policy-engine"} <= not_run  # no --verify-images, no cluster
+    idle = ({info.id for info in report.rules} | not_run) - {rule for rule, _ in groups}
+    expected = {"tests": len(groups) + len(idle), "failures": failing, "errors": 0,
+                "skipped": suppressed + len(idle & not_run)}
+    assert {k: int(suite.get(k, -1)) for k in expected} == expected
+    # the root as Jenkins' junit-10 schema has it: no `skipped` there
+    assert dict(root.attrib) == {"name": "kaudit", **{k: str(v) for k, v in expected.items() if k != "skipped"}}
     assert len(cases) == expected["tests"]
     assert Counter(c.get("classname") for c in cases) == Counter(
         [f"kaudit.{rule}" for rule, _ in groups] + [f"kaudit.{rule}" for rule in idle])
     skips = [c for c in cases if c.find("skipped") is not None]
-    assert len(skips) == skipped
+    assert len(skips) == expected["skipped"]
+    (unsigned,) = [c for c in cases if c.get("classname") == "kaudit.unsigned-image"]
+    assert unsigned.get("name") == "not run"
+    assert unsigned.find("skipped").get("message") == (  # type: ignore[union-attr]
+        "not run: needs --verify-images: image signatures were not checked")
     skip = next(c for c in skips if c.get("classname") == "kaudit.latest-tag")
     assert skip.find("skipped").get("message") == "suppressed: base image is rebuilt nightly <b>by CI</b>"  # type: ignore[union-attr]
     failure = next(c for c in cases if c.get("classname") == "kaudit.privileged-container").find("failure")
     assert failure is not None and failure.get("type") == "critical"
     assert "examples/manifests/insecure/node-agent.yaml:23" in (failure.text or "")
+
+
+def test_junit_fails_only_at_or_above_the_gate(report: Report) -> None:
+    """A case fails as the gate does: findings below --fail-on are listed in a passing case."""
+    low = next(f for f in report.findings if f.suppressed is None and f.severity < Severity.HIGH and not f.joined)
+    root = ET.fromstring(render("junit", replace(report, findings=(low,), fail_on=Severity.HIGH)))
+    (case,) = [c for c in root.iter("testcase") if c.get("classname") == f"kaudit.{low.rule}"]
+    assert case.find("failure") is None and root.get("failures") == "0"
+    assert (case.findtext("system-out") or "").startswith("1 finding(s), below --fail-on high:")
+    failed = ET.fromstring(render("junit", replace(report, findings=(low,), fail_on=low.severity)))
+    assert failed.get("failures") == "1"
+    off = ET.fromstring(render("junit", replace(report, findings=(low,), fail_on=None)))
+    assert off.get("failures") == "0" and "the gate is off" in "".join(off.itertext())
 
 
 def test_junit_round_trips_hostile_strings_as_text(report: Report) -> None:

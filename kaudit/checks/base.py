@@ -94,6 +94,9 @@ class Template:
     # Target container, run on the whole inventory: the container fields it reads (besides `name`).
     # A parallel scan then sends workloads to the main process with only those; empty: whole.
     container_fields: frozenset[str] = frozenset()
+    # What a scan must do before the template can see anything: "verified-images" (--verify-images);
+    # without it the rule reports nothing, and says it did not run (Report.rules_not_run).
+    needs: frozenset[str] = frozenset()
 
 
 class TemplateError(ValueError):

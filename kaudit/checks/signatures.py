@@ -33,4 +33,5 @@ def _bind(params: Mapping[str, Any], target: str) -> Check:
 
 
 TEMPLATES = [Template("image-signature", "cosign signature verification results (with --verify-images).",
-                      frozenset({"container"}), PARAMS, _bind)]
+                      frozenset({"container"}), PARAMS, _bind,
+                      needs=frozenset({"verified-images"}))]

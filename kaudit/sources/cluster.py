@@ -16,13 +16,16 @@ on large lists). What is read:
   an expired `continue` token restarts that list once. An unreachable server, a TLS failure, a
   timeout or rejected credentials stop the scan (exit 2) with one line naming the context and the
   server;
-- every request says `User-Agent: kaudit/<version>`, so the cluster's audit log can tell kaudit apart.
+- every request says `User-Agent: kaudit/<version>`, so the cluster's audit log can tell kaudit apart;
+- with `ClusterRequest.progress`, a terminal's standard error shows one updating line: types
+  listed, pages fetched, objects read (kaudit/progress.py); nothing when it is not a terminal.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -32,6 +35,7 @@ import yaml
 from kaudit import __version__
 from kaudit.errors import KauditError
 from kaudit.model import CoverageGap, Origin, Resource, ResourceRef
+from kaudit.progress import Progress
 from kaudit.value import field, record, value
 
 PAGE_SIZE = 500
@@ -135,6 +139,7 @@ class ClusterRequest:
     exclude_namespaces: tuple[str, ...] = ()
     timeout: float = TIMEOUT_SECONDS
     page_size: int = PAGE_SIZE
+    progress: bool = False  # an updating line on standard error, when it is a terminal (the CLI's default)
 
 
 class _Failure(Exception):
@@ -180,6 +185,7 @@ class _Api:
         self.client = client.ApiClient(configuration)
         self.client.user_agent = USER_AGENT  # audit logs tell kaudit's requests apart by it
         self.requests = 0
+        self.tally = _Tally(Progress.on_stderr(request.progress), self.context)
 
     def get(self, path: str, query: Sequence[tuple[str, Any]] = (), accept: str = "application/json",
             pairs_hook: Optional[Callable[[list[tuple[str, Any]]], Any]] = None) -> Any:
@@ -235,6 +241,35 @@ class _Api:
 
     def close(self) -> None:
         self.client.close()
+
+
+class _Tally:
+    """What a scan has read so far, for the progress line (lists run in several threads)."""
+
+    def __init__(self, progress: Progress, context: str) -> None:
+        self.progress = progress
+        self.context = context
+        self.types = self.listed = self.pages = self.objects = 0
+        self.lock = threading.Lock()
+
+    def start(self, types: int) -> None:
+        self.types = types
+        self._show(force=True)
+
+    def page(self, objects: int) -> None:
+        with self.lock:
+            self.pages += 1
+            self.objects += objects
+        self._show()
+
+    def type_listed(self) -> None:
+        with self.lock:
+            self.listed += 1
+        self._show(force=True)
+
+    def _show(self, force: bool = False) -> None:
+        self.progress.update(f"kaudit: context {self.context}: {self.listed}/{self.types} types listed, "
+                             f"{self.pages} pages, {self.objects} objects", force)
 
 
 def _is_timeout(error: BaseException) -> bool:
@@ -294,6 +329,7 @@ def _status_message(body: bytes) -> str:
 def load_cluster(request: ClusterRequest) -> ClusterScan:
     api = _Api(request)
     try:
+        api.tally.progress.update(f"kaudit: context {api.context}: connecting to {api.server}", force=True)
         version = _connect(api)
         scan = ClusterScan(api.context, api.server, version)
         types = _discover(api, scan)
@@ -301,6 +337,7 @@ def load_cluster(request: ClusterRequest) -> ClusterScan:
         scan.requests = api.requests
         return scan
     finally:
+        api.tally.progress.done()
         api.close()
 
 
@@ -361,10 +398,15 @@ def _collect(api: _Api, types: list[ResourceType], request: ClusterRequest, scan
     namespace_type = next((t for t in types if t.group == "" and t.plural == "namespaces"), None)
     known_namespaces: list[str] = list(request.namespaces)
     unlisted: list[str] = []  # what this credential cannot list in every namespace (for the -n hint)
+    units = [(t, ns) for t in types if t is not namespace_type
+             for ns in (request.namespaces if t.namespaced and request.namespaces else [None])
+             if ns not in excluded]
+    api.tally.start(len(units) + (namespace_type is not None and not request.namespaces))
     if namespace_type is not None and request.namespaces:
         scan.warnings.extend(_missing_namespaces(api, namespace_type, request.namespaces))
     elif namespace_type is not None:
         items, gap = _list(api, namespace_type, None)
+        api.tally.type_listed()
         scan.gaps.extend(gap)
         scan.resources.extend(_resources(items, namespace_type, scan, excluded))
         if not gap:
@@ -373,12 +415,14 @@ def _collect(api: _Api, types: list[ResourceType], request: ClusterRequest, scan
         elif gap[0].reason == "forbidden":
             unlisted.append(namespace_type.label)
         known_namespaces = [str(item.get("metadata", {}).get("name")) for item in items]
-    units = [(t, ns) for t in types if t is not namespace_type
-             for ns in (request.namespaces if t.namespaced and request.namespaces else [None])
-             if ns not in excluded]
+
+    def list_one(unit: tuple[ResourceType, Optional[str]]) -> tuple[Any, Any]:
+        listed = _list_with_fallback(api, unit[0], unit[1], known_namespaces, excluded)
+        api.tally.type_listed()
+        return unit, listed
+
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = list(pool.map(lambda unit: (unit, _list_with_fallback(api, unit[0], unit[1],
-                                                                        known_namespaces, excluded)), units))
+        results = list(pool.map(list_one, units))
     for (resource_type, _namespace), (items, gaps, fell_back) in results:
         scan.gaps.extend(gaps)
         scan.resources.extend(_resources(items, resource_type, scan, excluded))
@@ -460,6 +504,7 @@ def _list(api: _Api, resource_type: ResourceType, namespace: Optional[str]) -> t
                          for item in page.get("items") or [] if isinstance(item, dict))
         else:
             items.extend(page.get("items") or [])
+        api.tally.page(len(page.get("items") or []))
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             return items, []

@@ -154,7 +154,9 @@ def _expand(targets: Iterable[str], inputs: Inputs) -> Iterator[PlannedFile]:
     for target in targets:
         if target == STDIN:
             yield from once(PlannedFile(STDIN_NAME, None))
-        elif os.path.isdir(target) and (unit := unit_at(target)) is not None:
+            continue
+        target = tidy_path(target)
+        if os.path.isdir(target) and (unit := unit_at(target)) is not None:
             units.append(unit)
         elif os.path.isdir(target):
             accounted_before = len(inputs.errors) + len(inputs.skipped) + len(units)
@@ -204,6 +206,21 @@ def _render_once(units: list[RenderUnit], inputs: Inputs) -> list[RenderUnit]:
     return [unit for unit in units if unit.renderer == "helm" or unit.directory in top]
 
 
+def tidy_path(path: str) -> str:
+    """`./k8s//web.yaml` -> `k8s/web.yaml`: the same file, named one way however it was reached
+    (`kaudit scan .` walks to `./k8s/web.yaml`, a pre-commit hook names `k8s/web.yaml`), so two runs
+    print a finding alike. Only `.` parts and repeated slashes go: `..` after a symbolic link leads
+    elsewhere than the text says, so it stays."""
+    if "/." not in path and "//" not in path and not path.startswith("./"):
+        return path  # the common case, unchanged
+    absolute = path.startswith("/")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    tidy = ("/" if absolute else "") + "/".join(parts)
+    if parts and path.endswith("/"):
+        tidy += "/"
+    return tidy or ("/" if absolute else ".")
+
+
 def _display(directory: str) -> str:
     """A directory found by walking up from a file, as the user would write it."""
     relative = os.path.relpath(directory)
@@ -221,7 +238,8 @@ def _walk(root: str, inputs: Inputs, units: list[RenderUnit]) -> Iterator[str]:
         inputs.errors.append(InputError(error.filename or root, None, f"cannot read directory: {error.strerror}"))
 
     inside: list[str] = []  # kustomization directories above the walk's position
-    for directory, subdirs, files in os.walk(root, onerror=unreadable):
+    for walked, subdirs, files in os.walk(root, onerror=unreadable):
+        directory = tidy_path(walked)
         while inside and not directory.startswith(inside[-1] + os.sep):
             inside.pop()
         unit = unit_at(directory)
@@ -241,7 +259,7 @@ def _walk(root: str, inputs: Inputs, units: list[RenderUnit]) -> Iterator[str]:
         for name in sorted(files):
             if not name.lower().endswith(MANIFEST_SUFFIXES):
                 continue
-            path = os.path.join(directory, name)
+            path = tidy_path(os.path.join(directory, name))
             if name.startswith("."):
                 inputs.skipped.append(Skipped(path, None, "hidden file, not scanned (name it to scan it)"))
                 continue
