@@ -216,7 +216,7 @@ def many_findings(report: Report, count: int) -> Report:
 def writing_peak(write: Any, report: Report) -> tuple[int, Counting]:
     """The writer's own peak allocation (tracemalloc) while it writes `report` to a file that keeps nothing."""
     for measured in (False, True):  # the first run fills the findings' cached fingerprints and paths
-        out = Counting()
+        out: Any = Counting()
         if measured:
             tracemalloc.start()
         try:
@@ -227,7 +227,8 @@ def writing_peak(write: Any, report: Report) -> tuple[int, Counting]:
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-    return peak, out
+    counted: Counting = out
+    return peak, counted
 
 
 @pytest.mark.parametrize("write", [sarif.write, json_report.write], ids=["sarif", "json"])
