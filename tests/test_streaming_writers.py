@@ -141,7 +141,8 @@ def test_items_are_built_one_at_a_time_as_they_are_written() -> None:
             yield {"n": number}
 
     streamed = Streamed(items())
-    write_document(Recording(), {"head": 1, "items": streamed.placeholder, "tail": 2}, streamed)  # type: ignore[arg-type]
+    recording: Any = Recording()
+    write_document(recording, {"head": 1, "items": streamed.placeholder, "tail": 2}, streamed)
     # each item is written before the next is built; the head went out when one item was known
     assert writes == [('{"head": 1, "items": [', 1), ('{"n": 0}', 1), (", ", 2), ('{"n": 1}', 2), (", ", 3),
                       ('{"n": 2}', 3), ('], "tail": 2}', 3)]
