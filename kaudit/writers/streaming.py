@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import secrets
+import os
 from typing import Any, Iterable, Iterator, Optional, TextIO
 
 _END = object()
@@ -40,7 +40,7 @@ class Streamed:
 
     def __init__(self, items: Iterable[Any] = ()) -> None:
         self.items = items
-        self.token = f"kaudit-streamed-{secrets.token_hex(16)}"
+        self.token = f"kaudit-streamed-{os.urandom(16).hex()}"  # not `secrets`: it imports hashlib
         self.placeholder = _Placeholder(self.token)
 
 
