@@ -92,6 +92,7 @@ def main() -> None:
     section("Image verification: 200 images in a local registry", "images.py")
     section("Live cluster: 10,000 pods, 5,000 RBAC objects", "cluster.py")
     section("Helm: a synthetic chart of 30 templates and ~200 values keys", "charts.py")
+    section("SARIF and JSON writers: 78,610 findings from a scanned 16.5 MiB tree", "writers.py")
     if "--large" in sys.argv:
         large_tree()
 

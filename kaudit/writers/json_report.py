@@ -1,12 +1,12 @@
 """The JSON report: the published contract, validated by reports/report.schema.json."""
 from __future__ import annotations
 
-import json
 from typing import Any, Optional, TextIO
 
 from kaudit.fingerprint import FINGERPRINT_VERSION
 from kaudit.model import Finding, FrameworkResult, Inputs, JoinedFinding, Location, PlatformSummary, Report, \
     RenderedLocation, ResourceRef, RuleInfo, format_path
+from kaudit.writers.streaming import Streamed, write_document
 from kaudit.writers.summary import summary
 
 # 1.1: fingerprintVersion (fingerprints name one fact); 1.2: joined findings, rule relations;
@@ -16,20 +16,17 @@ SCHEMA_VERSION = "1.4"
 
 
 def write(report: Report, stream: TextIO) -> None:
-    # People reading a terminal get indentation. Files and pipes get compact JSON from the C encoder,
-    # streamed one finding at a time: a 700,000-finding report never exists whole in memory.
+    # People reading a terminal get indentation; files and pipes compact JSON. Either way the findings
+    # are encoded and written one at a time (writers/streaming.py): a 700,000-finding report never
+    # exists whole in memory as dicts or as text.
     isatty = getattr(stream, "isatty", None)
-    if isatty is not None and isatty():
-        stream.write(json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n")
-        return
-    # one encoder for every finding: json.dumps with an option builds a new one per call
-    encode = json.JSONEncoder(ensure_ascii=False).encode
-    head = encode(to_dict(report, findings=False))
-    stream.write(head[:-1] + ', "findings": [')
-    resources: dict[ResourceRef, dict[str, Any]] = {}
-    for index, finding in enumerate(report.findings):
-        stream.write(("," if index else "") + encode(_finding(finding, resources)))
-    stream.write("]}\n")
+    indent = 2 if isatty is not None and isatty() else None
+    findings = Streamed(_finding(finding, {}) for finding in report.findings)
+    document = to_dict(report, findings=False)
+    document["findings"] = findings.placeholder
+    # compact findings are joined by a bare "," (as this writer always has: a byte per finding)
+    write_document(stream, document, findings, indent=indent, item_separator=",")
+    stream.write("\n")
 
 
 def to_dict(report: Report, findings: bool = True) -> dict[str, Any]:

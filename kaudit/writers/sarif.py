@@ -8,15 +8,16 @@ GitHub's documented limits (see MAX_RESULTS, MAX_TAGS).
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
-from typing import Any, Optional, TextIO
+from collections import Counter
+from typing import Any, Iterator, Optional, TextIO
 
 from kaudit.model import Finding, InputError, JoinedFinding, Location, Report, RuleInfo, Severity, format_path
 from kaudit.writers.sarif_locations import ArtifactUris
 from kaudit.writers.json_report import rendered_dict
+from kaudit.writers.streaming import Streamed, write_document
 from kaudit.writers.summary import joined_text, summary
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -42,17 +43,21 @@ _LINK_SHAPED = re.compile(r"\[[^\]]*\]\(")
 
 
 def write(report: Report, stream: TextIO, stderr: Optional[TextIO] = None) -> None:
+    # The results are built, encoded and written one at a time (writers/streaming.py): at cluster
+    # scale the whole log as dicts, then as one string, took more memory than the report itself.
     isatty = getattr(stream, "isatty", None)
     indent = 2 if isatty is not None and isatty() else None
-    log = to_dict(report)
-    stream.write(json.dumps(log, indent=indent, ensure_ascii=False))
+    results = Streamed(())
+    log = to_dict(report, results)
+    write_document(stream, log, results, indent=indent)
     stream.write("\n")
     omitted = log["runs"][0]["properties"]["kaudit"].get("omittedResults")
     if omitted:
         print(f"kaudit: warning: {_omitted_text(len(report.findings))}", file=stderr or sys.stderr)
 
 
-def to_dict(report: Report) -> dict[str, Any]:
+def to_dict(report: Report, streamed: Optional[Streamed] = None) -> dict[str, Any]:
+    """The whole log; with `streamed`, its results are left to it (their place holds its placeholder)."""
     rule_index = {info.id: index for index, info in enumerate(report.rules)}
     uris = ArtifactUris(os.getcwd(), _files(report))
     findings = kept_findings(report.findings)
@@ -60,6 +65,9 @@ def to_dict(report: Report) -> dict[str, Any]:
     properties = _summary(report)
     if omitted:
         properties["omittedResults"] = omitted
+    results = (_result(finding, rule_index, uris) for finding in findings)
+    if streamed is not None:
+        streamed.items = results
     run: dict[str, Any] = {
         "tool": {"driver": {
             "name": "kaudit",
@@ -70,26 +78,44 @@ def to_dict(report: Report) -> dict[str, Any]:
         "invocations": [_invocation(report, uris, omitted)],
         "originalUriBaseIds": uris.base_ids(),
         "columnKind": "unicodeCodePoints",  # manifest columns count characters, not UTF-16 units
-        "results": [_result(finding, rule_index, uris) for finding in findings],
+        "results": streamed.placeholder if streamed is not None else list(results),
         "properties": {"kaudit": properties},
     }
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
-def _files(report: Report) -> list[str]:
+def _files(report: Report) -> Iterator[str]:
     """The files the log names, findings first: they decide which repository is SRCROOT."""
-    files = [finding.location.file for finding in report.findings if finding.location.file is not None]
-    return files + [error.file for error in (*report.inputs.errors, *report.inputs.warnings)]
+    yield from (finding.location.file for finding in report.findings if finding.location.file is not None)
+    yield from (error.file for error in (*report.inputs.errors, *report.inputs.warnings))
 
 
 def kept_findings(findings: tuple[Finding, ...]) -> list[Finding]:
-    """At most MAX_RESULTS findings, in report order: active before suppressed, then the most severe."""
+    """At most MAX_RESULTS findings, in report order: active before suppressed, then the most severe
+    (the earliest of a rank that only partly fits). Counted by rank, not sorted: no key per finding."""
     if len(findings) <= MAX_RESULTS:
         return list(findings)
-    ranked = sorted(range(len(findings)),
-                    key=lambda i: (findings[i].suppressed is not None, -findings[i].severity, i))
-    keep = set(ranked[:MAX_RESULTS])
-    return [finding for i, finding in enumerate(findings) if i in keep]
+    counts = Counter(_rank(finding) for finding in findings)
+    room, last_rank = MAX_RESULTS, (True, 0)
+    for rank in sorted(counts):  # best first
+        if counts[rank] >= room:
+            last_rank = rank
+            break
+        room -= counts[rank]
+    kept: list[Finding] = []
+    for finding in findings:
+        rank = _rank(finding)
+        if rank < last_rank:
+            kept.append(finding)
+        elif rank == last_rank and room:
+            kept.append(finding)
+            room -= 1
+    return kept
+
+
+def _rank(finding: Finding) -> tuple[bool, int]:
+    """Lower ranks are kept first: active before suppressed, then by severity."""
+    return finding.suppressed is not None, -finding.severity
 
 
 def _omitted_text(total: int) -> str:
