@@ -460,14 +460,16 @@ class PlatformSummary:
 @value
 class BaselineSummary:
     """How a scan compares with its --baseline (kaudit/baseline.py): `new` findings (active: not in
-    it), `unchanged` ones (in it, so suppressed by it), and `fixed` facts (fingerprints in it that no
-    finding of this scan reports, its own or joined)."""
+    it), `unchanged` ones (in it, so suppressed by it), `fixed` facts (fingerprints in it that no
+    finding of this scan reports, its own or joined, on objects or files the scan read) and `unseen`
+    ones (gone, but on objects the scan never read)."""
 
     source: str
     generated_at: str
     new: int
     unchanged: int
     fixed: int
+    unseen: int = 0  # facts of the baseline on objects and files this scan did not read: not called fixed
 
 
 @value

@@ -224,7 +224,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         from kaudit.baseline import apply_baseline, compare
 
         findings = apply_baseline(findings, prepared.baseline)
-        compared = compare(findings, prepared.baseline)
+        compared = compare(findings, prepared.baseline, resources)
     reported = prepared.framework_ids or tuple(frameworks.FRAMEWORKS)
     nothing_scanned = coverage is None and inputs.resources == 0
     rules = [rule for rule in rules if rule.id not in prepared.companions]

@@ -201,3 +201,27 @@ def test_items_sharing_a_name_fall_back_to_their_position(tmp_path: Path) -> Non
     before, after = scan(first), scan(moved)
     assert_unique(before)
     assert sorted(f.fingerprint for f in before.findings) == sorted(f.fingerprint for f in after.findings)
+
+
+def test_a_baseline_counts_as_fixed_only_what_the_scan_could_see_again(
+        tmp_path: Path, kaudit: Callable[..., Any]) -> None:
+    insecure = REPO / "examples/manifests/insecure"
+    base = tmp_path / "base.json"
+    assert kaudit("baseline", "create", insecure, "-o", base).code == 0
+
+    def facts(document: dict[str, Any]) -> set[str]:
+        return {e["fingerprint"] for f in document["findings"] for e in [f, *f.get("joined", ())]}
+
+    known = facts(json.loads(base.read_text()))
+    whole = kaudit("scan", insecure, "--baseline", base, "-f", "json").json()["baseline"]
+    assert (whole["new"], whole["fixed"], whole["unseen"]) == (0, 0, 0) and whole["unchanged"] > 0
+    # one file of the tree, copied elsewhere, its password moved to a Secret: that fact is fixed;
+    # the other files' facts were not seen again, and are not called fixed
+    web = tmp_path / "web.yaml"
+    text = (insecure / "web-deployment.yaml").read_text()
+    web.write_text(text.replace("value: s3cr3t-passw0rd",
+                                "valueFrom: {secretKeyRef: {name: db, key: password}}"))
+    one = kaudit("scan", web, "--baseline", base, "-f", "json").json()
+    compared = one["baseline"]
+    assert compared["new"] == 0 and compared["fixed"] == 1, compared
+    assert compared["unseen"] == len(known - facts(one)) - 1 > 0

@@ -137,3 +137,18 @@ def test_image_rules_are_partly_run_when_some_signatures_could_not_be_checked() 
         [], [("unsigned-image", "the signatures of 1 image(s) could not be checked")])
     assert rules_not_run(rules, {"Pod"}, None, ImageSummary(digests_resolved=True)) == (
         [("unsigned-image", NO_VERIFY)], [])  # --resolve-digests alone checks no signature
+
+
+def test_json_lists_the_rules_not_run_and_validates(manifests: Report) -> None:
+    import json
+
+    import jsonschema
+
+    out = io.StringIO()
+    get_writer("json")(manifests, out)
+    document = json.loads(out.getvalue())
+    jsonschema.validate(document, json.loads((REPO / "reports/report.schema.json").read_text()))
+    listed = {entry["rule"]: entry["reason"] for entry in document["rulesNotRun"]}
+    assert listed["unsigned-image"] == NO_VERIFY
+    assert listed == dict(manifests.rules_not_run)
+    assert document["baseline"] is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional, TextIO
 
 from kaudit.fingerprint import FINGERPRINT_VERSION
-from kaudit.model import Finding, FrameworkResult, Inputs, JoinedFinding, Location, PlatformSummary, Report, \
+from kaudit.model import BaselineSummary, Finding, FrameworkResult, Inputs, JoinedFinding, Location, PlatformSummary, Report, \
     RenderedLocation, ResourceRef, RuleInfo, format_path
 from kaudit.writers.streaming import Streamed, write_document
 from kaudit.writers.summary import summary
@@ -12,7 +12,9 @@ from kaudit.writers.summary import summary
 # 1.1: fingerprintVersion (fingerprints name one fact); 1.2: joined findings, rule relations;
 # 1.3: platform (platform defaults counted, their findings left out unless --include-platform)
 # 1.4: rendered charts and kustomizations (inputs.rendered, location.rendered)
-SCHEMA_VERSION = "1.4"
+# 1.5: rulesNotRun and rulesPartlyRun (rules loaded that did not judge everything), baseline (new /
+#      unchanged / fixed against --baseline)
+SCHEMA_VERSION = "1.5"
 
 
 def write(report: Report, stream: TextIO) -> None:
@@ -52,8 +54,18 @@ def to_dict(report: Report, findings: bool = True) -> dict[str, Any]:
         "rules": [_rule(info) for info in report.rules],
         "frameworks": [_framework(result) for result in report.frameworks],
         "ruleErrors": list(report.rule_errors),
+        "rulesNotRun": [{"rule": rule, "reason": why} for rule, why in report.rules_not_run],
+        "rulesPartlyRun": [{"rule": rule, "reason": why} for rule, why in report.rules_partly_run],
+        "baseline": _baseline(report.baseline),
         **({"findings": [_finding(f, resources) for f in report.findings]} if findings else {}),
     }
+
+
+def _baseline(baseline: Optional[BaselineSummary]) -> Optional[dict[str, Any]]:
+    if baseline is None:
+        return None
+    return {"source": baseline.source, "generatedAt": baseline.generated_at, "new": baseline.new,
+            "unchanged": baseline.unchanged, "fixed": baseline.fixed, "unseen": baseline.unseen}
 
 
 def _scanned(report: Report) -> dict[str, Any]:
