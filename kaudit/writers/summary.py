@@ -102,6 +102,16 @@ def rendered_text(location: Location) -> str:
     return f"values key not traced: {rendered.values_note}" if rendered.values_note else ""
 
 
+def short_message(finding: Finding) -> str:
+    """The message under a heading that names its object: `Pod "web" runs …` reads `runs …` under
+    `Pod shop/web` (the JSON and SARIF messages stay whole)."""
+    message, ref = finding.message, finding.resource
+    prefix = f'{ref.kind} "{ref.name}"'
+    if message.startswith(prefix + ": ") or message.startswith(prefix + " "):
+        return message[len(prefix):].lstrip(": ") or message
+    return message
+
+
 def risk_name(finding: Finding) -> str:
     """The rule as a phrase: its id names the bad pattern ("privileged-container" -> "privileged
     container"), shorter than its title and found again by eye in the finding lines above."""

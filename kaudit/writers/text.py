@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Optional, TextIO
 from kaudit.model import Finding, FrameworkResult, Inputs, Report, ResourceRef, Severity
 from kaudit.writers.display import WIDTH, Display, use_color
 from kaudit.writers.summary import (by_severity, gate_verdict, joined_text, object_name, platform_text,
-                                    rendered_text, top_risks)
+                                    rendered_text, short_message, top_risks)
 
 MAX_SKIPPED_SHOWN = 20
 MAX_LOCATION = 64  # wider locations are not padded: the column is aligned within an object's group
@@ -133,7 +133,7 @@ def _finding(finding: Finding, width: int, display: Display, paint: Paint) -> li
     where = _where(finding)
     head = INDENT + (f"{where:<{width}}  " if where else "") + safe(finding.rule) + "  "
     full = safe(finding.message)
-    message = _without_object(full, finding.resource)
+    message = safe(short_message(finding))
     room = WIDTH - len(head)
     line = head + clip(message, room) if room > 1 else clip(head.rstrip(), WIDTH)
     lines = [line]
@@ -151,15 +151,6 @@ def _finding(finding: Finding, width: int, display: Display, paint: Paint) -> li
     elif values:  # a chart's fix is in its values: the key that set the field stays, short
         lines.append(paint(clip(safe(DETAIL + provenance), WIDTH), _DIM))
     return lines
-
-
-def _without_object(message: str, ref: ResourceRef) -> str:
-    """`Pod "web" runs …` under the heading `HIGH  Pod shop/web` reads `runs …`."""
-    prefix = f'{ref.kind} "{ref.name}"'
-    if message.startswith(prefix + ": ") or message.startswith(prefix + " "):
-        rest = message[len(prefix):].lstrip(": ")
-        return rest or message
-    return message
 
 
 def _wrap(text: str, width: int) -> list[str]:
