@@ -20,6 +20,7 @@ from kaudit.writers.summary import (by_severity, gate_verdict, joined_text, obje
 
 MAX_SKIPPED_SHOWN = 20
 MAX_LOCATION = 64  # wider locations are not padded: the column is aligned within an object's group
+MAX_RULE = 40
 INDENT = "  "
 DETAIL = "      "  # -v lines under a finding
 _COLOURS = {
@@ -101,9 +102,11 @@ def finding_lines(findings: Iterable[Finding], display: Display, paint: Paint) -
         previous = severity
         lines.append(_heading(severity, ref, group[0], paint))
         width = max(len(_where(finding)) for finding in group)
+        # the first column aligned within the group: locations, or on a cluster (none) the rules
+        rules = max(len(finding.rule) for finding in group) if width == 0 else 0
         width = width if width <= MAX_LOCATION else 0
         for finding in group:
-            lines += _finding(finding, width, display, paint)
+            lines += _finding(finding, width, rules if rules <= MAX_RULE else 0, display, paint)
     return lines
 
 
@@ -129,9 +132,9 @@ def _where(finding: Finding) -> str:
     return safe(location.describe()) if location.file is not None else ""
 
 
-def _finding(finding: Finding, width: int, display: Display, paint: Paint) -> list[str]:
+def _finding(finding: Finding, width: int, rule_width: int, display: Display, paint: Paint) -> list[str]:
     where = _where(finding)
-    head = INDENT + (f"{where:<{width}}  " if where else "") + safe(finding.rule) + "  "
+    head = INDENT + (f"{where:<{width}}  " if where else "") + f"{safe(finding.rule):<{rule_width}}  "
     full = safe(finding.message)
     message = safe(short_message(finding))
     room = WIDTH - len(head)
@@ -147,7 +150,8 @@ def _finding(finding: Finding, width: int, display: Display, paint: Paint) -> li
         if provenance:
             lines.append(paint(safe(DETAIL + provenance), _DIM))
         if finding.joined:  # the same fact seen by other rules, or its consequences
-            lines.append(paint(safe(DETAIL + f"also: {joined_text(finding)}"), _DIM))
+            lines += [paint(DETAIL + part, _DIM) for part in _wrap(safe(f"also: {joined_text(finding)}"),
+                                                                  WIDTH - len(DETAIL))]
     elif values:  # a chart's fix is in its values: the key that set the field stays, short
         lines.append(paint(clip(safe(DETAIL + provenance), WIDTH), _DIM))
     return lines
