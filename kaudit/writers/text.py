@@ -70,12 +70,11 @@ def _lines(report: Report, display: Display, paint: Paint) -> list[str]:
                              f"{r.count('not-evaluated')} not evaluated / {r.count('not-covered')} not covered"
                              for r in report.frameworks)
         lines.append(paint(f"controls: {compact}", _DIM))
-    if display.verbose:
-        for unit in inputs.rendered:
-            if unit.error is None:
-                options = f", {' '.join(unit.options)}" if unit.options else ""
-                lines.append(paint(safe(f"rendered: {unit.directory} ({unit.kind}, {unit.renderer}{options}): "
-                                        f"{unit.objects} object{_s(unit.objects)}"), _DIM))
+    for unit in inputs.rendered:  # what each chart and overlay gave: a hook run that passes still says it rendered
+        if unit.error is None:
+            options = f", {' '.join(unit.options)}" if unit.options else ""
+            lines.append(paint(safe(f"rendered: {unit.directory} ({unit.kind}, {unit.renderer}{options}): "
+                                    f"{unit.objects} object{_s(unit.objects)}"), _DIM))
     if inputs.workloads:
         count = len(inputs.workloads)
         lines.append(paint(f"{count} custom resource{_s(count)} judged as workload{_s(count)} (see -f json)", _DIM))
