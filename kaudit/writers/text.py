@@ -11,7 +11,7 @@ Then errors and warnings, the top risks and the one-line verdict (`summary_line`
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional, TextIO
+from typing import Callable, Iterable, Iterator, Optional, Sequence, TextIO
 
 from kaudit.model import Finding, FrameworkResult, Inputs, Report, ResourceRef, Severity
 from kaudit.writers.display import WIDTH, Display, use_color
@@ -41,7 +41,8 @@ def write(report: Report, stream: TextIO, display: Display = Display()) -> None:
         return f"{code}{text}{_RESET}" if colour and text else text
 
     lines = _quiet_lines(report, paint) if display.quiet else _lines(report, display, paint)
-    stream.write("".join(line + "\n" for line in lines))
+    for line in lines:  # as they come: a cluster's report can hold 80,000 findings
+        stream.write(line + "\n")
 
 
 def _quiet_lines(report: Report, paint: Paint) -> list[str]:
@@ -50,14 +51,20 @@ def _quiet_lines(report: Report, paint: Paint) -> list[str]:
     return lines + [summary_line(report)]
 
 
-def _lines(report: Report, display: Display, paint: Paint) -> list[str]:
+def _lines(report: Report, display: Display, paint: Paint) -> Iterator[str]:
     active = report.active_findings
     shown = [finding for finding in active if display.shows(finding.severity)]
-    lines = finding_lines(shown, display, paint)
-    if lines:
-        lines.append("")
+    if shown:
+        yield from finding_lines(shown, display, paint)
+        yield ""
+    yield from _closing(report, active, shown, display, paint)
+
+
+def _closing(report: Report, active: Sequence[Finding], shown: Sequence[Finding], display: Display,
+             paint: Paint) -> list[str]:
+    """Errors and warnings, skipped inputs, controls, renders, hidden findings, top risks, the verdict."""
     inputs = report.inputs
-    lines += [f"{paint(label, _COLOURS[_LABEL_SEVERITY[label]])}: {safe(text)}" for label, text in _problems(report)]
+    lines = [f"{paint(label, _COLOURS[_LABEL_SEVERITY[label]])}: {safe(text)}" for label, text in _problems(report)]
     for skipped in inputs.skipped[:MAX_SKIPPED_SHOWN]:
         where = skipped.file if skipped.line is None else f"{skipped.file}:{skipped.line}"
         lines.append(paint(safe(f"skipped: {where}: {skipped.reason}"), _DIM))
@@ -87,26 +94,24 @@ def _lines(report: Report, display: Display, paint: Paint) -> list[str]:
     return lines
 
 
-def finding_lines(findings: Iterable[Finding], display: Display, paint: Paint) -> list[str]:
+def finding_lines(findings: Iterable[Finding], display: Display, paint: Paint) -> Iterator[str]:
     """The findings, most severe first; within a severity, one group per object (in report order,
     which is file order), its heading naming the object once."""
     groups: dict[tuple[Severity, ResourceRef], list[Finding]] = {}
     for finding in sorted(findings, key=lambda f: -f.severity):
         groups.setdefault((finding.severity, finding.resource), []).append(finding)
-    lines: list[str] = []
     previous: Optional[Severity] = None
     for (severity, ref), group in groups.items():
         if previous is not None and severity != previous:
-            lines.append("")
+            yield ""
         previous = severity
-        lines.append(_heading(severity, ref, group[0], paint))
+        yield _heading(severity, ref, group[0], paint)
         width = max(len(_where(finding)) for finding in group)
         # the first column aligned within the group: locations, or on a cluster (none) the rules
         rules = max(len(finding.rule) for finding in group) if width == 0 else 0
         width = width if width <= MAX_LOCATION else 0
         for finding in group:
-            lines += _finding(finding, width, rules if rules <= MAX_RULE else 0, display, paint)
-    return lines
+            yield from _finding(finding, width, rules if rules <= MAX_RULE else 0, display, paint)
 
 
 def _heading(severity: Severity, ref: ResourceRef, first: Finding, paint: Paint) -> str:
@@ -149,8 +154,7 @@ def _finding(finding: Finding, width: int, rule_width: int, display: Display, pa
         if provenance:
             lines.append(paint(safe(DETAIL + provenance), _DIM))
         if finding.joined:  # the same fact seen by other rules, or its consequences
-            lines += [paint(DETAIL + part, _DIM) for part in _wrap(safe(f"also: {joined_text(finding)}"),
-                                                                  WIDTH - len(DETAIL))]
+            lines.append(paint(safe(DETAIL + f"also: {joined_text(finding)}"), _DIM))  # one line: grep finds it
     elif values:  # a chart's fix is in its values: the key that set the field stays, short
         lines.append(paint(clip(safe(DETAIL + provenance), WIDTH), _DIM))
     return lines
