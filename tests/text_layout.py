@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 HEADING = re.compile(r"^(?P<severity>CRITICAL|HIGH|MEDIUM|LOW|INFO) +(?P<kind>\S+) (?P<name>.+?)(?:  rendered from .+)?$")
 # a location (a path may hold spaces) is optional: cluster findings have none
 LINE = re.compile(r"^  (?:(?P<where>\S.*?:\d+(?::\d+)?) +)?(?P<rule>[a-z0-9][a-z0-9-]*)  +(?P<message>\S.*)$")
+LONE = re.compile(r"^  (?P<where>\S.*?:\d+(?::\d+)?)  +(?P<rule>[a-z0-9][a-z0-9-]*)$")  # a long path: message beneath
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Shown:
 def findings(text: str) -> list[Shown]:
     found: list[Shown] = []
     severity = ref = None
+    last = None  # the finding whose -v details follow
     for line in text.splitlines():
         heading = HEADING.match(line)
         if heading:
@@ -36,12 +38,16 @@ def findings(text: str) -> list[Shown]:
         if not line.startswith("  "):  # a blank line, a warning, the verdict: no finding follows
             severity = ref = None
             continue
-        if line.startswith("      also: ") and found:
-            found[-1].also = [part.split(" ")[0] for part in line.strip()[len("also: "):].split(", ")]
+        if line.startswith("      "):
+            if line.startswith("      also: ") and last is not None:
+                last.also = [part.split(" ")[0] for part in line.strip()[len("also: "):].split(", ")]
             continue
-        match = LINE.match(line)
-        if match and severity is not None and ref is not None and not line.startswith("   "):
-            found.append(Shown(severity, ref, match["where"] or "", match["rule"], match["message"], line))
+        match = LINE.match(line) or LONE.match(line)
+        last = None
+        if match and severity is not None and ref is not None:
+            last = Shown(severity, ref, match["where"] or "", match["rule"], match.groupdict().get("message") or "",
+                         line)
+            found.append(last)
     return found
 
 

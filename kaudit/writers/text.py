@@ -21,6 +21,7 @@ from kaudit.writers.summary import (by_severity, gate_verdict, joined_text, obje
 MAX_SKIPPED_SHOWN = 20
 MAX_LOCATION = 64  # wider locations are not padded: the column is aligned within an object's group
 MAX_RULE = 40
+MIN_MESSAGE = 20  # less room than this on the finding line: the message goes on the next line
 INDENT = "  "
 DETAIL = "      "  # -v lines under a finding
 _COLOURS = {
@@ -142,8 +143,11 @@ def _finding(finding: Finding, width: int, rule_width: int, display: Display, pa
     full = safe(finding.message)
     message = safe(short_message(finding))
     room = WIDTH - len(head)
-    line = head + clip(message, room) if room > 1 else clip(head.rstrip(), WIDTH)
-    lines = [line]
+    if room >= MIN_MESSAGE:
+        lines = [head + clip(message, room)]
+    else:  # a very long path: location and rule stay whole (clicked, grepped), the message goes beneath
+        room = WIDTH - len(DETAIL)
+        lines = [head.rstrip(), DETAIL + clip(message, room)]
     provenance = rendered_text(finding.location)
     values = finding.location.rendered is not None and finding.location.rendered.values is not None
     if display.verbose:
