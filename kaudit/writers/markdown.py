@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TextIO
+from typing import Optional, TextIO
 
 from kaudit.model import Finding, Location, Report, ResourceRef, Severity
 from kaudit.writers.display import Display
@@ -24,13 +24,14 @@ MAX_CELL = 300  # a PR comment holds 65,536 characters: long messages are clippe
 ICONS = {"pass": "✅", "fail": "❌", "incomplete": "⚠️"}
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 _NEWLINES = re.compile(r"\r\n|[\r\n\u2028\u2029]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # an escape sequence in a job log would be obeyed
 # "@name" after a non-word character would notify a GitHub user or team: a zero-width space defuses it.
 _MENTION = re.compile(r"(?<!\w)@(?=[A-Za-z0-9])")
 
 
 def escape(text: str) -> str:
-    """Text from a manifest as inert Markdown and HTML, on one line."""
-    text = _NEWLINES.sub(" ", text)
+    """Text from a manifest as inert Markdown and HTML, on one line, control characters shown."""
+    text = _CONTROLS.sub(lambda match: f"\\x{ord(match[0]):02x}", _NEWLINES.sub(" ", text))
     text = _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
     text = html.escape(text, quote=False)
     return _MENTION.sub("@\u200b", text)
@@ -111,6 +112,7 @@ def _problems(report: Report) -> list[str]:
 
 
 TABLE_HEADER = "| object | location | rule | message |"
+CLUSTER_HEADER = "| object | rule | message |"  # live objects: the object is the place
 
 
 def _tables(findings: list[Finding], totals: dict[Severity, int], display: Display) -> list[str]:
@@ -119,6 +121,8 @@ def _tables(findings: list[Finding], totals: dict[Severity, int], display: Displ
     groups: dict[tuple[Severity, ResourceRef], list[Finding]] = {}
     for finding in findings:  # already most severe first
         groups.setdefault((finding.severity, finding.resource), []).append(finding)
+    located = any(finding.location.file is not None for finding in findings)
+    header = [TABLE_HEADER, "|---|---|---|---|"] if located else [CLUSTER_HEADER, "|---|---|---|"]
     lines: list[str] = []
     current = None
     for (severity, ref), group in groups.items():
@@ -126,9 +130,9 @@ def _tables(findings: list[Finding], totals: dict[Severity, int], display: Displ
             listed = sum(1 for finding in findings if finding.severity == severity)
             count = f"{listed} of {totals[severity]}" if listed < totals[severity] else str(listed)
             lines += [*([""] if current is not None else []),
-                      f"#### {severity.label} ({count})", "", TABLE_HEADER, "|---|---|---|---|"]
+                      f"#### {severity.label} ({count})", "", *header]
             current = severity
-        lines += [_row(finding, ref if index == 0 else None, display) for index, finding in enumerate(group)]
+        lines += [_row(finding, ref if index == 0 else None, located, display) for index, finding in enumerate(group)]
     return lines + [""]
 
 
@@ -148,12 +152,13 @@ def _heading(report: Report) -> str:
     return f"### {ICONS[verdict]} kaudit {text}"
 
 
-def _row(finding: Finding, ref: ResourceRef | None, display: Display) -> str:
+def _row(finding: Finding, ref: Optional[ResourceRef], located: bool, display: Display) -> str:
     name = f"**{escape(clip(f'{ref.kind} {object_name(ref)}'))}**" if ref is not None else ""
     message = finding.message if display.verbose else short_message(finding)
     if display.verbose and finding.joined:
         message += f" (also: {joined_text(finding)})"
-    cells = [name, escape(clip(_where(finding.location, display))), escape(finding.rule), escape(clip(message))]
+    where = [escape(clip(_where(finding.location, display)))] if located else []
+    cells = [name, *where, escape(finding.rule), escape(clip(message))]
     return "| " + " | ".join(cells) + " |"
 
 

@@ -21,6 +21,7 @@ from kaudit.writers.summary import (by_severity, gate_verdict, joined_text, obje
 MAX_SKIPPED_SHOWN = 20
 MAX_LOCATION = 64  # wider locations are not padded: the column is aligned within an object's group
 MAX_RULE = 40
+RISK_LINES = 2  # lines of top risks per severity
 MIN_MESSAGE = 20  # less room than this on the finding line: the message goes on the next line
 INDENT = "  "
 DETAIL = "      "  # -v lines under a finding
@@ -172,20 +173,27 @@ def _wrap(text: str, width: int) -> list[str]:
 
 def risk_lines(findings: Iterable[Finding], paint: Paint) -> list[str]:
     """"8 critical: privileged container in ops/node-agent, host PID on 3 objects, … 4 more", for the two
-    highest severities found, each on one line of at most 120 columns."""
+    highest severities found, each in at most RISK_LINES lines of at most 120 columns."""
     lines = []
     for severity, count, phrases in top_risks(findings):
         lead = f"{count} {severity.label}: "
-        text = ""
+        rows: list[str] = [lead]
         for index, phrase in enumerate(phrases):
-            candidate = (text + ", " if text else "") + safe(phrase)
-            rest = len(phrases) - index - 1
-            tail = f", … {rest} more" if rest else ""
-            if len(lead) + len(candidate) + len(tail) > WIDTH:
-                text = (text + ", " if text else "") + f"… {len(phrases) - index} more"
+            last = index == len(phrases) - 1
+            piece = safe(phrase) + ("" if last else ",")
+            more = f"… {len(phrases) - index} more"
+            row = rows[-1]
+            # room for the piece, and unless it is the last, for "… N more" after it on the last row
+            reserve = 0 if last or len(rows) < RISK_LINES else len(f" … {len(phrases) - index - 1} more")
+            if len(row) + 1 + len(piece) + reserve <= WIDTH or row in (lead, "  "):
+                rows[-1] = (row + " " if row not in (lead, "  ") else row) + piece
+            elif len(rows) < RISK_LINES:
+                rows.append("  " + piece)
+            else:
+                rows[-1] = row + " " + more
                 break
-            text = candidate
-        lines.append(paint(lead, _COLOURS[severity]) + clip(text, WIDTH - len(lead)))
+        rows = [clip(row, WIDTH) for row in rows]
+        lines += [paint(lead, _COLOURS[severity]) + rows[0][len(lead):], *rows[1:]]
     return lines
 
 
