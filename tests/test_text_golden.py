@@ -240,3 +240,13 @@ def test_text_shows_control_characters_instead_of_obeying_them(kaudit: Kaudit, t
     assert "\u001b" not in out and "\\x1b[31m" in out
     assert "\\nnext | row" in out  # the newline inside a name is shown, the line is not broken
 
+
+
+def test_the_readme_sample_is_the_examples_output() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- text-output -->\n```text\n", 1)[1].split("```", 1)[0]
+    golden = (GOLDEN / "examples.txt").read_text(encoding="utf-8").splitlines()
+    position = 0
+    for line in block.splitlines():  # every line, in order, from the real output; "…" skips some
+        if line != "…":
+            position = golden.index(line, position) + 1

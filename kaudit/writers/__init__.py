@@ -29,7 +29,9 @@ def get_writer(name: str, display: Optional[Display] = None) -> Writer:
     module = FORMATS.get(name)
     if module is None:
         raise KauditError(f"unknown format {name!r} (use one of: {', '.join(FORMATS)})")
-    writer: Writer = importlib.import_module(module).write
+    write = importlib.import_module(module).write
     if display is not None and name in DISPLAYED:
-        return functools.partial(writer, display=display)
+        shown: Writer = functools.partial(write, display=display)
+        return shown
+    writer: Writer = write
     return writer
