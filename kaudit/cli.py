@@ -80,7 +80,8 @@ def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str]
          cosign_keys: tuple[str, ...], resolve_digests: bool, registry_config: Optional[str],
          registry_ca: Optional[str], insecure_registries: tuple[str, ...], image_cache: Optional[str],
          image_cache_ttl: Optional[int], jobs: int, allow_empty: bool, include_platform: bool,
-         default_namespace: Optional[str], **render: Any) -> int:
+         default_namespace: Optional[str], quiet: bool = False, verbose: bool = False,
+         min_severity: Optional[str] = None, color: Optional[str] = None, **render: Any) -> int:
     """Scan manifests (files, directories, globs, '-' for stdin) or a live cluster (--context)."""
     import gc
 
@@ -107,7 +108,7 @@ def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str]
         images=_image_request(verify_images, cosign_keys, resolve_digests, registry_config, registry_ca,
                               insecure_registries, image_cache, image_cache_ttl, config),
     )
-    writers = _writers(destinations)  # unknown formats fail before the scan runs
+    writers = _writers(destinations, _display(quiet, verbose, min_severity, color))  # unknown formats fail first
     if cluster_mode and paths:
         raise UsageError("scan manifests (PATH...) or a cluster (--context / --in-cluster), not both")
     if not cluster_mode and (exclude_namespaces or kubeconfig):
@@ -252,12 +253,23 @@ def _scan_clusters(request: Any, names: list[str], kubeconfig: Optional[str], na
     return reports, failed
 
 
-def _writers(destinations: list[tuple[str, Optional[str]]]) -> list[tuple[str, Any, Optional[str]]]:
+def _display(quiet: bool, verbose: bool, min_severity: Optional[str], color: Optional[str]) -> Any:
+    """What the text and Markdown reports show (kaudit/writers/display.py); never what the gate counts."""
+    from kaudit.model import Severity
+    from kaudit.writers.display import Display
+
+    if quiet and verbose:
+        raise UsageError("-q/--quiet and -v/--verbose ask for opposite things: give one")
+    return Display(verbose=verbose, quiet=quiet, color=color or "auto",
+                   min_severity=Severity.parse(min_severity) if min_severity else Severity.INFO)
+
+
+def _writers(destinations: list[tuple[str, Optional[str]]], display: Any = None) -> list[tuple[str, Any, Optional[str]]]:
     from kaudit.writers import get_writer
 
     if sum(1 for _, out in destinations if out is None or out == "-") > 1:
         raise UsageError("only one format can go to standard output; give the others -o FILE")
-    return [(fmt.lower(), get_writer(fmt.lower()), out) for fmt, out in destinations]
+    return [(fmt.lower(), get_writer(fmt.lower(), display), out) for fmt, out in destinations]
 
 
 def _write_all(report: Any, writers: list[tuple[str, Any, Optional[str]]], several: bool = False) -> None:
@@ -511,8 +523,8 @@ class _Options:
                                  help=help, action="append" if many else "store", default=[] if many else default,
                                  **settings)
 
-    def flag(self, name: str, help: str) -> None:
-        self.parser.add_argument(name, action="store_true", help=help)
+    def flag(self, *names: str, help: str) -> None:
+        self.parser.add_argument(*names, action="store_true", help=help)
 
 
 class _Node:
@@ -633,6 +645,15 @@ def _scan_options(c: _Options) -> None:
             help="Output format: text, json, html, sarif, junit or markdown (repeatable, each optionally "
                  "followed by -o FILE).")
     c.value("-o", "--output", dest="outputs", many=True, metavar="FILE", help="Write the preceding -f to FILE.")
+    c.flag("-q", "--quiet", help="Text: print only errors and the verdict line.")
+    c.flag("-v", "--verbose", help="Text and Markdown: whole messages, the rules joined to each finding, where "
+                                   "rendered values came from, and the framework controls line.")
+    c.value("--min-severity", metavar=f"[{'|'.join(FAIL_ON_CHOICES[:-1])}]", type=_choice(FAIL_ON_CHOICES[:-1]),
+            help="Text and Markdown: list only findings at or above this severity (the others are counted). "
+                 "Display only: the gate is --fail-on.")
+    c.value("--color", metavar="[auto|always|never]", type=_choice(["auto", "always", "never"]),
+            help="Colour the text report: auto (default) colours a terminal unless NO_COLOR is set, or "
+                 "anything when FORCE_COLOR is; always and never override both.")
     c.value("--max-file-size", type=_at_least(float, 0.001), metavar="MIB",
             help="Refuse manifest files larger than this (default: 32 MiB). [x>=0.001]")
     c.value("--context", dest="contexts", many=True, metavar="CTX",

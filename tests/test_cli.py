@@ -148,7 +148,7 @@ def test_custom_rules_directory(kaudit: Kaudit, write: Write, tmp_path: Path) ->
           pass: [{apiVersion: v1, kind: Pod, metadata: {name: a, labels: {team: t}}}]
         """)
     pod = write("pod.yaml", ROOT_POD)
-    result = kaudit("scan", pod, "--rules", tmp_path / "policies", "--rule", "missing-team-label")
+    result = kaudit("scan", pod, "--rules", tmp_path / "policies", "--rule", "missing-team-label", "-v")
     assert result.code == 1 and "Pod root-pod has no team label" in result.out
     assert f"{pod}:3:1" in result.out  # labels are missing: the nearest existing parent is the metadata key
     listed = kaudit("rules", "list", "--rules", tmp_path / "policies")
@@ -265,7 +265,7 @@ def test_text_is_coloured_on_a_terminal_unless_no_color(write: Write) -> None:
         os.close(leader)
         return b"".join(chunks).decode()
 
-    assert "\033[1;31mhigh" in run_on_tty({})
+    assert "\033[1;31mHIGH" in run_on_tty({})
     assert "\033[" not in run_on_tty({"NO_COLOR": "1"})
 
 

@@ -35,6 +35,7 @@ import yaml
 
 from kaudit.sources.yamldoc import TOO_DEEP
 
+from . import text_layout
 from .conftest import REPO, ROOT_POD
 
 MiB = 1024 * 1024
@@ -83,20 +84,11 @@ class Run:
 
     def finding(self, rule: str, ref: str) -> list[str]:
         """Finding lines of `rule` for resource `ref` (Kind/ns/name), or of a finding on `ref` whose
-        `also:` line names `rule` (joined to it: kaudit/relations.py)."""
-        pattern = re.compile(rf"^\s+\S+:\d+:\d+\s+\w+\s+{re.escape(rule)}\s+{re.escape(ref)}: ")
-        on_ref = re.compile(rf"^\s+\S+:\d+:\d+\s+\w+\s+\S+\s+{re.escape(ref)}: ")
-        found, previous = [], ""
-        for line in self.out.splitlines():
-            if pattern.match(line):
-                found.append(line)
-            elif line.lstrip().startswith("also: ") and on_ref.match(previous):
-                joined = [part.split(" ")[0] for part in line.strip()[len("also: "):].split(", ")]
-                if rule in joined:
-                    found.append(previous)
-            if not line.lstrip().startswith("also: "):
-                previous = line
-        return found
+        `also:` line names `rule` (joined to it: kaudit/relations.py; scans run with -v)."""
+        return [shown.line for shown in text_layout.finding(self.out, rule, ref)]
+
+    def shown(self, where: str, rule: str) -> list[text_layout.Shown]:
+        return [shown for shown in text_layout.findings(self.out) if (shown.where, shown.rule) == (where, rule)]
 
     def describe(self) -> str:
         head = "\n".join(self.out.splitlines()[-15:])
@@ -133,7 +125,7 @@ def run_scan(*args: Any, workdir: Path, timeout: float = 120, obey_permissions: 
              output_cap: int = OUTPUT_CAP, pass_fds: tuple[int, ...] = (),
              while_running: Optional[Callable[[], None]] = None, note: str = "") -> Run:
     """`kaudit scan ARGS` as a real process (as conftest.run_process does), measured and bounded."""
-    command = [sys.executable, "-m", "kaudit.cli", "scan", *map(str, args)]
+    command = [sys.executable, "-m", "kaudit.cli", "scan", "-v", *map(str, args)]  # -v: joined rules shown
     if obey_permissions and os.geteuid() == 0:
         command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
@@ -195,8 +187,8 @@ def assert_sane(run: Run) -> None:
 
 
 def assert_good_file_still_reported(run: Run, tree: Path) -> None:
-    good = re.escape(str(tree / "good.yaml"))
-    assert re.search(rf"^\s+{good}:8:7\s+high\s+run-as-root\s", run.out, re.M), run.describe()
+    assert [shown.severity for shown in run.shown(f"{tree / 'good.yaml'}:8:7", "run-as-root")] == ["high"], \
+        run.describe()
 
 
 def assert_exit(run: Run, expected: int) -> None:
@@ -542,7 +534,7 @@ def test_byte_order_marks(tree: Path, scan: Callable[..., Run], encoding: str) -
         assert line.startswith(f"error: {marked}") and "UTF-32" in line, run.describe()
     else:
         assert_exit(run, CLEAN)
-        assert re.search(rf"^\s+{re.escape(str(marked))}:8:7\s+high\s+run-as-root\s+Pod/team/bom:", run.out, re.M), \
+        assert [(s.severity, s.ref) for s in run.shown(f"{marked}:8:7", "run-as-root")] == [("high", "Pod/team/bom")], \
             run.describe()
     assert_good_file_still_reported(run, tree)
 
@@ -574,8 +566,8 @@ def test_line_endings(tree: Path, scan: Callable[..., Run], ending: str) -> None
     run = scan(tree)
     assert_sane(run)
     assert_exit(run, CLEAN)
-    assert re.search(rf"^\s+{re.escape(str(tree / 'ends.yaml'))}:8:7\s+high\s+run-as-root\s+Pod/team/ends:",
-                     run.out, re.M), run.describe()
+    assert [(s.severity, s.ref) for s in run.shown(f"{tree / 'ends.yaml'}:8:7", "run-as-root")] == \
+        [("high", "Pod/team/ends")], run.describe()
     assert_good_file_still_reported(run, tree)
 
 
@@ -1084,7 +1076,8 @@ def test_a_file_changing_while_the_folder_is_scanned(tree: Path, scan: Callable[
         assert_exit(run, run.code)
         assert all(line.startswith((f"error: {hot}", f"error: {flicker}")) for line in run.errors), run.describe()
         assert str(hot) in run.out, run.describe()  # it always exists: scanned, skipped or an error
-        assert len([line for line in run.out.splitlines() if re.search(r"run-as-root\s+Pod/team/p\d+:", line)]) == 300
+        assert len([s for s in text_layout.findings(run.out)
+                    if s.rule == "run-as-root" and re.fullmatch(r"Pod/team/p\d+", s.ref)]) == 300
         assert_good_file_still_reported(run, tree)
 
 

@@ -146,7 +146,7 @@ def test_hook_re_renders_a_chart_and_an_overlay_when_their_files_change(project:
     assert "chart/templates/pod.yaml:17" in done.stdout and "privileged-container" in done.stdout
     assert "values: chart/values.yaml:1 privileged" in done.stdout
     # the overlay's finding at the patch line that sets it
-    assert "deploy/patch.yaml:8" in done.stdout and "written by strategic merge patch" in done.stdout
+    assert "deploy/patch.yaml:8" in done.stdout and "rendered from kustomization deploy" in done.stdout
     # one render per unit however many of its files changed
     assert done.stdout.count("rendered: chart (helm") == 1 and done.stdout.count("rendered: deploy (kustomize") == 1
     assert "good.yaml:" not in done.stdout

@@ -110,7 +110,8 @@ def test_the_release_namespace_is_where_objects_without_one_are_installed(kaudit
 def test_text_sarif_html_markdown_and_junit_carry_the_source(kaudit: Kaudit, web: Path, tmp_path: Path) -> None:
     args = ("scan", web, "--rule", "privileged-container")
     text = kaudit(*args).out
-    assert "web/templates/deployment.yaml:27  critical privileged-container" in text
+    assert "CRITICAL  Deployment release-name-web  rendered from chart " in text
+    assert "\n  web/templates/deployment.yaml:27  privileged-container  " in text
     assert "values: web/values.yaml:6 securityContext.privileged" in text
     assert "rendered: web (helm, helm-python-sdk): 2 objects" in text
     sarif = kaudit(*args, "-f", "sarif").json()

@@ -269,21 +269,29 @@ def test_junit_passing_rules_errors_and_control_characters(report: Report) -> No
 # -- Markdown ------------------------------------------------------------------------------------
 
 def table_rows(text: str, header: str) -> list[str]:
+    """The rows of every table under `header` (the findings make one table per severity)."""
     lines = text.splitlines()
-    start = lines.index(header) + 2
     rows = []
-    for line in lines[start:]:
-        if not line.startswith("|"):
-            break
-        rows.append(line)
+    for start in [i for i, line in enumerate(lines) if line == header]:
+        for line in lines[start + 2:]:
+            if not line.startswith("|"):
+                break
+            rows.append(line)
     return rows
+
+
+def severity_tables(text: str) -> list[tuple[str, list[str]]]:
+    """(heading, rows) of each severity's findings table, in order."""
+    lines = text.splitlines()
+    return [(lines[i], table_rows("\n".join(lines[i + 2:]).split("\n\n", 1)[0], FINDINGS_HEADER))
+            for i, line in enumerate(lines) if line.startswith("#### ")]
 
 
 def unescaped_pipes(row: str) -> int:
     return len(re.findall(r"(?<!\\)\|", row))
 
 
-FINDINGS_HEADER = "| severity | rule | location | resource | message |"
+FINDINGS_HEADER = markdown.TABLE_HEADER
 
 
 def test_markdown_summary_table_and_top_findings(report: Report) -> None:
@@ -295,15 +303,24 @@ def test_markdown_summary_table_and_top_findings(report: Report) -> None:
     assert counts == "| " + " | ".join(map(str, expected)) + " |"
     rows = table_rows(text, FINDINGS_HEADER)
     assert len(rows) == markdown.MAX_FINDINGS
-    assert all(unescaped_pipes(row) == 6 for row in rows)
-    severities = [row.split(" | ")[0].lstrip("| ") for row in rows]
-    ranks = [Severity.parse(s) for s in severities]
+    assert all(unescaped_pipes(row) == 5 for row in rows)
+    # most severe first, one table per severity, each object named on the first of its rows only
+    tables = severity_tables(text)
+    ranks = [Severity.parse(heading.split()[1]) for heading, _ in tables]
     assert ranks == sorted(ranks, reverse=True) and ranks[0] == max(f.severity for f in active)
+    for heading, table in tables:
+        named = [row.split(" | ")[0].lstrip("| ") for row in table]
+        assert named[0].startswith("**") and len(set(n for n in named if n)) == sum(1 for n in named if n)
+        assert f"({len(table)}" in heading
     assert f"… and {len(active) - markdown.MAX_FINDINGS} more" in text
     assert "1 suppressed finding not listed." in text
     assert "base image is rebuilt nightly" not in text
+    top = max(f.severity for f in active)
+    assert f"- **{sum(1 for f in active if f.severity == top)} {top.label}:** " in text  # the top risks
+    assert "controls pass" not in text  # no framework was asked for
+    asked = render("markdown", replace(report, framework_selected=True))
     for result in report.frameworks:
-        assert f"**{markdown.escape(result.title)}**: {result.count('pass')} controls pass" in text
+        assert f"**{markdown.escape(result.title)}**: {result.count('pass')} controls pass" in asked
     assert f"**Inputs:** {report.inputs.files} files" in text
 
 
@@ -315,7 +332,7 @@ def test_markdown_escapes_everything_from_manifests(report: Report) -> None:
     assert "xss-&lt;script&gt;window.\\_\\_pwned=1&lt;/script&gt;" in text
     assert "broken &lt;b&gt;.yaml:3: mapping values are not allowed &lt;here&gt;" in text
     rows = table_rows(text, FINDINGS_HEADER)
-    assert rows and all(unescaped_pipes(row) == 6 for row in rows)
+    assert rows and all(unescaped_pipes(row) == 5 for row in rows)
     assert markdown.escape("a|b`c`*d*_e_[f](g)\nh & <i> ~j~ \\") == (
         "a\\|b\\`c\\`\\*d\\*\\_e\\_\\[f\\](g) h &amp; &lt;i&gt; \\~j\\~ \\\\")
     assert markdown.escape('image "@org/team" nginx@sha256') == 'image "@\u200borg/team" nginx@sha256'

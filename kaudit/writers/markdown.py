@@ -1,4 +1,6 @@
-"""Markdown for pull-request comments and `$GITHUB_STEP_SUMMARY`: verdict, counts, top findings.
+"""Markdown for pull-request comments and `$GITHUB_STEP_SUMMARY`: verdict, counts, top risks, then
+the findings as the text report lays them out (kaudit/writers/text.py): most severe first, one table
+per severity, each object named once (on its first row). Display options as in text (`display=`).
 
 GitHub renders inline HTML in Markdown, so every string that can come from a manifest (names,
 messages, file names, reasons) is escaped for both: HTML entities for `<`, `>`, `&`, a backslash
@@ -8,24 +10,28 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TextIO
+from typing import Optional, TextIO
 
-from kaudit.model import Finding, Location, Report
-from kaudit.writers.summary import by_severity, gate_verdict, joined_text, platform_text, rendered_text
+from kaudit.model import Finding, Location, Report, ResourceRef, Severity
+from kaudit.writers.display import Display
+from kaudit.writers.summary import (by_severity, gate_verdict, joined_text, object_name, platform_text,
+                                    rendered_text, short_message, top_risks)
 
 MAX_FINDINGS = 20
+MAX_RISKS = 5  # phrases per severity in the top risks
 MAX_ERRORS = 10
 MAX_CELL = 300  # a PR comment holds 65,536 characters: long messages are clipped, the full report has them
 ICONS = {"pass": "✅", "fail": "❌", "incomplete": "⚠️"}
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 _NEWLINES = re.compile(r"\r\n|[\r\n\u2028\u2029]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # an escape sequence in a job log would be obeyed
 # "@name" after a non-word character would notify a GitHub user or team: a zero-width space defuses it.
 _MENTION = re.compile(r"(?<!\w)@(?=[A-Za-z0-9])")
 
 
 def escape(text: str) -> str:
-    """Text from a manifest as inert Markdown and HTML, on one line."""
-    text = _NEWLINES.sub(" ", text)
+    """Text from a manifest as inert Markdown and HTML, on one line, control characters shown."""
+    text = _CONTROLS.sub(lambda match: f"\\x{ord(match[0]):02x}", _NEWLINES.sub(" ", text))
     text = _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
     text = html.escape(text, quote=False)
     return _MENTION.sub("@\u200b", text)
@@ -35,12 +41,13 @@ def clip(text: str, limit: int = MAX_CELL) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
-def write(report: Report, stream: TextIO) -> None:
-    stream.write(render(report))
+def write(report: Report, stream: TextIO, display: Display = Display()) -> None:
+    stream.write(render(report, display))
 
 
-def render(report: Report) -> str:
+def render(report: Report, display: Display = Display()) -> str:
     active = report.active_findings
+    shown = [finding for finding in active if display.shows(finding.severity)]
     suppressed = len(report.findings) - len(active)
     lines = [_heading(report), ""]
 
@@ -48,8 +55,18 @@ def render(report: Report) -> str:
     lines += ["| " + " | ".join([*counts, "suppressed"]) + " |",
               "|" + "---:|" * (len(counts) + 1),
               "| " + " | ".join(str(n) for n in [*counts.values(), suppressed]) + " |", ""]
+    if display.quiet:
+        return "\n".join(lines + _problems(report))
+    risks = top_risks(shown)
+    if risks:
+        lines.append("**Top risks**")
+        lines.append("")
+        for severity, count, phrases in risks:
+            more = f", … {len(phrases) - MAX_RISKS} more" if len(phrases) > MAX_RISKS else ""
+            lines.append(f"- **{count} {severity.label}:** {escape(', '.join(phrases[:MAX_RISKS]))}{more}")
+        lines.append("")
 
-    if report.frameworks:
+    if report.frameworks and (report.framework_selected or display.verbose):
         lines += [f"- **{escape(result.title)}**: {result.count('pass')} controls pass, "
                   f"{result.count('fail')} fail, {result.count('not-evaluated')} not evaluated, "
                   f"{result.count('not-covered')} not covered"
@@ -63,27 +80,60 @@ def render(report: Report) -> str:
                  + (f", {len(report.rule_errors)} rule error{_s(len(report.rule_errors))}" if report.rule_errors else ""))
     if platform_text(report.platform):
         lines += ["", f"**Platform:** {escape(platform_text(report.platform))}"]
-    problems = [f"- ⚠️ {escape(clip(error.describe()))}" for error in inputs.errors]
-    problems += [f"- ⚠️ {escape(clip(message))}" for message in report.rule_errors]
-    if problems:
-        lines.append("")
-        lines += problems[:MAX_ERRORS]
-        if len(problems) > MAX_ERRORS:
-            lines.append(f"- … and {len(problems) - MAX_ERRORS} more")
-    lines.append("")
+    lines += _problems(report)
 
-    if active:
-        top = sorted(active, key=lambda f: -f.severity)[:MAX_FINDINGS]
-        lines += ["| severity | rule | location | resource | message |", "|---|---|---|---|---|"]
-        lines += [_row(finding) for finding in top]
-        lines.append("")
-        if len(active) > len(top):
-            lines += [f"… and {len(active) - len(top)} more", ""]
-    else:
+    if shown:
+        top = sorted(shown, key=lambda f: -f.severity)[:MAX_FINDINGS]
+        totals = {severity: sum(1 for f in shown if f.severity == severity) for severity in Severity}
+        lines += _tables(top, totals, display)
+        if len(shown) > len(top):
+            lines += [f"… and {len(shown) - len(top)} more (all of them: `-f html`, `-f json`)", ""]
+    elif not active:
         lines += ["No findings.", ""]
+    hidden = len(active) - len(shown)
+    if hidden:
+        level = display.min_severity.label
+        lines += [f"{hidden} finding{_s(hidden)} below {level} not listed (`--min-severity {level}`).", ""]
     if suppressed:
         lines += [f"{suppressed} suppressed finding{_s(suppressed)} not listed.", ""]
     return "\n".join(lines)
+
+
+def _problems(report: Report) -> list[str]:
+    inputs = report.inputs
+    problems = [f"- ⚠️ {escape(clip(error.describe()))}" for error in inputs.errors]
+    problems += [f"- ⚠️ {escape(clip(message))}" for message in report.rule_errors]
+    if not problems:
+        return [""]
+    lines = ["", *problems[:MAX_ERRORS]]
+    if len(problems) > MAX_ERRORS:
+        lines.append(f"- … and {len(problems) - MAX_ERRORS} more")
+    return lines + [""]
+
+
+TABLE_HEADER = "| object | location | rule | message |"
+CLUSTER_HEADER = "| object | rule | message |"  # live objects: the object is the place
+
+
+def _tables(findings: list[Finding], totals: dict[Severity, int], display: Display) -> list[str]:
+    """One table per severity; within it one group of rows per object (report order), the object
+    named on its first row. `totals`: the findings of each severity, listed or not."""
+    groups: dict[tuple[Severity, ResourceRef], list[Finding]] = {}
+    for finding in findings:  # already most severe first
+        groups.setdefault((finding.severity, finding.resource), []).append(finding)
+    located = any(finding.location.file is not None for finding in findings)
+    header = [TABLE_HEADER, "|---|---|---|---|"] if located else [CLUSTER_HEADER, "|---|---|---|"]
+    lines: list[str] = []
+    current = None
+    for (severity, ref), group in groups.items():
+        if severity != current:
+            listed = sum(1 for finding in findings if finding.severity == severity)
+            count = f"{listed} of {totals[severity]}" if listed < totals[severity] else str(listed)
+            lines += [*([""] if current is not None else []),
+                      f"#### {severity.label} ({count})", "", *header]
+            current = severity
+        lines += [_row(finding, ref if index == 0 else None, located, display) for index, finding in enumerate(group)]
+    return lines + [""]
 
 
 def _heading(report: Report) -> str:
@@ -102,19 +152,24 @@ def _heading(report: Report) -> str:
     return f"### {ICONS[verdict]} kaudit {text}"
 
 
-def _row(finding: Finding) -> str:
-    resource = finding.resource.describe() + (f" ({finding.container})" if finding.container else "")
-    also = f" (also: {joined_text(finding)})" if finding.joined else ""
-    cells = [finding.severity.label, escape(finding.rule), escape(clip(_where(finding.location))),
-             escape(clip(resource)), escape(clip(finding.message + also))]
+def _row(finding: Finding, ref: Optional[ResourceRef], located: bool, display: Display) -> str:
+    name = f"**{escape(clip(f'{ref.kind} {object_name(ref)}'))}**" if ref is not None else ""
+    message = finding.message if display.verbose else short_message(finding)
+    if display.verbose and finding.joined:
+        message += f" (also: {joined_text(finding)})"
+    where = [escape(clip(_where(finding.location, display)))] if located else []
+    cells = [name, *where, escape(finding.rule), escape(clip(message))]
     return "| " + " | ".join(cells) + " |"
 
 
-def _where(location: Location) -> str:
+def _where(location: Location, display: Display) -> str:
+    """`file:line`, with the values key that set a chart's field (always: the fix goes there) or,
+    with -v, any other provenance; "" on a cluster (the object is the place)."""
     if location.file is None:
-        return location.describe()
+        return ""
     where = location.file if location.line is None else f"{location.file}:{location.line}"
-    provenance = rendered_text(location)
+    values = location.rendered is not None and location.rendered.values is not None
+    provenance = rendered_text(location) if values or display.verbose else ""
     return f"{where} ({provenance})" if provenance else where
 
 

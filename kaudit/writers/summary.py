@@ -100,3 +100,42 @@ def rendered_text(location: Location) -> str:
     if said:
         return said
     return f"values key not traced: {rendered.values_note}" if rendered.values_note else ""
+
+
+def short_message(finding: Finding) -> str:
+    """The message under a heading that names its object: `Pod "web" runs …` reads `runs …` under
+    `Pod shop/web` (the JSON and SARIF messages stay whole)."""
+    message, ref = finding.message, finding.resource
+    prefix = f'{ref.kind} "{ref.name}"'
+    if message.startswith(prefix + ": ") or message.startswith(prefix + " "):
+        return message[len(prefix):].lstrip(": ") or message
+    return message
+
+
+def risk_name(finding: Finding) -> str:
+    """The rule as a phrase: its id names the bad pattern ("privileged-container" -> "privileged
+    container"), shorter than its title and found again by eye in the finding lines above."""
+    return finding.rule.replace("-", " ")
+
+
+def object_name(ref: ResourceRef) -> str:
+    """"ops/node-tools", or "admin-all" for a cluster-scoped object."""
+    return f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+
+
+def top_risks(findings: Iterable[Finding], levels: int = 2) -> list[tuple[Severity, int, list[str]]]:
+    """The highest `levels` severities present, each with its count and one phrase per rule, the
+    rules on the most objects first: "privileged container in ops/node-tools", "host PID on 3 objects"."""
+    found: dict[Severity, dict[str, list[Finding]]] = {}
+    for finding in findings:
+        found.setdefault(finding.severity, {}).setdefault(finding.rule, []).append(finding)
+    risks = []
+    for severity in sorted(found, reverse=True)[:levels]:
+        rules = found[severity]
+        phrases = []
+        for group in sorted(rules.values(), key=lambda group: -len({f.resource for f in group})):
+            objects = list(dict.fromkeys(f.resource for f in group))
+            where = f"in {object_name(objects[0])}" if len(objects) == 1 else f"on {len(objects)} objects"
+            phrases.append(f"{risk_name(group[0])} {where}")
+        risks.append((severity, sum(len(group) for group in rules.values()), phrases))
+    return risks

@@ -1,73 +1,213 @@
-"""Terminal and pre-commit output: `file:line:col  severity  rule  message`, grouped by file."""
+"""Terminal and pre-commit output, most severe first.
+
+    CRITICAL  DaemonSet ops/node-agent
+      examples/manifests/insecure/node-agent.yaml:23:11  privileged-container  container "agent" runs privil…
+
+A heading per severity and object names the object once; each finding line keeps its own
+`file:line:col` first, so a terminal or editor opens the line it names (pre-commit output is
+clicked), then the rule and the message, cut to fit 120 columns (`-v` prints it whole beneath).
+A message that starts by naming its object (`Pod "web" …`) drops that name under the heading.
+Then errors and warnings, the top risks and the one-line verdict (`summary_line`) close the output.
+"""
 from __future__ import annotations
 
-import os
-from itertools import groupby
-from typing import TextIO
+from typing import Callable, Iterable, Iterator, Optional, Sequence, TextIO
 
-from kaudit.model import FrameworkResult, Inputs, Report, Severity
-from kaudit.writers.summary import by_severity, gate_verdict, joined_text, platform_text, rendered_text
+from kaudit.model import Finding, FrameworkResult, Inputs, Report, ResourceRef, Severity
+from kaudit.writers.display import WIDTH, Display, use_color
+from kaudit.writers.summary import (by_severity, gate_verdict, joined_text, object_name, platform_text,
+                                    rendered_text, short_message, top_risks)
 
 MAX_SKIPPED_SHOWN = 20
+MAX_LOCATION = 64  # wider locations are not padded: the column is aligned within an object's group
+MAX_RULE = 40
+RISK_LINES = 2  # lines of top risks per severity
+MIN_MESSAGE = 20  # less room than this on the finding line: the message goes on the next line
+INDENT = "  "
+DETAIL = "      "  # -v lines under a finding
 _COLOURS = {
     Severity.CRITICAL: "\033[1;35m", Severity.HIGH: "\033[1;31m", Severity.MEDIUM: "\033[33m",
     Severity.LOW: "\033[36m", Severity.INFO: "\033[2m",
 }
 _RESET, _DIM, _BOLD = "\033[0m", "\033[2m", "\033[1m"
+# Manifest text reaches the terminal: control characters (escape sequences, newlines) are shown, not obeyed.
+_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7f, 0xa0)]}
+_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): " "})
+Paint = Callable[[str, str], str]
 
 
-def _use_colour(stream: TextIO) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
-def write(report: Report, stream: TextIO) -> None:
-    colour = _use_colour(stream)
+def write(report: Report, stream: TextIO, display: Display = Display()) -> None:
+    colour = use_color(display.color, stream)
 
     def paint(text: str, code: str) -> str:
-        return f"{code}{text}{_RESET}" if colour else text
+        return f"{code}{text}{_RESET}" if colour and text else text
 
-    findings = report.active_findings
-    for file, group in groupby(findings, key=lambda f: f.location.file or f.location.describe()):
-        stream.write(paint(file, _BOLD) + "\n")
-        for finding in group:
-            where = finding.location.describe()
-            severity = paint(f"{finding.severity.label:<8}", _COLOURS[finding.severity])
-            stream.write(f"  {where}  {severity} {finding.rule}  {finding.resource.describe()}: {finding.message}\n")
-            provenance = rendered_text(finding.location)
-            if provenance:
-                stream.write(paint(f"      {provenance}", _DIM) + "\n")
-            if finding.joined:  # the same fact seen by other rules, or its consequences: one line, no location
-                stream.write(paint(f"      also: {joined_text(finding)}", _DIM) + "\n")
-        stream.write("\n")
+    lines = _quiet_lines(report, paint) if display.quiet else _lines(report, display, paint)
+    for line in lines:  # as they come: a cluster's report can hold 80,000 findings
+        stream.write(line + "\n")
+
+
+def _quiet_lines(report: Report, paint: Paint) -> list[str]:
+    lines = [f"{paint(label, _COLOURS[_LABEL_SEVERITY[label]])}: {safe(text)}"
+             for label, text in _problems(report) if label in ("error", "gap")]
+    return lines + [summary_line(report)]
+
+
+def _lines(report: Report, display: Display, paint: Paint) -> Iterator[str]:
+    active = report.active_findings
+    shown = [finding for finding in active if display.shows(finding.severity)]
+    if shown:
+        yield from finding_lines(shown, display, paint)
+        yield ""
+    yield from _closing(report, active, shown, display, paint)
+
+
+def _closing(report: Report, active: Sequence[Finding], shown: Sequence[Finding], display: Display,
+             paint: Paint) -> list[str]:
+    """Errors and warnings, skipped inputs, controls, renders, hidden findings, top risks, the verdict."""
     inputs = report.inputs
-    for label, text in _problems(report):
-        stream.write(f"{paint(label, _COLOURS[_LABEL_SEVERITY[label]])}: {text}\n")
+    lines = [f"{paint(label, _COLOURS[_LABEL_SEVERITY[label]])}: {safe(text)}" for label, text in _problems(report)]
     for skipped in inputs.skipped[:MAX_SKIPPED_SHOWN]:
         where = skipped.file if skipped.line is None else f"{skipped.file}:{skipped.line}"
-        stream.write(paint(f"skipped: {where}: {skipped.reason}", _DIM) + "\n")
+        lines.append(paint(safe(f"skipped: {where}: {skipped.reason}"), _DIM))
     if len(inputs.skipped) > MAX_SKIPPED_SHOWN:
-        stream.write(paint(f"skipped: … and {len(inputs.skipped) - MAX_SKIPPED_SHOWN} more (see -f json)", _DIM) + "\n")
+        lines.append(paint(f"skipped: … and {len(inputs.skipped) - MAX_SKIPPED_SHOWN} more (see -f json)", _DIM))
     if report.framework_selected:
-        for result in report.frameworks:
-            stream.write(framework_line(result) + "\n")
-    elif report.frameworks:
+        lines += [framework_line(result) for result in report.frameworks]
+    elif report.frameworks and display.verbose:
         compact = " · ".join(f"{r.id} {r.count('pass')} pass / {r.count('fail')} fail / "
                              f"{r.count('not-evaluated')} not evaluated / {r.count('not-covered')} not covered"
                              for r in report.frameworks)
-        stream.write(paint(f"controls: {compact}", _DIM) + "\n")
-    for unit in inputs.rendered:
+        lines.append(paint(f"controls: {compact}", _DIM))
+    for unit in inputs.rendered:  # what each chart and overlay gave: a hook run that passes still says it rendered
         if unit.error is None:
             options = f", {' '.join(unit.options)}" if unit.options else ""
-            stream.write(paint(f"rendered: {unit.directory} ({unit.kind}, {unit.renderer}{options}): "
-                               f"{unit.objects} object{'s' if unit.objects != 1 else ''}", _DIM) + "\n")
+            lines.append(paint(safe(f"rendered: {unit.directory} ({unit.kind}, {unit.renderer}{options}): "
+                                    f"{unit.objects} object{_s(unit.objects)}"), _DIM))
     if inputs.workloads:
         count = len(inputs.workloads)
-        stream.write(paint(f"{count} custom resource{'s' if count != 1 else ''} judged as workload{'s' if count != 1 else ''}"
-                           " (see -f json)", _DIM) + "\n")
-    stream.write(summary_line(report) + "\n")
+        lines.append(paint(f"{count} custom resource{_s(count)} judged as workload{_s(count)} (see -f json)", _DIM))
+    hidden = len(active) - len(shown)
+    if hidden:
+        level = display.min_severity.label
+        lines.append(paint(f"{hidden} finding{_s(hidden)} below {level} not shown (--min-severity {level})", _DIM))
+    lines += risk_lines(shown, paint)
+    lines.append(summary_line(report))
+    return lines
+
+
+def finding_lines(findings: Iterable[Finding], display: Display, paint: Paint) -> Iterator[str]:
+    """The findings, most severe first; within a severity, one group per object (in report order,
+    which is file order), its heading naming the object once."""
+    groups: dict[tuple[Severity, ResourceRef], list[Finding]] = {}
+    for finding in sorted(findings, key=lambda f: -f.severity):
+        groups.setdefault((finding.severity, finding.resource), []).append(finding)
+    previous: Optional[Severity] = None
+    for (severity, ref), group in groups.items():
+        if previous is not None and severity != previous:
+            yield ""
+        previous = severity
+        yield _heading(severity, ref, group[0], paint)
+        width = max(len(_where(finding)) for finding in group)
+        # the first column aligned within the group: locations, or on a cluster (none) the rules
+        rules = max(len(finding.rule) for finding in group) if width == 0 else 0
+        width = width if width <= MAX_LOCATION else 0
+        for finding in group:
+            yield from _finding(finding, width, rules if rules <= MAX_RULE else 0, display, paint)
+
+
+def _heading(severity: Severity, ref: ResourceRef, first: Finding, paint: Paint) -> str:
+    """`CRITICAL  Deployment ops/web`, and for a rendered object the chart or overlay it came from."""
+    label = f"{severity.label.upper():<8}"
+    name = safe(f"{ref.kind} {object_name(ref)}")
+    rendered = first.location.rendered
+    source = ""
+    if rendered is not None:
+        unit = "kustomization" if "kustomize" in rendered.renderer else "chart"
+        source = safe(f"  rendered from {unit} {rendered.unit}")
+    room = WIDTH - len(label) - 2
+    if len(name) > room:
+        name, source = clip(name, room), ""
+    source = clip(source, room - len(name))
+    return f"{paint(label, _COLOURS[severity])}  {paint(name, _BOLD)}{paint(source, _DIM)}"
+
+
+def _where(finding: Finding) -> str:
+    """`file:line:col`; "" on a cluster, where the heading's object is the place to fix."""
+    location = finding.location
+    return safe(location.describe()) if location.file is not None else ""
+
+
+def _finding(finding: Finding, width: int, rule_width: int, display: Display, paint: Paint) -> list[str]:
+    where = _where(finding)
+    head = INDENT + (f"{where:<{width}}  " if where else "") + f"{safe(finding.rule):<{rule_width}}  "
+    full = safe(finding.message)
+    message = safe(short_message(finding))
+    room = WIDTH - len(head)
+    if room >= MIN_MESSAGE:
+        lines = [head + clip(message, room)]
+    else:  # a very long path: location and rule stay whole (clicked, grepped), the message goes beneath
+        room = WIDTH - len(DETAIL)
+        lines = [head.rstrip(), DETAIL + clip(message, room)]
+    provenance = rendered_text(finding.location)
+    values = finding.location.rendered is not None and finding.location.rendered.values is not None
+    if display.verbose:
+        if message != full or len(message) > room:
+            lines += [DETAIL + part for part in _wrap(full, WIDTH - len(DETAIL))]
+        if finding.location.file is None:
+            lines.append(paint(DETAIL + f"at {finding.path_text}", _DIM))
+        if provenance:
+            lines.append(paint(safe(DETAIL + provenance), _DIM))
+        if finding.joined:  # the same fact seen by other rules, or its consequences
+            lines.append(paint(safe(DETAIL + f"also: {joined_text(finding)}"), _DIM))  # one line: grep finds it
+    elif values:  # a chart's fix is in its values: the key that set the field stays, short
+        lines.append(paint(clip(safe(DETAIL + provenance), WIDTH), _DIM))
+    return lines
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width=width, break_on_hyphens=False) or [""]
+
+
+def risk_lines(findings: Iterable[Finding], paint: Paint) -> list[str]:
+    """"8 critical: privileged container in ops/node-agent, host PID on 3 objects, … 4 more", for the two
+    highest severities found, each in at most RISK_LINES lines of at most 120 columns."""
+    lines = []
+    for severity, count, phrases in top_risks(findings):
+        lead = f"{count} {severity.label}: "
+        rows: list[str] = [lead]
+        for index, phrase in enumerate(phrases):
+            last = index == len(phrases) - 1
+            piece = safe(phrase) + ("" if last else ",")
+            more = f"… {len(phrases) - index} more"
+            row = rows[-1]
+            # room for the piece, and unless it is the last, for "… N more" after it on the last row
+            reserve = 0 if last or len(rows) < RISK_LINES else len(f" … {len(phrases) - index - 1} more")
+            if len(row) + 1 + len(piece) + reserve <= WIDTH or row in (lead, "  "):
+                rows[-1] = (row + " " if row not in (lead, "  ") else row) + piece
+            elif len(rows) < RISK_LINES:
+                rows.append("  " + piece)
+            else:
+                rows[-1] = row + " " + more
+                break
+        rows = [clip(row, WIDTH) for row in rows]
+        lines += [paint(lead, _COLOURS[severity]) + rows[0][len(lead):], *rows[1:]]
+    return lines
+
+
+def safe(text: str) -> str:
+    """Text from a manifest, on one line and with no control character the terminal would obey."""
+    return text.translate(_CONTROLS)
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(width - 1, 0)].rstrip() + "…"
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 _LABEL_SEVERITY = {"error": Severity.HIGH, "gap": Severity.HIGH, "not evaluated": Severity.MEDIUM,
