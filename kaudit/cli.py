@@ -122,7 +122,8 @@ def scan(raw_args: Sequence[str], paths: tuple[str, ...], fail_on: Optional[str]
                                   for fmt, out in destinations):
             raise UsageError("with several contexts, html, sarif and junit reports need -o FILE "
                              "(one file per context); json on standard output is one report per line")
-        reports, failed = _scan_clusters(request, names, kubeconfig, namespaces, exclude_namespaces, request_timeout)
+        reports, failed = _scan_clusters(request, names, kubeconfig, namespaces, exclude_namespaces, request_timeout,
+                                         progress=not quiet)
     several = len(reports) + len(failed) > 1
     for report in reports:
         _write_all(report, writers, several=several)

@@ -12,6 +12,7 @@ from typing import Optional
 
 import pytest
 
+from . import text_layout
 from .conftest import PRIVILEGED_TEMPLATE, hardened_pod
 from .tools import require_tool
 
@@ -63,10 +64,6 @@ def test_hook_fails_a_bad_manifest_with_file_and_line(project: Path, pre_commit_
     assert "good.yaml:" not in done.stdout  # the good file has nothing to report
 
 
-# a finding line of the text report: `bad.yaml:9:9  critical  privileged-container  Pod/shop/bad: ...`
-FINDING_LINE = re.compile(r"^\s*(\S+:\d+(?::\d+)?)\s+(?:critical|high|medium|low|info)\s+([a-z0-9-]+)\s", re.M)
-
-
 def test_the_two_hooks_together_report_each_finding_once(project: Path, pre_commit_home: Path) -> None:
     """Both hooks in one run, as the recommended configuration has them: `kaudit` on the files,
     `kaudit-all` on the tree (`.`), each rule in exactly one, every file named alike."""
@@ -76,7 +73,7 @@ def test_the_two_hooks_together_report_each_finding_once(project: Path, pre_comm
     done = run_hook(project, pre_commit_home, None)
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.count("kaudit (whole tree, cross-object analysis)") == 1  # both hooks ran
-    found = Counter(FINDING_LINE.findall(done.stdout))
+    found = Counter((shown.where, shown.rule) for shown in text_layout.findings(done.stdout))
     assert found[("k8s/web.yaml:9:9", "privileged-container")] == 1  # from `kaudit`
     assert found[("bad.yaml:9:9", "privileged-container")] == 1
     assert any(rule == "namespace-without-network-policy" for _, rule in found)  # from `kaudit-all`

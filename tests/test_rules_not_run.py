@@ -152,3 +152,11 @@ def test_json_lists_the_rules_not_run_and_validates(manifests: Report) -> None:
     assert listed["unsigned-image"] == NO_VERIFY
     assert listed == dict(manifests.rules_not_run)
     assert document["baseline"] is None
+
+
+def test_text_lists_the_rules_not_run_only_when_verbose(kaudit: Any) -> None:
+    web = REPO / "examples/manifests/insecure/web-deployment.yaml"
+    verbose, plain = kaudit("scan", web, "-v").out, kaudit("scan", web).out
+    assert f"not run: unsigned-image: {NO_VERIFY}" in verbose
+    assert f"not run: unsupported-kubernetes-version: {NO_CLUSTER}" in verbose
+    assert "not run:" not in plain

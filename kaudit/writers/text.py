@@ -72,6 +72,10 @@ def _closing(report: Report, active: Sequence[Finding], shown: Sequence[Finding]
         lines.append(paint(safe(f"skipped: {where}: {skipped.reason}"), _DIM))
     if len(inputs.skipped) > MAX_SKIPPED_SHOWN:
         lines.append(paint(f"skipped: … and {len(inputs.skipped) - MAX_SKIPPED_SHOWN} more (see -f json)", _DIM))
+    if display.verbose:  # the user's own choices (--per-file, no --verify-images): said, not alarmed
+        told = set(report.coverage.rules_not_evaluated) if report.coverage is not None else set()
+        lines += [paint(safe(f"not run: {rule}: {why}"), _DIM) for rule, why in report.rules_not_run
+                  if (rule, why) not in told]
     if report.framework_selected:
         lines += [framework_line(result) for result in report.frameworks]
     elif report.frameworks and display.verbose:
