@@ -145,6 +145,7 @@ def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
         key_path=key_path,
         fact=hit.fact,
         subject=hit.subject,
+        declaration=resource.origin.declaration,
     )
 
 

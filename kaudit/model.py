@@ -69,6 +69,12 @@ class Origin:
     server: Optional[str] = None
     rendered: Optional["RenderedFrom"] = None  # an object a chart or a kustomization rendered
 
+    @property
+    def declaration(self) -> Optional[tuple[int, int]]:
+        """Where the object starts in its file, which tells apart two declarations of one object in
+        one file (Finding.declaration); None without a line (a cluster's object)."""
+        return None if self.line is None else (self.line, self.column or 0)
+
 
 @value
 class RenderedFrom:
@@ -223,6 +229,11 @@ class Finding:
     fact: str = ""
     subject: Optional[str] = None  # the RBAC subject the fact is about (`Hit.subject`), if one
     joined: tuple[JoinedFinding, ...] = ()  # other rules' findings on this fact (kaudit/relations.py)
+    # Which declaration of the object it is on: the line and column where the object starts in its
+    # file (None for a cluster's, which holds each object once). An object declared twice in one file
+    # is two places to fix, each judged on its own (inventory.declared_twice): findings join and
+    # annotations suppress within one declaration only. Not part of the fact (nor of the fingerprint).
+    declaration: Optional[tuple[int, int]] = None
 
     @property
     def rules(self) -> tuple[str, ...]:

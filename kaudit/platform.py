@@ -330,20 +330,22 @@ def hide(findings: Iterable[Finding], resources: Sequence[Resource], lookup: Any
     """Drop the findings on platform defaults and on the default parts of modified ones (all kept
     with `include`), and count them."""
     lookup.memo.setdefault(MEMO, {})["versions"] = versions
-    verdicts: dict[tuple[ResourceRef, Optional[str]], Verdict] = {}  # findings know their object by these
+    # findings know their object by these: identity, file and declaration (one object twice in a file is two)
+    verdicts: dict[tuple[ResourceRef, Optional[str], Optional[tuple[int, int]]], Verdict] = {}
     defaults: list[Verdict] = []
     modified = 0
     for resource in resources:
         verdict = verdict_of(resource, lookup)
         if verdict is not None:
-            verdicts[(resource.ref, resource.origin.file)] = verdict
+            verdicts[(resource.ref, resource.origin.file, resource.origin.declaration)] = verdict
             if verdict.is_default:
                 defaults.append(verdict)
             else:
                 modified += 1
     kept, hidden = [], 0
     for finding in findings:
-        verdict = verdicts.get((finding.resource, finding.location.file)) if verdicts else None
+        declared = (finding.resource, finding.location.file, finding.declaration)
+        verdict = verdicts.get(declared) if verdicts else None
         if verdict is not None and verdict.hides(finding):
             hidden += 1
             if not include:

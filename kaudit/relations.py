@@ -16,7 +16,9 @@ Related findings become one: the leader, carrying the others as `joined` (rule, 
 message, field, fingerprint), so every rule id and framework control stays visible and counted.
 The leader is the most severe (a join never lowers what the gate sees); among equals, the cause
 over its consequences, then the rule others name as the same fact, then the rule id. Only active
-findings join: a suppressed one stays apart, as whoever suppressed it chose.
+findings join: a suppressed one stays apart, as whoever suppressed it chose. "The same object" is
+one declaration of it (Finding.declaration): an object declared twice, in two files or twice in
+one, is judged and reported at each declaration's own lines, never joined across them.
 """
 from __future__ import annotations
 
@@ -108,11 +110,14 @@ def join(findings: Sequence[Finding], relations: Relations) -> list[Finding]:
     """The findings with each set of related active findings reported as one (see module doc)."""
     if relations.empty:
         return list(findings)
-    by_object: dict[tuple[ResourceRef, Optional[str]], list[int]] = defaultdict(list)
+    # by declaration: the same object declared twice (in two files, or twice in one) is two places
+    # to fix, each judged on its own (inventory.declared_twice); joining the findings of both would
+    # leave one declaration's to be shown at the other's lines
+    by_object: dict[tuple[ResourceRef, Optional[str], Optional[tuple[int, int]]], list[int]] = defaultdict(list)
     involved = relations.involved
     for index, finding in enumerate(findings):
         if finding.rule in involved and finding.suppressed is None:
-            by_object[(finding.resource, finding.location.file)].append(index)
+            by_object[(finding.resource, finding.location.file, finding.declaration)].append(index)
     parent: dict[int, int] = {}  # union-find over the findings that join another (most stand alone)
 
     def root(index: int) -> int:

@@ -19,6 +19,8 @@ IGNORE = "kaudit.io/ignore"
 IGNORE_REASON = "kaudit.io/ignore-reason"
 ALL_RULES = ("*", "all")
 
+_Declared = tuple[ResourceRef, Optional[str], Optional[tuple[int, int]]]  # an object's declaration: identity, file, place
+
 
 @value
 class Exclusion:
@@ -105,14 +107,15 @@ def _exemptions(resource: Resource) -> tuple[dict[str, str], list[tuple[str, tup
 def apply(findings: Sequence[Finding], resources: Iterable[Resource], exclusions: Sequence[Exclusion],
           annotations_allowed: bool, known_rules: Iterable[str]) -> tuple[list[Finding], list[InputError]]:
     """Mark suppressed findings; return them with warnings (ignored or unknown annotations)."""
-    # keyed by identity and file: the same object in staging/ and prod/ copies is two objects
-    by_ref: dict[tuple[ResourceRef, Optional[str]], Resource] = {}
+    # keyed by identity, file and declaration: the same object in staging/ and prod/ copies, or
+    # pasted twice into one file, is two objects, each exempted by its own annotations only
+    by_ref: dict[_Declared, Resource] = {}
     for resource in resources:
-        by_ref.setdefault((resource.ref, resource.origin.file), resource)
+        by_ref.setdefault((resource.ref, resource.origin.file, resource.origin.declaration), resource)
     known = set(known_rules)
     warnings: list[InputError] = []
-    exemptions: dict[tuple[ResourceRef, Optional[str]], dict[str, str]] = {}
-    for (ref, _file), resource in by_ref.items():
+    exemptions: dict[_Declared, dict[str, str]] = {}
+    for (ref, _file, _declaration), resource in by_ref.items():
         rules, places = _exemptions(resource)
         if not places:
             continue
@@ -125,12 +128,13 @@ def apply(findings: Sequence[Finding], resources: Iterable[Resource], exclusions
         if unknown:
             warnings.append(InputError(file, line, f"{ref.describe()}: {IGNORE} names unknown rule(s): "
                                                    f"{', '.join(unknown)}"))
-        exemptions[(ref, resource.origin.file)] = rules
+        exemptions[(ref, resource.origin.file, resource.origin.declaration)] = rules
     if not exemptions and not exclusions:
         return list(findings), warnings  # nothing to suppress: no per-finding lookups
     result = []
     for finding in findings:
-        suppression = _suppression(finding, exemptions.get((finding.resource, finding.location.file)), exclusions)
+        declared = (finding.resource, finding.location.file, finding.declaration)
+        suppression = _suppression(finding, exemptions.get(declared), exclusions)
         result.append(finding if suppression is None else replace(finding, suppressed=suppression))
     return result, warnings
 

@@ -505,6 +505,11 @@ ANNOTATED = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: sh
 PLAIN = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  containers:\n  - {name: app, image: nginx}\n"
 SAME_OBJECT_ANNOTATED_IN_ONE_FILE = literal(ANNOTATED, PLAIN)
 SAME_OBJECT_ANNOTATED_IN_SECOND_FILE = literal(PLAIN, ANNOTATED)
+# (e) the same object twice in ONE file (and once elsewhere): related findings joined across the two
+# declarations into one, led by whichever fingerprint sorted first, which depends on the copies in
+# other files (they number the fingerprints): shown at the first copy's lines scanned together, at
+# the second's alone. Each declaration is judged, joined and reported at its own lines.
+SAME_OBJECT_TWICE_IN_ONE_FILE = literal(PLAIN, PLAIN + "---\n" + PLAIN)
 
 
 # --------------------------------------------------------------------------------------------
@@ -636,6 +641,7 @@ def _annotatable(document: Any) -> bool:
 @given(manifest_files(broken=False, max_files=2) | manifest_files(broken=True, max_files=2), st.integers(0, 1000))
 @example(literal(PLAIN, PLAIN), 0)  # the same object in two files: suppress the first copy's finding
 @example(literal(PLAIN, PLAIN), 1000)  # ... or the second copy's
+@example(literal(PLAIN + "---\n" + PLAIN), 1000)  # the same object twice in one file: the second copy's
 def test_d_suppressing_one_finding_changes_no_other(files: list[tuple[list[Any], str]], pick: int) -> None:
     # Every object as its own YAML document (no Lists), so the annotation can be added to it.
     documents = [[copy.deepcopy(d) for d in docs] for docs, _ in files]
@@ -650,9 +656,9 @@ def test_d_suppressing_one_finding_changes_no_other(files: list[tuple[list[Any],
     candidates = [f for f in before.findings if f.suppressed is None and f.resource in declared]
     assume(candidates)
     chosen = candidates[pick % len(candidates)] if pick < 1000 else candidates[-1]
-    # The object the finding is on: in its file, the (first) object with its identity.
+    # The object the finding is on: in its file, the declaration with its identity it was found in.
     in_file = [r for r in loaded.resources if r.origin.file == chosen.location.file]
-    owner = next(r for r in in_file if r.ref == chosen.resource)
+    owner = next(r for r in in_file if r.ref == chosen.resource and r.origin.declaration == chosen.declaration)
     file_index = paths.index(owner.origin.file)
     objects_in_file = _object_documents(documents[file_index])
     assume(len(objects_in_file) == len(in_file))  # the test's view of the file agrees with the loader's
@@ -668,7 +674,9 @@ def test_d_suppressing_one_finding_changes_no_other(files: list[tuple[list[Any],
     with Tree(texts) as tree_after:
         after = scan(tree_after.paths)
         after_root = str(tree_after.root)
-        annotated = [r for r in load_manifests([tree_after.paths[file_index]]).resources if r.ref == owner.ref][0]
+        in_file_after = load_manifests([tree_after.paths[file_index]]).resources
+    assume(len(in_file_after) == len(in_file))
+    annotated = in_file_after[in_file.index(owner)]  # the same declaration, its lines moved by the annotation
     assume(mapping_get(annotated.body, "metadata", "annotations", IGNORE) == chosen.rule)
 
     # Every finding and each finding joined to one (kaudit/relations.py), as its own fact with the
@@ -735,6 +743,7 @@ def _object_documents(documents: list[Any]) -> list[Any]:
 @example(NAMESPACE_TWICE)
 @example(SAME_OBJECT_ANNOTATED_IN_ONE_FILE)
 @example(SAME_OBJECT_ANNOTATED_IN_SECOND_FILE)
+@example(SAME_OBJECT_TWICE_IN_ONE_FILE)
 def test_e_per_object_rules_alone_or_together(files: list[tuple[list[Any], str]]) -> None:
     with Tree(texts_of(files)) as tree:
         together = scan(tree.paths, per_file=True)

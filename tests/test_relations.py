@@ -283,6 +283,31 @@ def test_the_leader_does_not_depend_on_the_order_of_lines(tmp_path: Path) -> Non
     assert sorted(f.path_text for f in first.findings) == sorted(f.path_text for f in second.findings)
 
 
+def test_an_object_declared_twice_in_one_file_is_judged_at_each_declaration(tmp_path: Path) -> None:
+    # Pasted twice into one file (kubectl applies both, the last wins): two places to fix, each with
+    # its own findings at its own lines. The join grouped findings by object and file, so the two
+    # copies' facts joined into one, led by whichever fingerprint sorted first: shown at one copy's
+    # lines, at the other's when the file was scanned with a third copy elsewhere (property (e)).
+    text = pod() + "---\n" + pod()
+    second_starts = len(pod().splitlines()) + 2
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "m.yaml").write_text(pod())
+    alone = scan(tmp_path, text)
+    together = scan_manifests(ScanRequest(targets=(str(tmp_path / "m.yaml"), str(tmp_path / "other" / "m.yaml"))))
+    for report in (alone, together):
+        in_file = [f for f in report.active_findings if f.location.file == str(tmp_path / "m.yaml")]
+        dropped = [f for f in in_file if f.rule == "capabilities-not-dropped"]
+        assert sorted((f.location.line or 0) >= second_starts for f in dropped) == [False, True]
+        for finding in dropped:
+            copy = (finding.location.line or 0) >= second_starts
+            # each joined only with its own declaration's facts
+            assert [j.rule for j in finding.joined] == ["capabilities-not-restricted"]
+            assert all(((j.location.line or 0) >= second_starts) == copy for j in finding.joined)
+    lines = collections.Counter((f.rule, f.location.line) for f in alone.active_findings)
+    assert lines == collections.Counter((f.rule, f.location.line) for f in together.active_findings
+                                        if f.location.file == str(tmp_path / "m.yaml"))
+
+
 class _CountingRelations(Relations):
     """Relations that count the rule pairs the join compares: the work it does, not the time."""
     compared = 0

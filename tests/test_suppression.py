@@ -73,6 +73,21 @@ def test_pod_template_annotation_and_wildcard(kaudit: Kaudit, write: Write) -> N
         "namespace-without-resource-quota"}
 
 
+@pytest.mark.parametrize("annotated", [0, 1], ids=["first-copy", "second-copy"])
+def test_annotation_on_one_of_two_declarations_in_one_file_suppresses_only_that_one(
+        kaudit: Kaudit, write: Write, annotated: int) -> None:
+    # The same Deployment pasted twice into one file: each declaration is judged on its own, so its
+    # annotation exempts its own findings only (the first copy's used to exempt both, the second's none)
+    copies = [deployment(), deployment()]
+    copies[annotated] = deployment(annotations="{kaudit.io/ignore: run-as-root}")
+    path = write("d.yaml", copies[0] + "---" + copies[1])
+    second_starts = len(copies[0].splitlines()) + 1
+    result = kaudit("scan", path, "-f", "json", "--rule", "run-as-root")
+    state = sorted((f["location"]["line"] >= second_starts, f["suppressed"] is not None)
+                   for f in by_rule(result, "run-as-root"))
+    assert state == [(False, annotated == 0), (True, annotated == 1)]
+
+
 def test_unknown_rule_in_annotation_is_a_warning(kaudit: Kaudit, write: Write) -> None:
     path = write("d.yaml", deployment(annotations='{kaudit.io/ignore: "run-as-rot"}'))
     result = kaudit("scan", path)
