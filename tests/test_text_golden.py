@@ -250,3 +250,25 @@ def test_the_readme_sample_is_the_examples_output() -> None:
     for line in block.splitlines():  # every line, in order, from the real output; "…" skips some
         if line != "…":
             position = golden.index(line, position) + 1
+
+
+def test_wrap_keeps_every_word_in_order_within_the_width() -> None:
+    from hypothesis import given, strategies as st
+
+    from kaudit.writers.text import _wrap
+
+    word = st.text(alphabet="ab-=/.", min_size=1, max_size=40)
+
+    @given(st.lists(word, max_size=30), st.sampled_from([" ", "  "]), st.integers(min_value=5, max_value=120))
+    def check(words: list[str], gap: str, width: int) -> None:
+        lines = _wrap(gap.join(words), width)
+        assert all(0 < len(line) <= width for line in lines) or lines == [""]
+        assert all(line == line.strip(" ") for line in lines)
+        assert "".join("".join(lines).split()) == "".join(words)  # nothing lost, nothing added
+        for line, following in zip(lines, lines[1:]):  # greedy: the next word did not fit
+            first = following.split(" ")[0]
+            assert len(line) + len(gap) + len(first) > width or len(first) > width
+
+    check()
+    assert _wrap("container \"app\" runs privileged", 16) == ["container \"app\"", "runs privileged"]
+    assert _wrap("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]

@@ -11,6 +11,7 @@ Then errors and warnings, the top risks and the one-line verdict (`summary_line`
 """
 from __future__ import annotations
 
+import re
 from typing import Callable, Iterable, Iterator, Optional, Sequence, TextIO
 
 from kaudit.model import Finding, FrameworkResult, Inputs, Report, ResourceRef, Severity
@@ -33,6 +34,8 @@ _RESET, _DIM, _BOLD = "\033[0m", "\033[2m", "\033[1m"
 # Manifest text reaches the terminal: control characters (escape sequences, newlines) are shown, not obeyed.
 _CONTROLS = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7f, 0xa0)]}
 _CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): " "})
+# almost no text holds one: a C-speed search first, the (slow, per-character) translate only then
+_HAS_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]").search
 Paint = Callable[[str, str], str]
 
 
@@ -112,12 +115,13 @@ def finding_lines(findings: Iterable[Finding], display: Display, paint: Paint) -
             yield ""
         previous = severity
         yield _heading(severity, ref, group[0], paint)
-        width = max(len(_where(finding)) for finding in group)
+        wheres = [_where(finding) for finding in group]
+        width = max(map(len, wheres))
         # the first column aligned within the group: locations, or on a cluster (none) the rules
         rules = max(len(finding.rule) for finding in group) if width == 0 else 0
         width = width if width <= MAX_LOCATION else 0
-        for finding in group:
-            yield from _finding(finding, width, rules if rules <= MAX_RULE else 0, display, paint)
+        for finding, where in zip(group, wheres):
+            yield from _finding(finding, where, width, rules if rules <= MAX_RULE else 0, display, paint)
 
 
 def _heading(severity: Severity, ref: ResourceRef, first: Finding, paint: Paint) -> str:
@@ -142,8 +146,8 @@ def _where(finding: Finding) -> str:
     return safe(location.describe()) if location.file is not None else ""
 
 
-def _finding(finding: Finding, width: int, rule_width: int, display: Display, paint: Paint) -> list[str]:
-    where = _where(finding)
+def _finding(finding: Finding, where: str, width: int, rule_width: int, display: Display,
+             paint: Paint) -> list[str]:
     head = INDENT + (f"{where:<{width}}  " if where else "") + f"{safe(finding.rule):<{rule_width}}  "
     full = safe(finding.message)
     message = safe(short_message(finding))
@@ -170,9 +174,18 @@ def _finding(finding: Finding, width: int, rule_width: int, display: Display, pa
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    import textwrap
-
-    return textwrap.wrap(text, width=width, break_on_hyphens=False) or [""]
+    """Greedy wrap at spaces; a word longer than a line starts its own and is cut. (textwrap took
+    most of a -v report's time; the text here is already one line without tabs.)"""
+    lines = []
+    text = text.strip(" ")
+    while len(text) > width:
+        cut = text.rfind(" ", 0, width + 1)
+        head, text = (text[:width], text[width:]) if cut <= 0 else (text[:cut], text[cut + 1:])
+        lines.append(head.rstrip(" "))
+        text = text.lstrip(" ")
+    if text:
+        lines.append(text)
+    return lines or [""]
 
 
 def risk_lines(findings: Iterable[Finding], paint: Paint) -> list[str]:
@@ -203,7 +216,7 @@ def risk_lines(findings: Iterable[Finding], paint: Paint) -> list[str]:
 
 def safe(text: str) -> str:
     """Text from a manifest, on one line and with no control character the terminal would obey."""
-    return text.translate(_CONTROLS)
+    return text.translate(_CONTROLS) if _HAS_CONTROL(text) else text
 
 
 def clip(text: str, width: int) -> str:
