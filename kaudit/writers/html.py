@@ -21,7 +21,7 @@ from kaudit.model import Finding, FrameworkResult, Report, RuleInfo, Severity
 from kaudit.paths import reports_dir
 from kaudit.value import value
 from kaudit.writers.html_data import report_data, script_json
-from kaudit.writers.summary import by_severity, gate_verdict, platform_text
+from kaudit.writers.summary import by_severity, gate_verdict, platform_text, plural
 
 TEMPLATE = "report.html.j2"
 _HASHED_BLOCKS = ("style", "script")  # inline <style> and <script>, allowed by the CSP by their hash
@@ -133,21 +133,17 @@ def _incomplete_reasons(report: Report) -> list[str]:
     """Why a scan is incomplete, one line each (the verdict says them where people look first)."""
     reasons = []
     if report.inputs.errors:
-        reasons.append(_plural(len(report.inputs.errors), "input error") + ": those inputs are not covered")
+        reasons.append(plural(len(report.inputs.errors), "input error") + ": those inputs are not covered")
     if report.rule_errors:
-        reasons.append(_plural(len(report.rule_errors), "rule error") + ": those rules could not evaluate")
+        reasons.append(plural(len(report.rule_errors), "rule error") + ": those rules could not evaluate")
     if report.coverage is not None and report.coverage.open_gaps and not report.gaps_allowed:
-        reasons.append(_plural(len(report.coverage.open_gaps), "coverage gap") + " in the cluster: "
+        reasons.append(plural(len(report.coverage.open_gaps), "coverage gap") + " in the cluster: "
                        + "; ".join(gap.describe() for gap in report.coverage.open_gaps[:3]))
     if report.images.gaps and not report.gaps_allowed:
-        reasons.append(_plural(len(report.images.gaps), "image") + " could not be checked")
+        reasons.append(plural(len(report.images.gaps), "image") + " could not be checked")
     if report.saw_nothing and not report.empty_allowed:
         reasons.append("no Kubernetes object was found in the inputs")
     return reasons
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _top_risks(active: tuple[Finding, ...], rules: dict[str, RuleInfo]) -> list[Risk]:

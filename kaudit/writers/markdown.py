@@ -15,7 +15,7 @@ from typing import Optional, TextIO
 from kaudit.model import Finding, Location, Report, ResourceRef, Severity
 from kaudit.writers.display import Display
 from kaudit.writers.summary import (by_severity, gate_verdict, joined_text, object_name, platform_text,
-                                    rendered_text, short_message, top_risks)
+                                    plural_s, rendered_text, short_message, top_risks)
 
 MAX_FINDINGS = 20
 MAX_RISKS = 5  # phrases per severity in the top risks
@@ -74,10 +74,10 @@ def render(report: Report, display: Display = Display()) -> str:
         lines.append("")
 
     inputs = report.inputs
-    lines.append(f"**Inputs:** {inputs.files} file{_s(inputs.files)}, {inputs.documents} "
-                 f"document{_s(inputs.documents)}, {inputs.resources} resource{_s(inputs.resources)}; "
-                 f"{len(inputs.skipped)} skipped, {len(inputs.errors)} error{_s(len(inputs.errors))}"
-                 + (f", {len(report.rule_errors)} rule error{_s(len(report.rule_errors))}" if report.rule_errors else ""))
+    lines.append(f"**Inputs:** {inputs.files} file{plural_s(inputs.files)}, {inputs.documents} "
+                 f"document{plural_s(inputs.documents)}, {inputs.resources} resource{plural_s(inputs.resources)}; "
+                 f"{len(inputs.skipped)} skipped, {len(inputs.errors)} error{plural_s(len(inputs.errors))}"
+                 + (f", {len(report.rule_errors)} rule error{plural_s(len(report.rule_errors))}" if report.rule_errors else ""))
     if platform_text(report.platform):
         lines += ["", f"**Platform:** {escape(platform_text(report.platform))}"]
     lines += _problems(report)
@@ -93,9 +93,9 @@ def render(report: Report, display: Display = Display()) -> str:
     hidden = len(active) - len(shown)
     if hidden:
         level = display.min_severity.label
-        lines += [f"{hidden} finding{_s(hidden)} below {level} not listed (`--min-severity {level}`).", ""]
+        lines += [f"{hidden} finding{plural_s(hidden)} below {level} not listed (`--min-severity {level}`).", ""]
     if suppressed:
-        lines += [f"{suppressed} suppressed finding{_s(suppressed)} not listed.", ""]
+        lines += [f"{suppressed} suppressed finding{plural_s(suppressed)} not listed.", ""]
     return "\n".join(lines)
 
 
@@ -141,12 +141,12 @@ def _heading(report: Report) -> str:
     active = len(report.active_findings)
     if verdict == "incomplete":
         errors = len(report.inputs.errors) + len(report.rule_errors)
-        text = f"scan incomplete ({errors} error{_s(errors)}), {active} finding{_s(active)}"
+        text = f"scan incomplete ({errors} error{plural_s(errors)}), {active} finding{plural_s(active)}"
     elif report.fail_on is None:
-        text = f"{active} finding{_s(active)}, gate off"
+        text = f"{active} finding{plural_s(active)}, gate off"
     elif verdict == "fail":
         failing = len(report.failing_findings())
-        text = f"failed: {failing} finding{_s(failing)} at or above {report.fail_on.label}"
+        text = f"failed: {failing} finding{plural_s(failing)} at or above {report.fail_on.label}"
     else:
         text = f"passed: no findings at or above {report.fail_on.label}" + (f" ({active} below)" if active else "")
     return f"### {ICONS[verdict]} kaudit {text}"
@@ -173,5 +173,3 @@ def _where(location: Location, display: Display) -> str:
     return f"{where} ({provenance})" if provenance else where
 
 
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"

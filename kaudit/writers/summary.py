@@ -35,8 +35,14 @@ def joined_text(finding: Finding) -> str:
     return ", ".join(parts)
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' if count != 1 else ''}"
+def plural(count: int, word: str) -> str:
+    """"1 finding", "3 findings"."""
+    return f"{count} {word}{plural_s(count)}"
+
+
+def plural_s(count: int) -> str:
+    """The plural ending for `count` of a regular noun: "" for one, "s" otherwise."""
+    return "" if count == 1 else "s"
 
 
 def platform_text(platform: PlatformSummary) -> str:
@@ -48,21 +54,21 @@ def platform_text(platform: PlatformSummary) -> str:
         if platform.server_minor:
             policy += f" (nearest to the server's v{platform.server_minor})"
         others = platform.objects - platform.bootstrap
-        text = _plural(platform.objects, "platform default")
+        text = plural(platform.objects, "platform default")
         if not others:
             text += f", identical to {policy}"
         elif platform.bootstrap:
-            text += f": {platform.bootstrap} identical to {policy}, {_plural(others, 'control-plane object')}"
+            text += f": {platform.bootstrap} identical to {policy}, {plural(others, 'control-plane object')}"
         else:
             text += " (created by the control plane)"
         parts.append(text)
     if platform.modified:
-        parts.append(f"{platform.modified} modified" if parts else _plural(platform.modified, "modified platform default"))
+        parts.append(f"{platform.modified} modified" if parts else plural(platform.modified, "modified platform default"))
     text = ", ".join(parts)
     if platform.findings_hidden:
-        text += f" ({_plural(platform.findings_hidden, 'finding')} not shown: --include-platform)"
+        text += f" ({plural(platform.findings_hidden, 'finding')} not shown: --include-platform)"
     elif platform.findings_shown:
-        text += f" ({_plural(platform.findings_shown, 'finding')} on them shown)"
+        text += f" ({plural(platform.findings_shown, 'finding')} on them shown)"
     return text
 
 

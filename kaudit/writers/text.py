@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence, TextIO
 from kaudit.model import Finding, FrameworkResult, Inputs, Report, ResourceRef, Severity
 from kaudit.writers.display import WIDTH, Display, use_color
 from kaudit.writers.summary import (by_severity, gate_verdict, joined_text, object_name, platform_text,
-                                    rendered_text, short_message, top_risks)
+                                    plural_s, rendered_text, short_message, top_risks)
 
 MAX_SKIPPED_SHOWN = 20
 MAX_LOCATION = 64  # wider locations are not padded: the column is aligned within an object's group
@@ -90,14 +90,14 @@ def _closing(report: Report, active: Sequence[Finding], shown: Sequence[Finding]
         if unit.error is None:
             options = f", {' '.join(unit.options)}" if unit.options else ""
             lines.append(paint(safe(f"rendered: {unit.directory} ({unit.kind}, {unit.renderer}{options}): "
-                                    f"{unit.objects} object{_s(unit.objects)}"), _DIM))
+                                    f"{unit.objects} object{plural_s(unit.objects)}"), _DIM))
     if inputs.workloads:
         count = len(inputs.workloads)
-        lines.append(paint(f"{count} custom resource{_s(count)} judged as workload{_s(count)} (see -f json)", _DIM))
+        lines.append(paint(f"{count} custom resource{plural_s(count)} judged as workload{plural_s(count)} (see -f json)", _DIM))
     hidden = len(active) - len(shown)
     if hidden:
         level = display.min_severity.label
-        lines.append(paint(f"{hidden} finding{_s(hidden)} below {level} not shown (--min-severity {level})", _DIM))
+        lines.append(paint(f"{hidden} finding{plural_s(hidden)} below {level} not shown (--min-severity {level})", _DIM))
     lines += risk_lines(shown, paint)
     lines.append(summary_line(report))
     return lines
@@ -223,8 +223,6 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(width - 1, 0)].rstrip() + "…"
 
 
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"
 
 
 _LABEL_SEVERITY = {"error": Severity.HIGH, "gap": Severity.HIGH, "not evaluated": Severity.MEDIUM,
