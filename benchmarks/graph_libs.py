@@ -3,6 +3,7 @@
     python benchmarks/graph_libs.py                   # every library that is installed, each in a fresh process
     python benchmarks/graph_libs.py --lib networkx    # one library, in this process
     python benchmarks/graph_libs.py --verify 40       # also remove-and-recount 40 candidate edges per library
+    python benchmarks/graph_libs.py --scale 3         # 30,000 workloads and 15,000 RBAC objects: headroom
 
 Stand-alone: installs nothing, imports no kaudit code, says which library it found. Generates a synthetic
 attack graph shaped like the issue 17 model for 10,000 workloads and 5,000 RBAC objects (seeded, the same
@@ -193,14 +194,15 @@ class NetworkxGraph(Graph):
         return dict(self.nx.bfs_predecessors(self.reversed, jewel))
 
     def idoms(self, jewel: str, split: list[tuple[str, str]]) -> dict[str, str]:
-        r = self.nx.DiGraph()
-        r.add_edges_from((v, u) for u, v in self.g.edges)
-        for u, v in split:      # reversed edge v->u becomes v->m->u
-            r.remove_edge(v, u)
-            m = ("mid", u, v)
-            r.add_edge(v, m)
-            r.add_edge(m, u)
-        return self.nx.immediate_dominators(r, jewel)
+        if getattr(self, "split", None) is None:    # built once for all jewels
+            r = self.nx.DiGraph(self.reversed.edges)    # structure only: no payloads needed here
+            for u, v in split:      # reversed edge v->u becomes v->m->u
+                r.remove_edge(v, u)
+                m = ("mid", u, v)
+                r.add_edge(v, m)
+                r.add_edge(m, u)
+            self.split = r
+        return self.nx.immediate_dominators(self.split, jewel)
 
     def reachable_pairs_without(self, edge: tuple[str, str], entries: list[str], jewels: list[str]) -> int:
         data = self.g.edges[edge]
@@ -239,16 +241,19 @@ class RustworkxGraph(Graph):
         return {key[target]: key[path[-2]] for target, path in paths.items()}
 
     def idoms(self, jewel: str, split: list[tuple[str, str]]) -> dict[str, str]:
-        r = self.reversed.copy()
-        key: list[Any] = list(self.key)
-        index = self.index
-        for u, v in split:
-            r.remove_edge(index[v], index[u])
-            m = r.add_node(None)
-            key.append(("mid", u, v))
-            r.add_edge(index[v], m, None)
-            r.add_edge(m, index[u], None)
-        return {key[n]: key[d] for n, d in self.rx.immediate_dominators(r, index[jewel]).items()}
+        if getattr(self, "split", None) is None:    # built once for all jewels
+            r = self.reversed.copy()
+            key: list[Any] = list(self.key)
+            index = self.index
+            for u, v in split:
+                r.remove_edge(index[v], index[u])
+                m = r.add_node(None)
+                key.append(("mid", u, v))
+                r.add_edge(index[v], m, None)
+                r.add_edge(m, index[u], None)
+            self.split, self.split_key = r, key
+        key = self.split_key
+        return {key[n]: key[d] for n, d in self.rx.immediate_dominators(self.split, self.index[jewel]).items()}
 
     def reachable_pairs_without(self, edge: tuple[str, str], entries: list[str], jewels: list[str]) -> int:
         u, v = self.index[edge[0]], self.index[edge[1]]
@@ -350,7 +355,10 @@ def main() -> int:
     parser.add_argument("--lib", choices=LIBRARIES, help="measure one library in this process (JSON on stdout)")
     parser.add_argument("--tracemalloc", action="store_true", help="with --lib: the tracemalloc run instead")
     parser.add_argument("--verify", type=int, default=0, metavar="N", help="naive remove-and-recount on N candidates")
+    parser.add_argument("--scale", type=int, default=1, help="multiply workloads and RBAC objects (headroom)")
     args = parser.parse_args()
+    global WORKLOADS, RBAC_OBJECTS
+    WORKLOADS, RBAC_OBJECTS = WORKLOADS * args.scale, RBAC_OBJECTS * args.scale
     if args.lib:
         print(json.dumps(measure_tracemalloc(args.lib) if args.tracemalloc else measure(args.lib, args.verify)))
         return 0
@@ -358,9 +366,10 @@ def main() -> int:
     print(f"installed: {', '.join(found) or 'neither networkx nor rustworkx'} (python {sys.executable})")
     over = False
     for lib in found:
-        cmd = [sys.executable, os.path.abspath(__file__), "--lib", lib, "--verify", str(args.verify)]
-        result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-        result.update(json.loads(subprocess.run(cmd[:4] + ["--tracemalloc"], check=True, capture_output=True,
+        cmd = [sys.executable, os.path.abspath(__file__), "--lib", lib, "--scale", str(args.scale)]
+        result = json.loads(subprocess.run(cmd + ["--verify", str(args.verify)], check=True, capture_output=True,
+                                           text=True).stdout)
+        result.update(json.loads(subprocess.run(cmd + ["--tracemalloc"], check=True, capture_output=True,
                                                 text=True).stdout))
         print(json.dumps(result, indent=1))
         over |= result["paths_plus_choke_s"] > BUDGET_SECONDS or result["rss_peak_mib"] > BUDGET_MIB
