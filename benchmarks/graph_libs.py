@@ -227,9 +227,13 @@ class RustworkxGraph(Graph):
         self.index = dict(zip(keys, self.g.add_nodes_from([{"key": k, **nodes[k]} for k in keys])))
         self.key = keys     # indices are 0..n-1 in insertion order on a fresh graph
         index = self.index
-        self.g.add_edges_from([(index[u], index[v], {"evidence": e}) for u, v, e in edges])
-        self.reversed = self.g.copy()
-        self.reversed.reverse()
+        indexed = [(index[u], index[v], {"evidence": e}) for u, v, e in edges]
+        self.g.add_edges_from(indexed)
+        # The reversed graph built directly (payloads shared): PyDiGraph.reverse() took 3.3 s on 312,692 edges
+        # in rustworkx 0.18.1, add_edges_from 0.03 s. multigraph=False is as slow (an edge lookup per insert).
+        self.reversed = self.rx.PyDiGraph()
+        self.reversed.add_nodes_from([self.g[n] for n in range(len(keys))])
+        self.reversed.add_edges_from([(v, u, data) for u, v, data in indexed])
 
     def size(self) -> tuple[int, int]:
         return self.g.num_nodes(), self.g.num_edges()
