@@ -90,21 +90,21 @@ def generate(seed: int = 17) -> tuple[dict[str, dict[str, Any]], list[Edge], lis
         ns = namespaces[w % NAMESPACES]
         kind = rng.choices(("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"), (70, 10, 3, 10, 7))[0]
         workload = node(f"workload:{ns}/w{w}", "workload", namespace=ns, workload_kind=kind)
-        token = rng.choice(sa_by_ns[ns]) if rng.random() < 0.8 else None    # 20%: automount off
+        mounted = rng.choice(sa_by_ns[ns]) if rng.random() < 0.8 else None    # 20%: automount off
         placement = groups if kind == "DaemonSet" else rng.sample(groups, rng.randint(1, 3))
         for c in range(rng.choice((1, 1, 1, 2, 2, 3))):
             container = node(f"container:{ns}/w{w}/c{c}", "container", namespace=ns)
             edges.append((workload, container, _evidence(kind, ns, f"w{w}", f"spec.template.spec.containers[{c}]", rng)))
             containers_by_ns[ns].append(container)
-            if token:
-                edges.append((container, token, _evidence(kind, ns, f"w{w}", "spec.template.spec.serviceAccountName", rng)))
+            if mounted:
+                edges.append((container, mounted, _evidence(kind, ns, f"w{w}", "spec.template.spec.serviceAccountName", rng)))
             if rng.random() < 0.03:     # privileged, hostPID+SYS_PTRACE, writable hostPath of /, ...: escape
                 for group in placement:
                     edges.append((container, group, _evidence(
                         kind, ns, f"w{w}", f"spec.template.spec.containers[{c}].securityContext.privileged", rng)))
-        if token:
+        if mounted:
             for group in placement:
-                tokens_on_group[group].add(token)
+                tokens_on_group[group].add(mounted)
         if rng.random() < 0.05:     # Service LoadBalancer/NodePort, Ingress, hostNetwork: an entry point
             entry = node(f"entry:{ns}/svc{w}", "entry", namespace=ns)
             edges.append((entry, workload, _evidence("Service", ns, f"svc{w}", "spec.selector", rng)))
@@ -167,11 +167,20 @@ class Graph:
     """What the benchmark asks of a library; one subclass per library, each written the efficient way."""
     name = ""
 
-    def build(self, nodes: dict[str, dict[str, Any]], edges: list[Edge]) -> None: ...
-    def next_hops(self, jewel: str) -> dict[str, str]: ...           # node -> next node towards the jewel
-    def idoms(self, jewel: str, split: list[tuple[str, str]]) -> dict[str, str]: ...   # reversed, candidates split
-    def reachable_pairs_without(self, edge: tuple[str, str], entries: list[str], jewels: list[str]) -> int: ...
-    def size(self) -> tuple[int, int]: ...
+    def build(self, nodes: dict[str, dict[str, Any]], edges: list[Edge]) -> None:
+        raise NotImplementedError
+
+    def next_hops(self, jewel: str) -> dict[str, str]:     # node -> next node towards the jewel
+        raise NotImplementedError
+
+    def idoms(self, jewel: str, split: list[tuple[str, str]]) -> dict[Any, Any]:   # reversed, candidates split
+        raise NotImplementedError
+
+    def reachable_pairs_without(self, edge: tuple[str, str], entries: list[str], jewels: list[str]) -> int:
+        raise NotImplementedError
+
+    def size(self) -> tuple[int, int]:
+        raise NotImplementedError
 
 
 class NetworkxGraph(Graph):
@@ -193,7 +202,7 @@ class NetworkxGraph(Graph):
     def next_hops(self, jewel: str) -> dict[str, str]:
         return dict(self.nx.bfs_predecessors(self.reversed, jewel))
 
-    def idoms(self, jewel: str, split: list[tuple[str, str]]) -> dict[str, str]:
+    def idoms(self, jewel: str, split: list[tuple[str, str]]) -> dict[Any, Any]:
         if getattr(self, "split", None) is None:    # built once for all jewels
             r = self.nx.DiGraph(self.reversed.edges)    # structure only: no payloads needed here
             for u, v in split:      # reversed edge v->u becomes v->m->u
@@ -202,7 +211,7 @@ class NetworkxGraph(Graph):
                 r.add_edge(v, m)
                 r.add_edge(m, u)
             self.split = r
-        return self.nx.immediate_dominators(self.split, jewel)
+        return dict(self.nx.immediate_dominators(self.split, jewel))
 
     def reachable_pairs_without(self, edge: tuple[str, str], entries: list[str], jewels: list[str]) -> int:
         data = self.g.edges[edge]
@@ -244,7 +253,7 @@ class RustworkxGraph(Graph):
         key = self.key
         return {key[target]: key[path[-2]] for target, path in paths.items()}
 
-    def idoms(self, jewel: str, split: list[tuple[str, str]]) -> dict[str, str]:
+    def idoms(self, jewel: str, split: list[tuple[str, str]]) -> dict[Any, Any]:
         if getattr(self, "split", None) is None:    # built once for all jewels
             r = self.reversed.copy()
             key: list[Any] = list(self.key)
