@@ -1,0 +1,31 @@
+"""Attack paths (issue 17): how an attacker who reaches an exposed workload chains kaudit's facts
+(exposure, container escape, mounted tokens, RBAC grants) to a cluster-admin-equivalent "crown
+jewel", and which single fix cuts the most of those chains.
+
+- model.py: the graph's values (nodes, edges with evidence, paths, choke points); no I/O.
+- build.py: the graph from an inventory, fed by the existing analyzers (RBAC index, workloads,
+  selectors, scheduling); no new parsing.
+- scheduling.py: which pods can share a node (nodeSelector, required affinity, taints/tolerations).
+- search.py: shortest paths and choke points; the only module that imports rustworkx.
+
+`analyse(lookup)` is the one entry point the rule, `kaudit paths` and the report summary use; its
+result is memoized per scan.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from kaudit.attack.model import AttackAnalysis
+
+
+def analyse(lookup: Any, sources: str = "entry", targets: Optional[Sequence[str]] = None) -> AttackAnalysis:
+    """The attack paths of a scan: from every entry point (`sources="any"`: from every workload too)
+    to every crown jewel (or those named in `targets`), with the choke points that cut them."""
+    from kaudit.attack.build import build_graph
+    from kaudit.attack.search import search
+    from kaudit.inventory import memoized
+
+    graph = memoized(lookup, "attack.graph", build_graph)
+    if sources == "entry" and targets is None:
+        return memoized(lookup, "attack.analysis", lambda _: search(graph, "entry", None))
+    return search(graph, sources, targets)

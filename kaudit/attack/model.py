@@ -1,0 +1,148 @@
+"""The attack graph's values: nodes, edges with the evidence that makes each true, paths and choke
+points. Plain data, no I/O: the writers, the rule and `kaudit paths` read these.
+
+Node ids are stable names, never indexes, so a path's fingerprint survives unrelated edits:
+`Deployment/web/frontend` (ResourceRef.describe()), `ClusterRole/admin@shop` (a ClusterRole as a
+RoleBinding grants it, in shop only), `Role/ops/pod-exec rules[1]` (one rule of a role, as granted
+there), `node-of:Deployment/web/frontend`, `crown:cluster-admin`.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from kaudit.model import FieldPath, Location, Resource, ResourceRef, format_path
+from kaudit.sha256 import sha256
+from kaudit.value import computed_once, field, value
+
+# The crown jewels: what is cluster-admin or one step from it. Ordered most direct first.
+CROWNS: dict[str, str] = {
+    "cluster-admin": "every verb on every resource: cluster-admin, or the power to become it (bind or escalate to "
+                     "it, impersonate system:masters)",
+    "pods-in-kube-system": "create pods in kube-system, as any of its service accounts and on any node",
+    "secrets-in-kube-system": "read the Secrets of kube-system (controller tokens, bootstrap tokens, keys)",
+    "nodes-proxy": "the kubelet API of every node through nodes/proxy: exec into any pod",
+    "csr-signing": "approve certificate signing requests a signer turns into client certificates (any user or group)",
+}
+CROWN_PREFIX = "crown:"
+
+
+def crown_id(key: str) -> str:
+    return CROWN_PREFIX + key
+
+
+# Edge kinds, each read "<from> <verb> <to>".
+EDGE_VERBS: dict[str, str] = {
+    "routes": "routes traffic to",
+    "exposes": "sends traffic to the pods of",
+    "escapes-to-node": "can break out to",
+    "shares-node": "shares a node with",
+    "mounts-token": "holds the token of",
+    "bound": "is granted",
+    "holds": "holds",
+    "exec-into": "can run commands in",
+    "creates-pod-as": "can create a pod running as",
+    "creates-pod-on-node": "can create a privileged pod on",
+    "mints-token": "can create a token for",
+    "reads-secret": "can read",
+    "secret-token": "is a token of",
+    "kubelet-credential": "holds the kubelet credential, which reaches",
+    "grants": "gives",
+}
+
+
+@value(eq=False)
+class Evidence:
+    """The field that makes an edge (or an entry point) true: an object, a path in it, and where
+    that is written (a file and line, or the live cluster)."""
+
+    resource: Resource
+    path: FieldPath
+
+    @property
+    def ref(self) -> ResourceRef:
+        return self.resource.ref
+
+    @computed_once
+    def location(self) -> Location:
+        from kaudit.engine import locate  # the engine's own positions: the same line a finding shows
+
+        return locate(self.resource, self.path)
+
+    def describe(self) -> str:
+        where = self.location.describe()
+        return f"{where} {self.ref.describe()} {format_path(self.path)}"
+
+
+@value(eq=False)
+class GraphNode:
+    """One node. `entry` marks an entry point (with why it is reachable from outside the cluster);
+    `hidden` nodes only join edges (a set of pods that can share a node) and are left out of paths."""
+
+    id: str
+    kind: str  # entry | workload | node | service-account | role | rule | secret | crown | pool | kubelet
+    label: str
+    resource: Optional[ResourceRef] = None
+    entry: Optional[Evidence] = None
+    entry_why: str = ""
+    hidden: bool = False
+
+
+@value(eq=False)
+class Edge:
+    """`source` -> `target`, true because of `evidence` (every field listed must change to remove it
+    by that route); `fix` is the change that removes it, when the user can make one."""
+
+    kind: str  # a key of EDGE_VERBS
+    source: str
+    target: str
+    evidence: tuple[Evidence, ...]
+    why: str = ""
+    fix: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.source} -{self.kind}-> {self.target}"
+
+
+@value(eq=False)
+class AttackPath:
+    """The shortest path from an entry point (or a workload, with `--from any`) to a crown jewel."""
+
+    source: str
+    target: str
+    steps: tuple[Edge, ...]
+
+    @computed_once
+    def key(self) -> str:
+        """The path's identity: its nodes and edge kinds, never lines or files (baselines, fingerprints)."""
+        text = "|".join([self.source, *(f"{step.kind}>{step.target}" for step in self.steps)])
+        return sha256(text.encode()).hexdigest()[:32]
+
+
+@value(eq=False)
+class ChokePoint:
+    """One fix (an edge to remove) and the paths it cuts: (source, crown) pairs left with no path."""
+
+    edge: Edge
+    cuts: int
+    paths: tuple[str, ...] = ()  # keys of the reported paths that used it and have no other route
+
+
+@value(eq=False)
+class AttackGraph:
+    nodes: dict[str, GraphNode]
+    edges: list[Edge]
+    assumptions: tuple[str, ...] = ()  # what the scan could not see and the graph assumed
+
+
+@value(eq=False)
+class AttackAnalysis:
+    graph: AttackGraph
+    paths: list[AttackPath]
+    choke_points: list[ChokePoint]
+    sources: str = "entry"  # entry | any
+    targets: tuple[str, ...] = field(default_factory=tuple)
+    seconds: float = 0.0
+
+    def node(self, node_id: str) -> GraphNode:
+        return self.graph.nodes[node_id]
