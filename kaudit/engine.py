@@ -146,6 +146,7 @@ def make_finding(rule: Rule, target: Target, hit: Hit) -> Finding:
         fact=hit.fact,
         subject=hit.subject,
         declaration=resource.origin.declaration,
+        attack_path=hit.attack_path,
     )
 
 

@@ -234,6 +234,9 @@ class Finding:
     # is two places to fix, each judged on its own (inventory.declared_twice): findings join and
     # annotations suppress within one declaration only. Not part of the fact (nor of the fingerprint).
     declaration: Optional[tuple[int, int]] = None
+    # An attack path (kaudit/attack/model.AttackPath) when the finding is one: its steps, each with
+    # its evidence, for the writers (HTML chain, SARIF codeFlow). The fact is the path's key.
+    attack_path: Optional[Any] = field(default=None, compare=False, repr=False)
 
     @property
     def rules(self) -> tuple[str, ...]:

@@ -29,3 +29,22 @@ def analyse(lookup: Any, sources: str = "entry", targets: Optional[Sequence[str]
     if sources == "entry" and targets is None:
         return memoized(lookup, "attack.analysis", lambda _: search(graph, "entry", None))
     return search(graph, sources, targets)
+
+
+def paths_by_source(lookup: Any) -> dict[str, tuple[Any, list[Any], dict[str, int]]]:
+    """For the rule: each entry point's node id -> (its entry Evidence, its paths, cuts by fix text)."""
+    from kaudit.inventory import memoized
+
+    def index(_: Any) -> dict[str, tuple[Any, list[Any], dict[str, int]]]:
+        analysis = analyse(lookup)
+        fixes: dict[str, int] = {}
+        for choke in analysis.choke_points:
+            fixes[choke.edge.fix] = max(fixes.get(choke.edge.fix, 0), choke.cuts)
+        found: dict[str, tuple[Any, list[Any], dict[str, int]]] = {}
+        for path in analysis.paths:
+            entry = analysis.node(path.source).entry
+            if entry is not None:
+                found.setdefault(path.source, (entry, [], fixes))[1].append(path)
+        return found
+
+    return memoized(lookup, "attack.by-source", index)

@@ -43,6 +43,7 @@ EDGE_VERBS: dict[str, str] = {
     "creates-pod-as": "can create a pod running as",
     "creates-pod-on-node": "can create a privileged pod on",
     "mints-token": "can create a token for",
+    "impersonates": "can act as",
     "reads-secret": "can read",
     "secret-token": "is a token of",
     "kubelet-credential": "holds the kubelet credential, which reaches",

@@ -68,6 +68,7 @@ class Hit:
     # The identity the fact is about (an RBAC subject's key, `Subject.key()`), where one field
     # carries facts about several identities: a binding's roleRef grants each subject apart.
     subject: Optional[str] = None
+    attack_path: Optional[Any] = None  # an attack path finding's steps (kaudit/attack/model.AttackPath)
 
 
 Check = Callable[[Target], Iterable[Hit]]
