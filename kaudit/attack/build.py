@@ -31,6 +31,7 @@ from kaudit.attack.model import AttackGraph, Edge, Evidence, GraphNode, crown_id
 from kaudit.attack.scheduling import Constraints, shared_nodes
 from kaudit.inventory import CLUSTER, Inventory, Scope
 from kaudit.model import FieldPath, Resource
+from kaudit.sha256 import sha256
 from kaudit.selectors import labels_of
 from kaudit.static_pods import is_static_pod
 from kaudit.workloads import PodSpec, containers, mapping, pod_specs, sequence
@@ -65,6 +66,7 @@ class _Builder:
         self.accounts: dict[Scope, dict[str, Optional[Resource]]] = {}  # ServiceAccounts known per scope
         self.token_secrets: dict[Scope, list[Resource]] = {}
         self.roles_done: set[str] = set()
+        self.pool_ids: list[str] = []
         found = _apiserver(lookup)
         self.apiserver = found[1].flags if found is not None else None
         self.apiserver_at = found
@@ -320,6 +322,8 @@ class _Builder:
             if resource.ref.describe() in holding:
                 members[index].append((resource, pod))
         shared = shared_nodes(pools, nodes)
+        # named by their constraints, not their order: a path's id must not move with the input's order
+        self.pool_ids = [f"pool:{sha256(pool.key.encode()).hexdigest()[:16]}" for pool in pools]
         if not nodes:
             self.assumptions.append("no Node objects in the scan: pods whose nodeSelector and nodeName do not "
                                     "conflict are taken to be able to share a node (taints unknown)")
@@ -349,7 +353,7 @@ class _Builder:
                           f"the pods of {resource.ref.describe()} can run there, with their token on the node's disk")
 
     def pool_node(self, index: int) -> str:
-        return self.node(f"pool:{index}", "pool", "pods that can share a node", hidden=True)
+        return self.node(self.pool_ids[index], "pool", "pods that can share a node", hidden=True)
 
     def secrets(self) -> None:
         for scope, secrets in self.token_secrets.items():
