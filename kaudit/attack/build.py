@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Optional
 from kaudit.analyzers.rbac import Grant, RbacIndex, Subject, indexed_binding_subjects, rbac_index
 from kaudit.attack.escape import escape_routes
 from kaudit.attack.grants import Capability, binds_cluster_admin, capabilities
-from kaudit.attack.model import AttackGraph, Edge, Evidence, GraphNode, crown_id, CROWNS
+from kaudit.attack.model import AttackGraph, Edge, Evidence, GraphNode, crown_id
 from kaudit.attack.scheduling import Constraints, shared_nodes
 from kaudit.inventory import CLUSTER, Inventory, Scope
 from kaudit.model import FieldPath, Resource
@@ -98,7 +98,7 @@ class _Builder:
         return self.node(node_id, "service-account", node_id)
 
     def crown(self, key: str) -> str:
-        return self.node(crown_id(key), "crown", f"{key}: {CROWNS[key]}")
+        return self.node(crown_id(key), "crown", key)
 
     # --- the build -----------------------------------------------------------------------------
 
@@ -331,7 +331,7 @@ class _Builder:
         for resource, pod, routes in escaping:
             workload = self.workload_node(resource)
             node_of = self.node(f"node-of:{resource.ref.describe()}", "node",
-                                f"a node {resource.ref.describe()}'s pods can run on")
+                                f"node of {resource.ref.describe()}")
             self.edge("escapes-to-node", workload, node_of, [Evidence(resource, path) for path, _ in routes],
                       "; ".join(text for _, text in routes),
                       f"drop {', '.join(text for _, text in routes)} from {resource.ref.describe()}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Optional, Sequence
 
-from kaudit.attack.model import AttackAnalysis, AttackGraph, AttackPath, ChokePoint, Edge, CROWN_PREFIX
+from kaudit.attack.model import CROWN_PREFIX, CROWNS, AttackAnalysis, AttackGraph, AttackPath, ChokePoint, Edge
 
 INTERNAL = ("holds",)  # edge kinds that only lead into a hidden node; the next edge says what it gives
 
@@ -56,6 +56,8 @@ def search(graph: AttackGraph, sources: str = "entry", targets: Optional[Sequenc
             path = AttackPath(start, crown, tuple(_display(walked, graph)))
             paths.append(path)
             pairs.setdefault(index[crown], []).append((s, path))
+    order = {key: rank for rank, key in enumerate(CROWNS)}
+    paths.sort(key=lambda p: (p.source, order.get(p.target[len(CROWN_PREFIX):], len(order))))
     chokes = _choke_points(rx, len(ids), edges, index, pairs)
     return AttackAnalysis(graph, paths, chokes, sources, tuple(targets or ()), time.perf_counter() - started)
 
