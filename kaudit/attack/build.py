@@ -67,9 +67,9 @@ class _Builder:
         self.token_secrets: dict[Scope, list[Resource]] = {}
         self.roles_done: set[str] = set()
         self.pool_ids: list[str] = []
-        found = _apiserver(lookup)
-        self.apiserver = found[1].flags if found is not None else None
-        self.apiserver_at = found
+        # every kube-apiserver command line in the scan (static pods, kubeadm configuration): a
+        # setting counts when any of them has it (the attacker picks the weakest control plane)
+        self.apiservers = _apiservers(lookup)
         self.any_node_used = False  # a rule lets pods be created where Pod Security allows privileged ones
 
     # --- nodes and edges -----------------------------------------------------------------------
@@ -279,11 +279,14 @@ class _Builder:
     def api_audience(self, audience: str) -> bool:
         """Does the API server accept tokens for `audience`? Its --api-audiences, else its
         --service-account-issuer values. Not known from the scan: only the usual in-cluster names."""
-        flags = self.apiserver
-        if flags is not None:
-            accepted = [item for item, _ in flags.items("api-audiences")] or \
-                [item for item, _ in flags.items("service-account-issuer")]
-            return audience in accepted
+        if self.apiservers:
+            for _, component in self.apiservers:
+                flags = component.flags
+                accepted = [item for item, _ in flags.items("api-audiences")] or \
+                    [item for item, _ in flags.items("service-account-issuer")]
+                if audience in accepted:
+                    return True
+            return False
         return audience.rstrip("/") in ("https://kubernetes.default.svc", "https://kubernetes.default.svc.cluster.local",
                                          "kubernetes.default.svc", "api")
 
@@ -332,9 +335,9 @@ class _Builder:
             workload = self.workload_node(resource)
             node_of = self.node(f"node-of:{resource.ref.describe()}", "node",
                                 f"node of {resource.ref.describe()}")
-            self.edge("escapes-to-node", workload, node_of, [Evidence(resource, path) for path, _ in routes],
-                      "; ".join(text for _, text in routes),
-                      f"drop {', '.join(text for _, text in routes)} from {resource.ref.describe()}")
+            self.edge("escapes-to-node", workload, node_of, [Evidence(resource, route.path) for route in routes],
+                      "; ".join(route.why for route in routes),
+                      f"remove {', '.join(route.what for route in routes)} from {resource.ref.describe()}")
             for j, node_name in shared[pool_of[Constraints(pod).key]]:
                 if members[j]:
                     used.add(j)
@@ -368,17 +371,16 @@ class _Builder:
     def kubelet(self) -> None:
         """Without NodeRestriction a kubelet's credential edits any Node and creates mirror pods with
         any ServiceAccount: from a node, the cluster. Only when the scan shows it off."""
-        flags = self.apiserver
-        if flags is None:
+        if not self.apiservers:
             self.assumptions.append("no kube-apiserver flags in the scan: NodeRestriction is taken to be on (the "
                                     "default of kubeadm and managed clusters)")
             return
-        restricted = any(item == "NodeRestriction" for item, _ in flags.items("enable-admission-plugins")) and \
-            not any(item == "NodeRestriction" for item, _ in flags.items("disable-admission-plugins"))
-        if restricted:
+        unrestricted = [(server, component) for server, component in self.apiservers
+                        if not _node_restriction(component.flags)]
+        if not unrestricted:
             return
-        assert self.apiserver_at is not None
-        server, component = self.apiserver_at
+        server, component = unrestricted[0]
+        flags = component.flags
         disabled = [flag for item, flag in flags.items("disable-admission-plugins") if item == "NodeRestriction"]
         enabled = flags.last("enable-admission-plugins")
         flag = disabled[0] if disabled else enabled
@@ -599,17 +601,19 @@ def _rule_text(rule: Mapping[str, Any]) -> str:
     return describe_rule(rule)
 
 
-def _apiserver(lookup: Any) -> Optional[tuple[Resource, Any]]:
-    """The kube-apiserver command line the scan holds (a static pod, a kubeadm ClusterConfiguration)."""
+def _apiservers(lookup: Any) -> list[tuple[Resource, Any]]:
+    """The kube-apiserver command lines the scan holds (static pods, kubeadm ClusterConfigurations)."""
     from kaudit.kubeadm import components
 
-    for resource in lookup.resources:
-        if resource.kind not in ("Pod", "ClusterConfiguration", "ConfigMap"):
-            continue
-        for component in components(resource):
-            if component.program == "kube-apiserver":
-                return resource, component
-    return None
+    return [(resource, component) for kind in ("Pod", "ClusterConfiguration", "ConfigMap")
+            for resource in lookup.of_kind(kind) for component in components(resource)
+            if component.program == "kube-apiserver"]
+
+
+def _node_restriction(flags: Any) -> bool:
+    """Is the NodeRestriction admission plugin on? (It is not among the API server's defaults.)"""
+    return any(item == "NodeRestriction" for item, _ in flags.items("enable-admission-plugins")) and \
+        not any(item == "NodeRestriction" for item, _ in flags.items("disable-admission-plugins"))
 
 
 def build_graph(lookup: Any) -> AttackGraph:
