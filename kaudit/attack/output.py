@@ -11,13 +11,27 @@ from kaudit.model import format_path
 JSON_SCHEMA = "kaudit-attack-graph/1"
 
 
+WIDTH = 120
+
+
 def _safe(text: str) -> str:
-    """Manifest text shown on a terminal: control characters escaped, never sent."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+    from kaudit.writers.text import safe
+
+    return safe(text)
 
 
-def evidence_text(evidence: Evidence) -> str:
-    return _safe(f"{evidence.location.describe()}  {evidence.ref.describe()} {format_path(evidence.path)}")
+def _lines(text: str, indent: str) -> list[str]:
+    """Within WIDTH columns, continued under the same indent."""
+    from kaudit.writers.text import wrap
+
+    return [indent + line for line in wrap(_safe(text), WIDTH - len(indent))]
+
+
+def evidence_text(evidence: Evidence, shown: tuple[str, ...] = ()) -> str:
+    """`file:line:col  path`, the object named when it is none of `shown` (the step's own nodes)."""
+    ref = evidence.ref.describe()
+    what = format_path(evidence.path) if ref in shown else f"{ref} {format_path(evidence.path)}"
+    return _safe(f"{evidence.location.describe()}  {what}")
 
 
 def step_text(analysis: AttackAnalysis, step: Edge) -> str:
@@ -41,24 +55,29 @@ def write_text(attack: AttackReport, stream: TextIO, top: int = 10) -> None:
         crown = path.target.partition(":")[2]
         stream.write(f"\n{number}. {_safe(source.label)} -> {crown} ({len(path.steps)} steps)\n")
         if source.entry is not None:
-            stream.write(f"   entry: {source.entry_why}\n          {evidence_text(source.entry)}\n")
+            stream.write(f"   entry: {_safe(source.entry_why)}\n          {evidence_text(source.entry, (path.source,))}\n")
         for index, step in enumerate(path.steps, 1):
-            stream.write(f"   {index}. {step_text(analysis, step)}\n")
+            lines = _lines(f"{index}. {step_text(analysis, step)}", "   ")
+            lines[1:] = ["   " + line for line in lines[1:]]
             if step.why:
-                stream.write(f"      {_safe(step.why)}\n")
-            for evidence in step.evidence:
-                stream.write(f"      {evidence_text(evidence)}\n")
+                lines += _lines(step.why, "      ")
+            lines += ["      " + evidence_text(e, (step.source, step.target)) for e in step.evidence]
+            stream.write("".join(line + "\n" for line in lines))
     if attack.choke_points:
         stream.write("\nChoke points (the fixes that cut the most paths):\n")
         for choke in attack.choke_points[:top]:
-            where = evidence_text(choke.edge.evidence[0]) if choke.edge.evidence else ""
-            stream.write(f"  cuts {choke.cuts:>3}  {_safe(choke.edge.fix)}\n")
-            if where:
-                stream.write(f"             {where}\n")
+            lines = _lines(f"cuts {choke.cuts:>3}  {choke.edge.fix}", "  ")
+            lines[1:] = ["           " + line.lstrip() for line in lines[1:]]
+            if choke.edge.evidence:
+                evidence = choke.edge.evidence[0]
+                lines.append("           " + evidence_text(evidence, (evidence.ref.describe(),)))
+            stream.write("".join(line + "\n" for line in lines))
         if len(attack.choke_points) > top:
             stream.write(f"  ... {len(attack.choke_points) - top} more (-f json lists them all)\n")
+    if analysis.graph.assumptions:
+        stream.write("\n")
     for assumption in analysis.graph.assumptions:
-        stream.write(f"\nassumed: {assumption}\n")
+        stream.write("".join(line + "\n" for line in _lines(f"assumed: {assumption}", "")))
 
 
 def evidence_dict(evidence: Evidence) -> dict[str, Any]:

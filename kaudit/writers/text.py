@@ -114,8 +114,8 @@ def attack_lines(report: Report, paint: Paint) -> list[str]:
         return []
     paths = attack.paths
     entries = len({path.source for path in paths})
-    lines = [paint(f"attack paths: {len(paths)} from {entries} entry point{plural_s(entries)} to cluster-admin or "
-                   f"its equal (kaudit paths shows each step); the fixes that cut the most:", _BOLD)]
+    lines = [paint(f"attack paths: {len(paths)} from {entries} entry point{plural_s(entries)} to cluster-admin or its "
+                   f"equal; the fixes that cut the most (kaudit paths):", _BOLD)]
     for choke in attack.choke_points[:ATTACK_FIXES_SHOWN]:
         where = f" ({choke.edge.evidence[0].location.describe()})" if choke.edge.evidence else ""
         lines.append(clip(safe(f"  cuts {choke.cuts}: {choke.edge.fix}{where}"), WIDTH))
@@ -187,7 +187,7 @@ def _finding(finding: Finding, where: str, width: int, rule_width: int, display:
     values = finding.location.rendered is not None and finding.location.rendered.values is not None
     if display.verbose:
         if message != full or len(message) > room:
-            lines += [DETAIL + part for part in _wrap(full, WIDTH - len(DETAIL))]
+            lines += [DETAIL + part for part in wrap(full, WIDTH - len(DETAIL))]
         if finding.location.file is None:
             lines.append(paint(DETAIL + f"at {finding.path_text}", _DIM))
         if provenance:
@@ -201,7 +201,7 @@ def _finding(finding: Finding, where: str, width: int, rule_width: int, display:
     return lines
 
 
-def _wrap(text: str, width: int) -> list[str]:
+def wrap(text: str, width: int) -> list[str]:
     """Greedy wrap at spaces; a word longer than a line starts its own and is cut. (textwrap took
     most of a -v report's time; the text here is already one line without tabs.)"""
     lines = []
