@@ -335,3 +335,51 @@ def test_suppressing_a_step_does_not_hide_the_path_but_suppressing_the_path_does
     result = kaudit("scan", str(estate), "-f", "json", "--fail-on", "never")
     from_frontend = [f for f in findings(result) if f["resource"]["name"] == "frontend"]
     assert len(from_frontend) == 3 and all(f["suppressed"] for f in from_frontend)
+
+
+# --- kaudit paths ------------------------------------------------------------------------------
+
+def test_the_readme_example_is_the_real_output(kaudit: Callable[..., CliResult],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = Path(__file__).parent.parent
+    monkeypatch.chdir(repo)
+    result = kaudit("paths", "examples/manifests")
+    assert result.code == 1
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- paths-output -->\n```text\n", 1)[1].split("```", 1)[0]
+    assert block == result.out
+
+
+def test_paths_json_is_the_graph_with_its_evidence(kaudit: Callable[..., CliResult], tmp_path: Path) -> None:
+    out = tmp_path / "graph.json"
+    result = kaudit("paths", str(ESTATE), "-f", "json", "-o", str(out), "--to", "cluster-admin")
+    assert result.code == 1, result.err
+    import json
+
+    graph = json.loads(out.read_text())
+    assert graph["schema"] == "kaudit-attack-graph/1" and graph["targets"] == ["cluster-admin"]
+    assert {p["target"] for p in graph["paths"]} == {"crown:cluster-admin"}
+    wanted = [p for p in key()["paths"] if p["target"] == "crown:cluster-admin"]
+    assert len(graph["paths"]) == len(wanted)
+    ids = {node["id"] for node in graph["nodes"]}
+    for edge in graph["edges"]:
+        assert edge["from"] in ids and edge["to"] in ids
+        for evidence in edge["evidence"]:
+            assert evidence["file"].endswith(".yaml") and evidence["line"] >= 1
+    assert graph["chokePoints"][0]["cuts"] >= graph["chokePoints"][-1]["cuts"] >= 1
+    assert graph["inputs"]["errors"] == []
+
+
+def test_paths_exit_codes_and_usage(kaudit: Callable[..., CliResult], tmp_path: Path) -> None:
+    harmless = tmp_path / "web.yaml"
+    harmless.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "w"},
+                                        "spec": {"type": "LoadBalancer", "selector": {"app": "w"}}}))
+    none = kaudit("paths", str(harmless))
+    assert none.code == 0 and none.out.startswith("No attack path")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert kaudit("paths", str(empty)).code == 2  # nothing was seen: never a pass
+    bad = kaudit("paths", str(ESTATE), "--to", "root")
+    assert bad.code == 2 and "not a crown jewel" in bad.err
+    both = kaudit("paths", str(ESTATE), "--context", "prod")
+    assert both.code == 2 and "not both" in both.err
