@@ -219,6 +219,18 @@ def test_an_unreadable_kind_of_the_graph_is_a_gap_and_the_rule_is_not_evaluated(
     assert not [f for f in report.findings if f.rule == RULE]
 
 
+def test_the_in_cluster_example_may_list_every_type_a_cluster_scan_reads() -> None:
+    """examples/deploy grants `list` on exactly what kaudit reads: a type missing there would be a
+    gap in every in-cluster scan (the attack-path rule not evaluated). Secrets are left out on
+    purpose (see the example's header)."""
+    from kaudit.sources.cluster import WANTED
+    from tests.test_cluster_deploy import EXAMPLE, authorizer
+
+    allowed = authorizer(EXAMPLE)
+    assert [(g, p) for g, p in WANTED if (g, p) != ("", "secrets") and not allowed("list", g, p, None)] == []
+    assert not allowed("list", "", "secrets", None)
+
+
 def paths(inventory: Inventory) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
     return sorted((p.source, p.target, [(e.kind, e.source, e.target) for e in p.steps])
                   for p in analyse(inventory).paths)
