@@ -219,6 +219,39 @@ def test_an_unreadable_kind_of_the_graph_is_a_gap_and_the_rule_is_not_evaluated(
     assert not [f for f in report.findings if f.rule == RULE]
 
 
+def test_the_served_cluster_places_pods_as_the_scheduler_would() -> None:
+    """The placement the test server's objects have: taints keep pods off nodes, a toleration or a
+    nodeSelector puts them on, a DaemonSet has a pod on each node its template fits, a pod that fits
+    none stays Pending, a mirror pod has no token."""
+    from tests.k8s_api.stored import fits
+
+    tainted = {"metadata": {"name": "n", "labels": {"pool": "a"}},
+               "spec": {"taints": [{"key": "dedicated", "value": "x", "effect": "NoSchedule"},
+                                   {"key": "soft", "effect": "PreferNoSchedule"}]}}
+    assert not fits({}, tainted)  # NoSchedule blocks; PreferNoSchedule alone would not
+    assert fits({"tolerations": [{"key": "dedicated", "operator": "Equal", "value": "x"}]}, tainted)
+    assert not fits({"tolerations": [{"key": "dedicated", "value": "y"}]}, tainted)
+    assert not fits({"tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}]}, tainted)
+    assert fits({"tolerations": [{"operator": "Exists"}]}, tainted)  # an empty key with Exists: every taint
+    assert not fits({"tolerations": [{"operator": "Exists"}], "nodeSelector": {"pool": "b"}}, tainted)
+    affinity = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["other"]}]},
+        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["a"]}]}]}}
+    assert fits({"tolerations": [{"operator": "Exists"}], "affinity": {"nodeAffinity": affinity}}, tainted)
+    state = served()
+    pods = {o["metadata"]["name"]: o for o in state if o["kind"] == "Pod"}
+    daemon_nodes = {p["spec"]["nodeName"] for name, p in pods.items() if name.startswith("gpu-plugin-")}
+    assert daemon_nodes == {"gpu-1"}  # its nodeSelector picks gpu-1 alone, its toleration admits the taint
+    assert all(p["spec"]["nodeName"] == "worker-1" for n, p in pods.items() if n.startswith("frontend-"))
+    mirror = pods["kube-apiserver-cp-1"]
+    assert "serviceAccountName" not in mirror["spec"] and not any(
+        v["name"].startswith("kube-api-access-") for v in mirror["spec"].get("volumes", []))
+    unschedulable = cluster_state([{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "x"},
+                                    "spec": {"nodeSelector": {"pool": "none"}, "containers": [{"name": "c"}]}}])
+    [pending] = [o for o in unschedulable if o["kind"] == "Pod"]
+    assert pending["status"]["phase"] == "Pending" and "nodeName" not in pending["spec"]
+
+
 def test_the_in_cluster_example_may_list_every_type_a_cluster_scan_reads() -> None:
     """examples/deploy grants `list` on exactly what kaudit reads: a type missing there would be a
     gap in every in-cluster scan (the attack-path rule not evaluated). Secrets are left out on
