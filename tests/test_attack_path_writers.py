@@ -9,20 +9,25 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
+import markupsafe
 import pytest
 
 from kaudit.attack.model import EDGE_VERBS, AttackPath, Edge, Evidence
 from kaudit.model import Finding, Location, Origin, Report, Resource
 from kaudit.scan import ScanRequest, scan_manifests
 from kaudit.value import replace
-from kaudit.writers import markdown, sarif
+from kaudit.writers import html, markdown, sarif
 from kaudit.writers.attack_steps import chain_text, node_label
+from tests import html_data
 from tests.github_sarif import github_problems
 from tests.report_fixture import REPO
+from tests.test_html import Opened, browser, open_page  # noqa: F401 (browser: the fixture)
 from tests.test_writers import assert_valid_sarif
 
 HOSTILE = "evil-<img src=x onerror=window.__pwned=3>[x](1)"
@@ -200,3 +205,153 @@ def test_chain_text_names_every_step() -> None:
     crown = Edge("grants", "node-of:Deployment/web/a", "crown:cluster-admin", ())
     assert chain_text(AttackPath("Deployment/web/a", "crown:cluster-admin", (step, crown))) == (
         "Deployment/web/a -escapes-to-node-> node of Deployment/web/a -grants-> cluster-admin")
+
+
+# -- HTML -----------------------------------------------------------------------------------------
+
+def html_page(report: Report) -> str:
+    stream = io.StringIO()
+    html.write(report, stream)
+    return stream.getvalue()
+
+
+@pytest.fixture(scope="module")
+def page_html(report: Report) -> str:
+    return html_page(report)
+
+
+def test_html_data_holds_each_path_once_its_steps_interned(report: Report, page_html: str) -> None:
+    data = html_data.report_data(page_html)
+    strings, rows, paths, steps = data["s"], data["f"], data["paths"], data["steps"]
+    assert len(rows) == len(report.findings)
+    for row, finding in zip(rows, report.findings):
+        if finding.attack_path is None:
+            assert len(row) == 12
+            continue
+        entry, _text, indexes = paths[row[12]]
+        path = finding.attack_path
+        assert strings[entry] == node_label(path.source, report.attack)
+        assert [strings[steps[s][0]] for s in indexes] == [step.kind for step in path.steps]
+        assert [strings[steps[s][2]] for s in indexes] == [node_label(step.target, report.attack) for step in path.steps]
+        for s, step in zip(indexes, path.steps):
+            location = step.evidence[0].location
+            assert strings[steps[s][5]] == f"{location.file}:{location.line}"
+    assert len(steps) < sum(len(f.attack_path.steps) for f in path_findings(report))  # shared steps once
+
+
+def test_html_a_step_links_to_the_finding_on_its_evidence(report: Report, page_html: str) -> None:
+    data = html_data.report_data(page_html)
+    strings, steps = data["s"], data["steps"]
+    linked = {}
+    for step in steps:
+        if step[6] >= 0:
+            finding = report.findings[step[6]]
+            linked[strings[step[0]], strings[step[2]]] = finding
+            assert finding.attack_path is None
+    privileged = linked["escapes-to-node", "node of Deployment/web/frontend"]
+    assert (privileged.rule, privileged.resource.describe()) == ("privileged-container", "Deployment/web/frontend")
+    assert privileged.path_text == "spec.template.spec.containers[0].securityContext.privileged"
+    # a step whose evidence is a line shared with an unrelated finding (a missing field reported at
+    # its parent) is not linked to it: the same field, not only the same line
+    assert not any(finding.rule == "missing-priority-class" for finding in linked.values())
+
+
+def test_html_attack_panel_counts_paths_and_choke_points(report: Report, page_html: str) -> None:
+    assert report.attack is not None
+    active = [f for f in report.active_findings if f.attack_path is not None]
+    assert f'id="attack-paths" data-paths="{len(active)}"' in page_html
+    panel = page_html[page_html.index('id="attack-paths"'):page_html.index('<div class="panels">')]
+    cuts = [int(n) for n in re.findall(r'<li data-cuts="(\d+)">', panel)]
+    assert cuts == [c.cuts for c in report.attack.choke_points[:5]]
+    assert report.attack.choke_points[0].edge.fix in markupsafe.Markup(panel).unescape()
+    assert "cuts " in panel
+    counted = html_page(replace(report, attack=None))  # no engine summary: counted from the findings
+    panel = counted[counted.index('id="attack-paths"'):counted.index('<div class="panels">')]
+    fixes = Counter(fix for f in active for fix in {step.fix for step in f.attack_path.steps if step.fix})
+    assert [int(n) for n in re.findall(r'<li data-cuts="(\d+)">', panel)] == sorted(fixes.values(), reverse=True)[:5]
+    assert "on " in panel and "cuts " not in panel
+    quiet = html_page(replace(report, findings=tuple(f for f in report.findings if f.attack_path is None)))
+    assert 'id="attack-paths"' not in quiet
+
+
+def test_html_hostile_node_labels_stay_out_of_the_markup(page_html: str) -> None:
+    assert "<img" not in page_html
+    raw = html_data.DATA_BLOCK.search(page_html)
+    assert raw is not None and HOSTILE not in raw.group(1)  # escaped in the data block
+    assert f"Service/web/{HOSTILE}" in html_data.report_data(page_html)["s"]
+
+
+@pytest.fixture(scope="module")
+def report_file(page_html: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("attack-html") / "report.html"
+    path.write_text(page_html, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def opened(browser: Any, report_file: Path) -> Iterator[Opened]:
+    yield from open_page(browser, report_file)
+
+
+def chains(opened: Opened) -> list[dict[str, Any]]:
+    opened.page.eval_on_selector_all("details.group", "gs => gs.forEach(g => { g.open = true; g.dispatchEvent(new Event('toggle')); })")
+    return opened.page.eval_on_selector_all("tbody.finding", """bodies => bodies.map(b => ({
+        index: Number(b.dataset.index),
+        svgs: b.querySelectorAll('svg.chain').length,
+        nodes: Array.from(b.querySelectorAll('svg.chain g.node > title')).map(t => t.textContent),
+        steps: b.querySelectorAll('svg.chain g.step').length,
+        kinds: Array.from(b.querySelectorAll('svg.chain text.kind')).map(t => t.textContent)}))""")
+
+
+def test_browser_each_path_finding_draws_its_chain(opened: Opened, report: Report) -> None:
+    rule = path_findings(report)[0].rule
+    opened.goto(f"#rule={rule}")
+    shown = chains(opened)
+    assert len(shown) == len([f for f in report.active_findings if f.rule == rule]) == opened.shown()
+    for row in shown:
+        path = report.findings[row["index"]].attack_path
+        assert row["svgs"] == 1 and row["steps"] == len(path.steps)
+        labels = [node_label(path.source, report.attack), *(node_label(s.target, report.attack) for s in path.steps)]
+        assert row["nodes"] == labels  # one box per node, left to right
+        assert row["kinds"] == [step.kind for step in path.steps]
+    opened.goto("#q=privileged-container")  # findings that are no paths draw none
+    assert all(row["svgs"] == 0 for row in chains(opened))
+
+
+def test_browser_a_step_opens_its_finding_or_says_where_it_is(opened: Opened, report: Report, page_html: str) -> None:
+    page = opened.page
+    data = html_data.report_data(page_html)
+    rule = path_findings(report)[0].rule
+    opened.goto(f"#rule={rule}")
+    chains(opened)
+    step = page.locator("svg.chain g.step.linked").first
+    target = data["steps"][int(step.get_attribute("data-step"))][6]
+    step.click()
+    assert page.get_attribute("tbody.is-target", "data-index") == str(target)
+    assert page.is_visible("tbody.is-target")
+    assert report.findings[target].rule in page.get_attribute("tbody.is-target", "data-rules")
+    assert f"rule={rule}" not in page.evaluate("location.hash")  # the filter that hid it is cleared
+    assert page.evaluate("document.activeElement.dataset.index") == str(target)
+
+    opened.goto(f"#rule={rule}")
+    chains(opened)
+    plain = page.locator("svg.chain g.step:not(.linked)").first
+    step_row = data["steps"][int(plain.get_attribute("data-step"))]
+    plain.focus()
+    page.keyboard.press("Enter")  # a step is a button: the keyboard works too
+    detail = plain.locator("xpath=ancestor::div[contains(@class, 'chain')]").locator(".step-detail").text_content()
+    strings = data["s"]
+    assert strings[step_row[5]] in detail and strings[step_row[3]] in detail
+    assert strings[step_row[4]] == "" or f"fix: {strings[step_row[4]]}" in detail
+
+
+def test_browser_hostile_name_in_a_chain_is_text(opened: Opened) -> None:
+    page = opened.page
+    opened.goto("#q=evil-")
+    shown = chains(opened)
+    assert any(f"Service/web/{HOSTILE}" in row["nodes"] for row in shown)
+    assert page.evaluate("document.querySelectorAll('img, b, iframe, object').length") == 0
+    texts = page.eval_on_selector_all("svg.chain text", "ts => ts.map(t => t.textContent)")
+    assert any("evil-<img" in text for text in texts)  # drawn as the characters it is
+    assert page.evaluate("Array.from(document.querySelectorAll('svg.chain *')).every("
+                         "n => Array.from(n.attributes).every(a => !a.name.startsWith('on')))")

@@ -169,7 +169,7 @@ def attack_panel(report: Report) -> Optional[AttackPanel]:
     where: dict[str, str] = {}
     for path in active:
         fixes = {step.fix: step for step in path.steps if step.fix}
-        cuts.update(fixes)
+        cuts.update(fixes.keys())
         for fix, step in fixes.items():
             where.setdefault(fix, step.evidence[0].location.describe() if step.evidence else "")
     ranked = sorted(cuts.items(), key=lambda item: (-item[1], item[0]))[:_TOP_CHOKE_POINTS]
