@@ -17,6 +17,7 @@ import hashlib
 from collections import Counter
 from typing import Any, Optional, TextIO
 
+from kaudit.attack.model import AttackPath
 from kaudit.model import Finding, FrameworkResult, Report, RuleInfo, Severity
 from kaudit.paths import reports_dir
 from kaudit.value import value
@@ -158,7 +159,7 @@ def attack_panel(report: Report) -> Optional[AttackPanel]:
     found = [f for f in report.active_findings if f.attack_path is not None]
     if not found:
         return None
-    active = [f.attack_path for f in found]
+    active: list[AttackPath] = [f.attack_path for f in found if f.attack_path is not None]
     entries = len({path.source for path in active})
     attack = report.attack
     if attack is not None:

@@ -18,6 +18,7 @@ import sys
 from collections import Counter
 from typing import Any, Iterator, Optional, TextIO
 
+from kaudit.attack.model import AttackPath
 from kaudit.model import Finding, InputError, JoinedFinding, Location, Report, RuleInfo, Severity, format_path
 from kaudit.writers.attack_steps import entry_sentence, step_location, step_sentence
 from kaudit.writers.sarif_locations import ArtifactUris
@@ -239,7 +240,7 @@ def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris, at
     }]
     result["partialFingerprints"] = {FINGERPRINT_KEY: finding.fingerprint}
     if finding.attack_path is not None:
-        result["codeFlows"] = _code_flows(finding, uris, attack)
+        result["codeFlows"] = _code_flows(finding, finding.attack_path, uris, attack)
     properties: dict[str, Any] = {"severity": finding.severity.label, "path": finding.path_text,
                                   "apiVersion": ref.api_version, **stream}
     if finding.container is not None:
@@ -278,13 +279,12 @@ def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris, at
     return result
 
 
-def _code_flows(finding: Finding, uris: ArtifactUris, attack: Any) -> list[dict[str, Any]]:
+def _code_flows(finding: Finding, path: AttackPath, uris: ArtifactUris, attack: Any) -> list[dict[str, Any]]:
     """The path as one thread flow: the entry point (the finding's own place), then each step at its
     first evidence. `executionOrder` numbers them; `index` is left out, as it points into a
     run-level `threadFlowLocations` table this log does not keep. A step with no evidence (none
     is written anywhere) stays at the previous stop, so every stop has the physical location GitHub
     needs."""
-    path = finding.attack_path
     stops = [_flow_location(finding.location, finding.resource, entry_sentence(path, attack), 1, uris)]
     where, ref = finding.location, finding.resource
     for order, step in enumerate(path.steps, start=2):
