@@ -58,20 +58,24 @@ def as_key(step: Edge) -> dict[str, Any]:
 
 
 def shown_edges(graph: AttackGraph) -> set[tuple[str, str, str]]:
-    """Every edge as a step shows it: through a hidden node, joined to each edge leaving it."""
+    """Every edge as a step shows it: through hidden nodes (a role's rule, a hub, a pool of pods),
+    joined to each edge leaving them, as search._display joins them."""
     leaving: dict[str, list[Edge]] = {}
     for edge in graph.edges:
         leaving.setdefault(edge.source, []).append(edge)
     shown = set()
+
+    def follow(source: str, kind: str, node: str, seen: frozenset[str]) -> None:
+        if not graph.nodes[node].hidden:
+            shown.add((kind, source, node))
+            return
+        for after in leaving.get(node, ()):
+            if after.target not in seen:
+                follow(source, after.kind if kind == "holds" else kind, after.target, seen | {after.target})
+
     for edge in graph.edges:
-        if graph.nodes[edge.source].hidden:
-            continue
-        if graph.nodes[edge.target].hidden:
-            for after in leaving.get(edge.target, ()):
-                kind = after.kind if edge.kind == "holds" else edge.kind
-                shown.add((kind, edge.source, after.target))
-        else:
-            shown.add((edge.kind, edge.source, edge.target))
+        if not graph.nodes[edge.source].hidden:
+            follow(edge.source, edge.kind, edge.target, frozenset({edge.target}))
     return shown
 
 

@@ -478,19 +478,19 @@ class _Builder:
             return
         if kind == "exec":
             for target_scope in scopes:
-                for resource, _ in self.by_scope.get(target_scope, ()):
-                    if names is None or (resource.kind == "Pod" and resource.name in names):
-                        self.edge("exec-into", rule_id, self.workload_node(resource), [evidence],
-                                  "pods/exec: run any command in its containers")
+                self.fan(rule_id, "exec-into", target_scope, names, evidence, "pods/exec: run any command in its pods",
+                         [(self.workload_node(r), "", r.name if r.kind == "Pod" else None)
+                          for r, _ in self.by_scope.get(target_scope, ())])
         elif kind in ("create-pods", "patch-workloads"):
             if in_system:
                 self.edge("grants", rule_id, self.crown("pods-in-kube-system"), [evidence],
                           "a pod in kube-system runs as any of its controllers' ServiceAccounts")
             verb = "create" if kind == "create-pods" else "patch"
             for target_scope in scopes:
-                for name in self.accounts.get(target_scope, {}):
-                    self.edge("creates-pod-as", rule_id, self.account_node(target_scope, name), [evidence],
-                              f"{verb} a pod that names ServiceAccount {name} and read its token")
+                self.fan(rule_id, "creates-pod-as", target_scope, None, evidence,
+                         f"{verb} pods in {scope_text(target_scope)}",
+                         [(self.account_node(target_scope, name), f"a pod that names ServiceAccount {name} gets its token",
+                           name) for name in self.accounts.get(target_scope, {})])
                 if not self.psa_enforced(target_scope):
                     self.any_node_used = True
                     self.node(ANY_NODE, "node", "any node of the cluster")
@@ -499,31 +499,44 @@ class _Builder:
                               "on a node of the attacker's choice")
         elif kind == "token":
             for target_scope in scopes:
-                for name in self.accounts.get(target_scope, {}):
-                    if names is None or name in names:
-                        self.edge("mints-token", rule_id, self.account_node(target_scope, name), [evidence],
-                                  "serviceaccounts/token create: a token of it")
+                self.fan(rule_id, "mints-token", target_scope, names, evidence, "serviceaccounts/token create",
+                         [(self.account_node(target_scope, name), "", name) for name in self.accounts.get(target_scope, {})])
         elif kind == "secrets":
             if in_system and (names is None):
                 self.edge("grants", rule_id, self.crown("secrets-in-kube-system"), [evidence],
                           "get/list secrets in kube-system")
             for target_scope in scopes:
-                for secret in self.token_secrets.get(target_scope, ()):
-                    if names is None or secret.name in names:
-                        self.edge("reads-secret", rule_id,
-                                  self.node(secret.ref.describe(), "secret", secret.ref.describe(), secret),
-                                  [evidence], "reads the token it holds")
+                self.fan(rule_id, "reads-secret", target_scope, names, evidence, "reads the token it holds",
+                         [(self.node(s.ref.describe(), "secret", s.ref.describe(), s), "", s.name)
+                          for s in self.token_secrets.get(target_scope, ())])
         elif kind == "impersonate-sa":
             for target_scope in scopes:
-                for name in self.accounts.get(target_scope, {}):
-                    if names is None or name in names:
-                        self.edge("impersonates", rule_id, self.account_node(target_scope, name), [evidence],
-                                  "impersonate it in API requests")
+                self.fan(rule_id, "impersonates", target_scope, names, evidence, "impersonate it in API requests",
+                         [(self.account_node(target_scope, name), "", name) for name in self.accounts.get(target_scope, {})])
         elif kind == "impersonate-user" and cluster_wide:
             self.edge("grants", rule_id, self.crown("cluster-admin"), [evidence],
                       "impersonate any user or group, system:masters included")
         elif kind == "nodes-proxy" and cluster_wide:
             self.edge("grants", rule_id, self.crown("nodes-proxy"), [evidence], "nodes/proxy: the kubelet API")
+
+    def fan(self, rule_id: str, kind: str, scope: Scope, names: Optional[tuple[str, ...]], evidence: Evidence,
+            why: str, targets: list[tuple[str, str, Optional[str]]]) -> None:
+        """rule -> each target (node id, why, name) of `scope`. Unnarrowed, through one hidden hub per
+        capability and scope, shared by every rule that has it: rules + targets edges, not rules x
+        targets (a cluster-wide exec rule on 10,000 workloads)."""
+        if not targets:
+            return
+        if names is not None:
+            for target, because, name in targets:
+                if name is not None and name in names:
+                    self.edge(kind, rule_id, target, [evidence], because or why)
+            return
+        hub = f"hub:{kind}:{scope.namespace or ''}|{scope.group or ''}"
+        if hub not in self.nodes:
+            self.node(hub, "hub", f"{kind} in {scope_text(scope)}", hidden=True)
+            for target, because, _ in targets:
+                self.edge(kind, hub, target, [], because)
+        self.edge(kind, rule_id, hub, [evidence], why)
 
     def combinations(self, role_id: str, found: Mapping[str, list[tuple[int, Capability, Evidence]]], scope: Scope,
                      grant: Grant) -> None:

@@ -30,9 +30,9 @@ def search(graph: AttackGraph, sources: str = "entry", targets: Optional[Sequenc
     ids = list(graph.nodes)
     index = {node_id: i for i, node_id in enumerate(ids)}
     edges = graph.edges
-    reverse = rx.PyDiGraph(multigraph=True)
-    reverse.add_nodes_from(range(len(ids)))
-    reverse.add_edges_from_no_data([(index[e.target], index[e.source]) for e in edges])
+    incoming: list[list[int]] = [[] for _ in ids]
+    for edge in edges:
+        incoming[index[edge.target]].append(index[edge.source])
     hidden = [graph.nodes[n].hidden for n in ids]
     outgoing: list[list[int]] = [[] for _ in ids]
     for k, edge in enumerate(edges):
@@ -45,12 +45,13 @@ def search(graph: AttackGraph, sources: str = "entry", targets: Optional[Sequenc
     paths: list[AttackPath] = []
     pairs: dict[int, list[tuple[int, AttackPath]]] = {}
     for crown in sorted(crowns):
-        distance = _distances(rx, reverse, index[crown], len(ids))
+        distance = _distances(incoming, index[crown])
+        walker = _Walker(distance, outgoing, edges, index, hidden)
         for start in starts:
             s = index[start]
             if distance[s] < 0 or s == index[crown]:
                 continue
-            walked = _walk(s, distance, outgoing, edges, index, hidden)
+            walked = walker.walk(s)
             if sources == "entry" and any(edge.target in entries for edge in walked[:-1]):
                 continue  # through another entry point: its own path says this
             path = AttackPath(start, crown, tuple(_display(walked, graph)))
@@ -62,42 +63,70 @@ def search(graph: AttackGraph, sources: str = "entry", targets: Optional[Sequenc
     return AttackAnalysis(graph, paths, chokes, sources, tuple(targets or ()), time.perf_counter() - started)
 
 
-def _distances(rx: object, reverse: object, root: int, count: int) -> list[int]:
-    distance = [-1] * count
-    for depth, layer in enumerate(rx.bfs_layers(reverse, [root])):  # type: ignore[attr-defined]
-        for node in layer:
-            distance[node] = depth
+def _distances(incoming: list[list[int]], root: int) -> list[int]:
+    """Steps from every node to `root` (-1: none), by a breadth-first search over the reversed edges
+    (here, not in rustworkx: its bfs_layers is only in releases newer than kaudit's floor)."""
+    distance = [-1] * len(incoming)
+    distance[root] = 0
+    frontier = [root]
+    depth = 0
+    while frontier:
+        depth += 1
+        following = []
+        for node in frontier:
+            for before in incoming[node]:
+                if distance[before] < 0:
+                    distance[before] = depth
+                    following.append(before)
+        frontier = following
     return distance
 
 
-def _walk(start: int, distance: list[int], outgoing: list[list[int]], edges: list[Edge], index: dict[str, int],
-          hidden: list[bool]) -> list[Edge]:
-    walked: list[Edge] = []
-    node = start
-    while distance[node] > 0:
-        closer = [k for k in outgoing[node] if distance[index[edges[k].target]] == distance[node] - 1]
-        best = closer[0]
-        if len(closer) > 1:
-            ranked = sorted((_tie(k, distance, outgoing, edges, index, hidden), k) for k in closer)
-            tied = [k for rank, k in ranked if rank == ranked[0][0]]
-            best = min(tied, key=lambda k: _evidence_text(edges[k])) if len(tied) > 1 else tied[0]
-        walked.append(edges[best])
-        node = index[edges[best].target]
-    return walked
+class _Walker:
+    """Paths to one crown jewel: the step taken at each node, chosen once (every source's path to the
+    crown shares its tail with others'), and each hidden node's best node beyond, ranked once."""
 
+    def __init__(self, distance: list[int], outgoing: list[list[int]], edges: list[Edge], index: dict[str, int],
+                 hidden: list[bool]) -> None:
+        self.distance, self.outgoing, self.edges, self.index, self.hidden = distance, outgoing, edges, index, hidden
+        self.step: dict[int, int] = {}
+        self.beyond: dict[int, tuple[str, ...]] = {}
 
-def _tie(k: int, distance: list[int], outgoing: list[list[int]], edges: list[Edge], index: dict[str, int],
-         hidden: list[bool]) -> tuple[str, ...]:
-    """An edge's rank among equally short ones: the first node it shows (through a hidden node, the
-    best node beyond it), its kind, then its evidence (only looked at when all else is equal: where
-    a field is written costs a walk of the object). Hidden nodes' ids (a pool's number) say nothing."""
-    edge = edges[k]
-    target = index[edge.target]
-    if not hidden[target]:
-        return (edge.target, edge.kind)
-    onward = [j for j in outgoing[target] if distance[index[edges[j].target]] == distance[target] - 1]
-    beyond = min((_tie(j, distance, outgoing, edges, index, hidden) for j in onward), default=("",))
-    return (*beyond, edge.kind)
+    def walk(self, start: int) -> list[Edge]:
+        walked: list[Edge] = []
+        node = start
+        while self.distance[node] > 0:
+            best = self.step.get(node)
+            if best is None:
+                best = self.step[node] = self._choose(node)
+            walked.append(self.edges[best])
+            node = self.index[self.edges[best].target]
+        return walked
+
+    def _closer(self, node: int) -> list[int]:
+        distance, index, edges = self.distance, self.index, self.edges
+        return [k for k in self.outgoing[node] if distance[index[edges[k].target]] == distance[node] - 1]
+
+    def _choose(self, node: int) -> int:
+        closer = self._closer(node)
+        if len(closer) == 1:
+            return closer[0]
+        ranked = sorted((self._tie(k), k) for k in closer)
+        tied = [k for rank, k in ranked if rank == ranked[0][0]]
+        return min(tied, key=lambda k: _evidence_text(self.edges[k])) if len(tied) > 1 else tied[0]
+
+    def _tie(self, k: int) -> tuple[str, ...]:
+        """An edge's rank among equally short ones: the first node it shows (through a hidden node,
+        the best node beyond it), its kind, then (in _choose) its evidence, looked at only when all
+        else is equal (locating a field walks the object). Hidden nodes' ids say nothing."""
+        edge = self.edges[k]
+        target = self.index[edge.target]
+        if not self.hidden[target]:
+            return (edge.target, edge.kind)
+        beyond = self.beyond.get(target)
+        if beyond is None:
+            beyond = self.beyond[target] = min((self._tie(j) for j in self._closer(target)), default=("",))
+        return (*beyond, edge.kind)
 
 
 def _evidence_text(edge: Edge) -> tuple[str, ...]:
@@ -113,7 +142,7 @@ def _display(walked: list[Edge], graph: AttackGraph) -> list[Edge]:
         if pending is not None:
             kind = edge.kind if pending.kind in INTERNAL else pending.kind
             evidence = tuple({(id(e.resource), e.path): e for e in (*pending.evidence, *edge.evidence)}.values())
-            why = "; ".join(w for w in (pending.why, edge.why) if w)
+            why = "; ".join(dict.fromkeys(w for w in (pending.why, edge.why) if w))
             edge = Edge(kind, pending.source, edge.target, evidence, why, pending.fix or edge.fix)
             pending = None
         if graph.nodes[edge.target].hidden:
