@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import os
 import re
-
+import shutil
 import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import pytest
 import yaml
@@ -46,7 +46,7 @@ def _git(*args: str, cwd: Path, env: Optional[dict[str, str]] = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> HookRepo:
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HookRepo]:
     """This checkout as a hook repository, made once for the module.
 
     `pre-commit try-repo` would do the same (a shadow clone with the uncommitted changes of the
@@ -70,7 +70,8 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> HookRepo:
                 "GIT_AUTHOR_EMAIL": "tests@kaudit.invalid", "GIT_COMMITTER_EMAIL": "tests@kaudit.invalid"}
     subprocess.run(["git", "commit", "-q", "--allow-empty", "--no-edit", "--no-gpg-sign", "-n", "-m", "this checkout"],
                    cwd=shadow, env={**env, **identity}, check=True)
-    return HookRepo(root / "home", str(shadow), _git("rev-parse", "HEAD", cwd=shadow))
+    yield HookRepo(root / "home", str(shadow), _git("rev-parse", "HEAD", cwd=shadow))
+    shutil.rmtree(root, ignore_errors=True)  # the hook environment (a venv with Helm and kubectl) is big
 
 
 def run_hook(project: Path, hook_repo: HookRepo, hook: Optional[str], *files: str) -> subprocess.CompletedProcess[str]:
