@@ -92,6 +92,11 @@ def make_unique(findings: Sequence[Finding]) -> list[Finding]:
             continue
         seen: set[tuple[str, str, Optional[str], Optional[int]]] = set()
         where = _distinct_places({findings[index].location.file or "" for index in group})
+        # The findings of a group share their identity, so a suffix gives each of them the same
+        # candidate: one that was tried is taken for good. Each place and each `#n` is tried once
+        # per group (a thousand copies of one object cost a thousand tries, not half a million).
+        places_tried: set[str] = set()
+        number = 2
         for index in group:
             finding = findings[index]
             key = (finding.message, finding.path_text, finding.location.file, finding.location.line)
@@ -102,8 +107,17 @@ def make_unique(findings: Sequence[Finding]) -> list[Finding]:
             seen.add(key)
             if first:
                 continue  # the first keeps its fingerprint: the one an earlier baseline knows
-            for extra in (where[finding.location.file or ""], *(f"#{n}" for n in range(2, len(group) + 2))):
-                candidate = replace(finding, fact=f"{finding.fact}@{extra}")
+            place = where[finding.location.file or ""]
+            if place not in places_tried:
+                places_tried.add(place)
+                candidate = replace(finding, fact=f"{finding.fact}@{place}")
+                if candidate.fingerprint not in taken:
+                    taken.add(candidate.fingerprint)
+                    result[index] = candidate
+                    continue
+            while number < len(group) + 2:
+                candidate = replace(finding, fact=f"{finding.fact}@#{number}")
+                number += 1
                 if candidate.fingerprint not in taken:
                     taken.add(candidate.fingerprint)
                     result[index] = candidate

@@ -169,6 +169,26 @@ def test_the_same_object_in_two_files_gets_two_fingerprints(tmp_path: Path) -> N
     assert len(files) == 2
 
 
+def test_copies_of_one_object_are_told_apart_by_file_then_by_number(tmp_path: Path) -> None:
+    """The first copy keeps its fingerprint, the next of each file gets the file, every further one
+    `#2`, `#3`, ... in the order they were read: baselines made before depend on exactly these."""
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: team}\nspec:\n"
+           "  containers: [{name: a, image: nginx, securityContext: {privileged: true}}]\n")
+    (tmp_path / "a.yaml").write_text("---\n".join([pod] * 3))
+    (tmp_path / "b.yaml").write_text("---\n".join([pod] * 2))
+    report = scan(tmp_path)
+    assert_unique(report)
+    privileged = [f for f in report.findings if f.rule == "privileged-container"]
+    assert [(Path(f.location.file or "").name, f.location.line, f.fact) for f in privileged] == [
+        ("a.yaml", 5, ""), ("a.yaml", 11, "@a.yaml"), ("a.yaml", 17, "@#2"), ("b.yaml", 5, "@b.yaml"),
+        ("b.yaml", 11, "@#3")]
+    copies = 200  # numbered in order however many (each `#n` is tried once per group: kaudit/fingerprint.py)
+    (tmp_path / "a.yaml").write_text("---\n".join([pod] * copies))
+    (tmp_path / "b.yaml").unlink()
+    facts = [f.fact for f in scan(tmp_path).findings if f.rule == "privileged-container"]
+    assert facts == ["", "@a.yaml", *(f"@#{n}" for n in range(2, copies))]
+
+
 def test_stable_across_line_moves_file_moves_and_list_reordering(tmp_path: Path) -> None:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "team"},
            "spec": {"containers": [{"name": "web", "image": "nginx", "securityContext": {"privileged": True}},
