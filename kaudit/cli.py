@@ -437,6 +437,64 @@ def baseline_create(paths: tuple[str, ...], output: str, rule_dirs: tuple[str, .
     return EXIT_OK
 
 
+def paths(paths: tuple[str, ...], sources: str, targets: tuple[str, ...], fmt: str, output: Optional[str],
+          config: Optional[str], rule_dirs: tuple[str, ...], contexts: tuple[str, ...], kubeconfig: Optional[str],
+          in_cluster: bool, namespaces: tuple[str, ...], exclude_namespaces: tuple[str, ...], allow_gaps: bool,
+          request_timeout: float, default_namespace: Optional[str], max_file_size: Optional[float],
+          **render: Any) -> int:
+    """Attack paths: the shortest path from each entry point (--from any: from each workload too) to
+    each crown jewel, step by step with evidence, and the fixes that cut the most paths. Exit 0: no
+    path; 1: paths; 2: the scan could not see everything."""
+    from kaudit.attack.model import CROWNS
+    from kaudit.attack.output import write_json, write_text
+    from kaudit.scan import ATTACK_RULE, ScanRequest, scan_manifests
+    from kaudit.sources.manifests import DEFAULT_MAX_FILE_MB
+
+    unknown = [t for t in targets if t not in CROWNS]
+    if unknown:
+        raise UsageError(f"--to {unknown[0]}: not a crown jewel (use one of: {', '.join(CROWNS)})")
+    if fmt not in ("text", "json"):
+        raise UsageError(f"-f {fmt}: kaudit paths writes text or json")
+    cluster_mode = bool(contexts or in_cluster)
+    if cluster_mode and paths:
+        raise UsageError("read manifests (PATH...) or a cluster (--context / --in-cluster), not both")
+    if len(contexts) > 1:
+        raise UsageError("kaudit paths reads one cluster at a time: give one --context")
+    namespace = None if cluster_mode else _default_namespace(namespaces, default_namespace)
+    request = ScanRequest(targets=paths, render=_render_request(render, namespace), rule_dirs=rule_dirs,
+                          config=config, select=(ATTACK_RULE,), fail_on="never", allow_gaps=allow_gaps,
+                          max_file_mb=max_file_size or DEFAULT_MAX_FILE_MB, default_namespace=namespace,
+                          attack_sources=sources, attack_targets=targets, jobs=1)
+    if cluster_mode:
+        reports, failed = _scan_clusters(request, [] if in_cluster else list(contexts), kubeconfig, namespaces,
+                                         exclude_namespaces, request_timeout, progress=True)
+        if failed:
+            raise KauditError(failed[0])
+        report = reports[0]
+    else:
+        report = scan_manifests(request)
+    from kaudit.writers.json_report import to_dict
+    from kaudit.writers.text import problem_lines
+
+    for line in problem_lines(report):
+        print(line, file=sys.stderr)
+    try:
+        stream = open(output, "w", encoding="utf-8") if output not in (None, "-") else sys.stdout
+    except OSError as error:
+        raise KauditError(f"{output}: cannot write: {error.strerror or error}") from None
+    try:
+        if fmt == "json":
+            write_json(report.attack, stream, to_dict(report, findings=False)["inputs"])
+        else:
+            write_text(report.attack, stream)
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    if not report.complete:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if report.attack.paths else EXIT_OK
+
+
 def rbac_who_can(verb: str, resource: str, paths: tuple[str, ...], namespace: Optional[str]) -> int:
     """Subjects that can VERB RESOURCE[.GROUP][/SUBRESOURCE], each with its binding path."""
     from kaudit.rbac_commands import who_can
@@ -785,6 +843,37 @@ def _baseline_create_options(c: _Options) -> None:
     _render_options(c)
 
 
+def _paths_options(c: _Options) -> None:
+    c.arg("paths", many=True)
+    c.value("--from", dest="sources", default="entry", metavar="[entry|any]", type=_choice(["entry", "any"]),
+            help="Start at the entry points (default: exposed Services, Ingresses and routes, host ports), or at "
+                 "any workload too (an attacker already inside one).")
+    c.value("--to", dest="targets", many=True, metavar="CROWN",
+            help="Only paths to this crown jewel (repeatable): cluster-admin, pods-in-kube-system, "
+                 "secrets-in-kube-system, nodes-proxy, csr-signing (default: all).")
+    c.value("-f", "--format", dest="fmt", default="text", metavar="[text|json]",
+            help="text: numbered steps with evidence; json: the paths, choke points and the whole graph "
+                 "(nodes, edges, evidence) for other tools.")
+    c.value("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
+    c.value("--config", metavar="FILE", help="Config file (default: .kaudit.yaml found upward from here).")
+    c.value("--rules", dest="rule_dirs", many=True, metavar="DIR", help="Load custom rules from DIR (repeatable).")
+    c.value("--context", dest="contexts", many=True, metavar="CTX", help="Read the live cluster of this context.")
+    c.value("--kubeconfig", metavar="FILE", help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
+    c.flag("--in-cluster", help="Read the cluster kaudit runs in (its pod's service account).")
+    c.value("-n", "--namespace", dest="namespaces", many=True, metavar="NS",
+            help="Cluster: only these namespaces (paths through others are then not seen). Manifests: "
+                 "the namespace of objects that name none.")
+    c.value("--default-namespace", metavar="NS", help="Manifests: the namespace of objects that name none.")
+    c.value("--exclude-namespace", dest="exclude_namespaces", many=True, metavar="NS",
+            help="Cluster: skip this namespace (repeatable).")
+    c.flag("--allow-gaps", help="Cluster reads that were forbidden or failed are reported but do not exit 2.")
+    c.value("--request-timeout", type=_at_least(float, 0.1), default=20.0, metavar="SECONDS",
+            help="Cluster: timeout of each API request. [default: 20.0; x>=0.1]")
+    c.value("--max-file-size", type=_at_least(float, 0.001), metavar="MIB",
+            help="Refuse manifest files larger than this (default: 32 MiB). [x>=0.001]")
+    _render_options(c)
+
+
 def _rbac_who_can_options(c: _Options) -> None:
     c.arg("verb")
     c.arg("resource")
@@ -801,6 +890,7 @@ def _rbac_explain_options(c: _Options) -> None:
 def _tree() -> _Node:
     root = _Node("kaudit", "Audit the security posture of Kubernetes manifests and clusters.", " COMMAND [ARGS]...")
     root.command("scan", scan, " [PATHS]...", _scan_options)
+    root.command("paths", paths, " [PATHS]...", _paths_options)
     rules = root.group("rules", "List, show, write and validate rules.")
     rules.command("list", rules_list, "", _rules_list_options)
     rules.command("show", rules_show, " RULE_ID", _rules_show_options)

@@ -514,6 +514,9 @@ class Report:
     # (rule id, why) for each rule that judged only part of what it should (a cluster kind read in
     # part, images whose signatures could not be checked): its findings stand, its silence proves nothing.
     rules_partly_run: tuple[tuple[str, str], ...] = ()
+    # Attack paths (kaudit/attack/model.AttackReport) when the attack-path rule ran or `kaudit paths`
+    # asked: the paths, and the fixes ranked by how many of them each cuts.
+    attack: Optional[Any] = field(default=None, compare=False, repr=False)
 
     @property
     def saw_nothing(self) -> bool:

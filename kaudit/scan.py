@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, AbstractSet as Set, BinaryIO, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, AbstractSet as Set, Any, BinaryIO, Mapping, Optional, Sequence
 
 from kaudit import __version__, frameworks, parallel, platform, relations, suppress
 from kaudit.checks import TEMPLATES
@@ -52,6 +52,10 @@ class ScanRequest:
     jobs: int = 0  # processes for a large manifest scan; 0: one per available core
     allow_empty: bool = False  # inputs without any Kubernetes object may pass (pre-commit on other YAML)
     include_platform: bool = False  # also report findings on platform defaults (kaudit/platform.py)
+    # `kaudit paths`: attack paths from these sources ("entry" or "any") to these crown jewels (all when
+    # empty), whether or not the attack-path rule runs
+    attack_sources: Optional[str] = None
+    attack_targets: tuple[str, ...] = ()
     default_namespace: Optional[str] = None  # manifests: `-n NS`, as `kubectl apply -n NS` (sources/manifests.py)
     render: RenderOptions = field(default_factory=RenderOptions)  # charts and kustomizations (sources/rendering.py)
 
@@ -251,7 +255,28 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         baseline=compared,
         rules_not_run=tuple(not_run),
         rules_partly_run=tuple(partly),
+        attack=_attack(request, rules, inventory, findings),
     )
+
+
+ATTACK_RULE = "attack-path-to-cluster-admin"
+
+
+def _attack(request: ScanRequest, rules: Sequence[Rule], inventory: Inventory, findings: Sequence[Finding]
+            ) -> Optional[Any]:
+    """The attack paths of the scan, for its summary: when the attack-path rule ran (its analysis is
+    built already) or `kaudit paths` asked."""
+    ran = any(rule.id == ATTACK_RULE for rule in rules)
+    if request.attack_sources is None and not ran:
+        return None
+    from kaudit.attack import analyse
+    from kaudit.attack.model import report_of
+
+    if request.attack_sources is not None:
+        analysis = analyse(inventory, request.attack_sources, request.attack_targets or None)
+        return report_of(analysis, frozenset(path.key for path in analysis.paths))
+    active = frozenset(f.fact for f in findings if f.rule == ATTACK_RULE and f.suppressed is None)
+    return report_of(analyse(inventory), active)
 
 
 def _with_versions(results: Sequence[FrameworkResult], versions: PodSecurityVersions) -> list[FrameworkResult]:

@@ -141,7 +141,7 @@ def test_top_risks_close_the_report_before_the_verdict(kaudit: Kaudit, in_repo: 
     risks = lines[-5:-1]  # two severities, each in at most two lines
     assert risks[0].startswith(f"{counts['critical']} critical: ") and risks[1].startswith("  ")
     assert risks[2].startswith(f"{counts['high']} high: ") and risks[3].endswith(" more")
-    assert "privileged container in monitoring/node-agent" in risks[1]
+    assert "attack path to cluster admin in monitoring/node-agent" in risks[1]
     assert lines[-1].startswith(f"{len(report['findings'])} findings (") and "gate fail" in lines[-1]
     assert all(len(line) <= WIDTH for line in risks)
 
@@ -255,7 +255,7 @@ def test_the_readme_sample_is_the_examples_output() -> None:
 def test_wrap_keeps_every_word_in_order_within_the_width() -> None:
     from hypothesis import given, strategies as st
 
-    from kaudit.writers.text import _wrap
+    from kaudit.writers.text import wrap as _wrap
 
     word = st.text(alphabet="ab-=/.", min_size=1, max_size=40)
 

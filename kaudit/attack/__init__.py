@@ -15,15 +15,29 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from kaudit.attack.model import AttackAnalysis
+from kaudit.attack.model import AttackAnalysis, AttackGraph
+
+
+def could_have_paths(lookup: Any) -> bool:
+    """Every crown jewel is reached through an RBAC grant, which needs a binding in the scan, or
+    through a kubelet whose API server has NodeRestriction off, which needs the API server's flags
+    (a kube-system Pod, a kubeadm ClusterConfiguration or its kube-system ConfigMap). Without
+    either there is nothing to build: a one-file pre-commit scan does not load the graph code."""
+    if lookup.of_kind("RoleBinding") or lookup.of_kind("ClusterRoleBinding") or \
+            lookup.of_kind("ClusterConfiguration"):
+        return True
+    return any(r.namespace == "kube-system" for kind in ("Pod", "ConfigMap") for r in lookup.of_kind(kind))
 
 
 def analyse(lookup: Any, sources: str = "entry", targets: Optional[Sequence[str]] = None) -> AttackAnalysis:
     """The attack paths of a scan: from every entry point (`sources="any"`: from every workload too)
     to every crown jewel (or those named in `targets`), with the choke points that cut them."""
+    from kaudit.inventory import memoized
+
+    if not could_have_paths(lookup):
+        return AttackAnalysis(AttackGraph({}, []), [], [], sources, tuple(targets or ()))
     from kaudit.attack.build import build_graph
     from kaudit.attack.search import search
-    from kaudit.inventory import memoized
 
     graph = memoized(lookup, "attack.graph", build_graph)
     if sources == "entry" and targets is None:

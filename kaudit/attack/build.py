@@ -27,10 +27,11 @@ from typing import Any, Iterable, Mapping, Optional
 from kaudit.analyzers.rbac import Grant, RbacIndex, Subject, indexed_binding_subjects, rbac_index
 from kaudit.attack.escape import escape_routes
 from kaudit.attack.grants import Capability, binds_cluster_admin, capabilities
-from kaudit.attack.model import AttackGraph, Edge, Evidence, GraphNode, crown_id, CROWNS
+from kaudit.attack.model import AttackGraph, Edge, Evidence, GraphNode, crown_id
 from kaudit.attack.scheduling import Constraints, shared_nodes
 from kaudit.inventory import CLUSTER, Inventory, Scope
 from kaudit.model import FieldPath, Resource
+from kaudit.sha256 import sha256
 from kaudit.selectors import labels_of
 from kaudit.static_pods import is_static_pod
 from kaudit.workloads import PodSpec, containers, mapping, pod_specs, sequence
@@ -65,9 +66,10 @@ class _Builder:
         self.accounts: dict[Scope, dict[str, Optional[Resource]]] = {}  # ServiceAccounts known per scope
         self.token_secrets: dict[Scope, list[Resource]] = {}
         self.roles_done: set[str] = set()
-        found = _apiserver(lookup)
-        self.apiserver = found[1].flags if found is not None else None
-        self.apiserver_at = found
+        self.pool_ids: list[str] = []
+        # every kube-apiserver command line in the scan (static pods, kubeadm configuration): a
+        # setting counts when any of them has it (the attacker picks the weakest control plane)
+        self.apiservers = _apiservers(lookup)
         self.any_node_used = False  # a rule lets pods be created where Pod Security allows privileged ones
 
     # --- nodes and edges -----------------------------------------------------------------------
@@ -96,7 +98,7 @@ class _Builder:
         return self.node(node_id, "service-account", node_id)
 
     def crown(self, key: str) -> str:
-        return self.node(crown_id(key), "crown", f"{key}: {CROWNS[key]}")
+        return self.node(crown_id(key), "crown", key)
 
     # --- the build -----------------------------------------------------------------------------
 
@@ -277,11 +279,14 @@ class _Builder:
     def api_audience(self, audience: str) -> bool:
         """Does the API server accept tokens for `audience`? Its --api-audiences, else its
         --service-account-issuer values. Not known from the scan: only the usual in-cluster names."""
-        flags = self.apiserver
-        if flags is not None:
-            accepted = [item for item, _ in flags.items("api-audiences")] or \
-                [item for item, _ in flags.items("service-account-issuer")]
-            return audience in accepted
+        if self.apiservers:
+            for _, component in self.apiservers:
+                flags = component.flags
+                accepted = [item for item, _ in flags.items("api-audiences")] or \
+                    [item for item, _ in flags.items("service-account-issuer")]
+                if audience in accepted:
+                    return True
+            return False
         return audience.rstrip("/") in ("https://kubernetes.default.svc", "https://kubernetes.default.svc.cluster.local",
                                          "kubernetes.default.svc", "api")
 
@@ -320,6 +325,8 @@ class _Builder:
             if resource.ref.describe() in holding:
                 members[index].append((resource, pod))
         shared = shared_nodes(pools, nodes)
+        # named by their constraints, not their order: a path's id must not move with the input's order
+        self.pool_ids = [f"pool:{sha256(pool.key.encode()).hexdigest()[:16]}" for pool in pools]
         if not nodes:
             self.assumptions.append("no Node objects in the scan: pods whose nodeSelector and nodeName do not "
                                     "conflict are taken to be able to share a node (taints unknown)")
@@ -327,10 +334,10 @@ class _Builder:
         for resource, pod, routes in escaping:
             workload = self.workload_node(resource)
             node_of = self.node(f"node-of:{resource.ref.describe()}", "node",
-                                f"a node {resource.ref.describe()}'s pods can run on")
-            self.edge("escapes-to-node", workload, node_of, [Evidence(resource, path) for path, _ in routes],
-                      "; ".join(text for _, text in routes),
-                      f"drop {', '.join(text for _, text in routes)} from {resource.ref.describe()}")
+                                f"node of {resource.ref.describe()}")
+            self.edge("escapes-to-node", workload, node_of, [Evidence(resource, route.path) for route in routes],
+                      "; ".join(route.why for route in routes),
+                      f"remove {', '.join(route.what for route in routes)} from {resource.ref.describe()}")
             for j, node_name in shared[pool_of[Constraints(pod).key]]:
                 if members[j]:
                     used.add(j)
@@ -349,7 +356,7 @@ class _Builder:
                           f"the pods of {resource.ref.describe()} can run there, with their token on the node's disk")
 
     def pool_node(self, index: int) -> str:
-        return self.node(f"pool:{index}", "pool", "pods that can share a node", hidden=True)
+        return self.node(self.pool_ids[index], "pool", "pods that can share a node", hidden=True)
 
     def secrets(self) -> None:
         for scope, secrets in self.token_secrets.items():
@@ -364,17 +371,16 @@ class _Builder:
     def kubelet(self) -> None:
         """Without NodeRestriction a kubelet's credential edits any Node and creates mirror pods with
         any ServiceAccount: from a node, the cluster. Only when the scan shows it off."""
-        flags = self.apiserver
-        if flags is None:
+        if not self.apiservers:
             self.assumptions.append("no kube-apiserver flags in the scan: NodeRestriction is taken to be on (the "
                                     "default of kubeadm and managed clusters)")
             return
-        restricted = any(item == "NodeRestriction" for item, _ in flags.items("enable-admission-plugins")) and \
-            not any(item == "NodeRestriction" for item, _ in flags.items("disable-admission-plugins"))
-        if restricted:
+        unrestricted = [(server, component) for server, component in self.apiservers
+                        if not _node_restriction(component.flags)]
+        if not unrestricted:
             return
-        assert self.apiserver_at is not None
-        server, component = self.apiserver_at
+        server, component = unrestricted[0]
+        flags = component.flags
         disabled = [flag for item, flag in flags.items("disable-admission-plugins") if item == "NodeRestriction"]
         enabled = flags.last("enable-admission-plugins")
         flag = disabled[0] if disabled else enabled
@@ -595,17 +601,19 @@ def _rule_text(rule: Mapping[str, Any]) -> str:
     return describe_rule(rule)
 
 
-def _apiserver(lookup: Any) -> Optional[tuple[Resource, Any]]:
-    """The kube-apiserver command line the scan holds (a static pod, a kubeadm ClusterConfiguration)."""
+def _apiservers(lookup: Any) -> list[tuple[Resource, Any]]:
+    """The kube-apiserver command lines the scan holds (static pods, kubeadm ClusterConfigurations)."""
     from kaudit.kubeadm import components
 
-    for resource in lookup.resources:
-        if resource.kind not in ("Pod", "ClusterConfiguration", "ConfigMap"):
-            continue
-        for component in components(resource):
-            if component.program == "kube-apiserver":
-                return resource, component
-    return None
+    return [(resource, component) for kind in ("Pod", "ClusterConfiguration", "ConfigMap")
+            for resource in lookup.of_kind(kind) for component in components(resource)
+            if component.program == "kube-apiserver"]
+
+
+def _node_restriction(flags: Any) -> bool:
+    """Is the NodeRestriction admission plugin on? (It is not among the API server's defaults.)"""
+    return any(item == "NodeRestriction" for item, _ in flags.items("enable-admission-plugins")) and \
+        not any(item == "NodeRestriction" for item, _ in flags.items("disable-admission-plugins"))
 
 
 def build_graph(lookup: Any) -> AttackGraph:

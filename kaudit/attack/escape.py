@@ -14,7 +14,7 @@ and capabilities such as NET_ADMIN or NET_RAW (network attacks, not the node).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from kaudit.checks.host_path import exposes, normalize
 from kaudit.model import FieldPath
@@ -30,27 +30,33 @@ WRITABLE = ("/etc/**", "/proc/**", "/sys/**", "/dev/**", "/boot/**", "/root/**")
 ESCAPE_CAPABILITIES = ("SYS_ADMIN", "SYS_MODULE")
 
 
-def escape_routes(pod: PodSpec) -> list[tuple[FieldPath, str]]:
+class Route(NamedTuple):
+    path: FieldPath
+    why: str  # 'container "app" is privileged'
+    what: str  # what to remove: 'privileged (container "app")'
+
+
+def escape_routes(pod: PodSpec) -> list[Route]:
     """Every field of the pod that lets a container reach the node, with what it does; the fix is
     removing all of them."""
-    found: list[tuple[FieldPath, str]] = []
+    found: list[Route] = []
     all_containers = containers(pod)
     ptrace = False
     for container in all_containers:
         context = container.security_context
         if context.get("privileged") is True:
-            found.append((container.path + ("securityContext", "privileged"),
-                          f'container "{container.name}" is privileged'))
+            found.append(Route(container.path + ("securityContext", "privileged"),
+                               f'container "{container.name}" is privileged', f'privileged (container "{container.name}")'))
         for index, capability in _added(container):
             name = capability.upper().removeprefix("CAP_")
             if name == "SYS_PTRACE":
                 ptrace = True
             if name in ESCAPE_CAPABILITIES or name == "ALL":
-                found.append((container.path + ("securityContext", "capabilities", "add", index),
-                              f'container "{container.name}" adds {name}'))
+                found.append(Route(container.path + ("securityContext", "capabilities", "add", index),
+                                   f'container "{container.name}" adds {name}', f'{name} (container "{container.name}")'))
     if pod.spec.get("hostPID") is True and (ptrace or any(c.security_context.get("privileged") is True
                                                           for c in all_containers)):
-        found.append((pod.path + ("hostPID",), "hostPID with SYS_PTRACE: the node's processes"))
+        found.append(Route(pod.path + ("hostPID",), "hostPID with SYS_PTRACE: the node's processes", "hostPID"))
     for index, volume in enumerate(sequence(pod.spec.get("volumes"))):
         host_path = mapping(mapping(volume).get("hostPath")).get("path")
         if not isinstance(host_path, str) or not host_path.strip():
@@ -62,7 +68,8 @@ def escape_routes(pod: PodSpec) -> list[tuple[FieldPath, str]]:
         if any(exposes(path, wanted) for wanted in ANY_ACCESS) or \
                 (writable and any(exposes(path, wanted) for wanted in WRITABLE)):
             access = "writable" if writable else "read-only"
-            found.append((pod.path + ("volumes", index, "hostPath", "path"), f"hostPath {path} ({access})"))
+            found.append(Route(pod.path + ("volumes", index, "hostPath", "path"), f"hostPath {path} ({access})",
+                               f"the hostPath volume of {path}"))
     return found
 
 

@@ -35,7 +35,7 @@ EDGE_VERBS: dict[str, str] = {
     "routes": "routes traffic to",
     "exposes": "sends traffic to the pods of",
     "escapes-to-node": "can break out to",
-    "shares-node": "shares a node with",
+    "shares-node": "can also run",
     "mounts-token": "holds the token of",
     "bound": "is granted",
     "holds": "holds",
@@ -147,3 +147,29 @@ class AttackAnalysis:
 
     def node(self, node_id: str) -> GraphNode:
         return self.graph.nodes[node_id]
+
+
+@value(eq=False)
+class AttackReport:
+    """What a scan's report says of attack paths: the analysis, the paths whose findings are active
+    (not suppressed, not in the baseline), and the choke points ranked by the active paths they cut."""
+
+    analysis: AttackAnalysis
+    active: frozenset[str]  # AttackPath.key of each path still reported
+    choke_points: tuple[ChokePoint, ...]
+
+    @property
+    def paths(self) -> list[AttackPath]:
+        return [path for path in self.analysis.paths if path.key in self.active]
+
+
+def report_of(analysis: AttackAnalysis, active: frozenset[str]) -> AttackReport:
+    """Choke points recounted over the active paths only: a path someone accepted is no reason to
+    rank the fix that would cut it."""
+    ranked = []
+    for choke in analysis.choke_points:
+        kept = tuple(key for key in choke.paths if key in active)
+        if kept:
+            ranked.append(ChokePoint(choke.edge, len(kept), kept))
+    ranked.sort(key=lambda c: (-c.cuts, c.edge.fix))
+    return AttackReport(analysis, active, tuple(ranked))

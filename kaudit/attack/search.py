@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Optional, Sequence
 
-from kaudit.attack.model import AttackAnalysis, AttackGraph, AttackPath, ChokePoint, Edge, CROWN_PREFIX
+from kaudit.attack.model import CROWN_PREFIX, CROWNS, AttackAnalysis, AttackGraph, AttackPath, ChokePoint, Edge
 
 INTERNAL = ("holds",)  # edge kinds that only lead into a hidden node; the next edge says what it gives
 
@@ -33,6 +33,7 @@ def search(graph: AttackGraph, sources: str = "entry", targets: Optional[Sequenc
     reverse = rx.PyDiGraph(multigraph=True)
     reverse.add_nodes_from(range(len(ids)))
     reverse.add_edges_from_no_data([(index[e.target], index[e.source]) for e in edges])
+    hidden = [graph.nodes[n].hidden for n in ids]
     outgoing: list[list[int]] = [[] for _ in ids]
     for k, edge in enumerate(edges):
         outgoing[index[edge.source]].append(k)
@@ -49,12 +50,14 @@ def search(graph: AttackGraph, sources: str = "entry", targets: Optional[Sequenc
             s = index[start]
             if distance[s] < 0 or s == index[crown]:
                 continue
-            walked = _walk(s, distance, outgoing, edges, index)
+            walked = _walk(s, distance, outgoing, edges, index, hidden)
             if sources == "entry" and any(edge.target in entries for edge in walked[:-1]):
                 continue  # through another entry point: its own path says this
             path = AttackPath(start, crown, tuple(_display(walked, graph)))
             paths.append(path)
             pairs.setdefault(index[crown], []).append((s, path))
+    order = {key: rank for rank, key in enumerate(CROWNS)}
+    paths.sort(key=lambda p: (p.source, order.get(p.target[len(CROWN_PREFIX):], len(order))))
     chokes = _choke_points(rx, len(ids), edges, index, pairs)
     return AttackAnalysis(graph, paths, chokes, sources, tuple(targets or ()), time.perf_counter() - started)
 
@@ -67,17 +70,31 @@ def _distances(rx: object, reverse: object, root: int, count: int) -> list[int]:
     return distance
 
 
-def _walk(start: int, distance: list[int], outgoing: list[list[int]], edges: list[Edge], index: dict[str, int]
-          ) -> list[Edge]:
+def _walk(start: int, distance: list[int], outgoing: list[list[int]], edges: list[Edge], index: dict[str, int],
+          hidden: list[bool]) -> list[Edge]:
     walked: list[Edge] = []
     node = start
     while distance[node] > 0:
-        closer = [edges[k] for k in outgoing[node] if distance[index[edges[k].target]] == distance[node] - 1]
-        step = min(closer, key=lambda e: (e.target, e.kind, tuple(ev.describe() for ev in e.evidence))) \
+        closer = [k for k in outgoing[node] if distance[index[edges[k].target]] == distance[node] - 1]
+        best = min(closer, key=lambda k: _tie(k, distance, outgoing, edges, index, hidden)) \
             if len(closer) > 1 else closer[0]
-        walked.append(step)
-        node = index[step.target]
+        walked.append(edges[best])
+        node = index[edges[best].target]
     return walked
+
+
+def _tie(k: int, distance: list[int], outgoing: list[list[int]], edges: list[Edge], index: dict[str, int],
+         hidden: list[bool]) -> tuple[str, ...]:
+    """An edge's rank among equally short ones: the first node it shows (through a hidden node, the
+    best node beyond it), its kind, its evidence. Hidden nodes' ids (a pool's number) say nothing."""
+    edge = edges[k]
+    target = index[edge.target]
+    evidence = tuple(e.describe() for e in edge.evidence)
+    if not hidden[target]:
+        return (edge.target, edge.kind, *evidence)
+    onward = [j for j in outgoing[target] if distance[index[edges[j].target]] == distance[target] - 1]
+    beyond = min((_tie(j, distance, outgoing, edges, index, hidden) for j in onward), default=("",))
+    return (*beyond, edge.kind, *evidence)
 
 
 def _display(walked: list[Edge], graph: AttackGraph) -> list[Edge]:
@@ -88,7 +105,7 @@ def _display(walked: list[Edge], graph: AttackGraph) -> list[Edge]:
     for edge in walked:
         if pending is not None:
             kind = edge.kind if pending.kind in INTERNAL else pending.kind
-            evidence = tuple({id(e): e for e in (*pending.evidence, *edge.evidence)}.values())
+            evidence = tuple({(id(e.resource), e.path): e for e in (*pending.evidence, *edge.evidence)}.values())
             why = "; ".join(w for w in (pending.why, edge.why) if w)
             edge = Edge(kind, pending.source, edge.target, evidence, why, pending.fix or edge.fix)
             pending = None

@@ -28,8 +28,10 @@ def _bind(params: Mapping[str, Any], target: str) -> Check:
 
     def check(subject: Target) -> Iterable[Hit]:
         assert subject.lookup is not None
-        from kaudit.attack import paths_by_source
+        from kaudit.attack import could_have_paths, paths_by_source
 
+        if not could_have_paths(subject.lookup):
+            return ()
         found = paths_by_source(subject.lookup).get(subject.resource.ref.describe())
         if not found:
             return ()

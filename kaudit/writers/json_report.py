@@ -14,7 +14,9 @@ from kaudit.writers.summary import summary
 # 1.4: rendered charts and kustomizations (inputs.rendered, location.rendered)
 # 1.5: rulesNotRun and rulesPartlyRun (rules loaded that did not judge everything), baseline (new /
 #      unchanged / fixed against --baseline)
-SCHEMA_VERSION = "1.5"
+# 1.6: attackPaths (paths, choke points), findings' attackPath (steps with evidence)
+SCHEMA_VERSION = "1.6"
+TOP_CHOKE_POINTS = 10
 
 
 def write(report: Report, stream: TextIO) -> None:
@@ -57,6 +59,7 @@ def to_dict(report: Report, findings: bool = True) -> dict[str, Any]:
         "rulesNotRun": [{"rule": rule, "reason": why} for rule, why in report.rules_not_run],
         "rulesPartlyRun": [{"rule": rule, "reason": why} for rule, why in report.rules_partly_run],
         "baseline": _baseline(report.baseline),
+        "attackPaths": _attack(report.attack),
         **({"findings": [_finding(f, resources) for f in report.findings]} if findings else {}),
     }
 
@@ -140,7 +143,27 @@ def _finding(finding: Finding, resources: dict[ResourceRef, dict[str, Any]]) -> 
         "fingerprint": finding.fingerprint,
         "suppressed": None if finding.suppressed is None else vars(finding.suppressed),
         **({"joined": [_joined(j, resources) for j in finding.joined]} if finding.joined else {}),
+        **({"attackPath": _attack_path(finding.attack_path)} if finding.attack_path is not None else {}),
     }
+
+
+def _attack(attack: Any) -> Optional[dict[str, Any]]:
+    if attack is None:
+        return None
+    from kaudit.attack.output import evidence_dict
+
+    paths = attack.paths
+    return {"paths": len(paths), "entryPoints": len({p.source for p in paths}),
+            "chokePoints": [{"fix": c.edge.fix, "cuts": c.cuts, "kind": c.edge.kind,
+                             "evidence": [evidence_dict(e) for e in c.edge.evidence]}
+                            for c in attack.choke_points[:TOP_CHOKE_POINTS]],
+            "assumptions": list(attack.analysis.graph.assumptions)}
+
+
+def _attack_path(path: Any) -> dict[str, Any]:
+    from kaudit.attack.output import edge_dict
+
+    return {"source": path.source, "target": path.target, "steps": [edge_dict(step) for step in path.steps]}
 
 
 def location_dict(location: Location) -> dict[str, Any]:

@@ -12,7 +12,7 @@ Then errors and warnings, the top risks and the one-line verdict (`summary_line`
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Iterator, Optional, Sequence, TextIO
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, TextIO
 
 from kaudit.model import Finding, FrameworkResult, Inputs, Report, ResourceRef, Severity
 from kaudit.writers.display import WIDTH, Display, use_color
@@ -98,9 +98,35 @@ def _closing(report: Report, active: Sequence[Finding], shown: Sequence[Finding]
     if hidden:
         level = display.min_severity.label
         lines.append(paint(f"{hidden} finding{plural_s(hidden)} below {level} not shown (--min-severity {level})", _DIM))
+    lines += attack_lines(report, paint)
     lines += risk_lines(shown, paint)
     lines.append(summary_line(report))
     return lines
+
+
+ATTACK_FIXES_SHOWN = 3
+
+
+def attack_lines(report: Report, paint: Paint) -> list[str]:
+    """"attack paths: 10 from 6 entry points; the fixes that cut the most:" and the top choke points."""
+    attack = report.attack
+    if attack is None or not attack.paths:
+        return []
+    paths = attack.paths
+    entries = len({path.source for path in paths})
+    lines = [paint(f"attack paths: {len(paths)} from {entries} entry point{plural_s(entries)} to cluster-admin or its "
+                   f"equal; the fixes that cut the most (kaudit paths):", _BOLD)]
+    for choke in attack.choke_points[:ATTACK_FIXES_SHOWN]:
+        where = f" ({choke.edge.evidence[0].location.describe()})" if choke.edge.evidence else ""
+        lines.append(clip(safe(f"  cuts {choke.cuts}: {choke.edge.fix}{where}"), WIDTH))
+    return lines
+
+
+def path_steps(path: Any) -> list[str]:
+    """An attack path's steps, each `N. kind -> target  file:line`."""
+    return [f"{number}. {step.kind} -> {step.target}" +
+            (f"  {step.evidence[0].location.describe()}" if step.evidence else "")
+            for number, step in enumerate(path.steps, 1)]
 
 
 def finding_lines(findings: Iterable[Finding], display: Display, paint: Paint) -> Iterator[str]:
@@ -161,19 +187,21 @@ def _finding(finding: Finding, where: str, width: int, rule_width: int, display:
     values = finding.location.rendered is not None and finding.location.rendered.values is not None
     if display.verbose:
         if message != full or len(message) > room:
-            lines += [DETAIL + part for part in _wrap(full, WIDTH - len(DETAIL))]
+            lines += [DETAIL + part for part in wrap(full, WIDTH - len(DETAIL))]
         if finding.location.file is None:
             lines.append(paint(DETAIL + f"at {finding.path_text}", _DIM))
         if provenance:
             lines.append(paint(safe(DETAIL + provenance), _DIM))
         if finding.joined:  # the same fact seen by other rules, or its consequences
             lines.append(paint(safe(DETAIL + f"also: {joined_text(finding)}"), _DIM))  # one line: grep finds it
+        if finding.attack_path is not None:
+            lines += [paint(clip(safe(DETAIL + step), WIDTH), _DIM) for step in path_steps(finding.attack_path)]
     elif values:  # a chart's fix is in its values: the key that set the field stays, short
         lines.append(paint(clip(safe(DETAIL + provenance), WIDTH), _DIM))
     return lines
 
 
-def _wrap(text: str, width: int) -> list[str]:
+def wrap(text: str, width: int) -> list[str]:
     """Greedy wrap at spaces; a word longer than a line starts its own and is cut. (textwrap took
     most of a -v report's time; the text here is already one line without tabs.)"""
     lines = []

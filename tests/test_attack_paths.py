@@ -1,0 +1,385 @@
+"""Attack paths (issue 17): the engine against the test estate's answer key, step by step; every
+near-miss absent; choke points equal to removing each edge and recounting; paths and fingerprints
+that do not depend on input order or unrelated objects; the rule's findings with the gate, a
+baseline and suppression."""
+from __future__ import annotations
+
+import functools
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pytest
+import yaml
+from hypothesis import given, settings, strategies as st
+
+from kaudit.attack import analyse
+from kaudit.attack.model import AttackAnalysis, AttackGraph, Edge, Evidence, GraphNode, ResourceRef
+from kaudit.attack.search import search
+from kaudit.inventory import Inventory
+from kaudit.model import Origin, Resource, format_path
+from kaudit.sources.manifests import load_manifests
+
+from .conftest import CliResult
+
+ESTATE = Path(__file__).parent / "data" / "attack-paths"
+RULE = "attack-path-to-cluster-admin"
+
+
+@functools.cache
+def key() -> dict[str, Any]:
+    with open(ESTATE / "expected.yaml", encoding="utf-8") as handle:
+        loaded: dict[str, Any] = yaml.safe_load(handle)
+    return loaded
+
+
+def estate_resources() -> list[Resource]:
+    return load_manifests([str(ESTATE)]).resources
+
+
+@functools.cache
+def estate_analysis() -> AttackAnalysis:
+    return analyse(Inventory(estate_resources()))
+
+
+def described(evidence: Evidence) -> dict[str, Any]:
+    location = evidence.location
+    assert location.file is not None
+    return {"file": os.path.relpath(location.file, ESTATE), "object": evidence.ref.describe(),
+            "path": format_path(evidence.path), "line": location.line}
+
+
+def as_key(step: Edge) -> dict[str, Any]:
+    evidence = [described(e) for e in step.evidence]
+    return {"edge": step.kind, "from": step.source, "to": step.target,
+            "evidence": evidence if len(evidence) > 1 else evidence[0]}
+
+
+def shown_edges(graph: AttackGraph) -> set[tuple[str, str, str]]:
+    """Every edge as a step shows it: through a hidden node, joined to each edge leaving it."""
+    leaving: dict[str, list[Edge]] = {}
+    for edge in graph.edges:
+        leaving.setdefault(edge.source, []).append(edge)
+    shown = set()
+    for edge in graph.edges:
+        if graph.nodes[edge.source].hidden:
+            continue
+        if graph.nodes[edge.target].hidden:
+            for after in leaving.get(edge.target, ()):
+                kind = after.kind if edge.kind == "holds" else edge.kind
+                shown.add((kind, edge.source, after.target))
+        else:
+            shown.add((edge.kind, edge.source, edge.target))
+    return shown
+
+
+# --- the answer key ----------------------------------------------------------------------------
+
+def test_every_path_of_the_estate_is_found_and_no_other() -> None:
+    found = {(p.source, p.target) for p in estate_analysis().paths}
+    wanted = {(p["entry"]["node"], p["target"]) for p in key()["paths"]}
+    assert found == wanted
+
+
+@pytest.mark.parametrize("expected", key()["paths"], ids=[p["id"] for p in key()["paths"]])
+def test_each_path_step_by_step_with_its_evidence(expected: dict[str, Any]) -> None:
+    analysis = estate_analysis()
+    path = next(p for p in analysis.paths if (p.source, p.target) == (expected["entry"]["node"], expected["target"]))
+    entry = analysis.node(path.source).entry
+    assert entry is not None and described(entry) == expected["entry"]["evidence"]
+    wanted = [{k: v for k, v in step.items() if k != "why"} for step in expected["steps"]]
+    assert [as_key(step) for step in path.steps] == wanted
+
+
+@pytest.mark.parametrize("miss", key()["near_misses"], ids=[m["id"] for m in key()["near_misses"]])
+def test_each_near_miss_is_no_edge(miss: dict[str, Any]) -> None:
+    absent = miss["absent"]
+    graph = estate_analysis().graph
+    assert (absent["edge"], absent["from"], absent["to"]) not in shown_edges(graph)
+    # ...and nothing else joins the two either (a rule node of the role, say)
+    assert not any(e.source.startswith(absent["from"]) and e.target == absent["to"] and e.kind == absent["edge"]
+                   for e in graph.edges)
+
+
+def test_the_near_misses_hold_for_the_right_reason() -> None:
+    """Each near-miss's would-be edge exists once the fact that blocks it is taken away."""
+    resources = estate_resources()
+
+    def edited(kind: str, name: str, change: Callable[[dict[str, Any]], None]) -> set[tuple[str, str, str]]:
+        changed = []
+        for resource in resources:
+            if resource.kind == kind and resource.name == name:
+                body = yaml.safe_load(yaml.safe_dump(dict(_plain(resource.body))))
+                change(body)
+                resource = Resource(resource.ref, body, resource.origin)
+            changed.append(resource)
+        return shown_edges(analyse(Inventory(changed)).graph)
+
+    def pod(body: dict[str, Any]) -> dict[str, Any]:
+        spec: dict[str, Any] = body["spec"]["template"]["spec"]
+        return spec
+
+    status = edited("Deployment", "status-page", lambda b: pod(b).pop("automountServiceAccountToken"))
+    assert ("mounts-token", "Deployment/web/status-page", "ServiceAccount/web/status-reader") in status
+    gpu = edited("Deployment", "frontend", lambda b: pod(b).update(tolerations=[{"operator": "Exists"}]))
+    assert ("shares-node", "node-of:Deployment/web/frontend", "DaemonSet/kube-system/gpu-plugin") in gpu
+    psa = edited("Namespace", "ci", lambda b: b["metadata"]["labels"].pop("pod-security.kubernetes.io/enforce"))
+    assert ("creates-pod-on-node", "Role/ci/pod-launcher", "node:any") in psa
+    debug = edited("Deployment", "exporter-debug",
+                   lambda b: pod(b)["containers"][0]["ports"][0].update(name="web"))
+    assert ("exposes", "Service/monitoring/exporter-public", "Deployment/monitoring/exporter-debug") in debug
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def test_entry_points_that_lead_nowhere_have_no_path() -> None:
+    analysis = estate_analysis()
+    entries = {n.id for n in analysis.graph.nodes.values() if n.entry is not None}
+    dead_ends = {"Pod/kube-system/kube-apiserver-cp-1", "Service/web/status", "Service/monitoring/exporter-public",
+                 "Service/payments/fraud", "Service/team-a/build-ui", "Service/web/admin-lb"}
+    assert dead_ends <= entries
+    assert entries - dead_ends == {p.source for p in analysis.paths}
+
+
+def test_a_path_through_another_entry_point_is_left_to_that_one() -> None:
+    """Ingress/docs/wiki routes to Service/docs/wiki; were that Service a LoadBalancer, the path
+    would be the Service's (the Ingress's would only add a step in front)."""
+    resources = []
+    for resource in estate_resources():
+        if resource.kind == "Service" and resource.ref.describe() == "Service/docs/wiki":
+            body = _plain(resource.body)
+            body["spec"]["type"] = "LoadBalancer"
+            resource = Resource(resource.ref, body, resource.origin)
+        resources.append(resource)
+    sources = {(p.source, p.target) for p in analyse(Inventory(resources)).paths}
+    assert ("Service/docs/wiki", "crown:nodes-proxy") in sources
+    assert ("Ingress/docs/wiki", "crown:nodes-proxy") not in sources
+
+
+def test_paths_do_not_depend_on_input_order() -> None:
+    resources = estate_resources()
+    reference = [(p.source, p.target, p.key) for p in estate_analysis().paths]
+    chokes = [(c.edge.fix, c.cuts) for c in estate_analysis().choke_points]
+    for seed in range(3):
+        shuffled = list(resources)
+        random.Random(seed).shuffle(shuffled)
+        analysis = analyse(Inventory(shuffled))
+        assert sorted((p.source, p.target, p.key) for p in analysis.paths) == sorted(reference)
+        assert [(c.edge.fix, c.cuts) for c in analysis.choke_points] == chokes
+
+
+def test_from_any_adds_paths_from_every_workload_with_one() -> None:
+    analysis = analyse(Inventory(estate_resources()), sources="any")
+    sources = {p.source for p in analysis.paths}
+    assert {p.source for p in estate_analysis().paths} <= sources
+    assert "Deployment/ops/backup-agent" in sources  # not exposed, but its token reads kube-system's Secrets
+    assert "Deployment/web/status-page" not in sources
+    only = analyse(Inventory(estate_resources()), targets=["nodes-proxy"])
+    assert {p.target for p in only.paths} == {"crown:nodes-proxy"}
+
+
+# --- choke points ------------------------------------------------------------------------------
+
+def reachable(graph: AttackGraph, start: str, goal: str, without: int) -> bool:
+    leaving: dict[str, list[str]] = {}
+    for k, edge in enumerate(graph.edges):
+        if k != without:
+            leaving.setdefault(edge.source, []).append(edge.target)
+    seen, todo = {start}, [start]
+    while todo:
+        node = todo.pop()
+        if node == goal:
+            return True
+        for after in leaving.get(node, ()):
+            if after not in seen:
+                seen.add(after)
+                todo.append(after)
+    return False
+
+
+def recount(analysis: AttackAnalysis) -> dict[int, int]:
+    """The definition: remove each fixable edge, count the (source, crown) pairs left with no path."""
+    graph = analysis.graph
+    cuts = {}
+    for k, edge in enumerate(graph.edges):
+        if edge.fix:
+            lost = sum(not reachable(graph, p.source, p.target, k) for p in analysis.paths)
+            if lost:
+                cuts[k] = lost
+    return cuts
+
+
+def test_choke_points_equal_removing_each_edge_and_recounting() -> None:
+    analysis = estate_analysis()
+    position = {id(edge): k for k, edge in enumerate(analysis.graph.edges)}
+    found = {position[id(c.edge)]: c.cuts for c in analysis.choke_points}
+    assert found == recount(analysis) and found
+    top = analysis.choke_points[0]
+    assert top.cuts == max(found.values())
+    assert len(top.paths) == top.cuts
+
+
+def _graph(size: int, pairs: Iterable[tuple[int, int]], entries: Iterable[int]) -> AttackGraph:
+    origin = Origin(file="x.yaml", line=1)
+    resource = Resource(ResourceRef("v1", "Service", "s", "n"), {}, origin)
+    nodes = {f"n{i}": GraphNode(f"n{i}", "workload", f"n{i}") for i in range(size)}
+    for i in entries:
+        nodes[f"n{i}"] = GraphNode(f"n{i}", "entry", f"n{i}", entry=Evidence(resource, ("spec",)))
+    nodes["crown:cluster-admin"] = GraphNode("crown:cluster-admin", "crown", "cluster-admin")
+    edges = [Edge("bound", f"n{a}", f"n{b}" if b < size else "crown:cluster-admin", (), fix=f"fix {a}-{b}-{k}")
+             for k, (a, b) in enumerate(pairs) if a != b]
+    return AttackGraph(nodes, edges)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(3, 9).flatmap(lambda size: st.tuples(
+    st.just(size), st.lists(st.tuples(st.integers(0, size - 1), st.integers(0, size)), max_size=3 * size),
+    st.sets(st.integers(0, size - 1), min_size=1, max_size=3))))
+def test_dominator_choke_points_equal_recounting_on_any_graph(case: tuple[int, list[tuple[int, int]], set[int]]) -> None:
+    size, pairs, entries = case
+    analysis = search(_graph(size, pairs, entries), "any")
+    position = {id(edge): k for k, edge in enumerate(analysis.graph.edges)}
+    assert {position[id(c.edge)]: c.cuts for c in analysis.choke_points} == recount(analysis)
+    for path in analysis.paths:  # shortest: no node twice, each step leads on
+        nodes = [path.source, *(s.target for s in path.steps)]
+        assert len(nodes) == len(set(nodes)) and nodes[-1] == path.target
+
+
+# --- the rule ----------------------------------------------------------------------------------
+
+def findings(result: CliResult, rule: str = RULE) -> list[dict[str, Any]]:
+    return [f for f in result.json()["findings"] if f["rule"] == rule]
+
+
+def test_the_rule_reports_each_path_at_its_entry_point(kaudit: Callable[..., CliResult]) -> None:
+    result = kaudit("scan", str(ESTATE), "-f", "json", "--fail-on", "critical")
+    assert result.code == 1
+    found = findings(result)
+    assert len(found) == len(key()["paths"])
+    for expected in key()["paths"]:
+        entry = expected["entry"]["evidence"]
+        match = [f for f in found if f["location"]["line"] == entry["line"] and
+                 Path(f["location"]["file"]).name == entry["file"] and expected["target"][6:] in f["message"]]
+        assert len(match) == 1, expected["id"]
+        assert match[0]["severity"] == "critical"
+
+
+def copy_estate(tmp_path: Path) -> Path:
+    target = tmp_path / "estate"
+    shutil.copytree(ESTATE, target, ignore=shutil.ignore_patterns("expected.yaml"))
+    return target
+
+
+def test_fingerprints_follow_the_steps_not_lines_or_unrelated_objects(kaudit: Callable[..., CliResult],
+                                                                        tmp_path: Path) -> None:
+    estate = copy_estate(tmp_path)
+    before = {f["fingerprint"] for f in findings(kaudit("scan", str(estate), "-f", "json", "--fail-on", "never"))}
+    web = estate / "20-web.yaml"
+    web.write_text("# moved down\n\n" + web.read_text())
+    (estate / "90-unrelated.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "other", "namespace": "web"},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "nothing-here"}, "ports": [{"port": 80}]}}))
+    after = {f["fingerprint"] for f in findings(kaudit("scan", str(estate), "-f", "json", "--fail-on", "never"))}
+    assert after == before
+
+
+def test_a_baseline_fails_exactly_when_a_path_is_added(kaudit: Callable[..., CliResult], tmp_path: Path) -> None:
+    estate = copy_estate(tmp_path)
+    baseline = tmp_path / "baseline.json"
+    assert kaudit("baseline", "create", str(estate), "-o", str(baseline)).code == 0
+    same = kaudit("scan", str(estate), "--baseline", str(baseline), "--fail-on", "critical", "-f", "json")
+    assert same.code == 0, same.out
+    # the exposed dashboard's account bound to cluster-admin: one new path (web/frontend's node also
+    # carries that token now, but its path through the log-shipper DaemonSet is as short and ranks first)
+    (estate / "91-new-grant.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "dashboard-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "dashboard", "namespace": "tools"}]}))
+    added = kaudit("scan", str(estate), "--baseline", str(baseline), "--fail-on", "critical", "-f", "json")
+    assert added.code == 1
+    new = [f for f in findings(added) if not f.get("suppressed")]
+    assert [(f["resource"]["kind"], f["resource"]["name"], f["message"].split(" steps")[0]) for f in new] == \
+        [("Ingress", "dashboard", 'Ingress "dashboard" reaches cluster-admin in 5')]
+
+
+def test_suppressing_a_step_does_not_hide_the_path_but_suppressing_the_path_does(
+        kaudit: Callable[..., CliResult], tmp_path: Path) -> None:
+    estate = copy_estate(tmp_path)
+    web = estate / "20-web.yaml"
+    documents = list(yaml.safe_load_all(web.read_text()))
+    for document in documents:
+        if document and document["kind"] == "Deployment" and document["metadata"]["name"] == "frontend":
+            document["metadata"].setdefault("annotations", {}).update({
+                "kaudit.io/ignore": "privileged-container", "kaudit.io/ignore-reason": "needs the GPU driver"})
+    web.write_text(yaml.safe_dump_all(documents))
+    result = kaudit("scan", str(estate), "-f", "json", "--fail-on", "never")
+    privileged = [f for f in result.json()["findings"] if f["rule"] == "privileged-container"
+                  and f["resource"]["name"] == "frontend"]
+    assert privileged and all(f["suppressed"] for f in privileged)
+    from_frontend = [f for f in findings(result) if f["resource"]["name"] == "frontend"]
+    assert len(from_frontend) == 3 and not any(f["suppressed"] for f in from_frontend)
+    for document in documents:
+        if document and document["kind"] == "Service" and document["metadata"]["name"] == "frontend":
+            document["metadata"].setdefault("annotations", {}).update({
+                "kaudit.io/ignore": RULE, "kaudit.io/ignore-reason": "accepted until the node pool split"})
+    web.write_text(yaml.safe_dump_all(documents))
+    result = kaudit("scan", str(estate), "-f", "json", "--fail-on", "never")
+    from_frontend = [f for f in findings(result) if f["resource"]["name"] == "frontend"]
+    assert len(from_frontend) == 3 and all(f["suppressed"] for f in from_frontend)
+
+
+# --- kaudit paths ------------------------------------------------------------------------------
+
+def test_the_readme_example_is_the_real_output(kaudit: Callable[..., CliResult],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = Path(__file__).parent.parent
+    monkeypatch.chdir(repo)
+    result = kaudit("paths", "examples/manifests")
+    assert result.code == 1
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- paths-output -->\n```text\n", 1)[1].split("```", 1)[0]
+    assert block == result.out
+
+
+def test_paths_json_is_the_graph_with_its_evidence(kaudit: Callable[..., CliResult], tmp_path: Path) -> None:
+    out = tmp_path / "graph.json"
+    result = kaudit("paths", str(ESTATE), "-f", "json", "-o", str(out), "--to", "cluster-admin")
+    assert result.code == 1, result.err
+    import json
+
+    graph = json.loads(out.read_text())
+    assert graph["schema"] == "kaudit-attack-graph/1" and graph["targets"] == ["cluster-admin"]
+    assert {p["target"] for p in graph["paths"]} == {"crown:cluster-admin"}
+    wanted = [p for p in key()["paths"] if p["target"] == "crown:cluster-admin"]
+    assert len(graph["paths"]) == len(wanted)
+    ids = {node["id"] for node in graph["nodes"]}
+    for edge in graph["edges"]:
+        assert edge["from"] in ids and edge["to"] in ids
+        for evidence in edge["evidence"]:
+            assert evidence["file"].endswith(".yaml") and evidence["line"] >= 1
+    assert graph["chokePoints"][0]["cuts"] >= graph["chokePoints"][-1]["cuts"] >= 1
+    assert graph["inputs"]["errors"] == []
+
+
+def test_paths_exit_codes_and_usage(kaudit: Callable[..., CliResult], tmp_path: Path) -> None:
+    harmless = tmp_path / "web.yaml"
+    harmless.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "w"},
+                                        "spec": {"type": "LoadBalancer", "selector": {"app": "w"}}}))
+    none = kaudit("paths", str(harmless))
+    assert none.code == 0 and none.out.startswith("No attack path")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert kaudit("paths", str(empty)).code == 2  # nothing was seen: never a pass
+    bad = kaudit("paths", str(ESTATE), "--to", "root")
+    assert bad.code == 2 and "not a crown jewel" in bad.err
+    both = kaudit("paths", str(ESTATE), "--context", "prod")
+    assert both.code == 2 and "not both" in both.err
