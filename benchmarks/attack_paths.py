@@ -708,7 +708,7 @@ def report(tree: Path, counts: dict[str, int], generated: float, work: Path, arg
           f"generated in {generated:.1f} s")
     print("  " + ", ".join(f"{v:,} {k}" for k, v in counts.items() if k not in ("workloads", "RBAC objects", "files",
                                                                                "bytes")))
-    print("\n| measurement (each a fresh process) | wall time | memory |\n|---|---|---|")
+    print("\n| measurement (each a fresh process) | wall time | memory | result |\n|---|---|---|---|")
     loaded = in_fresh_process("load", tree)
     print(f"| (a) load {loaded['resources']:,} objects + Inventory | {loaded['load_s']:.2f} + "
           f"{loaded['inventory_s']:.2f} s | peak {loaded['peak_mib']:.0f} MiB |")
@@ -733,13 +733,20 @@ def report(tree: Path, counts: dict[str, int], generated: float, work: Path, arg
             over.append(f"paths + choke points {engine['search_s']:.2f} s > {BUDGET_SECONDS:.0f} s")
         if max(engine["peak_mib"], analysed["peak_mib"]) > BUDGET_MIB:
             over.append(f"peak RSS {max(engine['peak_mib'], analysed['peak_mib']):.0f} MiB > {BUDGET_MIB:.0f} MiB")
-    seconds, peak, code, tail = whole_process(kaudit("paths", str(tree), "-f", "json"))
+    output = work / "paths.json"
+    seconds, peak, code, tail = whole_process(kaudit("paths", str(tree), "-f", "json", "-o", str(output)))
     if code == 2 and "no such command" in tail:
         print("| (d) `kaudit paths DIR -f json` | not there yet | |")
-    elif code not in (0, 1):
+    elif code not in (0, 1, 2):  # 0: no path, 1: paths, 2: the scan could not see everything
         over.append(f"kaudit paths exited {code}: {tail.strip()}")
     else:
-        print(f"| (d) `kaudit paths DIR -f json`, whole process | {seconds:.2f} s | peak {peak:.0f} MiB |")
+        found = json.loads(output.read_text())
+        print(f"| (d) `kaudit paths DIR -f json -o FILE`, whole process (exit {code}) | {seconds:.2f} s | "
+              f"peak {peak:.0f} MiB | {len(found['paths']):,} paths, {len(found['chokePoints']):,} choke points, "
+              f"{len(found['nodes']):,} nodes, {len(found['edges']):,} edges, {output.stat().st_size / 2**20:.0f} MiB "
+              f"of JSON |")
+        if "paths" in engine and len(found["paths"]) != engine["paths"]:
+            over.append(f"kaudit paths found {len(found['paths'])} paths, search() {engine['paths']}")
     scans = [("attack-path rule only", ["--rule", "attack-path-to-cluster-admin"])]
     if args.full_scan:
         scans.append(("every rule", []))
