@@ -102,7 +102,8 @@ DANGEROUS_CLUSTER: tuple[tuple[Doc, ...], ...] = (
     ({"apiGroups": [""], "resources": ["pods", "pods/exec"], "verbs": ["get", "list", "create"]},),
     ({"apiGroups": [""], "resources": ["users", "groups", "serviceaccounts"], "verbs": ["impersonate"]},),
     ({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},),
-    ({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind", "escalate", "update"]},
+    ({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+      "verbs": ["bind", "escalate", "update"]},
      {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterrolebindings"], "verbs": ["create", "get"]}),
     ({"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests/approval"], "verbs": ["update"]},
      {"apiGroups": ["certificates.k8s.io"], "resources": ["signers"], "verbs": ["approve"],
@@ -178,8 +179,9 @@ class Estate:
 
     def nodes(self) -> None:
         count = min(50, 20 + 16 * self.scale)
+        control_plane = ("node-role.kubernetes.io/control-plane", None)
         pools = [("general", None)] * (count - 11) + [("gpu", ("nvidia.com/gpu", "present"))] * 3 + \
-            [("infra", ("dedicated", "infra"))] * 4 + [("control-plane", ("node-role.kubernetes.io/control-plane", None))] * 3 + \
+            [("infra", ("dedicated", "infra"))] * 4 + [("control-plane", control_plane)] * 3 + \
             [("windows", ("os", "windows"))]
         for i, (pool, taint) in enumerate(pools):
             name = "cp-1" if pool == "control-plane" and i == count - 4 else f"{pool}-{i:02d}"
@@ -194,8 +196,8 @@ class Estate:
             if taint:
                 key, value = taint
                 spec["taints"] = [{"key": key, **({"value": value} if value else {}), "effect": "NoSchedule"}]
-            self.add("cluster/nodes.yaml", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
-                                            "spec": spec})
+            self.add("cluster/nodes.yaml", {"apiVersion": "v1", "kind": "Node",
+                                            "metadata": {"name": name, "labels": labels}, "spec": spec})
 
     def control_plane(self) -> None:
         # The kube-apiserver's static pod where kubeadm's kubelet reads it: NodeRestriction on.
@@ -251,8 +253,8 @@ class Estate:
         path = f"{ns}/{app}.yaml"
         account = "default" if rng.random() < 0.12 else app
         if account != "default":
-            sa: Doc = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": ns,
-                                                                               "labels": {"app.kubernetes.io/name": app}}}
+            sa: Doc = {"apiVersion": "v1", "kind": "ServiceAccount",
+                       "metadata": {"name": account, "namespace": ns, "labels": {"app.kubernetes.io/name": app}}}
             if rng.random() < 0.25:
                 sa["automountServiceAccountToken"] = False
             self.add(path, sa)
@@ -270,7 +272,8 @@ class Estate:
                                          "annotations": {"kubernetes.io/service-account.name": account}},
                             "data": {"password": "cGxhY2Vob2xkZXI="}})
         if rng.random() < 0.3:
-            self.add(path, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{app}-config", "namespace": ns},
+            self.add(path, {"apiVersion": "v1", "kind": "ConfigMap",
+                            "metadata": {"name": f"{app}-config", "namespace": ns},
                             "data": {"LOG_LEVEL": "info", "FEATURE_FLAGS": "a,b,c"}})
         served: list[str] = []  # components that serve (a Service may select them)
         for w in range(size):
@@ -371,9 +374,9 @@ class Estate:
             pod["nodeSelector"] = {"node.example.com/pool": "infra"}
             pod["tolerations"] = [{"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}]
         elif roll < 0.23:
-            pod["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In",
-                                       "values": ["eu-west-1a", "eu-west-1b"]}]}]}}}
+            zones = {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-1a", "eu-west-1b"]}
+            pod["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [zones]}]}}}
         elif roll < 0.26:  # tolerates the GPU taint without asking for GPU nodes: may land anywhere
             pod["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists"}]
         elif roll < 0.27:
@@ -435,13 +438,14 @@ class Estate:
         if rng.random() < 0.6:
             selector["app.kubernetes.io/component"] = component
         named = rng.random() < 0.35
-        spec: Doc = {"type": kind, "selector": selector,
-                     "ports": [{"name": "http", "port": 80, "targetPort": "http" if named else 8080, "protocol": "TCP"}]}
+        port = {"name": "http", "port": 80, "targetPort": "http" if named else 8080, "protocol": "TCP"}
+        spec: Doc = {"type": kind, "selector": selector, "ports": [port]}
         if kind == "ClusterIP" and rng.random() < 0.005:
             spec["externalIPs"] = [f"203.0.113.{rng.randrange(1, 250)}"]
             self.facts["externalIPs"] += 1
         name = app if component == COMPONENTS[0] else f"{app}-{component}"
-        self.add(path, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns}, "spec": spec})
+        self.add(path, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+                        "spec": spec})
         if kind != "ClusterIP":
             self.facts[f"{kind} Services"] += 1
         elif rng.random() < 0.08:
@@ -562,7 +566,8 @@ class Estate:
     def summary(self) -> dict[str, int]:
         rbac = sum(self.counts[k] for k in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"))
         return {"workloads": self.counts["workloads"], "RBAC objects": rbac, "files": len(self.files),
-                **{k: v for k, v in sorted(self.counts.items()) if k != "workloads"}, **dict(sorted(self.facts.items()))}
+                **{k: v for k, v in sorted(self.counts.items()) if k != "workloads"},
+                **dict(sorted(self.facts.items()))}
 
 
 def generate(out: Path, scale: int = 1, seed: int = SEED) -> dict[str, int]:
@@ -619,7 +624,8 @@ def measure_engine(tree: str) -> dict[str, Any]:
     entries = sum(1 for node in graph.nodes.values() if node.entry is not None)
     reached = {path.source for path in analysis.paths}
     top = [{"fix": choke.edge.fix, "cuts": choke.cuts} for choke in analysis.choke_points[:3]]
-    return {**figures, "build_s": built - started, "search_s": searched - built, "search_seconds_field": analysis.seconds,
+    return {**figures, "build_s": built - started, "search_s": searched - built,
+            "search_seconds_field": analysis.seconds,
             "rss_after_search_mib": rss_mib(), "peak_mib": peak_mib(), "nodes": len(graph.nodes),
             "edges": len(graph.edges), "entries": entries, "entries_with_path": len(reached),
             "paths": len(analysis.paths), "crowns_reached": len({path.target for path in analysis.paths}),
@@ -648,7 +654,8 @@ def in_fresh_process(what: str, tree: Path) -> dict[str, Any]:
                           cwd=REPO)
     if done.returncode != 0:
         sys.exit(f"--measure {what} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def whole_process(command: list[str], output: Optional[Path] = None) -> tuple[float, float, int, str]:
@@ -675,6 +682,8 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=1, help="K x (10,000 workloads, 5,000 RBAC objects)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--keep", type=Path, help="write the estate here (created) and keep it")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="engine measurements (fresh processes); the median is shown")
     parser.add_argument("--full-scan", action="store_true", help="also time `kaudit scan` with every rule")
     parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("tree", nargs="?", help=argparse.SUPPRESS)
@@ -682,8 +691,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(MEASURES[args.measure](args.tree)))
         return
-    if args.scale < 1:
-        parser.error("--scale must be at least 1")
+    if args.scale < 1 or args.runs < 1:
+        parser.error("--scale and --runs must be at least 1")
 
     work = Path(tempfile.mkdtemp(prefix="kaudit-attack-paths-"))
     tree = args.keep or work / "estate"
@@ -693,7 +702,10 @@ def main() -> None:
         started = time.perf_counter()
         counts = generate(tree, args.scale, args.seed)
         generated = time.perf_counter() - started
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores), "
+              f"Python {sys.version.split()[0]}")
         over = report(tree, counts, generated, work, args)
+        print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if over:
@@ -714,15 +726,21 @@ def report(tree: Path, counts: dict[str, int], generated: float, work: Path, arg
           f"{loaded['inventory_s']:.2f} s | peak {loaded['peak_mib']:.0f} MiB |")
     if loaded["input_errors"]:
         over.append(f"the loader reported {loaded['input_errors']} input errors")
-    engine = in_fresh_process("engine", tree)
+    runs = [in_fresh_process("engine", tree) for _ in range(args.runs)]
+    engine = sorted(runs, key=lambda run: run.get("search_s", 0))[len(runs) // 2]  # the median run
+    spread = "" if len(runs) < 2 or "engine" in engine else \
+        f" (median of {len(runs)}; {min(r['search_s'] for r in runs):.2f}-{max(r['search_s'] for r in runs):.2f})"
+    build_spread = "" if not spread else \
+        f" ({min(r['build_s'] for r in runs):.2f}-{max(r['build_s'] for r in runs):.2f})"
     if "engine" in engine:
         print(f"| (b) kaudit.attack: {engine['engine']} | | |")
     else:
-        print(f"| (b) build_graph: {engine['nodes']:,} nodes, {engine['edges']:,} edges | {engine['build_s']:.2f} s | "
-              f"RSS {engine['rss_after_load_mib']:.0f} MiB after load, {engine['rss_after_build_mib']:.0f} after build |")
-        print(f"| (b) **search: paths + choke points** (budget {BUDGET_SECONDS:.0f} s) | **{engine['search_s']:.2f} s** "
-              f"(AttackAnalysis.seconds {engine['search_seconds_field']:.2f}) | RSS {engine['rss_after_search_mib']:.0f} "
-              f"MiB after |")
+        print(f"| (b) build_graph: {engine['nodes']:,} nodes, {engine['edges']:,} edges | "
+              f"{engine['build_s']:.2f} s{build_spread} | RSS {engine['rss_after_load_mib']:.0f} MiB after load, "
+              f"{engine['rss_after_build_mib']:.0f} after build |")
+        print(f"| (b) **search: paths + choke points** (budget {BUDGET_SECONDS:.0f} s) | "
+              f"**{engine['search_s']:.2f} s**{spread} (AttackAnalysis.seconds {engine['search_seconds_field']:.2f}) | "
+              f"RSS {engine['rss_after_search_mib']:.0f} MiB after |")
         print(f"| (b) build + search | {engine['build_s'] + engine['search_s']:.2f} s | |")
         print(f"| (c) **peak RSS of (b)'s process**, load included (budget {BUDGET_MIB:.0f} MiB) | | "
               f"**{engine['peak_mib']:.0f} MiB** |")
@@ -761,10 +779,11 @@ def report(tree: Path, counts: dict[str, int], generated: float, work: Path, arg
         errors = scanned["inputs"]["errors"]
         if errors:
             over.append(f"kaudit scan lists input errors: {errors[:3]}")
-        findings = Counter(f.get("ruleId") or f.get("rule") for f in scanned["findings"])
+        findings = Counter(f.get("rule") for f in scanned["findings"])
         rule_errors = len(scanned.get("ruleErrors") or [])
         print(f"| (d) `kaudit scan DIR` ({label}, --jobs 1, JSON) | {seconds:.2f} s | peak {peak:.0f} MiB | "
-              f"{len(scanned['findings']):,} findings ({findings.get('attack-path-to-cluster-admin', 0):,} attack paths), "
+              f"{len(scanned['findings']):,} findings "
+              f"({findings.get('attack-path-to-cluster-admin', 0):,} attack paths), "
               f"{len(errors)} input errors, {rule_errors} rule errors |")
         if rule_errors:
             over.append(f"kaudit scan ({label}): {rule_errors} rules could not evaluate")
