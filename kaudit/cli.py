@@ -552,6 +552,12 @@ class _Formatter(argparse.HelpFormatter):
             return "".join(self._format_action(command) for command in action._get_subactions())
         return super()._format_action(action)
 
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # never inside a hyphenated word: rule, template and option names stay whole (and greppable)
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
     def _format_action_invocation(self, action: argparse.Action) -> str:
         if not action.option_strings or action.nargs == 0:
             return super()._format_action_invocation(action)

@@ -84,7 +84,9 @@ def split_rules(rules: Sequence[Rule], absent: frozenset[str] = frozenset()) -> 
     kinds: set[str] = {"Namespace"}
     for rule in main:
         kinds |= set(TEMPLATES[rule.template].reads) | {k for k in rule.kinds if k != "workloads"}
-    container_rules = [TEMPLATES[r.template] for r in main if r.target == "container"]
+    # container rules, and object rules that read containers (the attack graph: privileged, ports...)
+    container_rules = [TEMPLATES[r.template] for r in main
+                       if r.target == "container" or TEMPLATES[r.template].container_fields]
     fields = frozenset(f for template in container_rules for f in template.container_fields)
     whole = any(not template.container_fields for template in container_rules)
     return SplitRules(local, main, frozenset(kinds), whole, fields)

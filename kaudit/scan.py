@@ -365,14 +365,16 @@ def rules_affected(rules: Sequence[Rule], gaps: Sequence[CoverageGap], kinds_rea
     kinds listed with at least one success; None: unknown, taken as read)."""
     not_evaluated, partial = [], []
     for rule in rules:
-        looked_up = set(TEMPLATES[rule.template].reads)
+        template = TEMPLATES[rule.template]
+        looked_up = set(template.reads) - template.reads_partly
         judged = {k for k in rule.kinds if k not in ("workloads", "all")}
         if "workloads" in rule.kinds or rule.target in ("pod", "container"):
             judged |= WORKLOAD_KINDS
         if rule.target == "namespace":
             judged.add("Namespace")
         context_gaps = [gap for gap in gaps if gap.kind in looked_up]
-        judged_gaps = [gap for gap in gaps if gap.kind not in looked_up and (gap.kind in judged or "all" in rule.kinds)]
+        judged_gaps = [gap for gap in gaps if gap.kind not in looked_up and (gap.kind in judged or "all" in rule.kinds
+                                                                             or gap.kind in template.reads_partly)]
         nothing_judged = kinds_read is not None and "all" not in rule.kinds and not (judged & kinds_read)
         if context_gaps or (judged_gaps and nothing_judged):
             not_evaluated.append((rule.id, _unread(context_gaps + judged_gaps)))

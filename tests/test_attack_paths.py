@@ -383,3 +383,125 @@ def test_paths_exit_codes_and_usage(kaudit: Callable[..., CliResult], tmp_path: 
     assert bad.code == 2 and "not a crown jewel" in bad.err
     both = kaudit("paths", str(ESTATE), "--context", "prod")
     assert both.code == 2 and "not both" in both.err
+
+
+# --- the pieces: scheduling, grants, escapes, odd input ----------------------------------------
+
+def _pod_spec(spec: dict[str, Any]) -> Any:
+    from kaudit.workloads import pod_specs
+
+    return pod_specs({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec})[0]
+
+
+def _node(name: str, labels: dict[str, str], taints: list[dict[str, Any]]) -> Resource:
+    body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
+            "spec": {"taints": taints}}
+    return Resource(ResourceRef("v1", "Node", name), body, Origin(file="n.yaml", line=1))
+
+
+@pytest.mark.parametrize("spec, fits", [
+    ({}, False),  # the NoSchedule taint
+    ({"tolerations": [{"operator": "Exists"}]}, True),  # no key, Exists: every taint
+    ({"tolerations": [{"key": "dedicated", "operator": "Equal", "value": "edge"}]}, True),
+    ({"tolerations": [{"key": "dedicated", "value": "other"}]}, False),
+    ({"tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}]}, False),  # effect differs
+    ({"tolerations": [{"operator": "Equal", "value": "edge"}]}, False),  # Equal needs a key
+    ({"tolerations": [{"operator": "Exists"}], "nodeSelector": {"zone": "b"}}, False),
+    ({"tolerations": [{"operator": "Exists"}], "nodeName": "other"}, False),
+    ({"tolerations": [{"operator": "Exists"}], "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]},
+                              {"matchExpressions": [{"key": "cores", "operator": "Gt", "values": ["8"]}]}]}}}}, True),
+    ({"tolerations": [{"operator": "Exists"}], "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{}]}}}}, False),  # an empty term matches no node
+    ({"tolerations": None, "nodeSelector": "zone=a", "affinity": [1]}, False),  # odd shapes: no crash
+])
+def test_scheduling_follows_the_scheduler_filters(spec: dict[str, Any], fits: bool) -> None:
+    from kaudit.attack.scheduling import Constraints
+
+    node = _node("edge-1", {"zone": "a", "cores": "16"}, [{"key": "dedicated", "value": "edge", "effect": "NoSchedule"},
+                                                         {"key": "soft", "effect": "PreferNoSchedule"}])
+    assert Constraints(_pod_spec(spec)).fits(node) is fits
+
+
+def test_without_node_objects_only_conflicting_constraints_keep_pods_apart() -> None:
+    from kaudit.attack.scheduling import Constraints, shared_nodes
+
+    pools = [Constraints(_pod_spec(s)) for s in ({"nodeSelector": {"zone": "a"}}, {"nodeSelector": {"zone": "b"}},
+                                                 {}, {"nodeName": "n1"}, {"nodeName": "n2"})]
+    shared = [{j for j, _ in row} for row in shared_nodes(pools, [])]
+    assert shared[0] == {0, 2, 3, 4} and shared[1] == {1, 2, 3, 4} and shared[3] == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("rule, kinds", [
+    ({"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get"]}, {"exec"}),
+    ({"apiGroups": [""], "resources": ["*/exec"], "verbs": ["create"]}, {"exec"}),
+    ({"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"], "resourceNames": ["x"]}, {"secrets"}),
+    ({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]}, {"patch-workloads"}),
+    ({"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": ["create"]}, {"create-pods"}),
+    ({"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"], "resourceNames": ["developers"]}, set()),
+    ({"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"], "resourceNames": ["system:masters"]},
+     {"impersonate-user"}),
+    ({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"]}, {"bind"}),
+    ({"apiGroups": ["certificates.k8s.io"], "resources": ["signers"], "verbs": ["approve"],
+      "resourceNames": ["example.com/internal"]}, set()),
+    ({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"all"}),
+    ({"apiGroups": [""], "resources": "secrets", "verbs": None}, set()),  # odd shapes: nothing, no crash
+])
+def test_rule_capabilities_follow_the_authorizer(rule: dict[str, Any], kinds: set[str]) -> None:
+    from kaudit.attack.grants import capabilities
+
+    assert {c.kind for c in capabilities(rule)} == kinds
+
+
+@pytest.mark.parametrize("spec, escapes", [
+    ({"containers": [{"name": "a", "securityContext": {"capabilities": {"add": ["cap_sys_admin"]}}}]}, True),
+    ({"hostPID": True, "containers": [{"name": "a"}]}, False),  # hostPID alone: no ptrace
+    ({"hostPID": True, "containers": [{"name": "a", "securityContext": {"capabilities": {"add": ["SYS_PTRACE"]}}}]},
+     True),
+    ({"volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+      "containers": [{"name": "a", "volumeMounts": [{"name": "root", "mountPath": "/host", "readOnly": True}]}]}, True),
+    ({"volumes": [{"name": "etc", "hostPath": {"path": "/etc"}}],
+      "containers": [{"name": "a", "volumeMounts": [{"name": "etc", "mountPath": "/e", "readOnly": True}]}]}, False),
+    ({"volumes": [{"name": "etc", "hostPath": {"path": "/etc/"}}],
+      "containers": [{"name": "a", "volumeMounts": [{"name": "etc", "mountPath": "/e"}]}]}, True),
+    ({"volumes": [{"name": "sock", "hostPath": {"path": "/var/run/containerd/containerd.sock"}}],
+      "containers": [{"name": "a", "volumeMounts": [{"name": "sock", "mountPath": "/s", "readOnly": True}]}]}, True),
+    ({"volumes": [{"name": "root", "hostPath": {"path": "/"}}], "containers": [{"name": "a"}]}, False),  # unmounted
+    ({"initContainers": [{"name": "i", "securityContext": {"privileged": True}}], "containers": [{"name": "a"}]},
+     True),
+    ({"volumes": "nope", "containers": [{"name": "a", "securityContext": {"capabilities": {"add": "SYS_ADMIN"}}}]},
+     False),
+])
+def test_escape_routes(spec: dict[str, Any], escapes: bool) -> None:
+    from kaudit.attack.escape import escape_routes
+
+    assert bool(escape_routes(_pod_spec(spec))) is escapes
+
+
+def test_odd_objects_never_break_the_graph() -> None:
+    """Wrong types and nulls where the graph reads: no exception, no path out of nonsense."""
+    odd = [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "a"},
+         "spec": {"type": "LoadBalancer", "selector": ["app"], "ports": "80"}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "t", "namespace": "a"},
+         "spec": {"type": "NodePort", "selector": {"app": None}, "ports": [None, {"targetPort": None}]}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i", "namespace": "a"},
+         "spec": {"rules": [None, {"http": {"paths": "x"}}], "defaultBackend": {"service": None}}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "a"},
+         "spec": {"parentRefs": [{"name": "g"}], "rules": [{"backendRefs": [None, {"name": None}]}]}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a", "labels": {"app": None}},
+         "spec": {"serviceAccountName": 7, "containers": [{"name": "c", "ports": [{"hostPort": "80"}]}],
+                  "volumes": [{"projected": {"sources": [None, {"serviceAccountToken": None}]}}], "tolerations": "x"}},
+        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+         "metadata": {"name": "k", "namespace": "a", "annotations": {"kubernetes.io/service-account.name": ["x"]}}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "b", "namespace": "a"},
+         "subjects": [None, {"kind": "ServiceAccount", "name": "7"}], "roleRef": {"kind": "ClusterRole", "name": None}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "None"},
+         "rules": [None, {"verbs": "*", "resources": {"a": 1}}]},
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n", "labels": None}, "spec": {"taints": [None, 3]}},
+    ]
+    resources = [Resource(ResourceRef(body["apiVersion"], body["kind"], body["metadata"]["name"],
+                                      body["metadata"].get("namespace")), body, Origin(file="odd.yaml", line=1))
+                 for body in odd]
+    analysis = analyse(Inventory(resources), sources="any")
+    assert analysis.paths == []

@@ -368,7 +368,7 @@ def test_fail_on_is_case_insensitive_and_numbers_take_their_bounds(kaudit: Kaudi
     (["scan", "--bogus"], "kaudit scan: error: unrecognized arguments: --bogus"),
     (["scan", "--fail", "never"], "kaudit scan: error: unrecognized arguments: --fail"),  # no abbreviations
     (["--bogus"], "kaudit: error: unrecognized arguments: --bogus"),
-    (["bogus"], "kaudit: error: no such command 'bogus' (commands: scan, rules, baseline, rbac)"),
+    (["bogus"], "kaudit: error: no such command 'bogus' (commands: scan, paths, rules, baseline, rbac)"),
     (["rules", "bogus"], "kaudit rules: error: no such command 'bogus' (commands: list, show, new, validate, schema, docs)"),
     (["rules", "show"], "kaudit rules show: error: the following arguments are required: RULE_ID"),
     (["rules", "show", "a", "b"], "kaudit rules show: error: unrecognized arguments: b"),

@@ -169,7 +169,7 @@ def test_json_report_findings_follow_the_report(report: Report) -> None:
     document = json.loads(written(json_report.write, report, terminal=False))
     assert list(document) == ["schemaVersion", "tool", "fingerprintVersion", "generatedAt", "scanned", "summary",
                               "inputs", "images", "platform", "rules", "frameworks", "ruleErrors", "rulesNotRun", "rulesPartlyRun",
-                              "baseline", "findings"]
+                              "baseline", "attackPaths", "findings"]
     assert [(f["rule"], f["severity"], f["fingerprint"], f["resource"]["name"], f["location"].get("line"))
             for f in document["findings"]] == \
         [(f.rule, f.severity.label, f.fingerprint, f.resource.name, f.location.line) for f in report.findings]

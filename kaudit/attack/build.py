@@ -446,9 +446,9 @@ class _Builder:
                 found.setdefault(capability.kind, []).append((index, capability, evidence))
                 rule_id = self.node(f"{role_id} rules[{index}]", "rule", f"{role_id} rules[{index}]", hidden=True)
                 self.edge("holds", role_id, rule_id, [evidence], "",
-                          f"remove rules[{index}] from {role.describe()} ({_rule_text(rule)})"
+                          f"remove rules[{index}] from {role.label()} ({_rule_text(rule)})"
                           if source.resource is not None else
-                          f"bind a narrower role than {role.describe()} in {grant.binding.ref.describe()}")
+                          f"bind a narrower role than {role.label()} in {grant.binding.ref.describe()}")
                 self.reach(rule_id, capability, evidence, scope, grant)
         self.combinations(role_id, found, scope, grant)
 
@@ -529,7 +529,7 @@ class _Builder:
                 if cluster_wide:
                     self.edge("grants", role_id, self.crown("cluster-admin"), [bind[2], creating[2]],
                               "bind any ClusterRole and create a binding: a binding to cluster-admin",
-                              f"remove bind (or limit it by resourceNames) in {grant.role.describe()}")
+                              f"remove bind (or limit it by resourceNames) in {grant.role.label()}")
                 else:
                     for what in ("create-pods", "secrets", "exec"):
                         self.reach(role_id, Capability(what, None, bind[1].path), bind[2], scope, grant)
@@ -537,12 +537,12 @@ class _Builder:
         if cluster_wide and escalate is not None and update is not None:
             self.edge("grants", role_id, self.crown("cluster-admin"), [escalate[2], update[2]],
                       "escalate and update ClusterRoles: write any permission into a role it holds",
-                      f"remove escalate from {grant.role.describe()}")
+                      f"remove escalate from {grant.role.label()}")
         approve, signer = first("csr-approve"), first("signer-approve")
         if cluster_wide and approve is not None and signer is not None:
             self.edge("grants", role_id, self.crown("csr-signing"), [approve[2], signer[2]],
                       "approve a CSR for any user or group, system:masters included",
-                      f"remove CSR approval from {grant.role.describe()}")
+                      f"remove CSR approval from {grant.role.label()}")
 
     def psa_enforced(self, scope: Scope) -> bool:
         if scope.namespace is None:

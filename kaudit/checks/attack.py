@@ -20,6 +20,10 @@ READS = frozenset({"Service", "Ingress", "HTTPRoute", "GRPCRoute", "TLSRoute", "
                    "ServiceAccount", "Secret", "Namespace", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
                    "Pod", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob",
                    "ReplicationController"})
+# Unread, these only hide steps (a token Secret, a grant, an entry point): a gap leaves the paths
+# found true. Not so Node, ServiceAccount and Namespace: unread taints, automount settings or Pod
+# Security labels would be taken at their defaults, which can make a path up.
+READS_PARTLY = READS - {"Node", "ServiceAccount", "Namespace"}
 MAX_CHAIN = 12  # steps named in the message; the finding carries them all
 
 
@@ -57,5 +61,7 @@ def _bind(params: Mapping[str, Any], target: str) -> Check:
 
 TEMPLATES = [
     Template("attack-path", "An entry point has an attack path to a crown jewel (cluster-admin or its equal).",
-             frozenset({"object"}), PARAMS, _bind, cross_object=True, reads=READS),
+             frozenset({"object"}), PARAMS, _bind, cross_object=True, reads=READS, reads_partly=READS_PARTLY,
+             # what the graph reads of containers: escapes, host ports and named ports, read-only mounts
+             container_fields=frozenset({"securityContext", "ports", "volumeMounts"})),
 ]

@@ -85,6 +85,10 @@ class Template:
     bind: Callable[[Mapping[str, Any], str], Check]  # (params, target) -> check
     cross_object: bool = False  # needs the whole inventory to be right (not just the object's own file)
     reads: frozenset[str] = frozenset()  # kinds it consults besides its target (cluster coverage gaps)
+    # Of `reads`, the kinds whose unread objects can only hide a finding, never make one up (an attack
+    # path through a Secret not read is missed; no path appears for it): a coverage gap on one makes
+    # the rule partially evaluated, its findings kept, instead of not evaluated.
+    reads_partly: frozenset[str] = frozenset()
     # Target namespace: also judges each group of objects without metadata.namespace (the namespace
     # they are applied to), on the group's first workload. Templates that read a Namespace's own
     # fields (its labels) cannot, as the group has none.

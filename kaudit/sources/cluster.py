@@ -4,7 +4,8 @@ The client gives kubeconfig contexts, exec / OIDC auth plugins, TLS and in-clust
 requests themselves are raw GETs decoded as JSON (no generated model objects: several times faster
 on large lists). What is read:
 
-- discovery (`/api/v1`, `/apis`), then only the resource types rules need, each listed with
+- discovery (`/api/v1`, `/apis`; a group's other versions for the types its preferred version does not
+  serve), then only the resource types rules need (WANTED), each listed with
   `limit` / `continue`, concurrently, page by page, `managedFields` stripped;
 - Secrets only as far as a rule needs them: those of type `kubernetes.io/service-account-token`
   (a field selector), as metadata only (PartialObjectMetadataList, with no plain-JSON fallback).
@@ -70,6 +71,12 @@ WANTED: tuple[tuple[str, str], ...] = (
     ("crd.projectcalico.org", "networkpolicies"), ("crd.projectcalico.org", "globalnetworkpolicies"),
     ("projectcalico.org", "networkpolicies"), ("projectcalico.org", "globalnetworkpolicies"),
     ("argoproj.io", "rollouts"), ("apps.kruise.io", "clonesets"),
+    # Gateway API (CRDs, when installed): routes are entry points of the attack graph, like Ingresses.
+    # TLSRoute, TCPRoute and UDPRoute are served only in the experimental versions (v1alpha2, v1alpha3),
+    # not in the group's preferred v1: discovery looks there for what the preferred version lacks
+    ("gateway.networking.k8s.io", "gateways"), ("gateway.networking.k8s.io", "httproutes"),
+    ("gateway.networking.k8s.io", "grpcroutes"), ("gateway.networking.k8s.io", "tlsroutes"),
+    ("gateway.networking.k8s.io", "tcproutes"), ("gateway.networking.k8s.io", "udproutes"),
 )
 SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
 
@@ -366,10 +373,12 @@ def _discover(api: _Api, scan: ClusterScan) -> list[ResourceType]:
     wanted = set(WANTED)
     found: list[ResourceType] = []
 
-    def add(group: str, version: str, listing: Any) -> None:
+    def add(group: str, version: str, listing: Any, only: Optional[set[str]] = None) -> None:
         for entry in listing.get("resources", []) if isinstance(listing, dict) else []:
             name = str(entry.get("name", ""))
             if "/" in name or (group, name) not in wanted or "list" not in entry.get("verbs", ["list"]):
+                continue
+            if only is not None and name not in only:
                 continue
             found.append(ResourceType(group, version, name, str(entry.get("kind")), bool(entry.get("namespaced"))))
 
@@ -383,14 +392,29 @@ def _discover(api: _Api, scan: ClusterScan) -> list[ResourceType]:
         name = str(group.get("name", ""))
         if name not in wanted_groups:
             continue
-        version = str((group.get("preferredVersion") or {}).get("version") or "")
-        if not version:
-            continue
-        try:
-            add(name, version, api.get(f"/apis/{name}/{version}"))
-        except _Failure as failure:
-            scan.gaps.append(CoverageGap(name, "", None, "failed", f"discovery: {failure.message}"))
+        for version in _versions(group):
+            missing = {plural for g, plural in wanted if g == name} - {t.plural for t in found if t.group == name}
+            if not missing:
+                break  # each type is listed once, in the first (most preferred) version that serves it
+            try:
+                add(name, version, api.get(f"/apis/{name}/{version}"), missing)
+            except _Failure as failure:
+                scan.gaps.append(CoverageGap(name, "", None, "failed", f"discovery: {failure.message}"))
+                break
     return found
+
+
+def _versions(group: Any) -> list[str]:
+    """A group's versions, the preferred one first, then the others in the server's order (which is
+    its priority order: v1, v1beta1, v1alpha2...). A CRD group may serve a type only in a version that
+    is not preferred (Gateway API's TCPRoute: v1alpha2 alone)."""
+    if not isinstance(group, dict):
+        return []
+    preferred = str((group.get("preferredVersion") or {}).get("version") or "")
+    others = [str(v.get("version") or "") for v in group.get("versions") or [] if isinstance(v, dict)]
+    ordered = [preferred] if preferred else []
+    ordered += [v for v in others if v and v not in ordered]
+    return ordered
 
 
 def _collect(api: _Api, types: list[ResourceType], request: ClusterRequest, scan: ClusterScan) -> None:

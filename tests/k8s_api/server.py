@@ -96,6 +96,17 @@ def plural_of(kind: str) -> str:
     return lower + "s"
 
 
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """Sort key in the API server's version priority (apimachinery's CompareKubeAwareVersionStrings):
+    GA before beta before alpha, higher numbers first, anything else last by name. A group's
+    versions are listed in this order and the first is its preferredVersion (a CRD's too)."""
+    match = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if match is None:
+        return (3, 0, 0, version)
+    major, stage, minor = match.groups()
+    return ({None: 0, "beta": 1, "alpha": 2}[stage], -int(major), -int(minor or 0), version)
+
+
 BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
     _rt("v1", "Pod"), _rt("v1", "Service"), _rt("v1", "Namespace", False), _rt("v1", "ServiceAccount"),
     _rt("v1", "Secret"), _rt("v1", "ConfigMap"), _rt("v1", "Node", False), _rt("v1", "ReplicationController"),
@@ -608,7 +619,7 @@ class FakeApiServer(LoopbackServer):
 
     @staticmethod
     def _group_doc(group: str, versions: list[str]) -> Obj:
-        gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in sorted(versions, key=version_priority)]
         return {"kind": "APIGroup", "name": group, "versions": gvs, "preferredVersion": gvs[0]}
 
     @staticmethod

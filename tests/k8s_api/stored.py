@@ -8,9 +8,17 @@ a CronJob's Job and its pod), each pod as admission leaves it (ServiceAccount ad
 account and its token volume; DefaultTolerationSeconds; Priority; the scheduler's node), linked by
 `ownerReferences` with `controller: true`. Names the controllers generate (`web-5c8f7d9b6d-x2k9p`)
 come from `seed`: another seed is another rollout. Deterministic: the same seed gives the same objects.
+
+Nodes: the manifests' own Node objects, as their kubelets register them (`registered`: the
+kubelet's well-known labels, addresses, status), else two plain nodes. Pods are placed as the
+scheduler and the DaemonSet controller would (`fits`: nodeSelector, `metadata.name` node affinity,
+NoSchedule/NoExecute taints and tolerations); a pod that fits no node stays Pending, unbound.
+`static_pods` names the Pods that are mirror pods of a kubelet's static pod manifests; `bootstrap`
+adds what kube-apiserver creates by itself (the system namespaces, a part of the bootstrap RBAC).
 """
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -114,6 +122,8 @@ def defaulted(manifest: Mapping[str, Any]) -> Obj:
         obj["status"] = {"phase": "Active"}
     elif kind == "Pod":
         _pod(obj)
+    elif kind == "Secret":
+        obj.setdefault("type", "Opaque")  # the Secret strategy's default
     elif kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
         assert spec is not None
         _template(spec["template"])
@@ -193,9 +203,10 @@ def _apparmor_skew(pod: Obj) -> None:
                     container.setdefault("securityContext", {})["appArmorProfile"] = field
 
 
-def admitted(pod: Obj, node: str, accounts: Mapping[tuple[str, str], Mapping[str, Any]]) -> Obj:
+def admitted(pod: Obj, node: Optional[str], accounts: Mapping[tuple[str, str], Mapping[str, Any]]) -> Obj:
     """What the API server, admission and the scheduler make of a pod created: defaults, AppArmor
-    in step, the service account and its token, tolerations, priority, a node."""
+    in step, the service account and its token, tolerations, priority, a node (None: none fits, so
+    the pod stays Pending, unbound)."""
     meta, spec = pod["metadata"], pod["spec"]
     meta.setdefault("uid", uid(pod))
     _pod(pod)
@@ -222,6 +233,10 @@ def admitted(pod: Obj, node: str, accounts: Mapping[tuple[str, str], Mapping[str
             tolerations.append({"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
     spec.setdefault("priority", 0)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    if node is None:  # the scheduler found no node: unbound, Pending
+        pod["status"] = {"phase": "Pending", "qosClass": "BestEffort", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}
+        return pod
     spec["nodeName"] = node
     pod["status"] = {"phase": "Running", "qosClass": "BestEffort"}
     return pod
@@ -242,13 +257,184 @@ def _hash(template: Mapping[str, Any], seed: str) -> str:
     return _generated(json.dumps(template, sort_keys=True), seed, length=10)
 
 
+# --- nodes and the scheduler ------------------------------------------------------------------------
+
+def registered(node: Mapping[str, Any]) -> Obj:
+    """A Node as its kubelet registers it: its own labels plus the kubelet's well-known ones
+    (kubelet_node_status.go initialNode), its taints as given (--register-with-taints), addresses
+    and a Ready status."""
+    obj: Obj = copy.deepcopy(dict(node))
+    meta = obj.setdefault("metadata", {})
+    name = meta["name"]
+    meta.setdefault("uid", uid(obj))
+    meta.setdefault("labels", {}).update({
+        "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"})
+    meta.setdefault("annotations", {}).update({"volumes.kubernetes.io/controller-managed-attach-detach": "true"})
+    obj["spec"] = obj.get("spec") or {}
+    obj["status"] = {"addresses": [{"type": "Hostname", "address": name}],
+                     "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                     "nodeInfo": {"kubeletVersion": "v1.30.2", "operatingSystem": "linux", "architecture": "amd64",
+                                  "containerRuntimeVersion": "containerd://1.7.18"}}
+    return obj
+
+
+def _default_nodes() -> list[Obj]:
+    return [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "uid": f"node-{node}"},
+             "status": {"nodeInfo": {"kubeletVersion": "v1.30.2"}}} for node in NODES]
+
+
+def _tolerates(tolerations: Sequence[Any], taint: Mapping[str, Any]) -> bool:
+    """v1helper.TolerationsTolerateTaint: an empty key with Exists tolerates every taint; an empty
+    effect every effect; Equal (the default) compares the value."""
+    for toleration in tolerations:
+        if not isinstance(toleration, Mapping):
+            continue
+        if toleration.get("effect") and toleration.get("effect") != taint.get("effect"):
+            continue
+        key = toleration.get("key") or ""
+        if toleration.get("operator") == "Exists":
+            if not key or key == taint.get("key"):
+                return True
+        elif key == taint.get("key") and (toleration.get("value") or "") == (taint.get("value") or ""):
+            return True
+    return False
+
+
+def fits(spec: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
+    """Can the scheduler (or the DaemonSet controller) put a pod with `spec` on `node`? nodeName,
+    nodeSelector, required node affinity on `metadata.name` (what DaemonSet pods carry) and
+    node labels (In), and the node's NoSchedule / NoExecute taints. PreferNoSchedule never blocks."""
+    name = node["metadata"]["name"]
+    labels = node["metadata"].get("labels") or {}
+    if spec.get("nodeName") and spec["nodeName"] != name:
+        return False
+    if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
+        return False
+    terms = (((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
+
+    def requirement_holds(requirement: Mapping[str, Any], found: Optional[str]) -> bool:
+        operator, values = requirement.get("operator"), requirement.get("values") or []
+        return {"In": found in values, "NotIn": found not in values, "Exists": found is not None,
+                "DoesNotExist": found is None}.get(str(operator), False)
+
+    def term_matches(term: Mapping[str, Any]) -> bool:  # the requirements of a term are ANDed
+        return all(requirement_holds(r, labels.get(r.get("key"))) for r in term.get("matchExpressions") or []) and \
+            all(requirement_holds(r, name if r.get("key") == "metadata.name" else None)
+                for r in term.get("matchFields") or [])
+
+    if terms and not any(term_matches(term) for term in terms):
+        return False
+    return all(_tolerates(spec.get("tolerations") or [], taint) for taint in (node.get("spec") or {}).get("taints", [])
+               if taint.get("effect") in ("NoSchedule", "NoExecute"))
+
+
+class _Scheduler:
+    """Each pod on the next node (round robin) among those it fits; None when it fits none."""
+
+    def __init__(self, nodes: Sequence[Mapping[str, Any]]) -> None:
+        self.nodes = nodes
+        self.turn = 0
+
+    def place(self, spec: Mapping[str, Any]) -> Optional[str]:
+        fitting = [n["metadata"]["name"] for n in self.nodes if fits(spec, n)]
+        if not fitting:
+            return None
+        self.turn += 1
+        return str(fitting[(self.turn - 1) % len(fitting)])
+
+
+# --- what the kubelet, the token controller and kube-apiserver itself create -------------------------
+
+CONFIG_HASH = "kubernetes.io/config.hash"
+
+
+def mirror_pod(pod: Obj, node: Mapping[str, Any]) -> Obj:
+    """The mirror pod (stored: `defaulted`) of a static pod manifest on `node`, as the kubelet creates it (kubelet
+    config/common.go applyDefaults, then the mirror client): on that node, tolerating every
+    NoExecute taint, with the config annotations and its Node as controller. The kubelet names it
+    `<manifest name>-<node>`: `pod` is given with that name, as the API shows it. ServiceAccount
+    admission leaves mirror pods alone (no account, no token volume)."""
+    meta, spec = pod["metadata"], pod["spec"]
+    digest = hashlib.sha256(json.dumps(pod, sort_keys=True).encode()).hexdigest()[:32]
+    meta.setdefault("uid", uid(pod))
+    meta.setdefault("annotations", {}).update({
+        CONFIG_HASH: digest, "kubernetes.io/config.mirror": digest, "kubernetes.io/config.source": "file",
+        "kubernetes.io/config.seen": "2024-01-01T00:00:00.000000000Z"})
+    meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": node["metadata"]["name"],
+                                "uid": node["metadata"]["uid"], "controller": True}]
+    spec.setdefault("tolerations", []).append({"operator": "Exists", "effect": "NoExecute"})
+    if spec.get("priorityClassName") in PRIORITY_CLASSES:  # Priority admission
+        spec["priority"] = PRIORITY_CLASSES[spec["priorityClassName"]]
+    spec.setdefault("priority", 0)
+    spec["nodeName"] = node["metadata"]["name"]
+    pod["status"] = {"phase": "Running", "qosClass": "Burstable"}
+    return pod
+
+
+PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
+
+
+def _token_secret(secret: Obj, account: Mapping[str, Any]) -> None:
+    """What the token controller writes into a service-account-token Secret whose account exists:
+    the account's uid and the token, CA and namespace (placeholders: tests must never see them)."""
+    secret["metadata"].setdefault("annotations", {})["kubernetes.io/service-account.uid"] = account["metadata"]["uid"]
+    secret["data"] = {key: base64.b64encode(f"fake-{key}-{secret['metadata']['name']}".encode()).decode()
+                      for key in ("ca.crt", "namespace", "token")}
+
+
+def bootstrap_objects() -> list[Obj]:
+    """What kube-apiserver creates by itself on its first start: the system namespaces (the
+    system-namespaces controller) and, of the bootstrap RBAC policy (plugin/pkg/auth/authorizer/
+    rbac/bootstrappolicy), cluster-admin for the group system:masters and system:basic-user for
+    every authenticated user (every ServiceAccount included)."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    labels = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+    annotations = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
+
+    def role(name: str, rules: list[Obj]) -> Obj:
+        return {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {
+            "name": name, "labels": dict(labels), "annotations": dict(annotations)}, "rules": rules}
+
+    def binding(name: str, group: str) -> Obj:
+        return {"apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {
+            "name": name, "labels": dict(labels), "annotations": dict(annotations)},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}]}
+
+    return [
+        *({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}} for name in SYSTEM_NAMESPACES),
+        role("cluster-admin", [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                               {"nonResourceURLs": ["*"], "verbs": ["*"]}]),
+        binding("cluster-admin", "system:masters"),
+        role("system:basic-user", [{"apiGroups": ["authorization.k8s.io"], "verbs": ["create"], "resources": [
+            "selfsubjectaccessreviews", "selfsubjectrulesreviews"]}, {"apiGroups": ["authentication.k8s.io"],
+                                                                     "verbs": ["create"],
+                                                                     "resources": ["selfsubjectreviews"]}]),
+        binding("system:basic-user", "system:authenticated"),
+    ]
+
+
 def cluster_state(manifests: Sequence[Mapping[str, Any]], seed: str = "rollout-1",
-                  inject: Optional[Mapping[str, Injector]] = None, replicas: Optional[int] = None) -> list[Obj]:
+                  inject: Optional[Mapping[str, Injector]] = None, replicas: Optional[int] = None,
+                  static_pods: Optional[Mapping[str, str]] = None, bootstrap: bool = False) -> list[Obj]:
     """Every object of `manifests` as stored, each namespace's `default` ServiceAccount, the nodes,
     and the objects their controllers create. `inject`: a workload's name -> a function that changes
-    each of its pods as a mutating webhook would."""
-    stored = [defaulted(m) for m in manifests]
-    bare_pods = [o for o in stored if o["kind"] == "Pod"]
+    each of its pods as a mutating webhook would. `static_pods`: "namespace/name" of a Pod -> the
+    node whose kubelet runs it from its manifest directory (served as that mirror pod).
+    `bootstrap`: add what kube-apiserver creates by itself (`bootstrap_objects`), where the
+    manifests do not declare it."""
+    declared = {(m["kind"], (m.get("metadata") or {}).get("namespace"), m["metadata"]["name"]) for m in manifests}
+    extra = [o for o in bootstrap_objects() if (o["kind"], None, o["metadata"]["name"]) not in declared] \
+        if bootstrap else []
+    given_nodes = [registered(m) for m in manifests if m["kind"] == "Node"]
+    stored = [defaulted(m) for m in [*extra, *manifests] if m["kind"] != "Node"]
+    mirrors = dict(static_pods or {})
+    bare_pods = [o for o in stored if o["kind"] == "Pod"
+                 and f"{o['metadata']['namespace']}/{o['metadata']['name']}" not in mirrors]
     accounts = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in stored if o["kind"] == "ServiceAccount"}
     made: list[Obj] = []
     for namespace in [o["metadata"]["name"] for o in stored if o["kind"] == "Namespace"]:
@@ -257,8 +443,19 @@ def cluster_state(manifests: Sequence[Mapping[str, Any]], seed: str = "rollout-1
                                  "metadata": {"name": "default", "namespace": namespace}})
             accounts[(namespace, "default")] = account
             made.append(account)
-    made.extend({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "uid": f"node-{node}"},
-                 "status": {"nodeInfo": {"kubeletVersion": "v1.30.2"}}} for node in NODES)
+    nodes = given_nodes or _default_nodes()
+    made.extend(nodes)
+    scheduler = _Scheduler(nodes)
+    by_name = {n["metadata"]["name"]: n for n in nodes}
+    for obj in stored:
+        meta = obj["metadata"]
+        if obj["kind"] == "Secret" and obj.get("type") == SERVICE_ACCOUNT_TOKEN:
+            account = accounts.get((meta["namespace"], (meta.get("annotations") or {}).get(
+                "kubernetes.io/service-account.name", "")))
+            if account is not None:
+                _token_secret(obj, account)
+        elif obj["kind"] == "Pod" and f"{meta['namespace']}/{meta['name']}" in mirrors:
+            mirror_pod(obj, by_name[mirrors[f"{meta['namespace']}/{meta['name']}"]])
     pods: list[Obj] = []
     for obj in stored:
         kind, name, spec = obj["kind"], obj["metadata"]["name"], obj.get("spec", {})
@@ -289,7 +486,8 @@ def cluster_state(manifests: Sequence[Mapping[str, Any]], seed: str = "rollout-1
                         "name": claim_name, "persistentVolumeClaim": {"claimName": f"{claim_name}-{name}-{i}"}})
                 pods.append(pod)
         elif kind == "DaemonSet":
-            for node in NODES:
+            # the DaemonSet controller: a pod for each node the template fits (its taints tolerated)
+            for node in [n["metadata"]["name"] for n in nodes if fits(spec["template"]["spec"], n)]:
                 pod = _pod_from(spec["template"], obj, f"{name}-{_generated(seed, name, node)}", {
                     "controller-revision-hash": _hash(spec["template"], seed), "pod-template-generation": "1"})
                 pod["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
@@ -311,13 +509,13 @@ def cluster_state(manifests: Sequence[Mapping[str, Any]], seed: str = "rollout-1
             job = defaulted(job)
             made.append(job)
             pods.append(_pod_from(job["spec"]["template"], job, f"{job['metadata']['name']}-{_generated(seed, name)}"))
-    for index, pod in enumerate(bare_pods):
-        admitted(pod, NODES[index % len(NODES)], accounts)
-    for index, pod in enumerate(pods):
+    for pod in bare_pods:
+        admitted(pod, scheduler.place(pod["spec"]), accounts)
+    for pod in pods:
         injector = (inject or {}).get(_top_owner_name(pod, made))
         if injector is not None:
             injector(pod)
-        made.append(admitted(pod, NODES[index % len(NODES)], accounts))
+        made.append(admitted(pod, scheduler.place(pod["spec"]), accounts))
     return stored + made
 
 
