@@ -27,12 +27,15 @@ impersonate, nodes/proxy, CSR approval, `*`), including bindings of the built-in
 Each measurement runs in a fresh subprocess (its own imports, its own peak RSS):
 (a) load: kaudit's manifest loader (kaudit.sources.manifests.load_manifests, as
     benchmarks/analyzers.py) and the Inventory;
-(b) engine: (a), then kaudit.attack.build.build_graph and kaudit.attack.search.search, timed apart,
-    the process's current RSS after each step and its peak (ru_maxrss);
-(c) analyse: (a), then the public kaudit.attack.analyse(inventory) (its `seconds` is the search);
-(d) whole processes: `kaudit paths DIR -f json` (when the command exists) and
-    `kaudit scan DIR --rule attack-path-to-cluster-admin -f json --jobs 1`, each one process: wall
-    time and its own peak RSS (wait4). The scan's report must list no input errors.
+(b) engine: (a), then kaudit.attack.build.build_graph and kaudit.attack.search.search, timed apart
+    (`--runs` processes, the median shown), and the process's RSS after each step; then the public
+    kaudit.attack.analyse(inventory) in another process (its `seconds` is the search);
+(c) the peak RSS (ru_maxrss) of (b)'s process, the loaded manifests included;
+(d) whole processes: `kaudit paths DIR -f json -o FILE` and
+    `kaudit scan DIR --rule attack-path-to-cluster-admin -f json --jobs 1` (and with every rule, with
+    --full-scan): wall time and the process's own peak RSS (wait4). The scans must list no input errors
+    and no rule that could not evaluate, and `kaudit paths` must find the paths search() found.
+Over budget: search > 5 s, or (c) > 500 MiB. benchmarks/ATTACK_PATHS.md has the figures.
 """
 from __future__ import annotations
 
