@@ -234,6 +234,13 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     rules = [rule for rule in rules if rule.id not in prepared.companions]
     blind, partly = rules_not_run(rules, {resource.kind for resource in resources}, coverage, image_summary)
     not_run = [*prepared.left_out, *blind]
+    attack = _attack(request, rules, inventory, findings)
+    if attack is not None and units:
+        from kaudit.sources.provenance import relocate_evidence
+
+        graph = attack.analysis.graph
+        relocate_evidence([e for edge in graph.edges for e in edge.evidence] +
+                          [node.entry for node in graph.nodes.values() if node.entry is not None], units)
     return Report(
         tool_version=__version__,
         generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -255,7 +262,7 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
         baseline=compared,
         rules_not_run=tuple(not_run),
         rules_partly_run=tuple(partly),
-        attack=_attack(request, rules, inventory, findings),
+        attack=attack,
     )
 
 

@@ -139,6 +139,19 @@ def _result_problems(where: str, result: dict[str, Any], rule_ids: set[Any], bas
                 for thread in flow.get("threadFlows", []))
     if flows > MAX_THREAD_FLOW_LOCATIONS_PER_RESULT:
         problems.append(f"{where}: {flows} thread flow locations > {MAX_THREAD_FLOW_LOCATIONS_PER_RESULT}")
+    # each step of a code flow is shown at its own place ("Show paths"): it needs a file and line too,
+    # and `index` would point into run.threadFlowLocations, which must then exist
+    for c, flow in enumerate(result.get("codeFlows", [])):
+        for t, thread in enumerate(flow.get("threadFlows", [])):
+            if not thread.get("locations"):
+                problems.append(f"{where}.codeFlows[{c}].threadFlows[{t}]: no locations")
+            for k, step in enumerate(thread.get("locations", [])):
+                at = f"{where}.codeFlows[{c}].threadFlows[{t}].locations[{k}]"
+                if "index" in step:
+                    problems.append(f"{at}: index without run.threadFlowLocations")
+                if not isinstance(step.get("location", {}).get("message", {}).get("text"), str):
+                    problems.append(f"{at}: location.message.text missing")
+                problems += _location_problems(f"{at}.location", step.get("location", {}), bases, repository_relative)
     return problems
 
 

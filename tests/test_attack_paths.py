@@ -505,3 +505,41 @@ def test_odd_objects_never_break_the_graph() -> None:
                  for body in odd]
     analysis = analyse(Inventory(resources), sources="any")
     assert analysis.paths == []
+
+
+def test_steps_of_a_rendered_chart_point_at_template_lines(kaudit: Callable[..., CliResult], tmp_path: Path) -> None:
+    """Evidence on rendered objects is placed as findings are: the template line that writes the field."""
+    chart = tmp_path / "web"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 1.0.0\n")
+    (chart / "values.yaml").write_text("serviceType: LoadBalancer\n")
+    (chart / "templates" / "all.yaml").write_text(
+        "# a comment line, so rendered and template lines differ\n"
+        "{{- if true }}\n"
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\nspec:\n"
+        "  type: {{ .Values.serviceType }}\n  selector:\n    app: web\n"
+        "{{- end }}\n---\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n"
+        "      serviceAccountName: deployer\n      containers: [{name: app, image: web:1.0}]\n---\n"
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: deployer-admin}\n"
+        "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\n"
+        "subjects:\n  - {kind: ServiceAccount, name: deployer, namespace: shop}\n")
+    result = kaudit("paths", str(chart), "-f", "json")
+    assert result.code == 1, result.err
+    import json
+
+    [path] = json.loads(result.out)["paths"]
+    template = str(chart / "templates" / "all.yaml")
+    template_lines = (chart / "templates" / "all.yaml").read_text().splitlines()
+    for step in path["steps"]:
+        for evidence in step["evidence"]:
+            assert evidence["file"] == template
+            written = template_lines[evidence["line"] - 1]
+            assert evidence["path"].split(".")[-1].split("[")[0] in written or "roleRef" in evidence["path"], \
+                (evidence, written)
+    assert [step["kind"] for step in path["steps"]] == ["exposes", "mounts-token", "bound", "grants"]
+    scan = kaudit("scan", str(chart), "-f", "json", "--fail-on", "never").json()
+    [finding] = [f for f in scan["findings"] if f["rule"] == RULE]
+    assert template_lines[finding["location"]["line"] - 1].strip().startswith("type:")
+    assert finding["attackPath"]["steps"] == path["steps"]

@@ -336,7 +336,7 @@ def test_browser_hostile_text_is_inert_after_rendering(opened: Opened, report: R
     assert page.evaluate("document.querySelectorAll('script').length") == 2
     assert page.evaluate("document.querySelectorAll('img, b, iframe, object').length") == 0
     assert page.evaluate("document.querySelectorAll('svg').length") == page.evaluate(
-        "document.querySelectorAll('svg.chart, .compliance svg').length")  # only the charts
+        "document.querySelectorAll('svg.chart, .compliance svg, svg.chain').length")  # charts and attack paths only
     opened.goto("#namespace=" + HOSTILE_NAMESPACE.replace("=", "%3D").replace("<", "%3C").replace(">", "%3E")
                 .replace(" ", "%20"))
     groups = {row["group"] for row in opened.rendered_findings()}

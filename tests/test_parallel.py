@@ -137,9 +137,11 @@ def test_lean_resources_keep_what_whole_inventory_rules_read() -> None:
             assert lean_template["metadata"] == template["metadata"]
             assert [c["name"] for c in lean_template["spec"]["containers"]] == \
                 [c["name"] for c in template["spec"]["containers"]]
-            # ...but their name and what main-process container rules read (the resource rules: LimitRanges)
-            assert split.container_fields == {"resources"} and not split.whole_containers
+            # ...but their name and what main-process rules read of containers: the resource rules
+            # (LimitRanges), the attack graph (escapes, ports, mounts, an API server's flags)
+            read = {"resources", "securityContext", "ports", "volumeMounts", "command", "args"}
+            assert split.container_fields == read and not split.whole_containers
             for container, lean_container in zip(template["spec"]["containers"], lean_template["spec"]["containers"]):
-                assert set(lean_container) == {"name", "resources"} & set(container)
-                assert lean_container.get("resources") == container.get("resources")
+                assert set(lean_container) == ({"name"} | read) & set(container)
+                assert all(lean_container.get(key) == container.get(key) for key in read)
             assert lean_template["spec"].positions == template["spec"].positions

@@ -34,7 +34,7 @@ from kaudit.model import FieldPath, Resource
 from kaudit.sha256 import sha256
 from kaudit.selectors import labels_of
 from kaudit.static_pods import is_static_pod
-from kaudit.workloads import PodSpec, containers, mapping, pod_specs, sequence
+from kaudit.workloads import Container, PodSpec, containers, mapping, pod_specs, sequence
 
 SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
 SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
@@ -63,6 +63,8 @@ class _Builder:
         self.index: RbacIndex = rbac_index(lookup)
         self.workloads: list[tuple[Resource, PodSpec]] = []
         self.by_scope: dict[Scope, list[tuple[Resource, PodSpec]]] = {}
+        self.listed: dict[int, list[Container]] = {}  # each pod spec's containers, found once
+        self.labelled: dict[tuple[Scope, str, str], list[tuple[Resource, PodSpec, Mapping[str, str]]]] = {}
         self.accounts: dict[Scope, dict[str, Optional[Resource]]] = {}  # ServiceAccounts known per scope
         self.token_secrets: dict[Scope, list[Resource]] = {}
         self.roles_done: set[str] = set()
@@ -89,6 +91,12 @@ class _Builder:
             return
         self.seen_edges.add(key)
         self.edges.append(Edge(kind, source, target, found, why, fix))
+
+    def containers_of(self, pod: PodSpec) -> list[Container]:
+        found = self.listed.get(id(pod))
+        if found is None:
+            found = self.listed[id(pod)] = containers(pod)
+        return found
 
     def workload_node(self, resource: Resource) -> str:
         return self.node(resource.ref.describe(), "workload", resource.ref.describe(), resource)
@@ -123,6 +131,9 @@ class _Builder:
             scope = lookup.scope(resource)
             self.workloads.append((resource, pods[0]))
             self.by_scope.setdefault(scope, []).append((resource, pods[0]))
+            labels = labels_of(pods[0].metadata)
+            for key, value in labels.items():  # Services find their pods by any one of their labels
+                self.labelled.setdefault((scope, key, value), []).append((resource, pods[0], labels))
         for account in lookup.of_kind("ServiceAccount"):
             self.accounts.setdefault(lookup.scope(account), {})[account.name] = account
         for resource, pod in self.workloads:
@@ -149,7 +160,7 @@ class _Builder:
             for route in lookup.of_kind(kind):
                 self.route(route)
         for resource, pod in self.workloads:
-            found = _host_exposure(pod)
+            found = _host_exposure(pod, self.containers_of(pod))
             if found is not None:
                 self.entry(resource, found[0], found[1], node_kind="workload")
 
@@ -166,15 +177,16 @@ class _Builder:
             return  # no selector: endpoints are managed by hand, not derived from pods
         source = self.node(service.ref.describe(), "service", service.ref.describe(), service)
         first_key = next(iter(mapping(spec.get("selector"))))
-        named = [p.get("targetPort") for p in (mapping(p) for p in sequence(spec.get("ports")))
-                 if isinstance(p.get("targetPort"), str)]
-        ports = sequence(spec.get("ports"))
-        for resource, pod in self.by_scope.get(self.lookup.scope(service), ()):
-            labels = labels_of(pod.metadata)
+        ports = [mapping(p) for p in sequence(spec.get("ports"))]
+        named = {p.get("targetPort") for p in ports if isinstance(p.get("targetPort"), str)}
+        # every port targets a named port: a pod that declares none of them is no endpoint
+        all_named = bool(ports) and all(isinstance(p.get("targetPort"), str) for p in ports)
+        key, value = next(iter(selector.items()))
+        for resource, pod, labels in self.labelled.get((self.lookup.scope(service), key, value), ()):
             if any(labels.get(k) != v for k, v in selector.items()):
                 continue
-            if ports and named and len(named) == len(ports) and not (_declared_ports(pod) & set(named)):
-                continue  # every port targets a named port the pod does not declare: not an endpoint
+            if all_named and not (_declared_ports(self.containers_of(pod)) & named):
+                continue
             self.edge("exposes", source, self.workload_node(resource), [Evidence(service, ("spec", "selector", first_key))],
                       f"its selector matches the pod labels of {resource.ref.describe()}",
                       f"make {service.ref.describe()} internal (type ClusterIP, no externalIPs) or narrow its selector")
@@ -307,7 +319,7 @@ class _Builder:
         nodes = self.lookup.of_kind("Node")
         escaping = []
         for resource, pod in self.workloads:
-            routes = escape_routes(pod)
+            routes = escape_routes(pod, self.containers_of(pod))
             if routes:
                 escaping.append((resource, pod, routes))
         if not escaping and not self.any_node_used:
@@ -573,8 +585,8 @@ def _service_exposure(spec: Mapping[str, Any]) -> tuple[str, FieldPath]:
     return "", ()
 
 
-def _host_exposure(pod: PodSpec) -> Optional[tuple[FieldPath, str]]:
-    for container in containers(pod):
+def _host_exposure(pod: PodSpec, listed: list[Container]) -> Optional[tuple[FieldPath, str]]:
+    for container in listed:
         for index, port in enumerate(sequence(container.body.get("ports"))):
             if isinstance(mapping(port).get("hostPort"), int) and mapping(port)["hostPort"] > 0:
                 return container.path + ("ports", index, "hostPort"), "a hostPort on the node's address"
@@ -583,8 +595,8 @@ def _host_exposure(pod: PodSpec) -> Optional[tuple[FieldPath, str]]:
     return None
 
 
-def _declared_ports(pod: PodSpec) -> set[str]:
-    return {str(mapping(p).get("name")) for c in containers(pod) for p in sequence(c.body.get("ports"))
+def _declared_ports(listed: list[Container]) -> set[str]:
+    return {str(mapping(p).get("name")) for c in listed for p in sequence(c.body.get("ports"))
             if mapping(p).get("name")}
 
 

@@ -14,7 +14,7 @@ and capabilities such as NET_ADMIN or NET_RAW (network attacks, not the node).
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 from kaudit.checks.host_path import exposes, normalize
 from kaudit.model import FieldPath
@@ -36,11 +36,11 @@ class Route(NamedTuple):
     what: str  # what to remove: 'privileged (container "app")'
 
 
-def escape_routes(pod: PodSpec) -> list[Route]:
+def escape_routes(pod: PodSpec, listed: Optional[list[Container]] = None) -> list[Route]:
     """Every field of the pod that lets a container reach the node, with what it does; the fix is
     removing all of them."""
     found: list[Route] = []
-    all_containers = containers(pod)
+    all_containers = listed if listed is not None else containers(pod)
     ptrace = False
     for container in all_containers:
         context = container.security_context

@@ -12,7 +12,7 @@ from typing import Optional
 
 from kaudit.model import FieldPath, Location, Resource, ResourceRef, format_path
 from kaudit.sha256 import sha256
-from kaudit.value import computed_once, field, value
+from kaudit.value import computed_once, field, record, value
 
 # The crown jewels: what is cluster-admin or one step from it. Ordered most direct first.
 CROWNS: dict[str, str] = {
@@ -51,23 +51,28 @@ EDGE_VERBS: dict[str, str] = {
 }
 
 
-@value(eq=False)
+@record
 class Evidence:
     """The field that makes an edge (or an entry point) true: an object, a path in it, and where
-    that is written (a file and line, or the live cluster)."""
+    that is written (a file and line, or the live cluster). `placed`: for an object a chart or an
+    overlay rendered, the template or resource line that writes the field (kaudit/sources/provenance.py),
+    set once the scan knows it."""
 
     resource: Resource
     path: FieldPath
+    placed: Optional[Location] = None
 
     @property
     def ref(self) -> ResourceRef:
         return self.resource.ref
 
-    @computed_once
+    @property
     def location(self) -> Location:
-        from kaudit.engine import locate  # the engine's own positions: the same line a finding shows
+        if self.placed is None:
+            from kaudit.engine import locate  # the engine's own positions: the same line a finding shows
 
-        return locate(self.resource, self.path)
+            self.placed = locate(self.resource, self.path)
+        return self.placed
 
     def describe(self) -> str:
         where = self.location.describe()

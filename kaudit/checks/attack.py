@@ -62,6 +62,7 @@ def _bind(params: Mapping[str, Any], target: str) -> Check:
 TEMPLATES = [
     Template("attack-path", "An entry point has an attack path to a crown jewel (cluster-admin or its equal).",
              frozenset({"object"}), PARAMS, _bind, cross_object=True, reads=READS, reads_partly=READS_PARTLY,
-             # what the graph reads of containers: escapes, host ports and named ports, read-only mounts
-             container_fields=frozenset({"securityContext", "ports", "volumeMounts"})),
+             # what the graph reads of containers: escapes, host ports and named ports, read-only mounts,
+             # and a kube-apiserver's command line (NodeRestriction, API audiences)
+             container_fields=frozenset({"securityContext", "ports", "volumeMounts", "command", "args"})),
 ]

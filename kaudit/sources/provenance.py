@@ -12,7 +12,7 @@ Locations only: fingerprints name the object and field, never a line, so they do
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from kaudit.model import Finding, FieldPath, JoinedFinding, Location, RenderedLocation, Resource, ResourceRef, \
     ValuesLocation
@@ -49,6 +49,18 @@ def relocate(findings: list[Finding], resources: Sequence[Resource], units: Mapp
             finding = replace(finding, joined=joined)
         result.append(finding)
     return result
+
+
+def relocate_evidence(evidence: Iterable[Any], units: Mapping[str, "RenderedUnit"]) -> None:
+    """Attack-path evidence (kaudit/attack/model.Evidence) on rendered objects placed at the template
+    line, resource file or patch that writes the field, as findings are (no values trace: a step
+    names the field, the finding on it names the values key)."""
+    if not units:
+        return
+    sources = _Sources(units)
+    for item in evidence:
+        if item.resource.origin.rendered is not None and (item.placed is None or item.placed.rendered is None):
+            item.placed = sources.locate(item.resource, item.location, item.path)
 
 
 def _relocated_joined(joined: JoinedFinding, rendered: Mapping[Place, Resource], sources: "_Sources"

@@ -17,6 +17,7 @@ import hashlib
 from collections import Counter
 from typing import Any, Optional, TextIO
 
+from kaudit.attack.model import AttackPath
 from kaudit.model import Finding, FrameworkResult, Report, RuleInfo, Severity
 from kaudit.paths import reports_dir
 from kaudit.value import value
@@ -30,6 +31,29 @@ _SEVERITIES = sorted(Severity, reverse=True)
 
 _TOP_NAMESPACES = 8  # bars in the namespace chart; the rest are listed under it
 _TOP_RISKS = 6
+_TOP_CHOKE_POINTS = 5
+
+
+@value
+class ChokeRow:
+    """One fix of the attack paths panel: the paths it cuts and where it is made."""
+
+    cuts: int
+    fix: str
+    where: str
+
+
+@value
+class AttackPanel:
+    """The attack paths panel: how many paths from how many entry points, and the fixes that cut the
+    most. `exact`: the engine's counts (a path cut only if no other route is left); otherwise counted
+    here, as the path findings that take each fix's step."""
+
+    rule: str  # the rule of the path findings: the panel's link filters on it
+    paths: int
+    entries: int
+    choke_points: tuple[ChokeRow, ...]
+    exact: bool
 
 
 @value
@@ -126,7 +150,31 @@ def _context(report: Report) -> dict[str, Any]:
         "rule_counts": _rule_counts(active, rules),
         "quiet_rules": [info for info in report.rules if info.id not in reported],
         "compliance": [compliance(framework) for framework in report.frameworks],
+        "attack": attack_panel(report),
     }
+
+
+def attack_panel(report: Report) -> Optional[AttackPanel]:
+    """None when no active finding is an attack path."""
+    found = [f for f in report.active_findings if f.attack_path is not None]
+    if not found:
+        return None
+    active: list[AttackPath] = [f.attack_path for f in found if f.attack_path is not None]
+    entries = len({path.source for path in active})
+    attack = report.attack
+    if attack is not None:
+        rows = tuple(ChokeRow(c.cuts, c.edge.fix, c.edge.evidence[0].location.describe() if c.edge.evidence else "")
+                     for c in attack.choke_points[:_TOP_CHOKE_POINTS])
+        return AttackPanel(found[0].rule, len(active), entries, rows, True)
+    cuts: Counter[str] = Counter()
+    where: dict[str, str] = {}
+    for path in active:
+        fixes = {step.fix: step for step in path.steps if step.fix}
+        cuts.update(fixes.keys())
+        for fix, step in fixes.items():
+            where.setdefault(fix, step.evidence[0].location.describe() if step.evidence else "")
+    ranked = sorted(cuts.items(), key=lambda item: (-item[1], item[0]))[:_TOP_CHOKE_POINTS]
+    return AttackPanel(found[0].rule, len(active), entries, tuple(ChokeRow(n, fix, where[fix]) for fix, n in ranked), False)
 
 
 def _incomplete_reasons(report: Report) -> list[str]:

@@ -16,15 +16,22 @@ Layout (arrays by position, to keep the file small; the page's script reads them
   container, template, suppression, joined, provenance]; suppression is [by, reason] strings;
   joined is a list of [rule, severity, message template, relation (0 same-as, 1 implied), resource
   or -1 (the finding's own), its location (-1 on the finding's own), container]; provenance is [what set the field, rendered from].
+  An attack path finding has a 13th slot: its path's index in `paths`.
 - `docs`: rule index -> [what, why, example, fix, references, frameworks text] (strings, not indexes).
 - `controls`: "framework:control" -> rule indexes, for the framework control filter.
+- `paths`: [entry label, entry text, step indexes] per attack path finding: the chain the page draws.
+- `steps`: [kind, from label, to label, why, fix, where ("file:line" or the cluster), finding]
+  per distinct step, shared by the paths through it (interned like the strings); finding is the
+  index in `f` of the finding on the step's evidence (same object and line: the privileged
+  container behind an escape), -1 when the report has none.
 """
 from __future__ import annotations
 
 import json
 from typing import Any, Optional
 
-from kaudit.model import Finding, Report, ResourceRef
+from kaudit.model import Finding, Location, Report, ResourceRef, format_path
+from kaudit.writers.attack_steps import entry_sentence, node_label
 from kaudit.writers.summary import rendered_text
 
 _MIN_TEMPLATED_NAME = 3  # a shorter name would cut messages at every "db" or "a"
@@ -116,6 +123,27 @@ def report_data(report: Report) -> dict[str, Any]:
         return templates(tuple(strings(part) if isinstance(part, str) else part
                                for part in message_template(message, (ref.name, container, ref.namespace))))
 
+    paths = _Interned()
+    steps = _Interned()
+    on_evidence = _findings_by_place(report.findings)
+
+    def attack_path(path: Any) -> int:
+        attack = report.attack
+        indexes = []
+        for step in path.steps:
+            where, found = "", -1
+            for evidence in step.evidence:
+                location = evidence.location
+                if not where:
+                    where = _where(location)
+                found = on_evidence.get((evidence.ref, format_path(evidence.path)), -1)
+                if found >= 0:
+                    break
+            indexes.append(steps((strings(step.kind), strings(node_label(step.source, attack)),
+                                  strings(node_label(step.target, attack)), strings(step.why), strings(step.fix),
+                                  strings(where), found)))
+        return paths((strings(node_label(path.source, attack)), strings(entry_sentence(path, attack)), tuple(indexes)))
+
     rows = []
     for finding in report.findings:
         location = finding.location
@@ -134,6 +162,8 @@ def report_data(report: Report) -> dict[str, Any]:
             [strings(suppressed.by), strings(suppressed.reason)] if suppressed is not None else 0,
             joined or 0, [strings(came_from[0]), strings(came_from[1])] if came_from is not None else 0,
         ])
+        if finding.attack_path is not None:
+            rows[-1].append(attack_path(finding.attack_path))
     docs = {}
     for index, (rule_id, *_rest) in enumerate(rules.values):
         known = info.get(strings.values[rule_id])
@@ -152,7 +182,37 @@ def report_data(report: Report) -> dict[str, Any]:
         "v": 1, "s": strings.values, "rules": [list(r) for r in rules.values],
         "res": [list(r) for r in resources.values],
         "tpl": [list(t) for t in templates.values], "f": rows, "docs": docs, "controls": controls,
+        "paths": [[entry, text, list(indexes)] for entry, text, indexes in paths.values],
+        "steps": [list(step) for step in steps.values],
     }
+
+
+def _where(location: Location) -> str:
+    if location.file is None:
+        return location.describe()
+    return location.file if location.line is None else f"{location.file}:{location.line}"
+
+
+def _findings_by_place(findings: tuple[Finding, ...]) -> dict[tuple[ResourceRef, str], int]:
+    """The finding to link a step to, by the object and field path of the step's evidence: the same
+    fact, not only the same line (a line also holds the parent that a missing field is reported at).
+    An active finding before a suppressed one, its own before one joined into it, then the most
+    severe; never another attack path (the chain already leads on from there)."""
+    best: dict[tuple[ResourceRef, str], tuple[tuple[bool, bool, int, int], int]] = {}
+
+    def offer(place: tuple[ResourceRef, str], rank: tuple[bool, bool, int, int], index: int) -> None:
+        known = best.get(place)
+        if known is None or rank < known[0]:
+            best[place] = (rank, index)
+
+    for index, finding in enumerate(findings):
+        if finding.attack_path is not None:
+            continue
+        suppressed = finding.suppressed is not None
+        offer((finding.resource, finding.path_text), (suppressed, False, -int(finding.severity), index), index)
+        for joined in finding.joined:
+            offer((joined.resource, format_path(joined.path)), (suppressed, True, -int(joined.severity), index), index)
+    return {place: index for place, (_rank, index) in best.items()}
 
 
 def script_json(data: Any) -> str:

@@ -5,14 +5,18 @@ per severity, each object named once (on its first row). Display options as in t
 GitHub renders inline HTML in Markdown, so every string that can come from a manifest (names,
 messages, file names, reasons) is escaped for both: HTML entities for `<`, `>`, `&`, a backslash
 for Markdown punctuation, spaces for newlines (a table row is one line).
+
+An attack path finding shows its chain under its message, in the same cell (a table row cannot be
+split): `<br>` and the nodes joined by `->`, each escaped like any other manifest text.
 """
 from __future__ import annotations
 
 import html
 import re
-from typing import Optional, TextIO
+from typing import Any, Optional, TextIO
 
 from kaudit.model import Finding, Location, Report, ResourceRef, Severity
+from kaudit.writers.attack_steps import chain_text
 from kaudit.writers.display import Display
 from kaudit.writers.summary import (by_severity, gate_verdict, joined_text, object_name, platform_text,
                                     plural_s, rendered_text, short_message, top_risks)
@@ -20,6 +24,7 @@ from kaudit.writers.summary import (by_severity, gate_verdict, joined_text, obje
 MAX_FINDINGS = 20
 MAX_RISKS = 5  # phrases per severity in the top risks
 MAX_ERRORS = 10
+MAX_CHAIN = 600  # an attack path's chain, under its message
 MAX_CELL = 300  # a PR comment holds 65,536 characters: long messages are clipped, the full report has them
 ICONS = {"pass": "✅", "fail": "❌", "incomplete": "⚠️"}
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
@@ -85,7 +90,7 @@ def render(report: Report, display: Display = Display()) -> str:
     if shown:
         top = sorted(shown, key=lambda f: -f.severity)[:MAX_FINDINGS]
         totals = {severity: sum(1 for f in shown if f.severity == severity) for severity in Severity}
-        lines += _tables(top, totals, display)
+        lines += _tables(top, totals, display, report.attack)
         if len(shown) > len(top):
             lines += [f"… and {len(shown) - len(top)} more (all of them: `-f html`, `-f json`)", ""]
     elif not active:
@@ -115,7 +120,8 @@ TABLE_HEADER = "| object | location | rule | message |"
 CLUSTER_HEADER = "| object | rule | message |"  # live objects: the object is the place
 
 
-def _tables(findings: list[Finding], totals: dict[Severity, int], display: Display) -> list[str]:
+def _tables(findings: list[Finding], totals: dict[Severity, int], display: Display,
+            report_attack: Any = None) -> list[str]:
     """One table per severity; within it one group of rows per object (report order), the object
     named on its first row. `totals`: the findings of each severity, listed or not."""
     groups: dict[tuple[Severity, ResourceRef], list[Finding]] = {}
@@ -132,7 +138,8 @@ def _tables(findings: list[Finding], totals: dict[Severity, int], display: Displ
             lines += [*([""] if current is not None else []),
                       f"#### {severity.label} ({count})", "", *header]
             current = severity
-        lines += [_row(finding, ref if index == 0 else None, located, display) for index, finding in enumerate(group)]
+        lines += [_row(finding, ref if index == 0 else None, located, display, report_attack)
+                  for index, finding in enumerate(group)]
     return lines + [""]
 
 
@@ -152,13 +159,16 @@ def _heading(report: Report) -> str:
     return f"### {ICONS[verdict]} kaudit {text}"
 
 
-def _row(finding: Finding, ref: Optional[ResourceRef], located: bool, display: Display) -> str:
+def _row(finding: Finding, ref: Optional[ResourceRef], located: bool, display: Display, attack: Any = None) -> str:
     name = f"**{escape(clip(f'{ref.kind} {object_name(ref)}'))}**" if ref is not None else ""
     message = finding.message if display.verbose else short_message(finding)
     if display.verbose and finding.joined:
         message += f" (also: {joined_text(finding)})"
     where = [escape(clip(_where(finding.location, display)))] if located else []
-    cells = [name, *where, escape(finding.rule), escape(clip(message))]
+    said = escape(clip(message))
+    if finding.attack_path is not None:
+        said += "<br>" + escape(clip(chain_text(finding.attack_path, attack), MAX_CHAIN))
+    cells = [name, *where, escape(finding.rule), said]
     return "| " + " | ".join(cells) + " |"
 
 

@@ -5,6 +5,10 @@ GitHub reads `properties.security-severity` on each rule (a number as a string) 
 location (GitHub rejects the whole upload otherwise): a file relative to `SRCROOT`, the repository root,
 or a per-object path for cluster and stdin objects (writers/sarif_locations.py). The file stays within
 GitHub's documented limits (see MAX_RESULTS, MAX_TAGS).
+
+An attack path finding carries its chain as a `codeFlow` (SARIF 2.1.0 §3.36-3.38), which GitHub shows
+step by step under "Show paths": the entry point first, then one threadFlowLocation per step, each at
+the field that makes the step true (`_code_flows`).
 """
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ import sys
 from collections import Counter
 from typing import Any, Iterator, Optional, TextIO
 
+from kaudit.attack.model import AttackPath
 from kaudit.model import Finding, InputError, JoinedFinding, Location, Report, RuleInfo, Severity, format_path
+from kaudit.writers.attack_steps import entry_sentence, step_location, step_sentence
 from kaudit.writers.sarif_locations import ArtifactUris
 from kaudit.writers.json_report import rendered_dict
 from kaudit.writers.streaming import Streamed, write_document
@@ -65,7 +71,7 @@ def to_dict(report: Report, streamed: Optional[Streamed] = None) -> dict[str, An
     properties = _summary(report)
     if omitted:
         properties["omittedResults"] = omitted
-    results = (_result(finding, rule_index, uris) for finding in findings)
+    results = (_result(finding, rule_index, uris, report.attack) for finding in findings)
     if streamed is not None:
         streamed.items = results
     run: dict[str, Any] = {
@@ -219,7 +225,7 @@ def yaml_block(text: str) -> str:
 
 # -- results -------------------------------------------------------------------------------------
 
-def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris) -> dict[str, Any]:
+def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris, attack: Any = None) -> dict[str, Any]:
     result: dict[str, Any] = {"ruleId": finding.rule}
     index = rule_index.get(finding.rule)
     if index is not None:
@@ -233,6 +239,8 @@ def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris) ->
         "logicalLocations": [{"name": ref.name, "fullyQualifiedName": ref.describe(), "kind": "resource"}],
     }]
     result["partialFingerprints"] = {FINGERPRINT_KEY: finding.fingerprint}
+    if finding.attack_path is not None:
+        result["codeFlows"] = _code_flows(finding, finding.attack_path, uris, attack)
     properties: dict[str, Any] = {"severity": finding.severity.label, "path": finding.path_text,
                                   "apiVersion": ref.api_version, **stream}
     if finding.container is not None:
@@ -269,6 +277,33 @@ def _result(finding: Finding, rule_index: dict[str, int], uris: ArtifactUris) ->
         result["suppressions"] = [{"kind": kind, "justification": finding.suppressed.reason,
                                    "properties": {"by": finding.suppressed.by}}]
     return result
+
+
+def _code_flows(finding: Finding, path: AttackPath, uris: ArtifactUris, attack: Any) -> list[dict[str, Any]]:
+    """The path as one thread flow: the entry point (the finding's own place), then each step at its
+    first evidence. `executionOrder` numbers them; `index` is left out, as it points into a
+    run-level `threadFlowLocations` table this log does not keep. A step with no evidence (none
+    is written anywhere) stays at the previous stop, so every stop has the physical location GitHub
+    needs."""
+    stops = [_flow_location(finding.location, finding.resource, entry_sentence(path, attack), 1, uris)]
+    where, ref = finding.location, finding.resource
+    for order, step in enumerate(path.steps, start=2):
+        found = step_location(step)
+        if found is not None:
+            ref, where = found
+        stop = _flow_location(where, ref, step_sentence(step, attack), order, uris)
+        stop["properties"] = {"edge": step.kind, **({"fix": step.fix} if step.fix else {})}
+        stops.append(stop)
+    text = f"{len(path.steps)} step{'s' * (len(path.steps) != 1)} to {path.target.partition(':')[2] or path.target}"
+    return [{"message": {"text": plain_text(text)}, "threadFlows": [{"locations": stops}]}]
+
+
+def _flow_location(location: Location, ref: Any, text: str, order: int, uris: ArtifactUris) -> dict[str, Any]:
+    physical, _ = uris.physical(location, ref)
+    return {"location": {"physicalLocation": physical,
+                         "logicalLocations": [{"name": ref.name, "fullyQualifiedName": ref.describe(), "kind": "resource"}],
+                         "message": {"text": plain_text(text)}},
+            "executionOrder": order}
 
 
 def _rendered_source(location: Location) -> Optional[tuple[str, Optional[int], str]]:
