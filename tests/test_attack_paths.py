@@ -543,3 +543,20 @@ def test_steps_of_a_rendered_chart_point_at_template_lines(kaudit: Callable[...,
     [finding] = [f for f in scan["findings"] if f["rule"] == RULE]
     assert template_lines[finding["location"]["line"] - 1].strip().startswith("type:")
     assert finding["attackPath"]["steps"] == path["steps"]
+
+
+@pytest.mark.parametrize("security, escapes", [
+    ({}, True),  # the image's user: maybe root
+    ({"runAsNonRoot": True}, False),
+    ({"runAsUser": 65534}, False),
+    ({"runAsUser": 0, "runAsNonRoot": False}, True),
+])
+def test_a_host_path_is_an_escape_only_for_a_container_that_may_be_root(security: dict[str, Any],
+                                                                        escapes: bool) -> None:
+    """prometheus-node-exporter mounts / read-only as user 65534: the kubelet's pod directories
+    (0750 root) are closed to it."""
+    from kaudit.attack.escape import escape_routes
+
+    spec = {"securityContext": security, "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+            "containers": [{"name": "a", "volumeMounts": [{"name": "root", "mountPath": "/host", "readOnly": True}]}]}
+    assert bool(escape_routes(_pod_spec(spec))) is escapes

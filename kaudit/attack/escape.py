@@ -6,7 +6,9 @@ Each is a known route out of the container, not a hardening gap:
 - the capabilities `SYS_ADMIN` (mount, cgroup release_agent) and `SYS_MODULE` (load a kernel module);
 - a hostPath of the node's root, of the kubelet's state (every pod's tokens and the kubelet's
   credentials), of a container runtime socket (run any container), or, writable, of /etc
-  (cron, static pod manifests, kubeconfigs), /proc, /sys, /dev, /boot, /root.
+  (cron, static pod manifests, kubeconfigs), /proc, /sys, /dev, /boot, /root; mounted by a
+  container that may run as root (these files and sockets are root's: a container pinned to
+  another user, runAsUser or runAsNonRoot, reads the node's tree but not them).
 
 Not counted: `hostIPC` (shared memory of host processes: data, not code execution, for most
 workloads), `hostNetwork` (an entry point and a view of node-local services, kaudit/attack/build.py),
@@ -18,7 +20,7 @@ from typing import Any, NamedTuple, Optional
 
 from kaudit.checks.host_path import exposes, normalize
 from kaudit.model import FieldPath
-from kaudit.workloads import Container, PodSpec, containers, mapping, sequence
+from kaudit.workloads import Container, PodSpec, containers, effective_security_context, mapping, sequence
 
 # Mounted even read-only, these give the node: its whole tree, every pod's token and the kubelet's
 # credentials, or a runtime's API (a socket needs no write access to the mount to be connected to).
@@ -62,9 +64,9 @@ def escape_routes(pod: PodSpec, listed: Optional[list[Container]] = None) -> lis
         if not isinstance(host_path, str) or not host_path.strip():
             continue
         path = normalize(host_path)
-        writable = _writable(mapping(volume).get("name"), all_containers)
+        writable = _writable(mapping(volume).get("name"), [c for c in all_containers if _may_be_root(pod, c)])
         if writable is None:
-            continue  # mounted by no container
+            continue  # mounted by no container that may run as root (the node's files are root's)
         if any(exposes(path, wanted) for wanted in ANY_ACCESS) or \
                 (writable and any(exposes(path, wanted) for wanted in WRITABLE)):
             access = "writable" if writable else "read-only"
@@ -76,6 +78,18 @@ def escape_routes(pod: PodSpec, listed: Optional[list[Container]] = None) -> lis
 def _added(container: Container) -> list[tuple[int, str]]:
     added = sequence(mapping(container.security_context.get("capabilities")).get("add"))
     return [(index, item) for index, item in enumerate(added) if isinstance(item, str)]
+
+
+def _may_be_root(pod: PodSpec, container: Container) -> bool:
+    """Can the container's processes run as UID 0? A host path is only as open as its owner's
+    permissions: the kubelet's pod directories, the runtime sockets and /etc are root's."""
+    if container.security_context.get("privileged") is True:
+        return True
+    values = effective_security_context(pod, container).values
+    uid = values.get("runAsUser")
+    if isinstance(uid, int) and not isinstance(uid, bool):
+        return uid == 0
+    return values.get("runAsNonRoot") is not True  # the image's user, unknown here: maybe root
 
 
 def _writable(volume_name: Any, all_containers: list[Container]) -> Any:

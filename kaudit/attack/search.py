@@ -76,8 +76,11 @@ def _walk(start: int, distance: list[int], outgoing: list[list[int]], edges: lis
     node = start
     while distance[node] > 0:
         closer = [k for k in outgoing[node] if distance[index[edges[k].target]] == distance[node] - 1]
-        best = min(closer, key=lambda k: _tie(k, distance, outgoing, edges, index, hidden)) \
-            if len(closer) > 1 else closer[0]
+        best = closer[0]
+        if len(closer) > 1:
+            ranked = sorted((_tie(k, distance, outgoing, edges, index, hidden), k) for k in closer)
+            tied = [k for rank, k in ranked if rank == ranked[0][0]]
+            best = min(tied, key=lambda k: _evidence_text(edges[k])) if len(tied) > 1 else tied[0]
         walked.append(edges[best])
         node = index[edges[best].target]
     return walked
@@ -86,15 +89,19 @@ def _walk(start: int, distance: list[int], outgoing: list[list[int]], edges: lis
 def _tie(k: int, distance: list[int], outgoing: list[list[int]], edges: list[Edge], index: dict[str, int],
          hidden: list[bool]) -> tuple[str, ...]:
     """An edge's rank among equally short ones: the first node it shows (through a hidden node, the
-    best node beyond it), its kind, its evidence. Hidden nodes' ids (a pool's number) say nothing."""
+    best node beyond it), its kind, then its evidence (only looked at when all else is equal: where
+    a field is written costs a walk of the object). Hidden nodes' ids (a pool's number) say nothing."""
     edge = edges[k]
     target = index[edge.target]
-    evidence = tuple(e.describe() for e in edge.evidence)
     if not hidden[target]:
-        return (edge.target, edge.kind, *evidence)
+        return (edge.target, edge.kind)
     onward = [j for j in outgoing[target] if distance[index[edges[j].target]] == distance[target] - 1]
     beyond = min((_tie(j, distance, outgoing, edges, index, hidden) for j in onward), default=("",))
-    return (*beyond, edge.kind, *evidence)
+    return (*beyond, edge.kind)
+
+
+def _evidence_text(edge: Edge) -> tuple[str, ...]:
+    return tuple(e.describe() for e in edge.evidence)
 
 
 def _display(walked: list[Edge], graph: AttackGraph) -> list[Edge]:
