@@ -93,6 +93,7 @@ def main() -> None:
     section("Live cluster: 10,000 pods, 5,000 RBAC objects", "cluster.py")
     section("Helm: a synthetic chart of 30 templates and ~200 values keys", "charts.py")
     section("SARIF and JSON writers: 78,610 findings from a scanned 16.5 MiB tree", "writers.py")
+    section("Attack paths: 10,000 workloads and 5,000 RBAC objects as manifests", "attack_paths.py")
     if "--large" in sys.argv:
         large_tree()
 
