@@ -238,9 +238,12 @@ def _evaluate(request: ScanRequest, prepared: _Prepared, resources: list[Resourc
     if attack is not None and units:
         from kaudit.sources.provenance import relocate_evidence
 
+        # the graph's evidence, and the findings' (a parallel scan's rule ran on another inventory)
         graph = attack.analysis.graph
         relocate_evidence([e for edge in graph.edges for e in edge.evidence] +
-                          [node.entry for node in graph.nodes.values() if node.entry is not None], units)
+                          [node.entry for node in graph.nodes.values() if node.entry is not None] +
+                          [e for f in findings if f.attack_path is not None for step in f.attack_path.steps
+                           for e in step.evidence], units)
     return Report(
         tool_version=__version__,
         generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -8,6 +8,7 @@ there), `node-of:Deployment/web/frontend`, `crown:cluster-admin`.
 """
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from kaudit.model import FieldPath, Location, Resource, ResourceRef, format_path
@@ -24,6 +25,7 @@ CROWNS: dict[str, str] = {
     "csr-signing": "approve certificate signing requests a signer turns into client certificates (any user or group)",
 }
 CROWN_PREFIX = "crown:"
+_FOLDER = re.compile(r"/\?[^/|>]*/")  # the folder part of a namespace-less object's id
 
 
 def crown_id(key: str) -> str:
@@ -120,9 +122,11 @@ class AttackPath:
 
     @computed_once
     def key(self) -> str:
-        """The path's identity: its nodes and edge kinds, never lines or files (baselines, fingerprints)."""
+        """The path's identity: its nodes and edge kinds, never lines, files or folders (baselines,
+        fingerprints): a namespace-less object's folder, which keeps it apart in the graph
+        (`ServiceAccount/?deploy/default`), is left out, as it is of every other fingerprint."""
         text = "|".join([self.source, *(f"{step.kind}>{step.target}" for step in self.steps)])
-        return sha256(text.encode()).hexdigest()[:32]
+        return sha256(_FOLDER.sub("/?/", text).encode()).hexdigest()[:32]
 
 
 @value(eq=False)
