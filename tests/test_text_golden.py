@@ -272,3 +272,24 @@ def test_wrap_keeps_every_word_in_order_within_the_width() -> None:
     check()
     assert _wrap("container \"app\" runs privileged", 16) == ["container \"app\"", "runs privileged"]
     assert _wrap("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]
+
+
+def test_markdown_says_why_a_scan_is_incomplete(kaudit: Kaudit, tmp_path: Path) -> None:
+    """Markdown lists what the text report lists before its verdict (coverage gaps, rules not
+    evaluated, nothing judged) and its heading counts them, not only input errors: a PR comment
+    that read "scan incomplete (0 errors)" told the reader nothing."""
+    with FakeApiServer(objects(), forbidden={("rolebindings", None)}) as api:
+        kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
+        result = kaudit("scan", "--kubeconfig", str(kubeconfig), "--context", "test", "-f", "markdown")
+    assert result.code == 2
+    heading = result.out.splitlines()[0]
+    assert re.match(r"### ⚠️ kaudit scan incomplete \(\d+ coverage gaps?\), \d+ findings$", heading), heading
+    assert "- ⚠️ **gap:** could not read rolebindings.rbac.authorization.k8s.io in namespace shop" in result.out
+    assert "- ⚠️ **not evaluated:** " in result.out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.yaml").write_text("title: not a Kubernetes object\n")
+    nothing = kaudit("scan", str(empty), "-f", "markdown")
+    assert nothing.code == 2
+    assert nothing.out.splitlines()[0].startswith("### ⚠️ kaudit scan incomplete (nothing judged), 0 findings")
+    assert "- ⚠️ **error:** no Kubernetes objects in the inputs" in nothing.out

@@ -105,14 +105,18 @@ def render(report: Report, display: Display = Display()) -> str:
 
 
 def _problems(report: Report) -> list[str]:
-    inputs = report.inputs
-    problems = [f"- ⚠️ {escape(clip(error.describe()))}" for error in inputs.errors]
-    problems += [f"- ⚠️ {escape(clip(message))}" for message in report.rule_errors]
-    if not problems:
+    """What the text report says before its verdict (kaudit/writers/text.py): errors, nothing judged,
+    coverage gaps, rules not or partly evaluated, images not checked, warnings; one list, labelled."""
+    from kaudit.writers.text import problems as problems_of
+
+    listed = problems_of(report)
+    if not listed:
         return [""]
-    lines = ["", *problems[:MAX_ERRORS]]
-    if len(problems) > MAX_ERRORS:
-        lines.append(f"- … and {len(problems) - MAX_ERRORS} more")
+    found = [f"- ⚠️ **{label}:** {escape(clip(text))}" for label, text in listed if label != "warning"]
+    found += [f"- {label}: {escape(clip(text))}" for label, text in listed if label == "warning"]
+    lines = ["", *found[:MAX_ERRORS]]
+    if len(found) > MAX_ERRORS:
+        lines.append(f"- … and {len(found) - MAX_ERRORS} more")
     return lines + [""]
 
 
@@ -147,8 +151,9 @@ def _heading(report: Report) -> str:
     verdict = gate_verdict(report)
     active = len(report.active_findings)
     if verdict == "incomplete":
-        errors = len(report.inputs.errors) + len(report.rule_errors)
-        text = f"scan incomplete ({errors} error{plural_s(errors)}), {active} finding{plural_s(active)}"
+        from kaudit.writers.text import incomplete_reasons
+
+        text = f"scan incomplete ({incomplete_reasons(report)}), {active} finding{plural_s(active)}"
     elif report.fail_on is None:
         text = f"{active} finding{plural_s(active)}, gate off"
     elif verdict == "fail":

@@ -52,7 +52,7 @@ def write(report: Report, stream: TextIO, display: Display = Display()) -> None:
 
 def _quiet_lines(report: Report, paint: Paint) -> list[str]:
     lines = [f"{paint(label, _COLOURS[_LABEL_SEVERITY[label]])}: {safe(text)}"
-             for label, text in _problems(report) if label in ("error", "gap")]
+             for label, text in problems(report) if label in ("error", "gap")]
     return lines + [summary_line(report)]
 
 
@@ -69,7 +69,7 @@ def _closing(report: Report, active: Sequence[Finding], shown: Sequence[Finding]
              paint: Paint) -> list[str]:
     """Errors and warnings, skipped inputs, controls, renders, hidden findings, top risks, the verdict."""
     inputs = report.inputs
-    lines = [f"{paint(label, _COLOURS[_LABEL_SEVERITY[label]])}: {safe(text)}" for label, text in _problems(report)]
+    lines = [f"{paint(label, _COLOURS[_LABEL_SEVERITY[label]])}: {safe(text)}" for label, text in problems(report)]
     for skipped in inputs.skipped[:MAX_SKIPPED_SHOWN]:
         where = skipped.file if skipped.line is None else f"{skipped.file}:{skipped.line}"
         lines.append(paint(safe(f"skipped: {where}: {skipped.reason}"), _DIM))
@@ -258,7 +258,7 @@ _LABEL_SEVERITY = {"error": Severity.HIGH, "gap": Severity.HIGH, "not evaluated"
 EMPTY_SCAN = "no Kubernetes objects in the inputs: nothing was judged (--allow-empty to accept that)"
 
 
-def _problems(report: Report) -> list[tuple[str, str]]:
+def problems(report: Report) -> list[tuple[str, str]]:
     """Everything that makes a scan incomplete or doubtful, as (label, text), in the order shown."""
     inputs = report.inputs
     lines = [("error", error.describe()) for error in inputs.errors]
@@ -285,9 +285,22 @@ def _sources_text(inputs: Inputs) -> str:
     return ", ".join(parts)
 
 
+def incomplete_reasons(report: Report) -> str:
+    """Why a scan is incomplete, counted: "2 errors, 3 coverage gaps", "nothing judged"."""
+    errors = len(report.inputs.errors) + len(report.rule_errors)
+    gaps = 0 if report.gaps_allowed else \
+        (len(report.coverage.open_gaps) if report.coverage is not None else 0) + len(report.images.gaps)
+    reasons = [f"{errors} error{plural_s(errors)}"] if errors else []
+    if gaps:
+        reasons.append(f"{gaps} coverage gap{plural_s(gaps)}")
+    if report.saw_nothing and not report.empty_allowed:
+        reasons.append("nothing judged")
+    return ", ".join(reasons) or "see the problems listed"
+
+
 def problem_lines(report: Report) -> list[str]:
     """The same, uncoloured, for standard error when no text report is shown."""
-    return [f"{label}: {text}" for label, text in _problems(report)]
+    return [f"{label}: {text}" for label, text in problems(report)]
 
 
 def framework_line(result: FrameworkResult) -> str:
