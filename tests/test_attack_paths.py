@@ -564,3 +564,31 @@ def test_a_host_path_is_an_escape_only_for_a_container_that_may_be_root(security
     spec = {"securityContext": security, "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
             "containers": [{"name": "a", "volumeMounts": [{"name": "root", "mountPath": "/host", "readOnly": True}]}]}
     assert bool(escape_routes(_pod_spec(spec))) is escapes
+
+
+def test_the_rule_asks_the_inventory_once_per_scan_not_once_per_object() -> None:
+    """Without a binding the rule answers "no path" for every object; that answer was recomputed
+    per object over every Pod (8,000 pods: 20 s -> 9 s once memoized). Counted, not timed."""
+    from kaudit.engine import run
+    from kaudit.ruleset import load_builtin_rules
+
+    class Counting(Inventory):
+        calls = 0
+
+        def of_kind(self, kind: str) -> list[Resource]:
+            Counting.calls += 1
+            return super().of_kind(kind)
+
+    def pods(count: int) -> list[Resource]:
+        return [Resource(ResourceRef("v1", "Pod", f"p{i}", "a"),
+                         {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "a"},
+                          "spec": {"containers": [{"name": "c", "image": "x:1"}]}}, Origin(file="p.yaml", line=1))
+                for i in range(count)]
+
+    [rule] = [r for r in load_builtin_rules() if r.id == RULE]
+    asked = []
+    for count in (10, 1000):
+        Counting.calls = 0
+        assert run([rule], Counting(pods(count))).findings == []
+        asked.append(Counting.calls)
+    assert asked[0] == asked[1]

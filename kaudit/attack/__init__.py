@@ -22,11 +22,17 @@ def could_have_paths(lookup: Any) -> bool:
     """Every crown jewel is reached through an RBAC grant, which needs a binding in the scan, or
     through a kubelet whose API server has NodeRestriction off, which needs the API server's flags
     (a kube-system Pod, a kubeadm ClusterConfiguration or its kube-system ConfigMap). Without
-    either there is nothing to build: a one-file pre-commit scan does not load the graph code."""
-    if lookup.of_kind("RoleBinding") or lookup.of_kind("ClusterRoleBinding") or \
-            lookup.of_kind("ClusterConfiguration"):
-        return True
-    return any(r.namespace == "kube-system" for kind in ("Pod", "ConfigMap") for r in lookup.of_kind(kind))
+    either there is nothing to build: a one-file pre-commit scan does not load the graph code.
+    Asked once per object by the rule: answered once per scan."""
+    from kaudit.inventory import memoized
+
+    def could(_: Any) -> bool:
+        if lookup.of_kind("RoleBinding") or lookup.of_kind("ClusterRoleBinding") or \
+                lookup.of_kind("ClusterConfiguration"):
+            return True
+        return any(r.namespace == "kube-system" for kind in ("Pod", "ConfigMap") for r in lookup.of_kind(kind))
+
+    return memoized(lookup, "attack.could-have-paths", could)
 
 
 def analyse(lookup: Any, sources: str = "entry", targets: Optional[Sequence[str]] = None) -> AttackAnalysis:

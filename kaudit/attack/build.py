@@ -29,7 +29,7 @@ from kaudit.attack.escape import escape_routes
 from kaudit.attack.grants import Capability, binds_cluster_admin, capabilities
 from kaudit.attack.model import AttackGraph, Edge, Evidence, GraphNode, crown_id
 from kaudit.attack.scheduling import Constraints, shared_nodes
-from kaudit.inventory import CLUSTER, Inventory, Scope
+from kaudit.inventory import CLUSTER, Scope
 from kaudit.model import FieldPath, Resource
 from kaudit.sha256 import sha256
 from kaudit.selectors import labels_of
