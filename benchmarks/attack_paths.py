@@ -612,12 +612,10 @@ def measure_load(tree: str) -> dict[str, Any]:
 
 
 def measure_engine(tree: str) -> dict[str, Any]:
+    from kaudit.attack.build import build_graph
+    from kaudit.attack.search import search
+
     inventory, figures = load(tree)
-    try:
-        from kaudit.attack.build import build_graph
-        from kaudit.attack.search import search
-    except ImportError as error:
-        return {**figures, "engine": f"not there yet ({error})", "peak_mib": peak_mib()}
     started = time.perf_counter()
     graph = build_graph(inventory)
     built = time.perf_counter()
@@ -637,11 +635,9 @@ def measure_engine(tree: str) -> dict[str, Any]:
 
 
 def measure_analyse(tree: str) -> dict[str, Any]:
+    from kaudit.attack import analyse
+
     inventory, figures = load(tree)
-    try:
-        from kaudit.attack import analyse
-    except ImportError as error:
-        return {**figures, "engine": f"not there yet ({error})", "peak_mib": peak_mib()}
     started = time.perf_counter()
     analysis = analyse(inventory)
     return {**figures, "analyse_s": time.perf_counter() - started, "seconds_field": analysis.seconds,
@@ -731,34 +727,29 @@ def report(tree: Path, counts: dict[str, int], generated: float, work: Path, arg
         over.append(f"the loader reported {loaded['input_errors']} input errors")
     runs = [in_fresh_process("engine", tree) for _ in range(args.runs)]
     engine = sorted(runs, key=lambda run: run.get("search_s", 0))[len(runs) // 2]  # the median run
-    spread = "" if len(runs) < 2 or "engine" in engine else \
+    spread = "" if len(runs) < 2 else \
         f" (median of {len(runs)}; {min(r['search_s'] for r in runs):.2f}-{max(r['search_s'] for r in runs):.2f})"
     build_spread = "" if not spread else \
         f" ({min(r['build_s'] for r in runs):.2f}-{max(r['build_s'] for r in runs):.2f})"
-    if "engine" in engine:
-        print(f"| (b) kaudit.attack: {engine['engine']} | | |")
-    else:
-        print(f"| (b) build_graph: {engine['nodes']:,} nodes, {engine['edges']:,} edges | "
-              f"{engine['build_s']:.2f} s{build_spread} | RSS {engine['rss_after_load_mib']:.0f} MiB after load, "
-              f"{engine['rss_after_build_mib']:.0f} after build |")
-        print(f"| (b) **search: paths + choke points** (budget {BUDGET_SECONDS:.0f} s) | "
-              f"**{engine['search_s']:.2f} s**{spread} (AttackAnalysis.seconds {engine['search_seconds_field']:.2f}) | "
-              f"RSS {engine['rss_after_search_mib']:.0f} MiB after |")
-        print(f"| (b) build + search | {engine['build_s'] + engine['search_s']:.2f} s | |")
-        print(f"| (c) **peak RSS of (b)'s process**, load included (budget {BUDGET_MIB:.0f} MiB) | | "
-              f"**{engine['peak_mib']:.0f} MiB** |")
-        analysed = in_fresh_process("analyse", tree)
-        print(f"| analyse(inventory), the public entry point | {analysed['analyse_s']:.2f} s (seconds "
-              f"{analysed['seconds_field']:.2f}) | peak {analysed['peak_mib']:.0f} MiB |")
-        if engine["search_s"] > BUDGET_SECONDS:
-            over.append(f"paths + choke points {engine['search_s']:.2f} s > {BUDGET_SECONDS:.0f} s")
-        if max(engine["peak_mib"], analysed["peak_mib"]) > BUDGET_MIB:
-            over.append(f"peak RSS {max(engine['peak_mib'], analysed['peak_mib']):.0f} MiB > {BUDGET_MIB:.0f} MiB")
+    print(f"| (b) build_graph: {engine['nodes']:,} nodes, {engine['edges']:,} edges | "
+          f"{engine['build_s']:.2f} s{build_spread} | RSS {engine['rss_after_load_mib']:.0f} MiB after load, "
+          f"{engine['rss_after_build_mib']:.0f} after build |")
+    print(f"| (b) **search: paths + choke points** (budget {BUDGET_SECONDS:.0f} s) | "
+          f"**{engine['search_s']:.2f} s**{spread} (AttackAnalysis.seconds {engine['search_seconds_field']:.2f}) | "
+          f"RSS {engine['rss_after_search_mib']:.0f} MiB after |")
+    print(f"| (b) build + search | {engine['build_s'] + engine['search_s']:.2f} s | |")
+    print(f"| (c) **peak RSS of (b)'s process**, load included (budget {BUDGET_MIB:.0f} MiB) | | "
+          f"**{engine['peak_mib']:.0f} MiB** |")
+    analysed = in_fresh_process("analyse", tree)
+    print(f"| analyse(inventory), the public entry point | {analysed['analyse_s']:.2f} s (seconds "
+          f"{analysed['seconds_field']:.2f}) | peak {analysed['peak_mib']:.0f} MiB |")
+    if engine["search_s"] > BUDGET_SECONDS:
+        over.append(f"paths + choke points {engine['search_s']:.2f} s > {BUDGET_SECONDS:.0f} s")
+    if max(engine["peak_mib"], analysed["peak_mib"]) > BUDGET_MIB:
+        over.append(f"peak RSS {max(engine['peak_mib'], analysed['peak_mib']):.0f} MiB > {BUDGET_MIB:.0f} MiB")
     output = work / "paths.json"
     seconds, peak, code, tail = whole_process(kaudit("paths", str(tree), "-f", "json", "-o", str(output)))
-    if code == 2 and "no such command" in tail:
-        print("| (d) `kaudit paths DIR -f json` | not there yet | |")
-    elif code not in (0, 1, 2):  # 0: no path, 1: paths, 2: the scan could not see everything
+    if code not in (0, 1, 2):  # 0: no path, 1: paths, 2: the scan could not see everything
         over.append(f"kaudit paths exited {code}: {tail.strip()}")
     else:
         found = json.loads(output.read_text())
@@ -766,7 +757,7 @@ def report(tree: Path, counts: dict[str, int], generated: float, work: Path, arg
               f"peak {peak:.0f} MiB | {len(found['paths']):,} paths, {len(found['chokePoints']):,} choke points, "
               f"{len(found['nodes']):,} nodes, {len(found['edges']):,} edges, {output.stat().st_size / 2**20:.0f} MiB "
               f"of JSON |")
-        if "paths" in engine and len(found["paths"]) != engine["paths"]:
+        if len(found["paths"]) != engine["paths"]:
             over.append(f"kaudit paths found {len(found['paths'])} paths, search() {engine['paths']}")
     scans = [("attack-path rule only", ["--rule", "attack-path-to-cluster-admin"])]
     if args.full_scan:
@@ -790,12 +781,11 @@ def report(tree: Path, counts: dict[str, int], generated: float, work: Path, arg
               f"{len(errors)} input errors, {rule_errors} rule errors |")
         if rule_errors:
             over.append(f"kaudit scan ({label}): {rule_errors} rules could not evaluate")
-    if "engine" not in engine:
-        print(f"\ngraph: {engine['entries']:,} entry points ({engine['entries_with_path']:,} with a path), "
-              f"{engine['paths']:,} paths to {engine['crowns_reached']} crown jewels (mean {engine['mean_steps']:.1f} "
-              f"steps), {engine['choke_points']:,} choke points; the top ones:")
-        for choke in engine["top_choke_points"]:
-            print(f"  {choke['cuts']:>5} cut by: {choke['fix']}")
+    print(f"\ngraph: {engine['entries']:,} entry points ({engine['entries_with_path']:,} with a path), "
+          f"{engine['paths']:,} paths to {engine['crowns_reached']} crown jewels (mean {engine['mean_steps']:.1f} "
+          f"steps), {engine['choke_points']:,} choke points; the top ones:")
+    for choke in engine["top_choke_points"]:
+        print(f"  {choke['cuts']:>5} cut by: {choke['fix']}")
     return over
 
 

@@ -24,6 +24,7 @@ credits the midpoints it meets: (jewels) x dominators instead of (candidates x j
 """
 from __future__ import annotations
 
+import abc
 import argparse
 import json
 import os
@@ -163,24 +164,24 @@ def generate(seed: int = 17) -> tuple[dict[str, dict[str, Any]], list[Edge], lis
     return nodes, [(u, v, e) for (u, v), e in unique.items()], entries, jewels
 
 
-class Graph:
+class Graph(abc.ABC):
     """What the benchmark asks of a library; one subclass per library, each written the efficient way."""
     name = ""
 
-    def build(self, nodes: dict[str, dict[str, Any]], edges: list[Edge]) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def build(self, nodes: dict[str, dict[str, Any]], edges: list[Edge]) -> None: ...
 
-    def next_hops(self, jewel: str) -> dict[str, str]:     # node -> next node towards the jewel
-        raise NotImplementedError
+    @abc.abstractmethod
+    def next_hops(self, jewel: str) -> dict[str, str]: ...  # node -> next node towards the jewel
 
-    def idoms(self, jewel: str, split: list[tuple[str, str]]) -> dict[Any, Any]:   # reversed, candidates split
-        raise NotImplementedError
+    @abc.abstractmethod
+    def idoms(self, jewel: str, split: list[tuple[str, str]]) -> dict[Any, Any]: ...  # reversed, candidates split
 
-    def reachable_pairs_without(self, edge: tuple[str, str], entries: list[str], jewels: list[str]) -> int:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def reachable_pairs_without(self, edge: tuple[str, str], entries: list[str], jewels: list[str]) -> int: ...
 
-    def size(self) -> tuple[int, int]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def size(self) -> tuple[int, int]: ...
 
 
 class NetworkxGraph(Graph):

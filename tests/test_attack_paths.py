@@ -592,3 +592,12 @@ def test_the_rule_asks_the_inventory_once_per_scan_not_once_per_object() -> None
         assert run([rule], Counting(pods(count))).findings == []
         asked.append(Counting.calls)
     assert asked[0] == asked[1]
+
+
+def test_the_rule_s_targets_are_the_engine_s_crown_jewels() -> None:
+    """kaudit/checks/attack.py names the crown jewels itself (the rule loader must not import the
+    engine's model on the pre-commit path): the two lists stay one."""
+    from kaudit.attack.model import CROWNS
+    from kaudit.checks.attack import CROWN_KEYS
+
+    assert CROWN_KEYS == list(CROWNS)

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Optional
 
+from kaudit.analyzers.permissions import CLUSTER_SCOPED, describe_rule
 from kaudit.analyzers.rbac import Grant, RbacIndex, Subject, indexed_binding_subjects, rbac_index
 from kaudit.attack.escape import escape_routes
 from kaudit.attack.grants import Capability, binds_cluster_admin, capabilities
-from kaudit.attack.model import AttackGraph, Edge, Evidence, GraphNode, crown_id
+from kaudit.attack.model import ANY_NODE, AttackGraph, Edge, Evidence, GraphNode, crown_id
 from kaudit.attack.scheduling import Constraints, shared_nodes
 from kaudit.inventory import CLUSTER, Scope
 from kaudit.model import FieldPath, Resource
@@ -40,7 +41,6 @@ SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
 SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
 ENFORCING = ("baseline", "restricted")  # Pod Security levels that refuse privileged and host-path pods
-ANY_NODE = "node:any"
 
 
 def scope_text(scope: Scope) -> str:
@@ -458,7 +458,7 @@ class _Builder:
                 found.setdefault(capability.kind, []).append((index, capability, evidence))
                 rule_id = self.node(f"{role_id} rules[{index}]", "rule", f"{role_id} rules[{index}]", hidden=True)
                 self.edge("holds", role_id, rule_id, [evidence], "",
-                          f"remove rules[{index}] from {role.label()} ({_rule_text(rule)})"
+                          f"remove rules[{index}] from {role.label()} ({describe_rule(rule)})"
                           if source.resource is not None else
                           f"bind a narrower role than {role.label()} in {grant.binding.ref.describe()}")
                 self.reach(rule_id, capability, evidence, scope, grant)
@@ -614,16 +614,8 @@ def _declared_ports(listed: list[Container]) -> set[str]:
 
 
 def _only_cluster_scoped(rule: Mapping[str, Any]) -> bool:
-    from kaudit.analyzers.permissions import CLUSTER_SCOPED
-
     resources = sequence(rule.get("resources"))
     return bool(resources) and all(isinstance(r, str) and r in CLUSTER_SCOPED for r in resources)
-
-
-def _rule_text(rule: Mapping[str, Any]) -> str:
-    from kaudit.analyzers.permissions import describe_rule
-
-    return describe_rule(rule)
 
 
 def _apiservers(lookup: Any) -> list[tuple[Resource, Any]]:

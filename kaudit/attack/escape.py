@@ -16,9 +16,9 @@ and capabilities such as NET_ADMIN or NET_RAW (network attacks, not the node).
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
-from kaudit.checks.host_path import exposes, normalize
+from kaudit.checks.host_path import access, exposes, normalize
 from kaudit.model import FieldPath
 from kaudit.workloads import Container, PodSpec, containers, effective_security_context, mapping, sequence
 
@@ -64,13 +64,13 @@ def escape_routes(pod: PodSpec, listed: Optional[list[Container]] = None) -> lis
         if not isinstance(host_path, str) or not host_path.strip():
             continue
         path = normalize(host_path)
-        writable = _writable(mapping(volume).get("name"), [c for c in all_containers if _may_be_root(pod, c)])
-        if writable is None:
-            continue  # mounted by no container that may run as root (the node's files are root's)
+        mounted = access(mapping(volume).get("name"), [c for c in all_containers if _may_be_root(pod, c)])
+        if mounted == "not mounted":
+            continue  # by no container that may run as root (the node's files are root's)
+        writable = mounted == "writable"
         if any(exposes(path, wanted) for wanted in ANY_ACCESS) or \
                 (writable and any(exposes(path, wanted) for wanted in WRITABLE)):
-            access = "writable" if writable else "read-only"
-            found.append(Route(pod.path + ("volumes", index, "hostPath", "path"), f"hostPath {path} ({access})",
+            found.append(Route(pod.path + ("volumes", index, "hostPath", "path"), f"hostPath {path} ({mounted})",
                                f"the hostPath volume of {path}"))
     return found
 
@@ -90,13 +90,3 @@ def _may_be_root(pod: PodSpec, container: Container) -> bool:
     if isinstance(uid, int) and not isinstance(uid, bool):
         return uid == 0
     return values.get("runAsNonRoot") is not True  # the image's user, unknown here: maybe root
-
-
-def _writable(volume_name: Any, all_containers: list[Container]) -> Any:
-    """True when a container mounts the volume without readOnly, False when all mounts are
-    read-only, None when no container mounts it."""
-    mounts = [m for c in all_containers for m in sequence(c.body.get("volumeMounts"))
-              if isinstance(m, dict) and m.get("name") == volume_name]
-    if not mounts:
-        return None
-    return any(m.get("readOnly") is not True for m in mounts)

@@ -25,6 +25,7 @@ CROWNS: dict[str, str] = {
     "csr-signing": "approve certificate signing requests a signer turns into client certificates (any user or group)",
 }
 CROWN_PREFIX = "crown:"
+ANY_NODE = "node:any"  # any node of the cluster: where a pod created with nodeName can run
 _FOLDER = re.compile(r"/\?[^/|>]*/")  # the folder part of a namespace-less object's id
 
 

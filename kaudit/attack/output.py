@@ -7,6 +7,7 @@ from typing import Any, Optional, TextIO
 
 from kaudit.attack.model import EDGE_VERBS, AttackAnalysis, AttackReport, Edge, Evidence, GraphNode
 from kaudit.model import format_path
+from kaudit.writers.text import safe as _safe, wrap
 
 JSON_SCHEMA = "kaudit-attack-graph/1"
 
@@ -14,16 +15,8 @@ JSON_SCHEMA = "kaudit-attack-graph/1"
 WIDTH = 120
 
 
-def _safe(text: str) -> str:
-    from kaudit.writers.text import safe
-
-    return safe(text)
-
-
 def _lines(text: str, indent: str) -> list[str]:
     """Within WIDTH columns, continued under the same indent."""
-    from kaudit.writers.text import wrap
-
     return [indent + line for line in wrap(_safe(text), WIDTH - len(indent))]
 
 

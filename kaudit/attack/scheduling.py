@@ -15,7 +15,7 @@ import json
 from typing import Any, Mapping, Optional, Sequence
 
 from kaudit.model import Resource
-from kaudit.selectors import labels_of
+from kaudit.selectors import OPERATORS, Requirement, labels_of
 from kaudit.workloads import PodSpec, mapping, sequence
 
 HARD_EFFECTS = ("NoSchedule", "NoExecute")
@@ -86,19 +86,14 @@ def _term_matches(term: Mapping[str, Any], labels: Mapping[str, str], name: str)
 
 
 def _expression(expression: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A node selector requirement: the label selector's operators (kaudit/selectors.py), and Gt/Lt
+    on integer label values."""
     key = str(expression.get("key"))
     values = [str(v) for v in sequence(expression.get("values"))]
     operator = expression.get("operator")
-    present = key in labels
-    if operator == "In":
-        return present and labels[key] in values
-    if operator == "NotIn":
-        return not present or labels[key] not in values
-    if operator == "Exists":
-        return present
-    if operator == "DoesNotExist":
-        return not present
-    if operator in ("Gt", "Lt") and present and len(values) == 1:
+    if operator in OPERATORS:
+        return Requirement(key, str(operator), frozenset(values)).matches(labels)
+    if operator in ("Gt", "Lt") and key in labels and len(values) == 1:
         try:
             have, want = int(labels[key]), int(values[0])
         except ValueError:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from kaudit.attack.model import CROWN_PREFIX, EDGE_VERBS
+from kaudit.attack.model import ANY_NODE, CROWN_PREFIX, EDGE_VERBS
 from kaudit.model import Location
 
-_ANY_NODE = "node:any"  # kaudit/attack/build.ANY_NODE
 _NODE_OF = "node-of:"
 
 
@@ -25,7 +24,7 @@ def node_label(node_id: str, attack: Any = None) -> str:
         return node_id[len(CROWN_PREFIX):]
     if node_id.startswith(_NODE_OF):
         return "node of " + node_id[len(_NODE_OF):]
-    if node_id == _ANY_NODE:
+    if node_id == ANY_NODE:
         return "any node of the cluster"
     return node_id
 
